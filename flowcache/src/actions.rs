@@ -1,0 +1,404 @@
+//! Datapath actions: what a megaflow does with the packets that hit it.
+//!
+//! These are the userspace-datapath counterpart of OVS's ODP actions
+//! (`OVS_ACTION_ATTR_*`). The slow path (ofproto translation) produces a
+//! list of them per megaflow; the PMD executes the list on every packet of a
+//! batch that hit the megaflow. A list is immutable once built and shared by
+//! `Arc`, so the PMD and the control plane can hold it without copying.
+//!
+//! Field values follow the representation of [`crate::key::FlowKey`]: host
+//! order integers, network-order byte arrays for MAC and IPv6 addresses.
+
+use std::sync::Arc;
+
+/// A shared, immutable action list.
+pub type ActionList = Arc<[DpAction]>;
+
+/// A value and the mask of the bits to write (OVS `set_masked`): bits clear
+/// in `mask` keep the packet's value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Masked<T> {
+    pub value: T,
+    pub mask: T,
+}
+
+/// Ethernet addresses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct EthFields {
+    pub src: [u8; 6],
+    pub dst: [u8; 6],
+}
+
+/// IPv4 header fields a datapath may rewrite. `tos` is the whole byte
+/// (DSCP << 2 | ECN).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Ipv4Fields {
+    pub src: u32,
+    pub dst: u32,
+    pub tos: u8,
+    pub ttl: u8,
+}
+
+/// IPv6 header fields a datapath may rewrite. `label` is 20 bits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Ipv6Fields {
+    pub src: [u8; 16],
+    pub dst: [u8; 16],
+    pub label: u32,
+    pub tclass: u8,
+    pub hlimit: u8,
+}
+
+/// TCP, UDP or SCTP ports.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PortFields {
+    pub src: u16,
+    pub dst: u16,
+}
+
+/// ICMPv4 / ICMPv6 type and code.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct IcmpFields {
+    pub icmp_type: u8,
+    pub icmp_code: u8,
+}
+
+/// ARP fields (`op` is the 16-bit opcode).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ArpFields {
+    pub op: u16,
+    pub spa: u32,
+    pub tpa: u32,
+    pub sha: [u8; 6],
+    pub tha: [u8; 6],
+}
+
+/// IPv6 neighbour discovery fields.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct NdFields {
+    pub target: [u8; 16],
+    pub sll: [u8; 6],
+    pub tll: [u8; 6],
+}
+
+/// One header's worth of masked rewrite (OVS `set_masked(...)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SetField {
+    Ethernet(Masked<EthFields>),
+    Ipv4(Masked<Ipv4Fields>),
+    Ipv6(Masked<Ipv6Fields>),
+    Tcp(Masked<PortFields>),
+    Udp(Masked<PortFields>),
+    Sctp(Masked<PortFields>),
+    Icmpv4(Masked<IcmpFields>),
+    Icmpv6(Masked<IcmpFields>),
+    Arp(Masked<ArpFields>),
+    Nd(Masked<NdFields>),
+    /// The top MPLS label stack entry (host-order LSE).
+    Mpls(Masked<u32>),
+    /// Packet mark (metadata, not written into the packet).
+    PktMark(Masked<u32>),
+}
+
+/// Why the datapath dropped a packet. Every drop is counted under one of
+/// these (the control plane shows them per PMD).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum DropReason {
+    /// The action list says drop (explicit `drop`, or an empty list).
+    Action = 0,
+    /// Table miss in the OpenFlow pipeline.
+    TableMiss,
+    /// TTL expired in `dec_ttl` / `dec_mpls_ttl` (no controller).
+    InvalidTtl,
+    /// Too many nested resubmits during translation.
+    RecursionLimit,
+    /// Too many recirculations.
+    RecirculationLimit,
+    /// Frame shorter than an Ethernet header.
+    InvalidPacket,
+    /// The upcall queue to the handler pool was full.
+    UpcallQueueFull,
+    /// The handler failed to translate the packet.
+    UpcallError,
+    /// Transmit queue full.
+    TxFull,
+    /// Output to a port that does not exist (any more).
+    NoSuchPort,
+    /// No mbuf available (clone, push header).
+    NoMbuf,
+    /// A push of a header would not fit in the headroom.
+    NoHeadroom,
+    /// The megaflow limit is reached and the flow could not be installed.
+    FlowLimit,
+}
+
+impl DropReason {
+    /// Every reason, in counter order.
+    pub const ALL: [DropReason; 13] = [
+        DropReason::Action,
+        DropReason::TableMiss,
+        DropReason::InvalidTtl,
+        DropReason::RecursionLimit,
+        DropReason::RecirculationLimit,
+        DropReason::InvalidPacket,
+        DropReason::UpcallQueueFull,
+        DropReason::UpcallError,
+        DropReason::TxFull,
+        DropReason::NoSuchPort,
+        DropReason::NoMbuf,
+        DropReason::NoHeadroom,
+        DropReason::FlowLimit,
+    ];
+    /// Number of reasons (size of a counter array).
+    pub const COUNT: usize = Self::ALL.len();
+
+    /// Stable name used in statistics output.
+    pub fn name(self) -> &'static str {
+        match self {
+            DropReason::Action => "action",
+            DropReason::TableMiss => "table_miss",
+            DropReason::InvalidTtl => "invalid_ttl",
+            DropReason::RecursionLimit => "recursion_limit",
+            DropReason::RecirculationLimit => "recirculation_limit",
+            DropReason::InvalidPacket => "invalid_packet",
+            DropReason::UpcallQueueFull => "upcall_queue_full",
+            DropReason::UpcallError => "upcall_error",
+            DropReason::TxFull => "tx_full",
+            DropReason::NoSuchPort => "no_such_port",
+            DropReason::NoMbuf => "no_mbuf",
+            DropReason::NoHeadroom => "no_headroom",
+            DropReason::FlowLimit => "flow_limit",
+        }
+    }
+}
+
+/// One datapath action.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DpAction {
+    /// Send to a datapath port (datapath port numbers are the OpenFlow port
+    /// numbers in vportd).
+    Output(u32),
+    /// Masked rewrite of one header, with incremental checksum updates.
+    Set(SetField),
+    /// Push an 802.1Q/802.1ad tag. `tci` is the wire TCI (PCP, DEI, VID).
+    PushVlan { tpid: u16, tci: u16 },
+    /// Pop the outer VLAN tag.
+    PopVlan,
+    /// Push an MPLS label stack entry; the frame's Ethertype becomes
+    /// `ethertype` (0x8847 or 0x8848).
+    PushMpls { lse: u32, ethertype: u16 },
+    /// Pop the top MPLS label; if it was the bottom of stack, the frame's
+    /// Ethertype becomes `ethertype`.
+    PopMpls { ethertype: u16 },
+    /// Re-extract the packet's key and look it up again with this recirc_id.
+    Recirc(u32),
+    /// Compute `dp_hash` from the packet's 5-tuple with this basis.
+    Hash { basis: u32 },
+    /// Truncate the packet to at most this many bytes for the following
+    /// outputs.
+    Truncate(u32),
+    /// Run `actions` on a clone of the packet with probability
+    /// `probability / u32::MAX`.
+    Sample {
+        probability: u32,
+        actions: ActionList,
+    },
+    /// Send a copy of the packet to the slow path (handler pool).
+    Userspace { cookie: u64 },
+    /// Run `actions` on a copy of the packet; changes made there do not leak
+    /// into the actions that follow.
+    Clone(ActionList),
+    /// Drop the packet, counted under `reason`.
+    Drop(DropReason),
+}
+
+impl DpAction {
+    /// True when the action sends the packet somewhere (used to decide
+    /// whether an action list needs a packet copy).
+    pub fn is_output(&self) -> bool {
+        matches!(self, DpAction::Output(_) | DpAction::Userspace { .. })
+    }
+}
+
+/// Formats an action list in OVS's `Datapath actions:` style (for traces,
+/// dumps and logs).
+pub fn format_actions(actions: &[DpAction]) -> String {
+    if actions.is_empty() {
+        return "drop".to_string();
+    }
+    let parts: Vec<String> = actions.iter().map(format_action).collect();
+    parts.join(",")
+}
+
+fn mac(m: &[u8; 6]) -> String {
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
+}
+
+fn ip4(a: u32) -> String {
+    std::net::Ipv4Addr::from(a).to_string()
+}
+
+fn ip6(a: &[u8; 16]) -> String {
+    std::net::Ipv6Addr::from(*a).to_string()
+}
+
+fn format_action(a: &DpAction) -> String {
+    match a {
+        DpAction::Output(p) => p.to_string(),
+        DpAction::Set(s) => format_set(s),
+        DpAction::PushVlan { tpid, tci } => format!(
+            "push_vlan(tpid=0x{:04x},vid={},pcp={})",
+            tpid,
+            tci & 0x0fff,
+            tci >> 13
+        ),
+        DpAction::PopVlan => "pop_vlan".into(),
+        DpAction::PushMpls { lse, ethertype } => format!(
+            "push_mpls(label={},tc={},ttl={},bos={},eth_type=0x{:x})",
+            lse >> 12,
+            (lse >> 9) & 7,
+            lse & 0xff,
+            (lse >> 8) & 1,
+            ethertype
+        ),
+        DpAction::PopMpls { ethertype } => format!("pop_mpls(eth_type=0x{:x})", ethertype),
+        DpAction::Recirc(id) => format!("recirc(0x{:x})", id),
+        DpAction::Hash { basis } => format!("hash(l4({}))", basis),
+        DpAction::Truncate(n) => format!("trunc({})", n),
+        DpAction::Sample {
+            probability,
+            actions,
+        } => format!(
+            "sample(sample={:.1}%,actions({}))",
+            *probability as f64 * 100.0 / u32::MAX as f64,
+            format_actions(actions)
+        ),
+        DpAction::Userspace { cookie } => format!("userspace(cookie=0x{:x})", cookie),
+        DpAction::Clone(actions) => format!("clone({})", format_actions(actions)),
+        DpAction::Drop(r) => format!("drop({})", r.name()),
+    }
+}
+
+fn format_set(s: &SetField) -> String {
+    // Only the fields with a non-zero mask are shown, as OVS does.
+    let mut f: Vec<String> = Vec::new();
+    let name = match s {
+        SetField::Ethernet(m) => {
+            if m.mask.src != [0; 6] {
+                f.push(format!("src={}", mac(&m.value.src)));
+            }
+            if m.mask.dst != [0; 6] {
+                f.push(format!("dst={}", mac(&m.value.dst)));
+            }
+            "eth"
+        }
+        SetField::Ipv4(m) => {
+            if m.mask.src != 0 {
+                f.push(format!("src={}", ip4(m.value.src)));
+            }
+            if m.mask.dst != 0 {
+                f.push(format!("dst={}", ip4(m.value.dst)));
+            }
+            if m.mask.tos != 0 {
+                f.push(format!("tos=0x{:x}/0x{:x}", m.value.tos, m.mask.tos));
+            }
+            if m.mask.ttl != 0 {
+                f.push(format!("ttl={}", m.value.ttl));
+            }
+            "ipv4"
+        }
+        SetField::Ipv6(m) => {
+            if m.mask.src != [0; 16] {
+                f.push(format!("src={}", ip6(&m.value.src)));
+            }
+            if m.mask.dst != [0; 16] {
+                f.push(format!("dst={}", ip6(&m.value.dst)));
+            }
+            if m.mask.label != 0 {
+                f.push(format!("label=0x{:x}", m.value.label));
+            }
+            if m.mask.tclass != 0 {
+                f.push(format!("tclass=0x{:x}/0x{:x}", m.value.tclass, m.mask.tclass));
+            }
+            if m.mask.hlimit != 0 {
+                f.push(format!("hlimit={}", m.value.hlimit));
+            }
+            "ipv6"
+        }
+        SetField::Tcp(m) | SetField::Udp(m) | SetField::Sctp(m) => {
+            if m.mask.src != 0 {
+                f.push(format!("src={}", m.value.src));
+            }
+            if m.mask.dst != 0 {
+                f.push(format!("dst={}", m.value.dst));
+            }
+            match s {
+                SetField::Tcp(_) => "tcp",
+                SetField::Udp(_) => "udp",
+                _ => "sctp",
+            }
+        }
+        SetField::Icmpv4(m) | SetField::Icmpv6(m) => {
+            if m.mask.icmp_type != 0 {
+                f.push(format!("type={}", m.value.icmp_type));
+            }
+            if m.mask.icmp_code != 0 {
+                f.push(format!("code={}", m.value.icmp_code));
+            }
+            if matches!(s, SetField::Icmpv4(_)) {
+                "icmp"
+            } else {
+                "icmpv6"
+            }
+        }
+        SetField::Arp(m) => {
+            if m.mask.spa != 0 {
+                f.push(format!("sip={}", ip4(m.value.spa)));
+            }
+            if m.mask.tpa != 0 {
+                f.push(format!("tip={}", ip4(m.value.tpa)));
+            }
+            if m.mask.op != 0 {
+                f.push(format!("op={}", m.value.op));
+            }
+            if m.mask.sha != [0; 6] {
+                f.push(format!("sha={}", mac(&m.value.sha)));
+            }
+            if m.mask.tha != [0; 6] {
+                f.push(format!("tha={}", mac(&m.value.tha)));
+            }
+            "arp"
+        }
+        SetField::Nd(m) => {
+            if m.mask.target != [0; 16] {
+                f.push(format!("target={}", ip6(&m.value.target)));
+            }
+            if m.mask.sll != [0; 6] {
+                f.push(format!("sll={}", mac(&m.value.sll)));
+            }
+            if m.mask.tll != [0; 6] {
+                f.push(format!("tll={}", mac(&m.value.tll)));
+            }
+            "nd"
+        }
+        SetField::Mpls(m) => {
+            f.push(format!(
+                "label={},tc={},ttl={},bos={}",
+                m.value >> 12,
+                (m.value >> 9) & 7,
+                m.value & 0xff,
+                (m.value >> 8) & 1
+            ));
+            "mpls"
+        }
+        SetField::PktMark(m) => {
+            f.push(format!("0x{:x}/0x{:x}", m.value, m.mask));
+            "skb_mark"
+        }
+    };
+    format!("set({}({}))", name, f.join(","))
+}

@@ -4,6 +4,7 @@
 //! * [`actions`]: datapath actions attached to megaflows.
 
 pub mod actions;
+pub mod extract;
 pub mod key;
 
 pub use actions::{ActionList, DpAction, DropReason, SetField};

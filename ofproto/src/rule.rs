@@ -1,0 +1,155 @@
+//! OpenFlow rules as the switch holds them: a match, a priority, and
+//! instructions made of OpenFlow actions.
+//!
+//! This is the parsed form of one `ovs-ofctl add-flows` line (see
+//! [`crate::parse`]) and what the tables ([`crate::table`]) store and
+//! translation ([`crate::xlate`]) executes.
+
+use crate::fields::{FieldId, SubField};
+use flowcache::key::FlowKey;
+
+/// OpenFlow table number (0..=254).
+pub type TableId = u8;
+/// The largest table number.
+pub const MAX_TABLE: TableId = 254;
+
+/// A match: `value` under `mask` (value bits outside the mask are zero).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Match {
+    pub value: FlowKey,
+    pub mask: FlowKey,
+}
+
+impl Match {
+    /// The match-everything match.
+    pub fn catchall() -> Self {
+        Match::default()
+    }
+
+    /// Sets the match on a field's bits (value is masked).
+    pub fn set_field(&mut self, field: FieldId, value: u128, mask: u128) {
+        field.set_masked(&mut self.value, value & mask, mask);
+        field.or_mask(&mut self.mask, mask);
+        // Keep value within the mask.
+        self.value = self.value.masked(&self.mask);
+    }
+
+    /// True when `flow` matches.
+    #[inline]
+    pub fn matches(&self, flow: &FlowKey) -> bool {
+        flow.matches(&self.value, &self.mask)
+    }
+}
+
+/// Where an output action sends the packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OutputPort {
+    /// A numbered port.
+    Port(u32),
+    /// Back out of the ingress port (`in_port`, OFPP_IN_PORT).
+    InPort,
+    /// Every port but the ingress port (OFPP_ALL).
+    All,
+    /// Every port but the ingress port (no STP here: same as ALL).
+    Flood,
+    /// The NORMAL L2 pipeline (not supported yet: rejected by the parser).
+    Normal,
+    /// The controller (there is none: the packet is dropped, as OVS does
+    /// without a controller connection).
+    Controller,
+    /// The local port (none in vportd: ignored).
+    Local,
+    /// Send through the OpenFlow pipeline again from table 0 (OFPP_TABLE).
+    Table,
+}
+
+/// One OpenFlow action (OpenFlow 1.3 plus the OVS extensions the flow
+/// language accepts).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum OfAction {
+    Output(OutputPort),
+    /// `output:NXM_NX_REG0[]`: output to the port number held in a subfield.
+    OutputReg(SubField),
+    /// `set_field:V/M->F` and every `mod_*` that writes one field.
+    SetField {
+        field: FieldId,
+        value: u128,
+        mask: u128,
+    },
+    /// `load:V->F[a..b]`.
+    Load {
+        dst: SubField,
+        value: u128,
+    },
+    /// `move:F[a..b]->G[c..d]`.
+    Move {
+        src: SubField,
+        dst: SubField,
+    },
+    /// `dec_ttl`: IPv4 TTL or IPv6 hop limit.
+    DecTtl,
+    /// `dec_mpls_ttl`.
+    DecMplsTtl,
+    /// `set_mpls_ttl:N`.
+    SetMplsTtl(u8),
+    /// `push_vlan:TPID`.
+    PushVlan(u16),
+    /// `pop_vlan` / `strip_vlan`.
+    PopVlan,
+    /// `push_mpls:ETHERTYPE`.
+    PushMpls(u16),
+    /// `pop_mpls:ETHERTYPE`.
+    PopMpls(u16),
+    /// `resubmit(port,table)`: `None` port = in_port unchanged, `None`
+    /// table = the current table.
+    Resubmit {
+        in_port: Option<u32>,
+        table: Option<TableId>,
+    },
+    /// `controller` (dropped: there is no controller).
+    Controller,
+}
+
+/// A rule's instructions, in OpenFlow 1.3's fixed execution order: apply
+/// actions, clear the action set, write actions, write metadata, goto
+/// table. ovs-ofctl lets them be written mixed into one `actions=` list; the
+/// parser sorts them into this form.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Instructions {
+    /// Apply-actions, executed immediately in order.
+    pub apply: Vec<OfAction>,
+    /// `clear_actions`.
+    pub clear_actions: bool,
+    /// `write_actions(...)`: merged into the action set.
+    pub write_actions: Option<Vec<OfAction>>,
+    /// `write_metadata:V[/M]`.
+    pub write_metadata: Option<(u64, u64)>,
+    /// `goto_table:N`.
+    pub goto_table: Option<TableId>,
+}
+
+/// One rule (a flow entry).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    pub table: TableId,
+    pub priority: u16,
+    pub cookie: u64,
+    pub idle_timeout: u16,
+    pub hard_timeout: u16,
+    pub matches: Match,
+    pub instructions: Instructions,
+}
+
+impl Default for Rule {
+    fn default() -> Self {
+        Rule {
+            table: 0,
+            priority: 32768,
+            cookie: 0,
+            idle_timeout: 0,
+            hard_timeout: 0,
+            matches: Match::catchall(),
+            instructions: Instructions::default(),
+        }
+    }
+}

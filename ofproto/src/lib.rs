@@ -4,7 +4,9 @@
 //! * [`rule`]: rules, matches, instructions and OpenFlow actions.
 
 pub mod fields;
+pub mod parse;
 pub mod rule;
 
 pub use fields::{FieldId, Prereq, SubField};
 pub use rule::{Instructions, Match, OfAction, OutputPort, Rule, TableId};
+pub use parse::{format_match, format_rule, parse_flow, parse_flows, parse_match, ParseError};

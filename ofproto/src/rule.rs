@@ -92,6 +92,10 @@ pub enum OfAction {
     DecMplsTtl,
     /// `set_mpls_ttl:N`.
     SetMplsTtl(u8),
+    /// `mod_nw_ttl:N`: set the IPv4 TTL / IPv6 hop limit (OpenFlow's
+    /// OFPAT_SET_NW_TTL; same effect as a set-field on `nw_ttl`, kept apart
+    /// because dump-flows prints it as `mod_nw_ttl:N`).
+    SetNwTtl(u8),
     /// `push_vlan:TPID`.
     PushVlan(u16),
     /// `pop_vlan` / `strip_vlan`.

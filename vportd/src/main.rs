@@ -1,1 +1,25 @@
-fn main() {}
+//! vportd: a userspace virtual switch on DPDK.
+//!
+//! The binary parses the command line, builds the daemon ([`daemon`]) and
+//! turns every error into one line on stderr and a non-zero exit status.
+
+mod args;
+mod ctl;
+mod daemon;
+mod ports;
+
+use clap::Parser;
+
+fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_timestamp_millis()
+        .init();
+    let args = args::Args::parse();
+    match daemon::run(args) {
+        Ok(()) => std::process::exit(0),
+        Err(e) => {
+            eprintln!("vportd: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}

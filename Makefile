@@ -1,0 +1,81 @@
+# vportd: the two commands are `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+CARGO ?= cargo
+RELEASE_BIN := target/release/vportd
+# Debian packages the build, the tests and `make run` need.
+DEB_PKGS := libdpdk-dev dpdk libclang-dev clang pkg-config python3 \
+            librte-net-pcap23 librte-net-null23 librte-net-ring23 librte-net-tap23 \
+            iproute2 iputils-ping netcat-openbsd
+# Packages only the OVS comparison benchmark needs.
+BENCH_PKGS := dpdk-dev openvswitch-switch-dpdk
+RUN_SECONDS ?= 10
+RUN_PREFIX := vportd-run-$(shell echo $$$$)
+OUT := out
+
+.PHONY: all deps build release run test unit conformance lint fmt bench bench-kernels clean
+
+all: release
+
+## deps: install the Debian packages that are missing (needs root, or sudo).
+deps:
+	@missing=$$(for p in $(DEB_PKGS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
+
+build: deps
+	$(CARGO) build --workspace
+
+release: deps
+	$(CARGO) build --release -p vportd
+
+$(OUT)/flows1k.pcap: scripts/gen_traffic.py
+	@mkdir -p $(OUT)
+	python3 scripts/gen_traffic.py $@ --flows 1000 --rounds 16
+
+## run: start vportd on virtual devices (no NIC, no hugepages) for ~10 s:
+## net_pcap replaying 1000 UDP flows forever -> net_null, with live rates.
+run: release $(OUT)/flows1k.pcap
+	@echo "vportd: net_pcap0 (1000 UDP flows, infinite_rx) -> net_null0, $(RUN_SECONDS) s, Ctrl-C to stop early"
+	@timeout --preserve-status -s INT $(RUN_SECONDS) $(RELEASE_BIN) \
+	  --eal "-l 0-1 --no-huge -m 1024 --no-pci --no-shconf --no-telemetry --file-prefix=$(RUN_PREFIX) \
+	         --vdev=net_pcap0,rx_pcap=$(CURDIR)/$(OUT)/flows1k.pcap,infinite_rx=1 --vdev=net_null0,no-rx=1" \
+	  --port p1=net_pcap0 --port p2=net_null0 \
+	  --flows examples/p2p.flows --pmd-cores 1 --ctl $(CURDIR)/$(OUT)/vportd-run.ctl --stats-interval 1; \
+	  rc=$$?; rm -rf /var/run/dpdk/$(RUN_PREFIX); exit $$rc
+
+## test: everything: unit and property tests, DPDK integration tests on
+## virtual devices, and the OVS conformance corpus.
+test: deps release
+	@mkdir -p $(OUT)
+	$(CARGO) test --workspace --release 2>&1 | tee $(OUT)/cargo-test.log; exit $${PIPESTATUS[0]}
+	$(MAKE) --no-print-directory conformance
+
+## conformance: the OVS-recorded cases (tests/conformance/public) through
+## the shared harness when it is there (CI), else through our own runner
+## (already part of `cargo test`).
+conformance: release
+	@if [ -x ../shared/conformance/check.sh ]; then \
+	  ../shared/conformance/check.sh --unordered --vportd $(RELEASE_BIN) -j 2 $(CURDIR)/tests/conformance/public; \
+	else echo "conformance: ../shared/conformance/check.sh not found; cargo test ran tests/conformance"; fi
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## bench-kernels: criterion benchmarks of extract, EMC and dpcls.
+bench-kernels:
+	$(CARGO) bench -p vportd-benches
+
+## bench: vportd vs OVS-DPDK vs testpmd on the same traffic (see docs/benchmarks.md).
+bench: release
+	benches/compare/run.sh
+
+clean:
+	$(CARGO) clean
+	rm -rf $(OUT)

@@ -1,0 +1,80 @@
+//! The upcall protocol between PMD threads and the handler pool.
+//!
+//! A PMD that misses in both the EMC and the dpcls parks the packet (it
+//! never leaves the PMD, so tx queues stay per-PMD and lock-free) and sends
+//! an [`UpcallRequest`] with the packet's key over a bounded queue. A
+//! handler thread translates the key through the OpenFlow pipeline (a
+//! [`Translator`]) and answers with an [`UpcallReply`]; the PMD installs
+//! the megaflow at a burst boundary and executes the parked packets.
+
+use crate::actions::{ActionList, DropReason};
+use crate::key::FlowKey;
+use std::any::Any;
+use std::sync::Arc;
+
+/// A miss, sent from a PMD to the handler pool.
+#[derive(Clone, Debug)]
+pub struct UpcallRequest {
+    /// Index of the PMD that asked (where the reply goes).
+    pub pmd: usize,
+    /// The packet's datapath key.
+    pub key: FlowKey,
+    /// TSC when the PMD sent it (for µs/upcall).
+    pub sent_tsc: u64,
+}
+
+/// What the OpenFlow pipeline makes of a key.
+#[derive(Clone)]
+pub struct Translation {
+    /// Datapath actions for every packet the megaflow covers.
+    pub actions: ActionList,
+    /// The megaflow mask: the bits translation consulted. Words at and after
+    /// `DP_WORDS` are zero.
+    pub mask: FlowKey,
+    /// False when the megaflow must not be installed (flow limit reached):
+    /// the packet is executed, the next one upcalls again.
+    pub install: bool,
+    /// Why the packet is dropped, when the action list is empty.
+    pub drop_reason: Option<DropReason>,
+    /// The rules that produced it, opaque to the datapath: the revalidator
+    /// hands them back to the [`Translator`] to credit megaflow statistics.
+    pub rules: Option<Arc<dyn Any + Send + Sync>>,
+}
+
+impl std::fmt::Debug for Translation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Translation")
+            .field("actions", &self.actions)
+            .field("install", &self.install)
+            .field("drop_reason", &self.drop_reason)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A handler's answer to one [`UpcallRequest`].
+#[derive(Clone, Debug)]
+pub struct UpcallReply {
+    /// The key of the request.
+    pub key: FlowKey,
+    /// Echo of the request's `sent_tsc`.
+    pub sent_tsc: u64,
+    /// The translation.
+    pub translation: Translation,
+}
+
+/// The slow path as the datapath sees it: turns keys into actions and
+/// masks. Implemented by `ofproto`.
+pub trait Translator: Send + Sync {
+    /// Translates one datapath key.
+    fn translate(&self, key: &FlowKey) -> Translation;
+
+    /// A number that changes whenever the rule tables change, so the
+    /// revalidator knows when installed megaflows must be checked again.
+    fn generation(&self) -> u64;
+
+    /// Credits `packets`/`bytes` seen by a megaflow (since the last call)
+    /// to the rules in `rules` (the value of [`Translation::rules`]).
+    fn credit(&self, rules: &(dyn Any + Send + Sync), packets: u64, bytes: u64, used_ms: u64) {
+        let _ = (rules, packets, bytes, used_ms);
+    }
+}

@@ -1,0 +1,816 @@
+//! A wildcard-tracking tuple-space-search classifier (OVS `lib/classifier.c`).
+//!
+//! One [`Classifier`] holds the rules of one OpenFlow table. Rules with the
+//! same match mask share a *subtable*: a hash map from the masked value to
+//! the rules with that value (highest priority first). A lookup walks the
+//! subtables in decreasing order of their highest rule priority and stops as
+//! soon as no remaining subtable can beat the best match found so far.
+//!
+//! Every lookup also reports, in a caller-supplied mask (`wc`, a
+//! [`FlowKey`] used as a bit mask), the bits of the flow it had to look at to
+//! reach its answer. That mask becomes the megaflow mask, so it is kept as
+//! small as correctness allows, with the two techniques OVS uses:
+//!
+//! * **Staged lookup.** A subtable's mask is split into up to four stages
+//!   (metadata → L2 → L3 → L4, the same segments as OVS's `struct flow`).
+//!   For every stage but the last the subtable keeps the set of
+//!   `value & cumulative-stage-mask` of its rules; when the flow's masked
+//!   value is not in that set, no rule of the subtable can match and only the
+//!   stages up to that one are un-wildcarded.
+//! * **Prefix tries.** For the configured address fields (by default IPv4
+//!   and IPv6 source and destination), the classifier keeps a binary trie of
+//!   the prefixes used by its rules. Before un-wildcarding the L3 stage of a
+//!   subtable that matches a CIDR prefix on such a field, the trie tells
+//!   whether any rule with that prefix length can match at all; if not, only
+//!   the address bits needed to tell the flow apart from the rules' longer
+//!   prefixes are un-wildcarded (OVS `check_tries` / `trie_lookup`). A
+//!   table of `/24` routes therefore does not force exact-address megaflows.
+//!   Likewise, a per-subtable trie over the transport ports un-wildcards only
+//!   a prefix of the port bits when the final (L4) stage finds no match.
+//!
+//! Equal-priority overlapping rules in different subtables (undefined in
+//! OpenFlow): the rule of the subtable that sorts first wins, and subtables
+//! with the same highest priority are ordered by creation, i.e. by the
+//! insertion order of the first rule that had their mask. This reproduces
+//! OVS's choice for tables loaded in one go. Two entries with identical match
+//! and priority: the earlier one wins (the table layer replaces duplicates,
+//! as OpenFlow `add` does).
+//!
+//! A classifier is immutable once built; tables are rebuilt on change.
+
+use crate::fields::FieldId;
+use crate::rule::Match;
+use flowcache::key::FlowKey;
+use hashbrown::{HashMap, HashSet};
+use std::sync::OnceLock;
+
+/// Number of lookup stages (metadata, L2, L3, L4).
+pub const N_STAGES: usize = 4;
+/// Index of the L3 stage (where the address prefix tries apply).
+const STAGE_L3: usize = 2;
+
+/// The lookup stage of each byte of a [`FlowKey`], as masks: `stage_masks()[s]`
+/// has every bit of the fields of stage `s` set.
+///
+/// * 0 metadata: `recirc_id`, `in_port`, `dp_hash`, `pkt_mark`, tunnel,
+///   `metadata`, registers;
+/// * 1 L2: `dl_dst`, `dl_src`, `dl_type`, VLANs, MPLS;
+/// * 2 L3: IPv4/IPv6 addresses, label, `nw_frag`, `nw_tos`, `nw_ttl`,
+///   `nw_proto`, ND target, ARP SHA/THA, `tcp_flags`;
+/// * 3 L4: `tp_src`, `tp_dst`.
+pub fn stage_masks() -> &'static [FlowKey; N_STAGES] {
+    static MASKS: OnceLock<[FlowKey; N_STAGES]> = OnceLock::new();
+    MASKS.get_or_init(|| {
+        use core::mem::offset_of;
+        let mut m = [FlowKey::default(); N_STAGES];
+        let size = core::mem::size_of::<FlowKey>();
+        let l2 = offset_of!(FlowKey, dl_dst);
+        let l3 = offset_of!(FlowKey, nw_src);
+        let l4 = offset_of!(FlowKey, tp_src);
+        let tcp_flags = offset_of!(FlowKey, tcp_flags);
+        let dp_end = offset_of!(FlowKey, metadata);
+        for (s, mask) in m.iter_mut().enumerate() {
+            let bytes: &mut [u8] = bytemuck::bytes_of_mut(mask);
+            for (i, b) in bytes.iter_mut().enumerate().take(size) {
+                let stage = if i < l2 || i >= dp_end {
+                    0
+                } else if i < l3 {
+                    1
+                } else if i < l4 || (tcp_flags..tcp_flags + 2).contains(&i) {
+                    2
+                } else {
+                    3
+                };
+                if stage == s {
+                    *b = 0xff;
+                }
+            }
+        }
+        m
+    })
+}
+
+/// Which fields get a prefix trie.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClassifierConfig {
+    /// Address fields with a prefix trie, checked in this order. OVS's
+    /// default is `[NwDst, NwSrc]`; IPv6 tries are an extension.
+    pub prefix_fields: Vec<FieldId>,
+}
+
+impl Default for ClassifierConfig {
+    fn default() -> Self {
+        ClassifierConfig {
+            prefix_fields: vec![
+                FieldId::NwDst,
+                FieldId::NwSrc,
+                FieldId::Ipv6Dst,
+                FieldId::Ipv6Src,
+            ],
+        }
+    }
+}
+
+impl ClassifierConfig {
+    /// Exactly OVS 3.1's default (`prefixes=ip_dst,ip_src`); useful to
+    /// compare megaflows with OVS.
+    pub fn ovs_default() -> Self {
+        ClassifierConfig {
+            prefix_fields: vec![FieldId::NwDst, FieldId::NwSrc],
+        }
+    }
+}
+
+/// An uncompressed binary prefix trie over values of up to 128 bits,
+/// left-aligned in a `u128` (bit 127 is the first bit of the field).
+#[derive(Clone, Debug, Default)]
+pub struct PrefixTrie {
+    /// `nodes[0]` is the root when the trie is not empty.
+    nodes: Vec<TrieNode>,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct TrieNode {
+    /// Child indices (0 = none; the root is never a child).
+    child: [u32; 2],
+    /// Number of rules whose prefix ends exactly here.
+    n_rules: u32,
+}
+
+#[inline]
+fn bit_at(v: u128, depth: u32) -> usize {
+    ((v >> (127 - depth)) & 1) as usize
+}
+
+/// The top `n` bits of a left-aligned 128-bit value.
+#[inline]
+fn prefix_mask128(n: u32) -> u128 {
+    if n == 0 {
+        0
+    } else {
+        u128::MAX << (128 - n)
+    }
+}
+
+impl PrefixTrie {
+    /// True when no prefix was inserted.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// Inserts a prefix of `plen` bits of the left-aligned `value`.
+    pub fn insert(&mut self, value: u128, plen: u32) {
+        if self.nodes.is_empty() {
+            self.nodes.push(TrieNode::default());
+        }
+        let mut node = 0usize;
+        for depth in 0..plen {
+            let b = bit_at(value, depth);
+            let next = self.nodes[node].child[b];
+            node = if next == 0 {
+                self.nodes.push(TrieNode::default());
+                let idx = self.nodes.len() - 1;
+                self.nodes[node].child[b] = idx as u32;
+                idx
+            } else {
+                next as usize
+            };
+        }
+        self.nodes[node].n_rules += 1;
+    }
+
+    /// OVS `trie_lookup_value`: walks the trie along the left-aligned
+    /// `value` (a field of `n_bits` bits). Returns the number of leading bits
+    /// needed to tell `value` apart from every longer prefix in the trie, and
+    /// a bit set (bit `plen - 1` for prefix length `plen`) of the prefix
+    /// lengths that have rules matching `value`.
+    pub fn lookup(&self, value: u128, n_bits: u32) -> (u32, u128) {
+        let mut plens = 0u128;
+        if self.nodes.is_empty() {
+            return (0, plens);
+        }
+        let mut node = 0usize;
+        let mut depth = 0u32;
+        loop {
+            let n = &self.nodes[node];
+            if n.n_rules > 0 && depth > 0 {
+                plens |= 1u128 << (depth - 1);
+            }
+            if depth >= n_bits {
+                return (n_bits, plens);
+            }
+            let b = bit_at(value, depth);
+            let next = n.child[b];
+            if next != 0 {
+                node = next as usize;
+                depth += 1;
+                continue;
+            }
+            // Tried to follow a missing branch: the first bit that differs
+            // from the other branch (if any) is needed too.
+            let other = n.child[1 - b];
+            return (if other != 0 { depth + 1 } else { depth }, plens);
+        }
+    }
+}
+
+/// The prefix length of a field's mask if it is a CIDR prefix (0 when the
+/// field is wildcarded or the mask is not contiguous).
+fn prefix_len(field: FieldId, mask: &FlowKey) -> u32 {
+    let n_bits = field.n_bits();
+    let m = field.get(mask) << (128 - n_bits);
+    if m == 0 {
+        return 0;
+    }
+    let ones = m.leading_ones();
+    if ones + m.trailing_zeros() == 128 {
+        ones
+    } else {
+        0
+    }
+}
+
+/// A field value, left-aligned.
+#[inline]
+fn left_aligned(field: FieldId, key: &FlowKey) -> u128 {
+    field.get(key) << (128 - field.n_bits())
+}
+
+/// Marks the top `n` bits of `field` in `wc`.
+fn mask_prefix_bits(field: FieldId, wc: &mut FlowKey, n: u32) {
+    let bits = prefix_mask128(n) >> (128 - field.n_bits());
+    field.or_mask(wc, bits);
+}
+
+/// True when the top `n` bits of `field` are already set in `wc`.
+fn prefix_bits_set(field: FieldId, wc: &FlowKey, n: u32) -> bool {
+    let bits = prefix_mask128(n) >> (128 - field.n_bits());
+    field.get(wc) & bits == bits
+}
+
+/// The 32-bit ports word (`tp_src` high, `tp_dst` low).
+#[inline]
+fn ports_of(k: &FlowKey) -> u32 {
+    ((k.tp_src as u32) << 16) | k.tp_dst as u32
+}
+
+/// One rule as the classifier sees it.
+#[derive(Clone, Debug)]
+pub struct ClsEntry<T> {
+    pub matches: Match,
+    pub priority: u16,
+    pub data: T,
+}
+
+#[derive(Clone, Debug)]
+struct Subtable {
+    mask: FlowKey,
+    max_priority: u16,
+    /// Creation order (index of the first entry with this mask).
+    seq: usize,
+    /// Cumulative masks of the non-empty stages; the last one is `mask`.
+    cum: Vec<FlowKey>,
+    /// Stage number (0..N_STAGES) of each element of `cum`.
+    stage_of: Vec<usize>,
+    /// `value & cum[i]` of the rules, for every stage but the last.
+    indices: Vec<HashSet<FlowKey>>,
+    /// Masked value → entry indices, best first.
+    buckets: HashMap<FlowKey, Vec<usize>>,
+    /// Prefix length per classifier trie (0 = the trie does not apply).
+    trie_plen: Vec<u32>,
+    /// Ports word mask and its "prefix" length (up to its last set bit).
+    ports_mask: u32,
+    ports_mask_len: u32,
+    ports_trie: PrefixTrie,
+}
+
+/// Per-lookup trie state (OVS `struct trie_ctx`).
+#[derive(Clone, Copy, Default)]
+struct TrieCtx {
+    done: bool,
+    maskbits: u32,
+    plens: u128,
+}
+
+/// The classifier of one table.
+#[derive(Clone, Debug)]
+pub struct Classifier<T> {
+    entries: Vec<ClsEntry<T>>,
+    /// Sorted by max priority (descending), then creation order.
+    subtables: Vec<Subtable>,
+    tries: Vec<(FieldId, PrefixTrie)>,
+}
+
+impl<T> Default for Classifier<T> {
+    fn default() -> Self {
+        Classifier {
+            entries: Vec::new(),
+            subtables: Vec::new(),
+            tries: Vec::new(),
+        }
+    }
+}
+
+impl<T> Classifier<T> {
+    /// Builds a classifier from entries in insertion order.
+    pub fn build(entries: Vec<ClsEntry<T>>, config: &ClassifierConfig) -> Self {
+        let stages = stage_masks();
+        let mut by_mask: HashMap<FlowKey, usize> = HashMap::new();
+        let mut subtables: Vec<Subtable> = Vec::new();
+        let mut tries: Vec<(FieldId, PrefixTrie)> = config
+            .prefix_fields
+            .iter()
+            .map(|f| (*f, PrefixTrie::default()))
+            .collect();
+
+        for (idx, e) in entries.iter().enumerate() {
+            let mask = e.matches.mask;
+            let st_idx = *by_mask.entry(mask).or_insert_with(|| {
+                subtables.push(Subtable::new(mask, idx, &tries, stages));
+                subtables.len() - 1
+            });
+            let st = &mut subtables[st_idx];
+            st.max_priority = st.max_priority.max(e.priority);
+            let value = e.matches.value.masked(&mask);
+            for (i, cum) in st.cum.iter().enumerate().take(st.indices.len()) {
+                st.indices[i].insert(value.masked(cum));
+            }
+            st.buckets.entry(value).or_default().push(idx);
+            for (j, (field, trie)) in tries.iter_mut().enumerate() {
+                let plen = st.trie_plen[j];
+                if plen > 0 {
+                    trie.insert(left_aligned(*field, &value), plen);
+                }
+            }
+            if st.ports_mask_len > 0 {
+                st.ports_trie
+                    .insert((ports_of(&value) as u128) << 96, st.ports_mask_len);
+            }
+        }
+        for st in subtables.iter_mut() {
+            for list in st.buckets.values_mut() {
+                list.sort_by(|a, b| entries[*b].priority.cmp(&entries[*a].priority).then(a.cmp(b)));
+            }
+        }
+        subtables.sort_by(|a, b| b.max_priority.cmp(&a.max_priority).then(a.seq.cmp(&b.seq)));
+        // Tries no rule uses are dropped: they could never skip anything.
+        tries.retain(|(_, t)| !t.is_empty());
+        // Recompute the per-subtable plens against the retained tries.
+        for st in subtables.iter_mut() {
+            st.trie_plen = tries.iter().map(|(f, _)| prefix_len(*f, &st.mask)).collect();
+        }
+        Classifier {
+            entries,
+            subtables,
+            tries,
+        }
+    }
+
+    /// Number of rules.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when there is no rule.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Number of subtables (distinct masks).
+    pub fn n_subtables(&self) -> usize {
+        self.subtables.len()
+    }
+
+    /// The entries in insertion order.
+    pub fn entries(&self) -> &[ClsEntry<T>] {
+        &self.entries
+    }
+
+    /// Finds the highest-priority entry matching `flow`, and ORs into `wc`
+    /// the bits of `flow` the decision depended on.
+    pub fn lookup(&self, flow: &FlowKey, wc: &mut FlowKey) -> Option<&ClsEntry<T>> {
+        let mut tctx = [TrieCtx::default(); 8];
+        let mut tctx_vec;
+        let tctx: &mut [TrieCtx] = if self.tries.len() <= tctx.len() {
+            &mut tctx[..self.tries.len()]
+        } else {
+            tctx_vec = vec![TrieCtx::default(); self.tries.len()];
+            &mut tctx_vec
+        };
+        let mut best: Option<usize> = None;
+        let mut hard_pri: i32 = -1;
+        for st in &self.subtables {
+            if st.max_priority as i32 <= hard_pri {
+                break;
+            }
+            if let Some(idx) = self.find_match_wc(st, flow, tctx, wc) {
+                let p = self.entries[idx].priority as i32;
+                if p > hard_pri {
+                    hard_pri = p;
+                    best = Some(idx);
+                }
+            }
+        }
+        best.map(|i| &self.entries[i])
+    }
+
+    /// Lookup without wildcard tracking.
+    pub fn lookup_exact(&self, flow: &FlowKey) -> Option<&ClsEntry<T>> {
+        let mut best: Option<usize> = None;
+        let mut hard_pri: i32 = -1;
+        for st in &self.subtables {
+            if st.max_priority as i32 <= hard_pri {
+                break;
+            }
+            if let Some(list) = st.buckets.get(&flow.masked(&st.mask)) {
+                let idx = list[0];
+                let p = self.entries[idx].priority as i32;
+                if p > hard_pri {
+                    hard_pri = p;
+                    best = Some(idx);
+                }
+            }
+        }
+        best.map(|i| &self.entries[i])
+    }
+
+    /// OVS `check_tries`: true when a trie proves that no rule of `st` can
+    /// match (the needed address bits are then already in `wc`).
+    fn check_tries(
+        &self,
+        st: &Subtable,
+        stage: usize,
+        flow: &FlowKey,
+        tctx: &mut [TrieCtx],
+        wc: &mut FlowKey,
+    ) -> bool {
+        if stage != STAGE_L3 {
+            return false;
+        }
+        for (j, (field, trie)) in self.tries.iter().enumerate() {
+            let plen = st.trie_plen[j];
+            if plen == 0 {
+                continue;
+            }
+            let ctx = &mut tctx[j];
+            if !ctx.done {
+                ctx.done = true;
+                let all = FlowKey::all_ones();
+                if trie_prereq(*field).satisfied(flow, &all) {
+                    let (maskbits, plens) = trie.lookup(left_aligned(*field, flow), field.n_bits());
+                    ctx.maskbits = maskbits;
+                    ctx.plens = plens;
+                } else {
+                    // All prefixes possible: never skip.
+                    ctx.maskbits = 0;
+                    ctx.plens = u128::MAX;
+                }
+            }
+            if ctx.plens & (1u128 << (plen - 1)) == 0 {
+                if ctx.maskbits <= plen {
+                    mask_prefix_bits(*field, wc, ctx.maskbits);
+                    return true;
+                }
+                if prefix_bits_set(*field, wc, ctx.maskbits) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// OVS `find_match_wc`.
+    fn find_match_wc(
+        &self,
+        st: &Subtable,
+        flow: &FlowKey,
+        tctx: &mut [TrieCtx],
+        wc: &mut FlowKey,
+    ) -> Option<usize> {
+        let n = st.cum.len();
+        if n == 0 {
+            // Catch-all subtable.
+            return st.buckets.get(&FlowKey::default()).map(|l| l[0]);
+        }
+        for i in 0..n - 1 {
+            if self.check_tries(st, st.stage_of[i], flow, tctx, wc) {
+                if i > 0 {
+                    wc.or_with(&st.cum[i - 1]);
+                }
+                return None;
+            }
+            if !st.indices[i].contains(&flow.masked(&st.cum[i])) {
+                wc.or_with(&st.cum[i]);
+                return None;
+            }
+        }
+        let last = n - 1;
+        if self.check_tries(st, st.stage_of[last], flow, tctx, wc) {
+            if last > 0 {
+                wc.or_with(&st.cum[last - 1]);
+            }
+            return None;
+        }
+        match st.buckets.get(&flow.masked(&st.mask)) {
+            Some(list) => {
+                wc.or_with(&st.mask);
+                Some(list[0])
+            }
+            None if st.ports_mask_len > 0 && st.stage_of[last] == N_STAGES - 1 => {
+                let value = ports_of(flow) & st.ports_mask;
+                let (mbits, _) = st.ports_trie.lookup((value as u128) << 96, 32);
+                let bits = st.ports_mask & ((prefix_mask128(mbits) >> 96) as u32);
+                wc.tp_src |= (bits >> 16) as u16;
+                wc.tp_dst |= bits as u16;
+                if last > 0 {
+                    wc.or_with(&st.cum[last - 1]);
+                }
+                None
+            }
+            None => {
+                wc.or_with(&st.mask);
+                None
+            }
+        }
+    }
+}
+
+/// What a packet must be for a trie field to be meaningful (OVS
+/// `mf_are_prereqs_ok` on the trie field: `ip_src`/`ip_dst` need IPv4, not
+/// ARP).
+fn trie_prereq(field: FieldId) -> crate::fields::Prereq {
+    use crate::fields::Prereq;
+    match field {
+        FieldId::NwSrc | FieldId::NwDst => Prereq::Ipv4,
+        f => f.prereq(),
+    }
+}
+
+impl Subtable {
+    fn new(
+        mask: FlowKey,
+        seq: usize,
+        tries: &[(FieldId, PrefixTrie)],
+        stages: &[FlowKey; N_STAGES],
+    ) -> Subtable {
+        let mut cum = Vec::new();
+        let mut stage_of = Vec::new();
+        let mut acc = FlowKey::default();
+        for (s, sm) in stages.iter().enumerate() {
+            let part = mask.masked(sm);
+            if !part.is_zero() {
+                acc.or_with(&part);
+                cum.push(acc);
+                stage_of.push(s);
+            }
+        }
+        let n_idx = cum.len().saturating_sub(1);
+        let ports_mask = ports_of(&mask);
+        let ports_mask_len = if ports_mask == 0 {
+            0
+        } else {
+            32 - ports_mask.trailing_zeros()
+        };
+        Subtable {
+            mask,
+            max_priority: 0,
+            seq,
+            cum,
+            stage_of,
+            indices: vec![HashSet::new(); n_idx],
+            buckets: HashMap::new(),
+            trie_plen: tries.iter().map(|(f, _)| prefix_len(*f, &mask)).collect(),
+            ports_mask,
+            ports_mask_len,
+            ports_trie: PrefixTrie::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flowcache::key::{ETH_TYPE_IPV4, IPPROTO_TCP};
+
+    fn ip_rule(dst: u32, plen: u32, prio: u16) -> ClsEntry<u32> {
+        let mut m = Match::catchall();
+        m.set_field(FieldId::DlType, ETH_TYPE_IPV4 as u128, 0xffff);
+        let mask = if plen == 0 { 0 } else { u32::MAX << (32 - plen) };
+        m.set_field(FieldId::NwDst, dst as u128, mask as u128);
+        ClsEntry {
+            matches: m,
+            priority: prio,
+            data: dst,
+        }
+    }
+
+    fn ip_flow(dst: u32) -> FlowKey {
+        let mut k = FlowKey {
+            dl_type: ETH_TYPE_IPV4,
+            nw_dst: dst,
+            nw_src: 0x0101_0101,
+            nw_proto: IPPROTO_TCP,
+            tp_src: 1234,
+            tp_dst: 80,
+            ..Default::default()
+        };
+        k.in_port = 1;
+        k
+    }
+
+    #[test]
+    fn trie_lookup_semantics() {
+        let mut t = PrefixTrie::default();
+        // 10.0.0.0/8 and 10.1.0.0/16
+        t.insert((0x0a00_0000u128) << 96, 8);
+        t.insert((0x0a01_0000u128) << 96, 16);
+        // 10.1.2.3 matches both.
+        let (bits, plens) = t.lookup((0x0a01_0203u128) << 96, 32);
+        assert_eq!(plens, (1 << 7) | (1 << 15));
+        assert_eq!(bits, 16); // leaf at /16
+        // 10.2.0.0: matches /8 only; needs 15 bits to rule out 10.1/16.
+        let (bits, plens) = t.lookup((0x0a02_0000u128) << 96, 32);
+        assert_eq!(plens, 1 << 7);
+        assert_eq!(bits, 15);
+        // 11.0.0.0: differs in bit 7 (0-based): 8 bits needed.
+        let (bits, plens) = t.lookup((0x0b00_0000u128) << 96, 32);
+        assert_eq!(plens, 0);
+        assert_eq!(bits, 8);
+        assert_eq!(PrefixTrie::default().lookup(0, 32), (0, 0));
+    }
+
+    #[test]
+    fn prefix_len_detects_cidr() {
+        let mut m = FlowKey::default();
+        m.nw_dst = 0xffff_ff00;
+        assert_eq!(prefix_len(FieldId::NwDst, &m), 24);
+        m.nw_dst = 0xff00_ff00;
+        assert_eq!(prefix_len(FieldId::NwDst, &m), 0);
+        m.nw_dst = u32::MAX;
+        assert_eq!(prefix_len(FieldId::NwDst, &m), 32);
+    }
+
+    #[test]
+    fn highest_priority_wins_and_minimal_wc() {
+        let cls = Classifier::build(
+            vec![
+                ip_rule(0x0a00_0000, 8, 10),
+                ip_rule(0x0a01_0000, 16, 20),
+                ip_rule(0, 0, 1),
+            ],
+            &ClassifierConfig::default(),
+        );
+        let mut wc = FlowKey::default();
+        let r = cls.lookup(&ip_flow(0x0a01_0203), &mut wc).unwrap();
+        assert_eq!(r.data, 0x0a01_0000);
+        assert_eq!(wc.nw_dst, 0xffff_0000);
+        assert_eq!(wc.tp_src, 0);
+        assert_eq!(wc.nw_src, 0);
+
+        let mut wc = FlowKey::default();
+        let r = cls.lookup(&ip_flow(0x0a02_0304), &mut wc).unwrap();
+        assert_eq!(r.data, 0x0a00_0000);
+        // /16 ruled out with 15 bits, /8 matched: 15 bits in all.
+        assert_eq!(wc.nw_dst, 0xfffe_0000);
+
+        let mut wc = FlowKey::default();
+        let r = cls.lookup(&ip_flow(0xc0a8_0001), &mut wc).unwrap();
+        assert_eq!(r.data, 0);
+        assert_eq!(wc.nw_dst, 0x8000_0000 | 0x7f00_0000 & 0);
+        assert!(wc.nw_dst.leading_ones() <= 8);
+        assert_eq!(wc.tp_dst, 0);
+    }
+
+    #[test]
+    fn staged_lookup_stops_early() {
+        // Rules on in_port + tp_dst: a flow from another port only needs
+        // in_port un-wildcarded.
+        let mut m = Match::catchall();
+        m.set_field(FieldId::InPort, 7, 0xffff);
+        m.set_field(FieldId::DlType, ETH_TYPE_IPV4 as u128, 0xffff);
+        m.set_field(FieldId::NwProto, IPPROTO_TCP as u128, 0xff);
+        m.set_field(FieldId::TpDst, 80, 0xffff);
+        let cls = Classifier::build(
+            vec![ClsEntry {
+                matches: m,
+                priority: 5,
+                data: 1u32,
+            }],
+            &ClassifierConfig::default(),
+        );
+        let mut wc = FlowKey::default();
+        assert!(cls.lookup(&ip_flow(1), &mut wc).is_none());
+        assert_eq!(wc.in_port, 0xffff);
+        assert_eq!(wc.dl_type, 0);
+        assert_eq!(wc.tp_dst, 0);
+        let mut f = ip_flow(1);
+        f.in_port = 7;
+        f.tp_dst = 81;
+        let mut wc = FlowKey::default();
+        assert!(cls.lookup(&f, &mut wc).is_none());
+        // Final stage missed: the ports trie needs only up to the first
+        // differing bit of tp_dst (80 = 0x50, 81 = 0x51: all 16 bits).
+        assert_eq!(wc.dl_type, 0xffff);
+        assert_eq!(wc.nw_proto, 0xff);
+        assert_eq!(wc.tp_dst, 0xffff);
+        f.tp_dst = 0x8050;
+        let mut wc = FlowKey::default();
+        assert!(cls.lookup(&f, &mut wc).is_none());
+        assert_eq!(wc.tp_dst, 0x8000);
+    }
+
+    #[test]
+    fn equal_priority_tie_is_first_created_subtable() {
+        let mut a = Match::catchall();
+        a.set_field(FieldId::DlType, ETH_TYPE_IPV4 as u128, 0xffff);
+        let mut b = Match::catchall();
+        b.set_field(FieldId::InPort, 1, 0xffff);
+        let cls = Classifier::build(
+            vec![
+                ClsEntry {
+                    matches: a,
+                    priority: 10,
+                    data: 'a',
+                },
+                ClsEntry {
+                    matches: b,
+                    priority: 10,
+                    data: 'b',
+                },
+            ],
+            &ClassifierConfig::default(),
+        );
+        let mut wc = FlowKey::default();
+        assert_eq!(cls.lookup(&ip_flow(1), &mut wc).unwrap().data, 'a');
+        // The second subtable was never visited.
+        assert_eq!(wc.in_port, 0);
+    }
+
+    #[test]
+    fn lookup_agrees_with_linear_scan() {
+        use proptest::prelude::*;
+        use proptest::test_runner::TestRunner;
+        let mut runner = TestRunner::default();
+        let strat = (
+            proptest::collection::vec((0u32..4, 0u32..33, 0u16..4, any::<u32>(), 0u16..50), 1..12),
+            proptest::collection::vec((any::<u32>(), 0u16..4, 0u8..3), 1..16),
+        );
+        runner
+            .run(&strat, |(rules, flows)| {
+                let entries: Vec<ClsEntry<usize>> = rules
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (kind, plen, port, addr, prio))| {
+                        let mut m = Match::catchall();
+                        m.set_field(FieldId::DlType, ETH_TYPE_IPV4 as u128, 0xffff);
+                        let mask = if *plen == 0 { 0 } else { u32::MAX << (32 - plen) };
+                        match kind {
+                            0 => m.set_field(FieldId::NwDst, *addr as u128, mask as u128),
+                            1 => m.set_field(FieldId::NwSrc, *addr as u128, mask as u128),
+                            2 => {
+                                m.set_field(FieldId::NwProto, 6, 0xff);
+                                m.set_field(FieldId::TpDst, *port as u128, 0xfff0 | 3);
+                            }
+                            _ => m.set_field(FieldId::InPort, *port as u128, 0xffff),
+                        }
+                        ClsEntry {
+                            matches: m,
+                            priority: *prio,
+                            data: i,
+                        }
+                    })
+                    .collect();
+                let cls = Classifier::build(entries.clone(), &ClassifierConfig::default());
+                for (addr, port, proto) in flows {
+                    let mut f = ip_flow(addr);
+                    f.nw_src = addr.rotate_left(7);
+                    f.tp_dst = port;
+                    f.in_port = port as u32;
+                    f.nw_proto = [6, 17, 0][proto as usize];
+                    let mut wc = FlowKey::default();
+                    let got = cls.lookup(&f, &mut wc).map(|e| e.priority);
+                    let want = entries
+                        .iter()
+                        .filter(|e| e.matches.matches(&f))
+                        .map(|e| e.priority)
+                        .max();
+                    prop_assert_eq!(got, want);
+                    // Soundness of wc: any flow agreeing on wc gets the same
+                    // priority. Probe by flipping unmasked bits.
+                    let mut g = f;
+                    for w in 0..flowcache::key::DP_WORDS {
+                        let m = wc.words()[w];
+                        g.words_mut()[w] ^= !m & 0x5555_5555_5555_5555;
+                    }
+                    // Keep dl_type valid (it is always in the megaflow).
+                    g.dl_type = f.dl_type;
+                    let got2 = cls.lookup_exact(&g).map(|e| e.priority);
+                    if g.matches(&f, &wc) {
+                        prop_assert_eq!(got2, got);
+                    }
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+}

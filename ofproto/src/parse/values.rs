@@ -1,0 +1,532 @@
+//! Scalar syntax: integers, MAC/IPv4/IPv6 addresses with masks, port names,
+//! `nw_frag` and `tcp_flags` values; and their OVS-style formatting.
+
+use super::fields::{Def, Fmt};
+use crate::fields::FieldId;
+use crate::rule::OutputPort;
+use std::net::Ipv6Addr;
+
+/// Parses an unsigned integer like C's `strtoull(s, NULL, 0)` as OVS uses
+/// it: `0x` hex, a leading `0` means octal, otherwise decimal.  No sign, no
+/// white space, nothing after the number.
+pub(crate) fn parse_uint(s: &str) -> Option<u128> {
+    if let Some(h) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        if h.is_empty() || !h.bytes().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        let h = h.trim_start_matches('0');
+        if h.is_empty() {
+            return Some(0);
+        }
+        return u128::from_str_radix(h, 16).ok();
+    }
+    if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    if s.len() > 1 && s.starts_with('0') {
+        return u128::from_str_radix(&s[1..], 8).ok();
+    }
+    s.parse().ok()
+}
+
+/// Parses an integer that must fit in `bits` bits.
+pub(crate) fn parse_uint_bits(s: &str, what: &str, bits: u32) -> Result<u128, String> {
+    let v = parse_uint(s).ok_or_else(|| format!("{s}: invalid number for {what}"))?;
+    if bits < 128 && v >> bits != 0 {
+        return Err(format!(
+            "{s}: value too large for {what} (maximum {})",
+            (1u128 << bits) - 1
+        ));
+    }
+    Ok(v)
+}
+
+pub(crate) fn parse_u8(s: &str, what: &str) -> Result<u8, String> {
+    parse_uint_bits(s, what, 8).map(|v| v as u8)
+}
+
+pub(crate) fn parse_u16(s: &str, what: &str) -> Result<u16, String> {
+    parse_uint_bits(s, what, 16).map(|v| v as u16)
+}
+
+pub(crate) fn parse_u32(s: &str, what: &str) -> Result<u32, String> {
+    parse_uint_bits(s, what, 32).map(|v| v as u32)
+}
+
+pub(crate) fn parse_u64(s: &str, what: &str) -> Result<u64, String> {
+    parse_uint_bits(s, what, 64).map(|v| v as u64)
+}
+
+/// `a.b.c.d` with decimal octets.
+pub(crate) fn parse_ipv4(s: &str) -> Option<u32> {
+    let mut out = 0u32;
+    let mut n = 0;
+    for part in s.split('.') {
+        if part.is_empty() || part.len() > 3 || !part.bytes().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        let v: u32 = part.parse().ok()?;
+        if v > 255 {
+            return None;
+        }
+        out = (out << 8) | v;
+        n += 1;
+    }
+    (n == 4).then_some(out)
+}
+
+fn prefix_mask(bits: u32, width: u32) -> u128 {
+    let all = if width == 128 {
+        u128::MAX
+    } else {
+        (1u128 << width) - 1
+    };
+    if bits == 0 {
+        0
+    } else {
+        (all << (width - bits)) & all
+    }
+}
+
+/// `a.b.c.d`, `a.b.c.d/N` or `a.b.c.d/m.m.m.m`.
+pub(crate) fn parse_ipv4_masked(s: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("{s}: invalid IP address");
+    match s.split_once('/') {
+        None => Ok((parse_ipv4(s).ok_or_else(bad)?, u32::MAX)),
+        Some((a, m)) => {
+            let a = parse_ipv4(a).ok_or_else(bad)?;
+            if m.contains('.') {
+                Ok((a, parse_ipv4(m).ok_or_else(bad)?))
+            } else {
+                let n = parse_uint(m).filter(|n| *n <= 32).ok_or_else(|| {
+                    format!("{s}: IPv4 network prefix bits not between 0 and 32, inclusive")
+                })?;
+                Ok((a, prefix_mask(n as u32, 32) as u32))
+            }
+        }
+    }
+}
+
+pub(crate) fn parse_ipv6(s: &str) -> Option<u128> {
+    s.parse::<Ipv6Addr>().ok().map(u128::from)
+}
+
+/// `addr`, `addr/N` or `addr/mask`.
+pub(crate) fn parse_ipv6_masked(s: &str) -> Result<(u128, u128), String> {
+    let bad = || format!("{s}: invalid IPv6 address");
+    match s.split_once('/') {
+        None => Ok((parse_ipv6(s).ok_or_else(bad)?, u128::MAX)),
+        Some((a, m)) => {
+            let a = parse_ipv6(a).ok_or_else(bad)?;
+            if m.contains(':') {
+                Ok((a, parse_ipv6(m).ok_or_else(bad)?))
+            } else {
+                let n = parse_uint(m).filter(|n| *n <= 128).ok_or_else(|| {
+                    format!("{s}: IPv6 network prefix bits not between 0 and 128, inclusive")
+                })?;
+                Ok((a, prefix_mask(n as u32, 128)))
+            }
+        }
+    }
+}
+
+/// `xx:xx:xx:xx:xx:xx` (1 or 2 hex digits per byte), as a 48-bit number.
+pub(crate) fn parse_mac(s: &str) -> Option<u128> {
+    let mut out = 0u128;
+    let mut n = 0;
+    for part in s.split(':') {
+        if part.is_empty() || part.len() > 2 || !part.bytes().all(|c| c.is_ascii_hexdigit()) {
+            return None;
+        }
+        out = (out << 8) | u128::from(u8::from_str_radix(part, 16).ok()?);
+        n += 1;
+    }
+    (n == 6).then_some(out)
+}
+
+pub(crate) fn parse_mac_masked(s: &str) -> Result<(u128, u128), String> {
+    let bad = || format!("{s}: invalid Ethernet address");
+    match s.split_once('/') {
+        None => Ok((parse_mac(s).ok_or_else(bad)?, 0xffff_ffff_ffff)),
+        Some((a, m)) => Ok((parse_mac(a).ok_or_else(bad)?, parse_mac(m).ok_or_else(bad)?)),
+    }
+}
+
+/// OpenFlow 1.0 reserved port numbers.
+pub(crate) const OFPP_MAX: u32 = 0xff00;
+pub(crate) const OFPP_IN_PORT: u32 = 0xfff8;
+pub(crate) const OFPP_TABLE: u32 = 0xfff9;
+pub(crate) const OFPP_NORMAL: u32 = 0xfffa;
+pub(crate) const OFPP_FLOOD: u32 = 0xfffb;
+pub(crate) const OFPP_ALL: u32 = 0xfffc;
+pub(crate) const OFPP_CONTROLLER: u32 = 0xfffd;
+pub(crate) const OFPP_LOCAL: u32 = 0xfffe;
+pub(crate) const OFPP_NONE: u32 = 0xffff;
+
+const PORT_NAMES: [(&str, u32); 9] = [
+    ("IN_PORT", OFPP_IN_PORT),
+    ("TABLE", OFPP_TABLE),
+    ("NORMAL", OFPP_NORMAL),
+    ("FLOOD", OFPP_FLOOD),
+    ("ALL", OFPP_ALL),
+    ("CONTROLLER", OFPP_CONTROLLER),
+    ("LOCAL", OFPP_LOCAL),
+    ("ANY", OFPP_NONE),
+    ("NONE", OFPP_NONE),
+];
+
+/// A port number (decimal, below 0xff00) or a reserved port name
+/// (case-insensitive), as an OpenFlow 1.0 16-bit number.
+pub(crate) fn parse_port_number(s: &str) -> Result<u32, String> {
+    if !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()) {
+        return match s.parse::<u32>() {
+            Ok(n) if n < OFPP_MAX => Ok(n),
+            _ => Err(format!(
+                "{s}: port number out of range (0 to 65279, or a name such as IN_PORT or LOCAL)"
+            )),
+        };
+    }
+    PORT_NAMES
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(s))
+        .map(|(_, v)| *v)
+        .ok_or_else(|| format!("{s}: unknown port"))
+}
+
+/// Port as an output destination.
+pub(crate) fn port_to_output(p: u32) -> Option<OutputPort> {
+    Some(match p {
+        OFPP_IN_PORT => OutputPort::InPort,
+        OFPP_TABLE => OutputPort::Table,
+        OFPP_NORMAL => OutputPort::Normal,
+        OFPP_FLOOD => OutputPort::Flood,
+        OFPP_ALL => OutputPort::All,
+        OFPP_CONTROLLER => OutputPort::Controller,
+        OFPP_LOCAL => OutputPort::Local,
+        n if n < OFPP_MAX => OutputPort::Port(n),
+        _ => return None,
+    })
+}
+
+/// OVS `ofputil_format_port` for a 16-bit port.
+pub(crate) fn fmt_port(p: u32) -> String {
+    if p < OFPP_MAX {
+        return p.to_string();
+    }
+    match PORT_NAMES.iter().find(|(_, v)| *v == p) {
+        Some((n, _)) => n.to_string(),
+        None => p.to_string(),
+    }
+}
+
+/// `nw_frag` keywords -> (value, mask), as OVS's `all_frags` table.
+pub(crate) fn parse_frag(s: &str) -> Result<(u128, u128), String> {
+    let t = [
+        ("no", 0, 3),
+        ("first", 1, 3),
+        ("later", 3, 3),
+        ("yes", 1, 1),
+        ("not_later", 0, 2),
+    ];
+    t.iter()
+        .find(|(n, _, _)| n.eq_ignore_ascii_case(s))
+        .map(|(_, v, m)| (*v, *m))
+        .ok_or_else(|| {
+            format!(
+                "{s}: unknown fragment type (valid types are \"no\", \"yes\", \"first\", \
+                 \"later\", \"not_later\")"
+            )
+        })
+}
+
+const TCP_FLAG_NAMES: [&str; 12] = [
+    "fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr", "ns", "[200]", "[400]", "[800]",
+];
+
+fn tcp_flag_bit(name: &str) -> Option<u32> {
+    TCP_FLAG_NAMES
+        .iter()
+        .position(|n| *n == name)
+        .map(|i| 1u32 << i)
+}
+
+/// `tcp_flags` values: `0x012`, `0x002/0x012`, `+syn-ack`, `syn|ack`.
+pub(crate) fn parse_tcp_flags(s: &str) -> Result<(u128, u128), String> {
+    const ALLOWED: u128 = 0x0fff;
+    let unknown = || format!("{s}: unknown tcp_flags flag or invalid value");
+    if s.starts_with('+') || s.starts_with('-') {
+        let (mut flags, mut mask) = (0u128, 0u128);
+        let mut rest = s;
+        while !rest.is_empty() {
+            let set = rest.starts_with('+');
+            if !set && !rest.starts_with('-') {
+                return Err(format!(
+                    "{s}: tcp_flags must be preceded by '+' (for SET) or '-' (NOT SET)"
+                ));
+            }
+            rest = &rest[1..];
+            let len = rest.find(['+', '-']).unwrap_or(rest.len());
+            let bit = u128::from(tcp_flag_bit(&rest[..len]).ok_or_else(unknown)?);
+            if mask & bit != 0 {
+                return Err(format!("{s}: Each tcp_flags flag can be specified only once"));
+            }
+            mask |= bit;
+            if set {
+                flags |= bit;
+            }
+            rest = &rest[len..];
+        }
+        return Ok((flags, mask));
+    }
+    if let Some((v, m)) = s.split_once('/') {
+        let v = parse_uint(v).ok_or_else(unknown)?;
+        let m = parse_uint(m).ok_or_else(unknown)?;
+        if v & !ALLOWED != 0 || m & !ALLOWED != 0 {
+            return Err(unknown());
+        }
+        return Ok((v & m, m));
+    }
+    let mut flags = 0u128;
+    for part in s.split('|') {
+        if let Some(v) = parse_uint(part) {
+            if v & !ALLOWED != 0 {
+                return Err(unknown());
+            }
+            flags |= v;
+        } else {
+            flags |= u128::from(tcp_flag_bit(part).ok_or_else(unknown)?);
+        }
+    }
+    Ok((flags, ALLOWED))
+}
+
+/// OVS `format_flags_masked` for TCP flags (mask limited to 12 bits).
+pub(crate) fn fmt_tcp_flags(flags: u16, mask: u16) -> String {
+    let (flags, mask) = (flags & 0x0fff, mask & 0x0fff);
+    let mut s = String::new();
+    if mask == 0x0fff {
+        if flags == 0 {
+            return "0".into();
+        }
+        let names: Vec<&str> = (0..12)
+            .filter(|i| flags & (1 << i) != 0)
+            .map(|i| TCP_FLAG_NAMES[i])
+            .collect();
+        return names.join("|");
+    }
+    if mask == 0 {
+        return "0/0".into();
+    }
+    for i in 0..12 {
+        if mask & (1 << i) != 0 {
+            s.push(if flags & (1 << i) != 0 { '+' } else { '-' });
+            s.push_str(TCP_FLAG_NAMES[i]);
+        }
+    }
+    s
+}
+
+/// Hex as OVS's `%#x` / `ds_put_hex`: `0` for zero, else `0x...`.
+pub(crate) fn hex(v: u128) -> String {
+    if v == 0 {
+        "0".into()
+    } else {
+        format!("{v:#x}")
+    }
+}
+
+pub(crate) fn fmt_mac(v: u128) -> String {
+    let b = (v as u64).to_be_bytes();
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        b[2], b[3], b[4], b[5], b[6], b[7]
+    )
+}
+
+pub(crate) fn fmt_ipv4(v: u32) -> String {
+    let b = v.to_be_bytes();
+    format!("{}.{}.{}.{}", b[0], b[1], b[2], b[3])
+}
+
+/// IPv6 text exactly as glibc's `inet_ntop` (which OVS uses).
+pub(crate) fn fmt_ipv6(v: u128) -> String {
+    let b = v.to_be_bytes();
+    let w: Vec<u16> = (0..8).map(|i| u16::from_be_bytes([b[2 * i], b[2 * i + 1]])).collect();
+    // Longest run of zero words (first one on ties), at least 2 long.
+    let (mut best_base, mut best_len) = (None::<usize>, 0usize);
+    let mut i = 0;
+    while i < 8 {
+        if w[i] == 0 {
+            let start = i;
+            while i < 8 && w[i] == 0 {
+                i += 1;
+            }
+            if i - start > best_len {
+                best_base = Some(start);
+                best_len = i - start;
+            }
+        } else {
+            i += 1;
+        }
+    }
+    if best_len < 2 {
+        best_base = None;
+    }
+    let mut s = String::new();
+    let mut i = 0;
+    while i < 8 {
+        if let Some(base) = best_base {
+            if i >= base && i < base + best_len {
+                if i == base {
+                    s.push(':');
+                }
+                i += 1;
+                continue;
+            }
+        }
+        if i != 0 {
+            s.push(':');
+        }
+        if i == 6 && best_base == Some(0) && (best_len == 6 || (best_len == 5 && w[5] == 0xffff))
+        {
+            s.push_str(&fmt_ipv4(u32::from_be_bytes([b[12], b[13], b[14], b[15]])));
+            return s;
+        }
+        s.push_str(&format!("{:x}", w[i]));
+        i += 1;
+    }
+    if let Some(base) = best_base {
+        if base + best_len == 8 {
+            s.push(':');
+        }
+    }
+    s
+}
+
+/// Number of leading one bits if `mask` (of `width` bits) is a prefix mask.
+pub(crate) fn cidr_bits(mask: u128, width: u32) -> Option<u32> {
+    let n = mask.count_ones();
+    (n <= width && mask == prefix_mask(n, width)).then_some(n)
+}
+
+/// Parses a field value with optional mask (`V`, `V/M`, `*`), in the
+/// field's syntax.  Returns (value, mask) in field-value space; the value
+/// is not yet ANDed with the mask.
+pub(crate) fn parse_field_value(def: &Def, name: &str, s: &str) -> Result<(u128, u128), String> {
+    let id = def.id;
+    if s == "*" {
+        return Ok((0, 0));
+    }
+    let full = id.max_value();
+    let (v, m) = match def.fmt {
+        Fmt::Dec | Fmt::Hex => {
+            let (a, b) = match s.split_once('/') {
+                Some((a, b)) => (a, Some(b)),
+                None => (s, None),
+            };
+            let v = parse_uint(a).ok_or_else(|| format!("{s}: invalid value for {name}"))?;
+            let m = match b {
+                Some(b) => parse_uint(b).ok_or_else(|| format!("{s}: invalid mask for {name}"))?,
+                None => full,
+            };
+            (v, m)
+        }
+        Fmt::Mac => parse_mac_masked(s)?,
+        Fmt::Ipv4 => {
+            let (v, m) = parse_ipv4_masked(s)?;
+            (u128::from(v), u128::from(m))
+        }
+        Fmt::Ipv6 => parse_ipv6_masked(s)?,
+        Fmt::Port => (u128::from(parse_port_number(s)?), full),
+        Fmt::Frag => parse_frag(s)?,
+        Fmt::TcpFlags => parse_tcp_flags(s)?,
+    };
+    let valid = id.valid_mask();
+    if v & !valid != 0 {
+        return Err(match id {
+            FieldId::NwTos => format!("{s}: nw_tos must be a multiple of 4 below 256 (ECN bits are nw_ecn)"),
+            _ => format!("{s}: value too large for {name} (maximum {})", fmt_plain(def.fmt, valid)),
+        });
+    }
+    if m & !full != 0 {
+        return Err(format!("{s}: mask too large for {name}"));
+    }
+    if !def.maskable && m != full && m != 0 {
+        return Err(format!("{s}: {name} cannot be masked"));
+    }
+    Ok((v, m & valid))
+}
+
+fn fmt_plain(fmt: Fmt, v: u128) -> String {
+    match fmt {
+        Fmt::Hex => hex(v),
+        _ => v.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers() {
+        assert_eq!(parse_uint("0"), Some(0));
+        assert_eq!(parse_uint("42"), Some(42));
+        assert_eq!(parse_uint("0x2a"), Some(42));
+        assert_eq!(parse_uint("0X00002A"), Some(42));
+        assert_eq!(parse_uint("010"), Some(8));
+        assert_eq!(parse_uint("08"), None);
+        assert_eq!(parse_uint("-1"), None);
+        assert_eq!(parse_uint("+1"), None);
+        assert_eq!(parse_uint("0x"), None);
+        assert_eq!(parse_uint(""), None);
+        assert_eq!(parse_uint("1 "), None);
+        assert_eq!(parse_uint(&format!("0x{}", "f".repeat(33))), None);
+        assert!(parse_u16("70000", "tp_dst").unwrap_err().contains("too large"));
+    }
+
+    #[test]
+    fn addresses() {
+        assert_eq!(parse_ipv4("10.0.0.1"), Some(0x0a00_0001));
+        assert_eq!(parse_ipv4("10.0.0.256"), None);
+        assert_eq!(parse_ipv4("10.0.0"), None);
+        assert_eq!(parse_ipv4_masked("10.2.0.0/16").unwrap(), (0x0a02_0000, 0xffff_0000));
+        assert_eq!(parse_ipv4_masked("10.2.0.0/255.255.0.0").unwrap().1, 0xffff_0000);
+        assert_eq!(parse_ipv4_masked("0.0.0.0/0").unwrap().1, 0);
+        assert!(parse_ipv4_masked("1.2.3.4/33").is_err());
+        assert_eq!(parse_mac("1:2:3:4:5:ff"), Some(0x0102_0304_05ff));
+        assert_eq!(parse_mac("01:02:03:04:05"), None);
+        assert_eq!(parse_ipv6_masked("2001:db8::/64").unwrap().1, u128::MAX << 64);
+        assert!(parse_ipv6_masked("2001:db8::/129").is_err());
+    }
+
+    #[test]
+    fn ipv6_text_like_inet_ntop() {
+        let f = |s: &str| fmt_ipv6(parse_ipv6(s).unwrap());
+        assert_eq!(f("2001:db8::1"), "2001:db8::1");
+        assert_eq!(f("::"), "::");
+        assert_eq!(f("::1"), "::1");
+        assert_eq!(f("fe80::"), "fe80::");
+        assert_eq!(f("2001:db8:0:0:1:0:0:1"), "2001:db8::1:0:0:1");
+        assert_eq!(f("2001:0:0:1:0:0:0:1"), "2001:0:0:1::1");
+        assert_eq!(f("1:0:2:3:4:5:6:7"), "1:0:2:3:4:5:6:7");
+        assert_eq!(f("::ffff:1.2.3.4"), "::ffff:1.2.3.4");
+        assert_eq!(f("::1.2.3.4"), "::1.2.3.4");
+        assert_eq!(f("ffff:ffff:ffff:ffff::"), "ffff:ffff:ffff:ffff::");
+    }
+
+    #[test]
+    fn flags_and_frags() {
+        assert_eq!(parse_tcp_flags("+syn-ack").unwrap(), (0x002, 0x012));
+        assert_eq!(parse_tcp_flags("0x002/0x012").unwrap(), (0x002, 0x012));
+        assert_eq!(parse_tcp_flags("syn|ack").unwrap(), (0x012, 0xfff));
+        assert_eq!(parse_tcp_flags("0x10").unwrap(), (0x010, 0xfff));
+        assert!(parse_tcp_flags("+syn+syn").is_err());
+        assert!(parse_tcp_flags("+bogus").is_err());
+        assert_eq!(fmt_tcp_flags(0x002, 0x012), "+syn-ack");
+        assert_eq!(fmt_tcp_flags(0x012, 0xfff), "syn|ack");
+        assert_eq!(parse_frag("first").unwrap(), (1, 3));
+        assert_eq!(parse_frag("not_later").unwrap(), (0, 2));
+        assert!(parse_frag("maybe").is_err());
+    }
+}

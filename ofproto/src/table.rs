@@ -1,0 +1,579 @@
+//! The OpenFlow pipeline state: tables 0..=254, each a [`Classifier`] of
+//! rules with shared statistics.
+//!
+//! [`Tables`] is immutable once built: the daemon publishes a whole new
+//! `Arc<Tables>` on every change (`replace-flows` builds one from scratch
+//! with [`Tables::from_rules`]; `add`/`delete`/`modify` build one from the
+//! old one, sharing every untouched table and the statistics of every rule
+//! that survives). Each rule's statistics live in an `Arc<RuleStats>` so the
+//! datapath can credit megaflow hits back to the rules a translation used.
+
+use crate::classifier::{Classifier, ClassifierConfig, ClsEntry};
+use crate::fields::FieldId;
+use crate::parse::FlowFilter;
+use crate::rule::{Instructions, Match, OfAction, OutputPort, Rule, TableId, MAX_TABLE};
+use flowcache::key::FlowKey;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Number of OpenFlow tables.
+pub const N_TABLES: usize = MAX_TABLE as usize + 1;
+
+/// Packet/byte counters and timestamps of one rule, shared between the
+/// tables (for dump-flows), the translation results and the megaflows built
+/// from them.
+#[derive(Debug)]
+pub struct RuleStats {
+    n_packets: AtomicU64,
+    n_bytes: AtomicU64,
+    created: Instant,
+    /// Nanoseconds after `created` of the last use; `u64::MAX` = never.
+    last_used_ns: AtomicU64,
+}
+
+impl RuleStats {
+    /// Fresh counters, created now.
+    pub fn new() -> Self {
+        Self::created_at(Instant::now())
+    }
+
+    /// Fresh counters with a given creation time.
+    pub fn created_at(created: Instant) -> Self {
+        RuleStats {
+            n_packets: AtomicU64::new(0),
+            n_bytes: AtomicU64::new(0),
+            created,
+            last_used_ns: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    /// Adds `packets`/`bytes` used at `now`.
+    pub fn credit(&self, packets: u64, bytes: u64, now: Instant) {
+        self.n_packets.fetch_add(packets, Ordering::Relaxed);
+        self.n_bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.touch(now);
+    }
+
+    /// Records a use at `now` without counting packets.
+    pub fn touch(&self, now: Instant) {
+        let ns = now.saturating_duration_since(self.created).as_nanos() as u64;
+        let mut cur = self.last_used_ns.load(Ordering::Relaxed);
+        while cur == u64::MAX || cur < ns {
+            match self.last_used_ns.compare_exchange_weak(cur, ns, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(c) => cur = c,
+            }
+        }
+    }
+
+    pub fn n_packets(&self) -> u64 {
+        self.n_packets.load(Ordering::Relaxed)
+    }
+
+    pub fn n_bytes(&self) -> u64 {
+        self.n_bytes.load(Ordering::Relaxed)
+    }
+
+    pub fn created(&self) -> Instant {
+        self.created
+    }
+
+    /// When the rule was last used (its creation time if never).
+    pub fn last_used(&self) -> Instant {
+        match self.last_used_ns.load(Ordering::Relaxed) {
+            u64::MAX => self.created,
+            ns => self.created + Duration::from_nanos(ns),
+        }
+    }
+}
+
+impl Default for RuleStats {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Why a rule timed out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpiryReason {
+    Idle,
+    Hard,
+}
+
+/// A rule in a table, with its statistics.
+#[derive(Debug)]
+pub struct RuleEntry {
+    pub rule: Rule,
+    pub stats: Arc<RuleStats>,
+}
+
+impl RuleEntry {
+    /// A new entry with fresh statistics.
+    pub fn new(rule: Rule) -> Self {
+        RuleEntry {
+            rule,
+            stats: Arc::new(RuleStats::new()),
+        }
+    }
+
+    /// Whether the rule's idle or hard timeout has passed at `now` (hard
+    /// first, as OVS checks it).
+    pub fn expired(&self, now: Instant) -> Option<ExpiryReason> {
+        let r = &self.rule;
+        if r.hard_timeout != 0
+            && now.saturating_duration_since(self.stats.created())
+                >= Duration::from_secs(r.hard_timeout as u64)
+        {
+            return Some(ExpiryReason::Hard);
+        }
+        if r.idle_timeout != 0
+            && now.saturating_duration_since(self.stats.last_used())
+                >= Duration::from_secs(r.idle_timeout as u64)
+        {
+            return Some(ExpiryReason::Idle);
+        }
+        None
+    }
+}
+
+/// One OpenFlow table.
+#[derive(Debug, Default)]
+pub struct Table {
+    id: TableId,
+    cls: Classifier<Arc<RuleEntry>>,
+}
+
+impl Table {
+    fn build(id: TableId, rules: Vec<Arc<RuleEntry>>, config: &ClassifierConfig) -> Table {
+        let entries = rules
+            .into_iter()
+            .map(|e| ClsEntry {
+                matches: e.rule.matches,
+                priority: e.rule.priority,
+                data: e,
+            })
+            .collect();
+        Table {
+            id,
+            cls: Classifier::build(entries, config),
+        }
+    }
+
+    /// The table number.
+    pub fn id(&self) -> TableId {
+        self.id
+    }
+
+    /// The highest-priority rule matching `flow`; ORs into `wc` the bits of
+    /// `flow` the lookup consulted (see [`crate::classifier`]).
+    pub fn lookup(&self, flow: &FlowKey, wc: &mut FlowKey) -> Option<&Arc<RuleEntry>> {
+        self.cls.lookup(flow, wc).map(|e| &e.data)
+    }
+
+    /// Lookup without wildcard tracking.
+    pub fn lookup_exact(&self, flow: &FlowKey) -> Option<&Arc<RuleEntry>> {
+        self.cls.lookup_exact(flow).map(|e| &e.data)
+    }
+
+    /// Number of rules.
+    pub fn len(&self) -> usize {
+        self.cls.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cls.is_empty()
+    }
+
+    /// Number of distinct match masks (classifier subtables).
+    pub fn n_subtables(&self) -> usize {
+        self.cls.n_subtables()
+    }
+
+    /// Rules in insertion order.
+    pub fn rules(&self) -> impl Iterator<Item = &Arc<RuleEntry>> {
+        self.cls.entries().iter().map(|e| &e.data)
+    }
+
+    /// Rules by priority (highest first), ties in insertion order.
+    pub fn rules_by_priority(&self) -> Vec<&Arc<RuleEntry>> {
+        let mut v: Vec<&Arc<RuleEntry>> = self.rules().collect();
+        v.sort_by(|a, b| b.rule.priority.cmp(&a.rule.priority));
+        v
+    }
+}
+
+/// The whole pipeline: 255 tables.
+#[derive(Debug)]
+pub struct Tables {
+    tables: Vec<Arc<Table>>,
+    config: ClassifierConfig,
+}
+
+impl Default for Tables {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// True when `rule` has the same match and priority as `other` (OpenFlow's
+/// "identical" flow entry).
+fn same_entry(rule: &Rule, other: &Rule) -> bool {
+    rule.table == other.table
+        && rule.priority == other.priority
+        && rule.matches.mask == other.matches.mask
+        && rule.matches.value.masked(&rule.matches.mask) == other.matches.value.masked(&other.matches.mask)
+}
+
+/// True when a rule's match is at least as specific as `m` (OpenFlow
+/// non-strict matching for modify/delete).
+fn covers(m: &Match, rule: &Match) -> bool {
+    let extra = m.mask.masked(&invert(&rule.mask));
+    extra.is_zero() && rule.value.matches(&m.value, &m.mask)
+}
+
+fn invert(k: &FlowKey) -> FlowKey {
+    let mut out = *k;
+    out.words_mut().iter_mut().for_each(|w| *w = !*w);
+    out
+}
+
+fn action_outputs_to(a: &OfAction, port: &OutputPort) -> bool {
+    match a {
+        OfAction::Output(p) => p == port,
+        OfAction::OutputReg(_) => false,
+        _ => false,
+    }
+}
+
+/// True when the rule has an output to `port` (OpenFlow `out_port`
+/// filtering looks at apply-actions and write-actions).
+pub fn rule_outputs_to(rule: &Rule, port: &OutputPort) -> bool {
+    rule.instructions.apply.iter().any(|a| action_outputs_to(a, port))
+        || rule
+            .instructions
+            .write_actions
+            .as_ref()
+            .is_some_and(|w| w.iter().any(|a| action_outputs_to(a, port)))
+}
+
+/// True when `entry` is selected by `filter` (`strict`: same match and
+/// priority; otherwise the rule's match is at least as specific as the
+/// filter's and the priority, if given, is equal).
+pub fn filter_selects(filter: &FlowFilter, rule: &Rule, strict: bool) -> bool {
+    if let Some(t) = filter.table {
+        if rule.table != t {
+            return false;
+        }
+    }
+    if strict {
+        if rule.priority != filter.priority.unwrap_or(32768) {
+            return false;
+        }
+        let m = &filter.matches;
+        if rule.matches.mask != m.mask || rule.matches.value.masked(&m.mask) != m.value.masked(&m.mask) {
+            return false;
+        }
+    } else {
+        if let Some(p) = filter.priority {
+            if rule.priority != p {
+                return false;
+            }
+        }
+        if !covers(&filter.matches, &rule.matches) {
+            return false;
+        }
+    }
+    if let Some((c, m)) = filter.cookie {
+        if (rule.cookie ^ c) & m != 0 {
+            return false;
+        }
+    }
+    if let Some(p) = &filter.out_port {
+        if !rule_outputs_to(rule, p) {
+            return false;
+        }
+    }
+    true
+}
+
+impl Tables {
+    /// An empty pipeline (every table misses).
+    pub fn new() -> Tables {
+        Self::with_config(ClassifierConfig::default())
+    }
+
+    /// An empty pipeline with a classifier configuration.
+    pub fn with_config(config: ClassifierConfig) -> Tables {
+        Tables {
+            tables: (0..N_TABLES)
+                .map(|i| Arc::new(Table { id: i as TableId, ..Default::default() }))
+                .collect(),
+            config,
+        }
+    }
+
+    /// A pipeline holding `rules` (added in order; a rule identical in
+    /// table, match and priority to an earlier one replaces it).
+    pub fn from_rules(rules: Vec<Rule>) -> Tables {
+        Self::from_rules_with_config(rules, ClassifierConfig::default())
+    }
+
+    /// [`Tables::from_rules`] with a classifier configuration.
+    pub fn from_rules_with_config(rules: Vec<Rule>, config: ClassifierConfig) -> Tables {
+        Tables::with_config(config).add_all(rules)
+    }
+
+    /// The classifier configuration.
+    pub fn config(&self) -> &ClassifierConfig {
+        &self.config
+    }
+
+    /// Table `id`.
+    pub fn table(&self, id: TableId) -> &Table {
+        &self.tables[id as usize]
+    }
+
+    /// Total number of rules.
+    pub fn len(&self) -> usize {
+        self.tables.iter().map(|t| t.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every rule, by table then priority (highest first), as
+    /// `dump-flows` lists them.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<RuleEntry>> {
+        self.tables.iter().flat_map(|t| t.rules_by_priority())
+    }
+
+    fn rebuild(&self, changed: Vec<(TableId, Vec<Arc<RuleEntry>>)>) -> Tables {
+        let mut tables = self.tables.clone();
+        for (id, rules) in changed {
+            tables[id as usize] = Arc::new(Table::build(id, rules, &self.config));
+        }
+        Tables {
+            tables,
+            config: self.config.clone(),
+        }
+    }
+
+    /// A new pipeline with `rule` added (replacing an identical rule, whose
+    /// statistics are dropped, as OpenFlow `add` without `reset_counts`
+    /// keeps none in OVS either).
+    pub fn add(&self, rule: Rule) -> Tables {
+        self.add_all(vec![rule])
+    }
+
+    /// A new pipeline with `rules` added in order.
+    pub fn add_all(&self, rules: Vec<Rule>) -> Tables {
+        let mut per_table: Vec<Option<Vec<Arc<RuleEntry>>>> = vec![None; N_TABLES];
+        let now = Instant::now();
+        for rule in rules {
+            let t = rule.table as usize;
+            let list = per_table[t].get_or_insert_with(|| self.tables[t].rules().cloned().collect());
+            let entry = Arc::new(RuleEntry {
+                rule,
+                stats: Arc::new(RuleStats::created_at(now)),
+            });
+            if let Some(pos) = list.iter().position(|e| same_entry(&e.rule, &entry.rule)) {
+                list[pos] = entry;
+            } else {
+                list.push(entry);
+            }
+        }
+        self.rebuild(
+            per_table
+                .into_iter()
+                .enumerate()
+                .filter_map(|(i, l)| l.map(|l| (i as TableId, l)))
+                .collect(),
+        )
+    }
+
+    /// A new pipeline without the rules `filter` selects; also returns the
+    /// removed rules.
+    pub fn delete(&self, filter: &FlowFilter, strict: bool) -> (Tables, Vec<Arc<RuleEntry>>) {
+        self.remove_where(|r| filter_selects(filter, r, strict))
+    }
+
+    /// A new pipeline without the rules for which `pred` is true (e.g.
+    /// expired ones); also returns the removed rules.
+    pub fn remove_where(&self, mut pred: impl FnMut(&Rule) -> bool) -> (Tables, Vec<Arc<RuleEntry>>) {
+        let mut removed = Vec::new();
+        let mut changed = Vec::new();
+        for t in &self.tables {
+            if t.is_empty() {
+                continue;
+            }
+            let (gone, keep): (Vec<_>, Vec<_>) = t.rules().cloned().partition(|e| pred(&e.rule));
+            if !gone.is_empty() {
+                removed.extend(gone);
+                changed.push((t.id, keep));
+            }
+        }
+        (self.rebuild(changed), removed)
+    }
+
+    /// A new pipeline where the rules `filter` selects get `instructions`
+    /// (OpenFlow modify: match, priority, cookie and timeouts are kept;
+    /// statistics too unless `reset_counts`). Returns the number modified.
+    pub fn modify(
+        &self,
+        filter: &FlowFilter,
+        strict: bool,
+        instructions: &Instructions,
+        reset_counts: bool,
+    ) -> (Tables, usize) {
+        let mut n = 0;
+        let mut changed = Vec::new();
+        for t in &self.tables {
+            if t.is_empty() {
+                continue;
+            }
+            let mut any = false;
+            let list: Vec<Arc<RuleEntry>> = t
+                .rules()
+                .map(|e| {
+                    if filter_selects(filter, &e.rule, strict) {
+                        any = true;
+                        n += 1;
+                        let mut rule = e.rule.clone();
+                        rule.instructions = instructions.clone();
+                        Arc::new(RuleEntry {
+                            rule,
+                            stats: if reset_counts {
+                                Arc::new(RuleStats::new())
+                            } else {
+                                e.stats.clone()
+                            },
+                        })
+                    } else {
+                        e.clone()
+                    }
+                })
+                .collect();
+            if any {
+                changed.push((t.id, list));
+            }
+        }
+        (self.rebuild(changed), n)
+    }
+
+    /// The rules whose timeout has passed at `now`.
+    pub fn expired(&self, now: Instant) -> Vec<(Arc<RuleEntry>, ExpiryReason)> {
+        self.tables
+            .iter()
+            .flat_map(|t| t.rules())
+            .filter_map(|e| e.expired(now).map(|r| (e.clone(), r)))
+            .collect()
+    }
+}
+
+/// Convenience for tests and tools: a match on one field.
+pub fn match_field(field: FieldId, value: u128, mask: u128) -> Match {
+    let mut m = Match::catchall();
+    m.set_field(field, value, mask);
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rule::Instructions;
+
+    fn rule(table: TableId, prio: u16, port: u32, out: u32) -> Rule {
+        Rule {
+            table,
+            priority: prio,
+            matches: match_field(FieldId::InPort, port as u128, 0xffff),
+            instructions: Instructions {
+                apply: vec![OfAction::Output(OutputPort::Port(out))],
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn add_replaces_identical_and_shares_other_tables() {
+        let t = Tables::from_rules(vec![rule(0, 10, 1, 2), rule(1, 10, 1, 3)]);
+        let t2 = t.add(rule(0, 10, 1, 4));
+        assert_eq!(t2.len(), 2);
+        assert!(Arc::ptr_eq(&t.tables[1], &t2.tables[1]));
+        let mut f = FlowKey { in_port: 1, ..Default::default() };
+        let mut wc = FlowKey::default();
+        let r = t2.table(0).lookup(&f, &mut wc).unwrap();
+        assert_eq!(r.rule.instructions.apply[0], OfAction::Output(OutputPort::Port(4)));
+        f.in_port = 2;
+        assert!(t2.table(0).lookup(&f, &mut wc).is_none());
+    }
+
+    #[test]
+    fn delete_strict_and_loose() {
+        let t = Tables::from_rules(vec![rule(0, 10, 1, 2), rule(0, 20, 1, 3), rule(0, 10, 2, 3)]);
+        let loose = FlowFilter {
+            matches: match_field(FieldId::InPort, 1, 0xffff),
+            ..Default::default()
+        };
+        let (t2, gone) = t.delete(&loose, false);
+        assert_eq!(gone.len(), 2);
+        assert_eq!(t2.len(), 1);
+        let strict = FlowFilter {
+            matches: match_field(FieldId::InPort, 1, 0xffff),
+            priority: Some(20),
+            ..Default::default()
+        };
+        let (t3, gone) = t.delete(&strict, true);
+        assert_eq!(gone.len(), 1);
+        assert_eq!(gone[0].rule.priority, 20);
+        assert_eq!(t3.len(), 2);
+        let by_port = FlowFilter {
+            out_port: Some(OutputPort::Port(3)),
+            ..Default::default()
+        };
+        let (t4, gone) = t.delete(&by_port, false);
+        assert_eq!(gone.len(), 2);
+        assert_eq!(t4.len(), 1);
+    }
+
+    #[test]
+    fn modify_keeps_stats() {
+        let t = Tables::from_rules(vec![rule(0, 10, 1, 2)]);
+        let e = t.iter().next().unwrap().clone();
+        e.stats.credit(3, 300, Instant::now());
+        let ins = Instructions {
+            apply: vec![OfAction::Output(OutputPort::Port(9))],
+            ..Default::default()
+        };
+        let (t2, n) = t.modify(&FlowFilter::default(), false, &ins, false);
+        assert_eq!(n, 1);
+        let e2 = t2.iter().next().unwrap();
+        assert_eq!(e2.stats.n_packets(), 3);
+        assert_eq!(e2.rule.instructions, ins);
+    }
+
+    #[test]
+    fn timeouts() {
+        let mut r = rule(0, 10, 1, 2);
+        r.idle_timeout = 5;
+        r.hard_timeout = 20;
+        let e = RuleEntry::new(r);
+        let t0 = e.stats.created();
+        assert_eq!(e.expired(t0 + Duration::from_secs(4)), None);
+        assert_eq!(e.expired(t0 + Duration::from_secs(5)), Some(ExpiryReason::Idle));
+        e.stats.credit(1, 60, t0 + Duration::from_secs(4));
+        assert_eq!(e.expired(t0 + Duration::from_secs(8)), None);
+        assert_eq!(e.expired(t0 + Duration::from_secs(20)), Some(ExpiryReason::Hard));
+        assert_eq!(e.stats.n_bytes(), 60);
+    }
+
+    #[test]
+    fn iter_orders_by_table_then_priority() {
+        let t = Tables::from_rules(vec![rule(1, 5, 1, 2), rule(0, 1, 1, 2), rule(0, 9, 2, 2)]);
+        let v: Vec<(u8, u16)> = t.iter().map(|e| (e.rule.table, e.rule.priority)).collect();
+        assert_eq!(v, vec![(0, 9), (0, 1), (1, 5)]);
+    }
+}

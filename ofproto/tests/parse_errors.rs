@@ -1,0 +1,61 @@
+//! Whole-file parsing: comments, blank lines, line/column reporting.
+
+use ofproto::parse::{parse_flow, parse_flows, ParseError};
+
+#[test]
+fn comments_and_blank_lines() {
+    let text = "# header comment\n\
+                \n\
+                priority=1,ip actions=output:1   # trailing comment\n\
+                \t  \n\
+                table=1 actions=drop\r\n\
+                # done\n";
+    let rules = parse_flows(text, "flows.txt").unwrap();
+    assert_eq!(rules.len(), 2);
+    assert_eq!(rules[0], parse_flow("priority=1,ip actions=output:1").unwrap());
+    assert_eq!(rules[1].table, 1);
+    assert!(parse_flows("", "empty.txt").unwrap().is_empty());
+    assert!(parse_flows("# only\n\n", "c.txt").unwrap().is_empty());
+}
+
+#[test]
+fn first_bad_line_rejects_the_file_with_location() {
+    let text = "priority=1,ip,actions=drop\n\n# comment\npriority=1,nw_src=1.2.3.4,actions=drop\nbogus\n";
+    let e = parse_flows(text, "flows.txt").unwrap_err();
+    assert_eq!(
+        e,
+        ParseError {
+            file: "flows.txt".into(),
+            line: 4,
+            col: 12,
+            reason: "nw_src requires ip or arp".into()
+        }
+    );
+    assert_eq!(e.to_string(), "flows.txt:4: col 12: nw_src requires ip or arp");
+}
+
+#[test]
+fn columns_point_at_the_token() {
+    let e = parse_flows("ip,nw_ttl=300,actions=drop", "f").unwrap_err();
+    assert_eq!((e.line, e.col), (1, 11));
+    assert!(e.reason.contains("too large"), "{e}");
+    let e = parse_flows("ip,frob=1,actions=drop", "f").unwrap_err();
+    assert_eq!(e.col, 4);
+    assert_eq!(e.reason, "unknown keyword frob");
+    let e = parse_flows("ip actions=output:1,frob", "f").unwrap_err();
+    assert_eq!(e.col, 21);
+    // Columns count characters, not bytes.
+    let e = parse_flows("ip,nw_src=1.2.3.4 actions=output:é", "f").unwrap_err();
+    assert_eq!(e.col, 34);
+    // Single lines: no file prefix.
+    let e = parse_flow("ip actions=output:1,frob").unwrap_err();
+    assert_eq!(e.to_string(), "col 21: unknown action frob");
+}
+
+#[test]
+fn actions_keyword() {
+    assert!(parse_flow("ip action=drop").is_ok());
+    assert!(parse_flow("ip actions = drop").is_ok());
+    assert!(parse_flow("ip actionsx=drop").unwrap_err().reason.contains("actions="));
+    assert!(parse_flow("ip actions").unwrap_err().reason.contains("must specify an action"));
+}

@@ -1,0 +1,270 @@
+//! The userspace datapath (OVS `dpif-netdev`): PMD threads, the upcall
+//! handler pool and the revalidator, wired together.
+//!
+//! ```text
+//!  rx queues ──► PMD thread (pmd-cNN) ── extract → EMC → dpcls → execute → tx queues
+//!                   │  miss (bounded queue, never blocks)    ▲ install + execute parked
+//!                   ▼                                        │
+//!               handler-N threads ── Translator (ofproto) ───┘ reply
+//!                   PMD ── Installed events ──► revalidator ── RemoveMegaflows ──► PMD
+//! ```
+//!
+//! [`Datapath`] is generic over the packet type, so the same code runs on
+//! DPDK mbufs in the daemon and on [`crate::VecPacket`]s in tests.
+
+pub mod clock;
+pub mod handlers;
+pub mod pmd_thread;
+pub mod revalidator;
+
+pub use pmd_thread::{
+    spawn_pmd, DatapathLimits, PmdCommand, PmdConfig, PmdEvent, PmdHandle, PmdWiring, RxqInfo,
+};
+pub use revalidator::{MegaflowEntry, Registry, RevalidatorCommand};
+
+use crate::packet::Packet;
+use crate::port::{RxQueue, TxQueue};
+use crossbeam_channel::Sender;
+use flowcache::upcall::Translator;
+use handlers::HandlerPool;
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Default depth of each PMD's upcall queue.
+pub const DEFAULT_UPCALL_QUEUE: usize = 4096;
+
+/// How the datapath is laid out.
+#[derive(Clone, Debug)]
+pub struct DatapathConfig {
+    /// One entry per PMD thread: the core it is pinned to (`None`: not
+    /// pinned).
+    pub pmd_cores: Vec<Option<usize>>,
+    /// Number of upcall handler threads (at least 1).
+    pub handler_threads: usize,
+    /// Cores the handler threads may run on (empty: not pinned).
+    pub handler_cores: Vec<usize>,
+    /// OVS `emc-insert-inv-prob` (0 disables the EMC).
+    pub emc_insert_inv_prob: u32,
+    /// Depth of each PMD's upcall queue.
+    pub upcall_queue: usize,
+}
+
+impl Default for DatapathConfig {
+    fn default() -> Self {
+        DatapathConfig {
+            pmd_cores: vec![None],
+            handler_threads: 1,
+            handler_cores: Vec::new(),
+            emc_insert_inv_prob: flowcache::emc::DEFAULT_EMC_INSERT_INV_PROB,
+            upcall_queue: DEFAULT_UPCALL_QUEUE,
+        }
+    }
+}
+
+/// A hook run at the start or end of every datapath thread that touches
+/// packets (the DPDK layer registers the thread with EAL there).
+pub type ThreadHook = Arc<dyn Fn() + Send + Sync>;
+
+/// The running datapath.
+pub struct Datapath<P: Packet + 'static> {
+    pub pmds: Vec<PmdHandle<P>>,
+    pub limits: Arc<DatapathLimits>,
+    pub registry: Arc<Mutex<Registry>>,
+    reval_tx: Sender<RevalidatorCommand>,
+    pmd_stop: Arc<AtomicBool>,
+    reval_stop: Arc<AtomicBool>,
+    handlers: Option<HandlerPool>,
+    revalidator: Option<JoinHandle<()>>,
+    /// Round-robin cursor for rx queue assignment.
+    next_rxq_pmd: usize,
+}
+
+impl<P: Packet + 'static> Datapath<P> {
+    /// Starts the PMD threads (polling nothing yet), the handler pool and
+    /// the revalidator.
+    pub fn start(
+        cfg: &DatapathConfig,
+        translator: Arc<dyn Translator>,
+        thread_init: ThreadHook,
+        thread_exit: ThreadHook,
+    ) -> std::io::Result<Datapath<P>> {
+        let n_pmds = cfg.pmd_cores.len().max(1);
+        let limits = Arc::new(DatapathLimits::default());
+        let pmd_stop = Arc::new(AtomicBool::new(false));
+        let (event_tx, event_rx) = crossbeam_channel::unbounded();
+        let mut request_rxs = Vec::new();
+        let mut reply_txs = Vec::new();
+        let mut pmds = Vec::new();
+        for (index, core) in cfg.pmd_cores.iter().enumerate().take(n_pmds) {
+            let (upcall_tx, upcall_rx) = crossbeam_channel::bounded(cfg.upcall_queue.max(1));
+            let (reply_tx, reply_rx) = crossbeam_channel::unbounded();
+            request_rxs.push(upcall_rx);
+            reply_txs.push(reply_tx);
+            let wiring = PmdWiring {
+                upcall_tx,
+                reply_rx,
+                event_tx: event_tx.clone(),
+                limits: limits.clone(),
+                stop: pmd_stop.clone(),
+            };
+            let pcfg = PmdConfig {
+                index,
+                core: *core,
+                emc_insert_inv_prob: cfg.emc_insert_inv_prob,
+            };
+            pmds.push(spawn_pmd::<P>(
+                pcfg,
+                wiring,
+                thread_init.clone(),
+                thread_exit.clone(),
+            )?);
+        }
+        drop(event_tx);
+        let handlers = HandlerPool::spawn(
+            cfg.handler_threads,
+            &cfg.handler_cores,
+            request_rxs,
+            reply_txs,
+            translator.clone(),
+        )?;
+        let registry = Arc::new(Mutex::new(Registry::default()));
+        let (reval_tx, reval_rx) = crossbeam_channel::unbounded();
+        let reval_stop = Arc::new(AtomicBool::new(false));
+        let revalidator = {
+            let pmd_cmds: Vec<_> = pmds.iter().map(|p| p.cmd_tx.clone()).collect();
+            let registry = registry.clone();
+            let limits = limits.clone();
+            let stop = reval_stop.clone();
+            std::thread::Builder::new()
+                .name("revalidator".into())
+                .spawn(move || {
+                    revalidator::run::<P>(
+                        event_rx, reval_rx, pmd_cmds, registry, translator, limits, stop,
+                    )
+                })?
+        };
+        Ok(Datapath {
+            pmds,
+            limits,
+            registry,
+            reval_tx,
+            pmd_stop,
+            reval_stop,
+            handlers: Some(handlers),
+            revalidator: Some(revalidator),
+            next_rxq_pmd: 0,
+        })
+    }
+
+    /// Number of PMD threads.
+    pub fn n_pmds(&self) -> usize {
+        self.pmds.len()
+    }
+
+    /// Gives an rx queue to a PMD (round-robin over the PMDs); returns the
+    /// PMD's index.
+    pub fn add_rxq(&mut self, port: u32, queue: u16, rxq: Box<dyn RxQueue<Pkt = P>>) -> usize {
+        let idx = self.next_rxq_pmd % self.pmds.len();
+        self.next_rxq_pmd += 1;
+        self.pmds[idx].send(PmdCommand::AddRxq { port, queue, rxq });
+        idx
+    }
+
+    /// Gives PMD `pmd` its tx queue for `port`.
+    pub fn add_txq(&self, pmd: usize, port: u32, txq: Box<dyn TxQueue<Pkt = P>>) {
+        self.pmds[pmd].send(PmdCommand::AddTxq { port, txq });
+    }
+
+    /// Stops every PMD from polling and sending on `port`, waiting until
+    /// they all have (so the port can then be closed).
+    pub fn remove_port(&self, port: u32) {
+        let mut acks = Vec::new();
+        for p in &self.pmds {
+            let (tx, rx) = crossbeam_channel::bounded(1);
+            p.send(PmdCommand::RemovePort { port, done: tx });
+            acks.push(rx);
+        }
+        for rx in acks {
+            let _ = rx.recv_timeout(Duration::from_secs(5));
+        }
+    }
+
+    /// Waits until every PMD has applied the commands sent so far.
+    pub fn barrier(&self) {
+        for p in &self.pmds {
+            p.barrier(Duration::from_secs(5));
+        }
+    }
+
+    /// Re-translates every megaflow now and waits for the round to end.
+    pub fn revalidate_now(&self) {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        if self
+            .reval_tx
+            .send(RevalidatorCommand::RevalidateNow(tx))
+            .is_ok()
+        {
+            let _ = rx.recv_timeout(Duration::from_secs(30));
+        }
+        self.barrier();
+    }
+
+    /// Removes every megaflow.
+    pub fn flush_megaflows(&self) {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        if self.reval_tx.send(RevalidatorCommand::FlushAll(tx)).is_ok() {
+            let _ = rx.recv_timeout(Duration::from_secs(30));
+        }
+        self.barrier();
+    }
+
+    /// OVS `emc-insert-inv-prob`, on every PMD.
+    pub fn set_emc_insert_inv_prob(&self, inv_prob: u32) {
+        for p in &self.pmds {
+            p.send(PmdCommand::SetEmcInsertInvProb(inv_prob));
+        }
+    }
+
+    /// True when no PMD has received, sent or resolved anything for
+    /// `idle_ms` milliseconds and no upcall is in flight.
+    pub fn is_idle(&self, idle_ms: u64) -> bool {
+        let now = clock::tsc();
+        let idle_ticks = idle_ms * clock::tsc_hz() / 1000;
+        self.pmds.iter().all(|p| {
+            p.stats.pending_upcalls.get() == 0
+                && now.wrapping_sub(p.stats.last_activity_tsc.get()) >= idle_ticks
+        })
+    }
+
+    /// Stops the PMDs (each flushes its tx batches), the handlers and the
+    /// revalidator, and waits for all of them.
+    pub fn shutdown(mut self) {
+        self.stop_threads();
+    }
+
+    fn stop_threads(&mut self) {
+        self.pmd_stop.store(true, Ordering::Relaxed);
+        for p in &mut self.pmds {
+            if let Some(t) = p.thread.take() {
+                let _ = t.join();
+            }
+        }
+        // The PMDs held the upcall senders; with them gone the handlers end.
+        if let Some(h) = self.handlers.take() {
+            h.join();
+        }
+        self.reval_stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.revalidator.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl<P: Packet + 'static> Drop for Datapath<P> {
+    fn drop(&mut self) {
+        self.stop_threads();
+    }
+}

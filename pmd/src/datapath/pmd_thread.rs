@@ -1,0 +1,768 @@
+//! One PMD (poll-mode driver) thread: polls its rx queues in bursts of 32
+//! and runs each burst through extract → EMC → dpcls → execute → tx; misses
+//! go to the handler pool without ever blocking.
+//!
+//! Everything in [`Pmd`] is owned by its thread: the EMC, the dpcls, the tx
+//! batches, the parked packets of pending upcalls. The control plane talks
+//! to it only through [`PmdCommand`] messages (applied between bursts) and
+//! reads its [`PmdStats`].
+
+use super::clock::{now_ms, tsc};
+use crate::execute::{execute_actions, ActionPlan, ExecContext};
+use crate::packet::{Batch, Packet, BURST};
+use crate::port::{RxQueue, TxQueue};
+use crate::stats::PmdStats;
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use flowcache::actions::DropReason;
+use flowcache::dpcls::Dpcls;
+use flowcache::emc::Emc;
+use flowcache::extract::{extract, PacketMeta};
+use flowcache::hash::hash_key;
+use flowcache::key::{FlowKey, IPPROTO_TCP};
+use flowcache::megaflow::Megaflow;
+use flowcache::upcall::{UpcallReply, UpcallRequest};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Packets of one flow parked while its upcall is in flight, at most.
+const MAX_PARKED_PER_FLOW: usize = 64;
+/// Upcalls in flight per PMD, at most.
+const MAX_PENDING_UPCALLS: usize = 4096;
+/// Nested recirculations, at most (OVS `MAX_RECIRC_DEPTH`).
+const MAX_RECIRC_DEPTH: u8 = 8;
+/// Upcall replies handled per iteration, at most (bounds the time between
+/// two rx polls).
+const MAX_REPLIES_PER_ITERATION: usize = 64;
+/// How often the dpcls re-ranks its subtables (OVS: 1 s).
+const DPCLS_OPTIMIZE_INTERVAL_MS: u64 = 1000;
+
+/// Messages from the control plane to a PMD, applied between bursts.
+pub enum PmdCommand<P: Packet> {
+    /// Start polling an rx queue of port `port`.
+    AddRxq {
+        port: u32,
+        queue: u16,
+        rxq: Box<dyn RxQueue<Pkt = P>>,
+    },
+    /// Use this tx queue for output to `port`.
+    AddTxq {
+        port: u32,
+        txq: Box<dyn TxQueue<Pkt = P>>,
+    },
+    /// Stop polling and sending on `port`; acknowledged once done.
+    RemovePort { port: u32, done: Sender<()> },
+    /// Forget these megaflows (already marked dead by the revalidator).
+    RemoveMegaflows(Vec<Arc<Megaflow>>),
+    /// Forget every megaflow and EMC entry.
+    FlushMegaflows,
+    /// OVS `emc-insert-inv-prob`.
+    SetEmcInsertInvProb(u32),
+    /// Acknowledge at the next burst boundary (a barrier for tests and the
+    /// control plane).
+    Barrier(Sender<()>),
+}
+
+/// Events from a PMD to the revalidator.
+pub enum PmdEvent {
+    /// A megaflow was installed; `rules` is the translation's opaque rule
+    /// list (for statistics).
+    Installed {
+        pmd: usize,
+        megaflow: Arc<Megaflow>,
+        rules: Option<Arc<dyn std::any::Any + Send + Sync>>,
+    },
+}
+
+/// Settings shared by all PMDs, changeable at run time.
+#[derive(Debug)]
+pub struct DatapathLimits {
+    /// Megaflows installed over all PMDs.
+    pub n_megaflows: AtomicUsize,
+    /// OVS `flow-limit`.
+    pub flow_limit: AtomicUsize,
+    /// Source of megaflow ids.
+    pub next_megaflow_id: AtomicU64,
+    /// OVS `max-idle`: a megaflow unused for this long is removed (ms).
+    pub max_idle_ms: AtomicU64,
+}
+
+impl Default for DatapathLimits {
+    fn default() -> Self {
+        DatapathLimits {
+            n_megaflows: AtomicUsize::new(0),
+            flow_limit: AtomicUsize::new(200_000),
+            next_megaflow_id: AtomicU64::new(1),
+            max_idle_ms: AtomicU64::new(10_000),
+        }
+    }
+}
+
+/// One polled rx queue.
+struct RxSlot<P: Packet> {
+    port: u32,
+    rxq: Box<dyn RxQueue<Pkt = P>>,
+    /// TSC cycles spent on this queue's bursts (for rxq-show and
+    /// rebalancing).
+    cycles: Arc<AtomicU64>,
+}
+
+/// Everything a PMD needs to know about one of its rx queues, for
+/// `pmd-rxq-show`.
+#[derive(Clone, Debug)]
+pub struct RxqInfo {
+    pub port: u32,
+    pub queue: u16,
+    pub cycles: Arc<AtomicU64>,
+}
+
+/// Output side of a PMD: per-port tx queues with their pending batches, the
+/// counters, and the recirculation queue. Kept apart from the lookup
+/// structures so action execution can borrow it mutably while reading a
+/// megaflow.
+struct PmdIo<P: Packet> {
+    /// Indexed by port number.
+    tx: Vec<Option<TxSlot<P>>>,
+    stats: Arc<PmdStats>,
+    /// Packets to look up again: (packet, in_port, recirc_id, depth).
+    recirc: Vec<(P, PacketMeta, u8)>,
+    /// Current packet's recirculation depth (set before each execution).
+    cur_depth: u8,
+    rng: u32,
+    /// Ports with a non-empty tx batch.
+    dirty: Vec<u32>,
+}
+
+struct TxSlot<P: Packet> {
+    txq: Box<dyn TxQueue<Pkt = P>>,
+    batch: Batch<P>,
+}
+
+impl<P: Packet> PmdIo<P> {
+    fn flush_port(&mut self, port: u32) {
+        if let Some(Some(slot)) = self.tx.get_mut(port as usize) {
+            let n = slot.batch.len();
+            if n == 0 {
+                return;
+            }
+            let sent = slot.txq.send(&mut slot.batch);
+            self.stats.tx_packets.add(sent as u64);
+            self.stats.tx_batches.add(1);
+            if sent < n {
+                self.stats.add_drop(DropReason::TxFull, (n - sent) as u64);
+            }
+        }
+    }
+
+    fn flush_all(&mut self) {
+        let dirty = std::mem::take(&mut self.dirty);
+        for &port in &dirty {
+            self.flush_port(port);
+        }
+        self.dirty = dirty;
+        self.dirty.clear();
+    }
+}
+
+impl<P: Packet> ExecContext<P> for PmdIo<P> {
+    fn output(&mut self, port: u32, pkt: P) {
+        let Some(Some(slot)) = self.tx.get_mut(port as usize) else {
+            self.stats.add_drop(DropReason::NoSuchPort, 1);
+            return;
+        };
+        if slot.batch.is_empty() {
+            self.dirty.push(port);
+        }
+        slot.batch.push(pkt);
+        if slot.batch.is_full() {
+            self.flush_port(port);
+        }
+    }
+
+    fn recirculate(&mut self, pkt: P, meta: PacketMeta) {
+        if self.cur_depth >= MAX_RECIRC_DEPTH {
+            self.stats.add_drop(DropReason::RecirculationLimit, 1);
+            return;
+        }
+        self.recirc.push((pkt, meta, self.cur_depth + 1));
+    }
+
+    fn userspace(&mut self, _cookie: u64, _pkt: P, _meta: &PacketMeta) {
+        // No controller and no sFlow/IPFIX collector: nothing consumes
+        // userspace packets yet; count them where an operator sees them.
+        self.stats.add_drop(DropReason::Action, 1);
+    }
+
+    fn count_drop(&mut self, reason: DropReason) {
+        self.stats.add_drop(reason, 1);
+    }
+
+    fn random_u32(&mut self) -> u32 {
+        let mut x = self.rng;
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        self.rng = x;
+        x
+    }
+}
+
+/// Upcalls in flight: the parked packets by exact key, and the queue to
+/// the handler pool.
+struct UpcallState<P: Packet> {
+    pmd: usize,
+    pending: HashMap<FlowKey, Vec<(P, PacketMeta)>>,
+    upcall_tx: Sender<UpcallRequest>,
+}
+
+impl<P: Packet> UpcallState<P> {
+    /// Parks a missed packet and sends its upcall, or drops it (counted)
+    /// when the handler pool cannot take it.
+    fn park(&mut self, pkt: P, key: &FlowKey, meta: PacketMeta, stats: &PmdStats) {
+        if let Some(parked) = self.pending.get_mut(key) {
+            if parked.len() < MAX_PARKED_PER_FLOW {
+                parked.push((pkt, meta));
+            } else {
+                stats.lost_upcalls.add(1);
+                stats.add_drop(DropReason::UpcallQueueFull, 1);
+            }
+            return;
+        }
+        if self.pending.len() >= MAX_PENDING_UPCALLS {
+            stats.lost_upcalls.add(1);
+            stats.add_drop(DropReason::UpcallQueueFull, 1);
+            return;
+        }
+        let req = UpcallRequest {
+            pmd: self.pmd,
+            key: *key,
+            sent_tsc: tsc(),
+        };
+        match self.upcall_tx.try_send(req) {
+            Ok(()) => {
+                self.pending.insert(*key, vec![(pkt, meta)]);
+            }
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                stats.lost_upcalls.add(1);
+                stats.add_drop(DropReason::UpcallQueueFull, 1);
+            }
+        }
+    }
+
+}
+
+/// Per-burst scratch space, reused (no allocation per burst).
+struct Scratch {
+    keys: [FlowKey; BURST],
+    hashes: [u32; BURST],
+}
+
+/// Configuration of one PMD thread.
+pub struct PmdConfig {
+    /// Index of the PMD (0..n).
+    pub index: usize,
+    /// CPU core to pin to (`None`: not pinned, used by tests).
+    pub core: Option<usize>,
+    pub emc_insert_inv_prob: u32,
+}
+
+/// A PMD's state (owned by its thread).
+pub struct Pmd<P: Packet> {
+    index: usize,
+    rxqs: Vec<RxSlot<P>>,
+    io: PmdIo<P>,
+    emc: Emc,
+    dpcls: Dpcls,
+    scratch: Box<Scratch>,
+    upcalls: UpcallState<P>,
+    reply_rx: Receiver<UpcallReply>,
+    cmd_rx: Receiver<PmdCommand<P>>,
+    event_tx: Sender<PmdEvent>,
+    limits: Arc<DatapathLimits>,
+    rxq_info: Arc<parking_lot::Mutex<Vec<RxqInfo>>>,
+    last_optimize_ms: u64,
+}
+
+/// What the control plane keeps of a PMD.
+pub struct PmdHandle<P: Packet> {
+    pub index: usize,
+    pub core: Option<usize>,
+    pub cmd_tx: Sender<PmdCommand<P>>,
+    pub stats: Arc<PmdStats>,
+    /// The rx queues it polls (updated by the PMD on add/remove).
+    pub rxqs: Arc<parking_lot::Mutex<Vec<RxqInfo>>>,
+    pub thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl<P: Packet> PmdHandle<P> {
+    /// Sends a command (the PMD applies it at its next burst boundary).
+    pub fn send(&self, cmd: PmdCommand<P>) {
+        let _ = self.cmd_tx.send(cmd);
+    }
+
+    /// Waits until the PMD has applied every command sent before.
+    pub fn barrier(&self, timeout: Duration) -> bool {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        if self.cmd_tx.send(PmdCommand::Barrier(tx)).is_err() {
+            return false;
+        }
+        rx.recv_timeout(timeout).is_ok()
+    }
+}
+
+/// Channels and shared state a new PMD is wired to.
+pub struct PmdWiring {
+    pub upcall_tx: Sender<UpcallRequest>,
+    pub reply_rx: Receiver<UpcallReply>,
+    pub event_tx: Sender<PmdEvent>,
+    pub limits: Arc<DatapathLimits>,
+    pub stop: Arc<AtomicBool>,
+}
+
+/// Starts a PMD thread named `pmd-cNN` (NN = its core), pinned to its core,
+/// calling `thread_init` first (the DPDK layer registers the thread with
+/// EAL there) and `thread_exit` last.
+pub fn spawn_pmd<P: Packet + 'static>(
+    cfg: PmdConfig,
+    wiring: PmdWiring,
+    thread_init: Arc<dyn Fn() + Send + Sync>,
+    thread_exit: Arc<dyn Fn() + Send + Sync>,
+) -> std::io::Result<PmdHandle<P>> {
+    let (cmd_tx, cmd_rx) = crossbeam_channel::unbounded();
+    let stats = Arc::new(PmdStats::default());
+    let rxq_info = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let name = match cfg.core {
+        Some(c) => format!("pmd-c{:02}", c),
+        None => format!("pmd-{}", cfg.index),
+    };
+    let mut pmd = Pmd::new(&cfg, wiring.clone_parts(), cmd_rx, stats.clone(), rxq_info.clone());
+    let stop = wiring.stop;
+    let core = cfg.core;
+    let thread = std::thread::Builder::new().name(name).spawn(move || {
+        if let Some(c) = core {
+            if !core_affinity::set_for_current(core_affinity::CoreId { id: c }) {
+                log::warn!("could not pin PMD thread to core {c}");
+            }
+        }
+        thread_init();
+        pmd.run(&stop);
+        drop(pmd);
+        thread_exit();
+    })?;
+    Ok(PmdHandle {
+        index: cfg.index,
+        core: cfg.core,
+        cmd_tx,
+        stats,
+        rxqs: rxq_info,
+        thread: Some(thread),
+    })
+}
+
+impl PmdWiring {
+    fn clone_parts(&self) -> PmdWiring {
+        PmdWiring {
+            upcall_tx: self.upcall_tx.clone(),
+            reply_rx: self.reply_rx.clone(),
+            event_tx: self.event_tx.clone(),
+            limits: self.limits.clone(),
+            stop: self.stop.clone(),
+        }
+    }
+}
+
+/// Iterates the set bits of a burst bitmap.
+#[inline(always)]
+fn bits(mut map: u32) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        if map == 0 {
+            None
+        } else {
+            let i = map.trailing_zeros() as usize;
+            map &= map - 1;
+            Some(i)
+        }
+    })
+}
+
+impl<P: Packet> Pmd<P> {
+    fn new(
+        cfg: &PmdConfig,
+        wiring: PmdWiring,
+        cmd_rx: Receiver<PmdCommand<P>>,
+        stats: Arc<PmdStats>,
+        rxq_info: Arc<parking_lot::Mutex<Vec<RxqInfo>>>,
+    ) -> Self {
+        Pmd {
+            index: cfg.index,
+            rxqs: Vec::new(),
+            io: PmdIo {
+                tx: Vec::new(),
+                stats,
+                recirc: Vec::new(),
+                cur_depth: 0,
+                rng: 0x9e37_79b9 ^ (cfg.index as u32 + 1),
+                dirty: Vec::with_capacity(16),
+            },
+            emc: Emc::with_insert_inv_prob(cfg.emc_insert_inv_prob),
+            dpcls: Dpcls::new(),
+            scratch: Box::new(Scratch {
+                keys: [FlowKey::default(); BURST],
+                hashes: [0; BURST],
+            }),
+            upcalls: UpcallState {
+                pmd: cfg.index,
+                pending: HashMap::new(),
+                upcall_tx: wiring.upcall_tx,
+            },
+            reply_rx: wiring.reply_rx,
+            cmd_rx,
+            event_tx: wiring.event_tx,
+            limits: wiring.limits,
+            rxq_info,
+            last_optimize_ms: 0,
+        }
+    }
+
+    /// The poll loop: runs until `stop` is set, then flushes every tx batch.
+    pub fn run(&mut self, stop: &AtomicBool) {
+        let mut batch: Batch<P> = Batch::new();
+        self.io.stats.last_activity_tsc.set(tsc());
+        let mut iter: u64 = 0;
+        while !stop.load(Ordering::Relaxed) {
+            let start = tsc();
+            let mut did_work = false;
+
+            // Control messages and upcall replies, between bursts.
+            if iter & 0xff == 0 || !self.cmd_rx.is_empty() {
+                self.apply_commands();
+            }
+            if !self.upcalls.pending.is_empty() {
+                did_work |= self.handle_replies();
+            }
+
+            if self.rxqs.is_empty() {
+                // Nothing to poll: sleep instead of spinning.
+                self.io.stats.pending_upcalls.set(self.upcalls.pending.len() as u64);
+                std::thread::sleep(Duration::from_millis(1));
+                iter = iter.wrapping_add(1);
+                continue;
+            }
+
+            for i in 0..self.rxqs.len() {
+                let q_start = tsc();
+                let n = self.rxqs[i].rxq.recv(&mut batch);
+                if n == 0 {
+                    continue;
+                }
+                did_work = true;
+                let port = self.rxqs[i].port;
+                self.io.stats.rx_packets.add(n as u64);
+                self.io.stats.rx_bursts.add(1);
+                let meta = PacketMeta {
+                    in_port: port,
+                    ..PacketMeta::default()
+                };
+                self.process_burst(&mut batch, meta, 0);
+                self.drain_recirculations();
+                self.io.flush_all();
+                let spent = tsc().wrapping_sub(q_start);
+                let c = &self.rxqs[i].cycles;
+                c.store(c.load(Ordering::Relaxed).wrapping_add(spent), Ordering::Relaxed);
+            }
+
+            let end = tsc();
+            let spent = end.wrapping_sub(start);
+            if did_work {
+                self.io.stats.busy_cycles.add(spent);
+                self.io.stats.last_activity_tsc.set(end);
+            } else {
+                self.io.stats.idle_cycles.add(spent);
+            }
+            self.io.stats.iterations.add(1);
+            self.io.stats.pending_upcalls.set(self.upcalls.pending.len() as u64);
+            iter = iter.wrapping_add(1);
+            if iter & 0x3ff == 0 {
+                self.housekeeping();
+            }
+        }
+        // Drain: replies that are already here, then every pending batch.
+        self.handle_replies();
+        self.io.flush_all();
+    }
+
+    fn housekeeping(&mut self) {
+        self.emc.sweep_one();
+        let now = now_ms();
+        if now.wrapping_sub(self.last_optimize_ms) >= DPCLS_OPTIMIZE_INTERVAL_MS {
+            self.dpcls.optimize();
+            self.last_optimize_ms = now;
+        }
+    }
+
+    fn apply_commands(&mut self) {
+        while let Ok(cmd) = self.cmd_rx.try_recv() {
+            match cmd {
+                PmdCommand::AddRxq { port, queue, rxq } => {
+                    let cycles = Arc::new(AtomicU64::new(0));
+                    self.rxq_info.lock().push(RxqInfo {
+                        port,
+                        queue,
+                        cycles: cycles.clone(),
+                    });
+                    self.rxqs.push(RxSlot {
+                        port,
+                        rxq,
+                        cycles,
+                    });
+                }
+                PmdCommand::AddTxq { port, txq } => {
+                    let idx = port as usize;
+                    if self.io.tx.len() <= idx {
+                        self.io.tx.resize_with(idx + 1, || None);
+                    }
+                    self.io.flush_port(port);
+                    self.io.tx[idx] = Some(TxSlot {
+                        txq,
+                        batch: Batch::new(),
+                    });
+                }
+                PmdCommand::RemovePort { port, done } => {
+                    self.io.flush_port(port);
+                    self.rxqs.retain(|r| r.port != port);
+                    self.rxq_info.lock().retain(|r| r.port != port);
+                    if let Some(slot) = self.io.tx.get_mut(port as usize) {
+                        *slot = None;
+                    }
+                    self.io.dirty.retain(|p| *p != port);
+                    let _ = done.send(());
+                }
+                PmdCommand::RemoveMegaflows(flows) => {
+                    for mf in flows {
+                        self.dpcls.remove(mf.id);
+                    }
+                }
+                PmdCommand::FlushMegaflows => {
+                    self.emc.clear();
+                    self.dpcls = Dpcls::new();
+                }
+                PmdCommand::SetEmcInsertInvProb(p) => self.emc.set_insert_inv_prob(p),
+                PmdCommand::Barrier(ack) => {
+                    let _ = ack.send(());
+                }
+            }
+        }
+    }
+
+    /// Runs one burst of packets that share `meta` (in_port, recirc_id).
+    fn process_burst(&mut self, batch: &mut Batch<P>, meta: PacketMeta, depth: u8) {
+        let n = batch.len();
+        let mut slots: [Option<P>; BURST] = std::array::from_fn(|_| None);
+        let scratch = &mut *self.scratch;
+        let mut live: u32 = 0;
+
+        // 1. Extract the keys and hash them once.
+        for (i, pkt) in batch.drain(..).enumerate() {
+            match extract(pkt.data(), &meta, &mut scratch.keys[i]) {
+                Ok(_) => {
+                    scratch.hashes[i] = match pkt.rss_hash() {
+                        Some(h) if meta.recirc_id == 0 => h,
+                        _ => hash_key(&scratch.keys[i]),
+                    };
+                    slots[i] = Some(pkt);
+                    live |= 1 << i;
+                }
+                Err(_) => self.io.stats.add_drop(DropReason::InvalidPacket, 1),
+            }
+        }
+        if live == 0 {
+            return;
+        }
+
+        // 2. EMC, then dpcls for the misses.
+        let mut flows: [*const Megaflow; BURST] = [std::ptr::null(); BURST];
+        let keys = &scratch.keys[..n];
+        let hashes = &scratch.hashes[..n];
+        let mut missed = live;
+        if self.emc.is_enabled() {
+            let mut res: [Option<&Arc<Megaflow>>; BURST] = [None; BURST];
+            let hits = self.emc.lookup_batch(hashes, keys, live, &mut res);
+            for i in bits(hits) {
+                if let Some(mf) = res[i] {
+                    flows[i] = Arc::as_ptr(mf);
+                }
+            }
+            self.io.stats.emc_hits.add(hits.count_ones() as u64);
+            missed &= !hits;
+        }
+        if missed != 0 {
+            let mut res: [Option<&Arc<Megaflow>>; BURST] = [None; BURST];
+            let found = self.dpcls.lookup_batch(keys, missed, &mut res);
+            let (hits, lookups) = (found.hits, found.subtable_lookups);
+            let mut good = 0u32;
+            for i in bits(hits) {
+                if let Some(mf) = res[i] {
+                    if mf.is_dead() {
+                        continue;
+                    }
+                    flows[i] = Arc::as_ptr(mf);
+                    good |= 1 << i;
+                    self.emc.maybe_insert(hashes[i], &keys[i], mf);
+                }
+            }
+            self.io.stats.megaflow_hits.add(good.count_ones() as u64);
+            self.io.stats.subtable_lookups.add(lookups as u64);
+            missed &= !good;
+        }
+
+        // 3. Misses: park the packet and ask the handler pool.
+        for i in bits(missed) {
+            if let Some(pkt) = slots[i].take() {
+                self.upcalls.park(pkt, &keys[i], meta, &self.io.stats);
+            }
+        }
+
+        // 4. Hits: execute per megaflow, in order of first appearance.
+        let mut remaining = live & !missed;
+        let now = now_ms();
+        while remaining != 0 {
+            let first = remaining.trailing_zeros() as usize;
+            let mf_ptr = flows[first];
+            let mut group = 0u32;
+            for i in bits(remaining) {
+                if flows[i] == mf_ptr {
+                    group |= 1 << i;
+                }
+            }
+            remaining &= !group;
+            // SAFETY: `mf_ptr` came from an `Arc<Megaflow>` held by the
+            // dpcls (every EMC entry's megaflow is also in the dpcls). The
+            // dpcls is only changed between bursts (commands and upcall
+            // replies), so the megaflow outlives this loop.
+            let mf: &Megaflow = unsafe { &*mf_ptr };
+            let mut bytes = 0u64;
+            let mut tcp_flags = 0u16;
+            for i in bits(group) {
+                if let Some(p) = &slots[i] {
+                    bytes += p.len() as u64;
+                }
+                if keys[i].nw_proto == IPPROTO_TCP {
+                    tcp_flags |= keys[i].tcp_flags;
+                }
+            }
+            mf.stats
+                .record(group.count_ones() as u64, bytes, now, tcp_flags);
+            let plan = ActionPlan::new(&mf.actions);
+            self.io.cur_depth = depth;
+            for i in bits(group) {
+                if let Some(pkt) = slots[i].take() {
+                    let mut m = meta;
+                    plan.execute(&mut self.io, pkt, &mut m);
+                }
+            }
+        }
+    }
+
+    /// Installs the megaflows the handlers answered with and executes the
+    /// parked packets. Returns whether any reply was handled.
+    fn handle_replies(&mut self) -> bool {
+        let mut handled = false;
+        for _ in 0..MAX_REPLIES_PER_ITERATION {
+            let Ok(reply) = self.reply_rx.try_recv() else {
+                break;
+            };
+            handled = true;
+            let Some(parked) = self.upcalls.pending.remove(&reply.key) else {
+                continue;
+            };
+            let stats = &self.io.stats;
+            stats.upcalls.add(1);
+            stats
+                .upcall_cycles
+                .add(tsc().wrapping_sub(reply.sent_tsc));
+            let t = reply.translation;
+            let megaflow = if t.install {
+                self.install(&reply.key, &t)
+            } else {
+                None
+            };
+            let now = now_ms();
+            for (pkt, meta) in parked {
+                if let Some(mf) = &megaflow {
+                    let tcp = if reply.key.nw_proto == IPPROTO_TCP {
+                        reply.key.tcp_flags
+                    } else {
+                        0
+                    };
+                    mf.stats.record(1, pkt.len() as u64, now, tcp);
+                }
+                if t.actions.is_empty() {
+                    self.io
+                        .stats
+                        .add_drop(t.drop_reason.unwrap_or(DropReason::Action), 1);
+                    continue;
+                }
+                self.io.cur_depth = 0;
+                let mut m = meta;
+                execute_actions(&mut self.io, pkt, &t.actions, &mut m);
+            }
+        }
+        if handled {
+            self.drain_recirculations();
+            self.io.flush_all();
+        }
+        handled
+    }
+
+    /// Installs the megaflow of a translation unless an equivalent one is
+    /// already there or the flow limit is reached.
+    fn install(
+        &mut self,
+        key: &FlowKey,
+        t: &flowcache::upcall::Translation,
+    ) -> Option<Arc<Megaflow>> {
+        if let Some(existing) = self.dpcls.lookup(key) {
+            if !existing.is_dead() {
+                return Some(existing.clone());
+            }
+        }
+        let limits = &self.limits;
+        if limits.n_megaflows.load(Ordering::Relaxed) >= limits.flow_limit.load(Ordering::Relaxed)
+        {
+            self.io.stats.flow_limit_hits.add(1);
+            return None;
+        }
+        let id = limits.next_megaflow_id.fetch_add(1, Ordering::Relaxed);
+        let mf = Arc::new(
+            Megaflow::new(id, key, &t.mask, t.actions.clone(), now_ms())
+                .with_pmd_id(self.index as u32),
+        );
+        if let Err(e) = self.dpcls.insert(mf.clone()) {
+            // An equivalent live megaflow is there: use it.
+            log::debug!("megaflow not installed: {e}");
+            return None;
+        }
+        limits.n_megaflows.fetch_add(1, Ordering::Relaxed);
+        self.io.stats.megaflows_installed.add(1);
+        let _ = self.event_tx.send(PmdEvent::Installed {
+            pmd: self.index,
+            megaflow: mf.clone(),
+            rules: t.rules.clone(),
+        });
+        Some(mf)
+    }
+
+    /// Looks recirculated packets up again, in batches by metadata.
+    fn drain_recirculations(&mut self) {
+        while !self.io.recirc.is_empty() {
+            let pending = std::mem::take(&mut self.io.recirc);
+            for (pkt, meta, depth) in pending {
+                self.io.stats.recirculations.add(1);
+                let mut b: Batch<P> = Batch::new();
+                b.push(pkt);
+                self.process_burst(&mut b, meta, depth);
+            }
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! The revalidator: keeps the registry of installed megaflows, credits their
+//! statistics to the OpenFlow rules, expires idle ones, and re-translates
+//! them when the rule tables change so that no packet follows a deleted or
+//! overridden rule for longer than one revalidation round.
+
+use super::pmd_thread::{DatapathLimits, PmdCommand, PmdEvent};
+use crate::packet::Packet;
+use crossbeam_channel::{Receiver, Sender};
+use flowcache::megaflow::Megaflow;
+use flowcache::upcall::Translator;
+use parking_lot::Mutex;
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often the revalidator wakes up when nothing asks it to.
+pub const REVALIDATE_INTERVAL: Duration = Duration::from_millis(100);
+
+/// One installed megaflow as the control plane knows it.
+pub struct MegaflowEntry {
+    pub megaflow: Arc<Megaflow>,
+    /// Index of the PMD that owns it.
+    pub pmd: usize,
+    /// Rules behind it (opaque, for [`Translator::credit`]).
+    pub rules: Option<Arc<dyn Any + Send + Sync>>,
+    /// Packets/bytes already credited to the rules.
+    credited_packets: u64,
+    credited_bytes: u64,
+}
+
+/// The registry of installed megaflows, by id.
+#[derive(Default)]
+pub struct Registry {
+    pub flows: HashMap<u64, MegaflowEntry>,
+    /// Megaflows removed because they went idle.
+    pub expired: u64,
+    /// Megaflows removed because their translation changed.
+    pub revalidated_away: u64,
+    /// Revalidation rounds run after a rule change.
+    pub revalidations: u64,
+}
+
+/// Requests to the revalidator.
+pub enum RevalidatorCommand {
+    /// Run a full round now (re-translate everything) and acknowledge.
+    RevalidateNow(Sender<()>),
+    /// Remove every megaflow and acknowledge.
+    FlushAll(Sender<()>),
+}
+
+/// Runs the revalidator loop until `stop` is set.
+#[allow(clippy::too_many_arguments)]
+pub fn run<P: Packet>(
+    events: Receiver<PmdEvent>,
+    commands: Receiver<RevalidatorCommand>,
+    pmds: Vec<Sender<PmdCommand<P>>>,
+    registry: Arc<Mutex<Registry>>,
+    translator: Arc<dyn Translator>,
+    limits: Arc<DatapathLimits>,
+    stop: Arc<AtomicBool>,
+) {
+    let mut generation = translator.generation();
+    while !stop.load(Ordering::Relaxed) {
+        let mut acks: Vec<Sender<()>> = Vec::new();
+        let mut force = false;
+        let mut flush = false;
+        crossbeam_channel::select! {
+            recv(events) -> ev => { if let Ok(ev) = ev { register(&registry, ev); } }
+            recv(commands) -> cmd => match cmd {
+                Ok(RevalidatorCommand::RevalidateNow(ack)) => { force = true; acks.push(ack); }
+                Ok(RevalidatorCommand::FlushAll(ack)) => { flush = true; acks.push(ack); }
+                Err(_) => {}
+            },
+            default(REVALIDATE_INTERVAL) => {}
+        }
+        while let Ok(ev) = events.try_recv() {
+            register(&registry, ev);
+        }
+        let now_gen = translator.generation();
+        let changed = now_gen != generation;
+        generation = now_gen;
+        round(
+            &registry,
+            &*translator,
+            &limits,
+            &pmds,
+            force || changed,
+            flush,
+        );
+        for ack in acks {
+            let _ = ack.send(());
+        }
+    }
+}
+
+fn register(registry: &Mutex<Registry>, ev: PmdEvent) {
+    match ev {
+        PmdEvent::Installed {
+            pmd,
+            megaflow,
+            rules,
+        } => {
+            registry.lock().flows.insert(
+                megaflow.id,
+                MegaflowEntry {
+                    megaflow,
+                    pmd,
+                    rules,
+                    credited_packets: 0,
+                    credited_bytes: 0,
+                },
+            );
+        }
+    }
+}
+
+/// True when every bit of `inner` is also set in `outer`.
+fn mask_within(inner: &flowcache::FlowKey, outer: &flowcache::FlowKey) -> bool {
+    inner
+        .words()
+        .iter()
+        .zip(outer.words())
+        .all(|(i, o)| i & !o == 0)
+}
+
+/// One pass over the registry: credit stats, expire idle flows, and (when
+/// `retranslate`) check every megaflow against the current rules.
+fn round<P: Packet>(
+    registry: &Mutex<Registry>,
+    translator: &dyn Translator,
+    limits: &DatapathLimits,
+    pmds: &[Sender<PmdCommand<P>>],
+    retranslate: bool,
+    flush: bool,
+) {
+    let now = super::clock::now_ms();
+    let n_flows = limits.n_megaflows.load(Ordering::Relaxed);
+    let limit = limits.flow_limit.load(Ordering::Relaxed);
+    // Like OVS: at or above the flow limit, idle flows go after 100 ms.
+    let max_idle = if n_flows >= limit {
+        100
+    } else {
+        limits.max_idle_ms.load(Ordering::Relaxed)
+    };
+    let mut removed: Vec<Vec<Arc<Megaflow>>> = vec![Vec::new(); pmds.len()];
+    let mut reg = registry.lock();
+    let reg = &mut *reg;
+    if retranslate {
+        reg.revalidations += 1;
+    }
+    let mut expired = 0;
+    let mut revalidated_away = 0;
+    reg.flows.retain(|_, e| {
+        let s = e.megaflow.stats.snapshot();
+        if let Some(rules) = &e.rules {
+            let dp = s.packets - e.credited_packets;
+            let db = s.bytes - e.credited_bytes;
+            if dp > 0 {
+                translator.credit(&**rules, dp, db, s.used);
+                e.credited_packets = s.packets;
+                e.credited_bytes = s.bytes;
+            }
+        }
+        let keep = if flush || e.megaflow.is_dead() {
+            false
+        } else if now.saturating_sub(s.used) > max_idle {
+            expired += 1;
+            false
+        } else if retranslate {
+            let t = translator.translate(e.megaflow.key());
+            let same = t.install
+                && *t.actions == *e.megaflow.actions
+                && mask_within(&t.mask, e.megaflow.mask());
+            if !same {
+                revalidated_away += 1;
+            }
+            same
+        } else {
+            true
+        };
+        if !keep {
+            e.megaflow.mark_dead();
+            limits.n_megaflows.fetch_sub(1, Ordering::Relaxed);
+            if let Some(v) = removed.get_mut(e.pmd) {
+                v.push(e.megaflow.clone());
+            }
+        }
+        keep
+    });
+    reg.expired += expired;
+    reg.revalidated_away += revalidated_away;
+    for (pmd, flows) in removed.into_iter().enumerate() {
+        if !flows.is_empty() {
+            let _ = pmds[pmd].send(PmdCommand::RemoveMegaflows(flows));
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! DPDK ports and packet buffers behind safe types.
+//!
+//! - [`Eal`]: process-wide EAL initialisation and cleanup;
+//! - [`Mempool`]: a packet buffer pool; [`Mbuf`]: one buffer, a
+//!   [`Packet`](crate::Packet);
+//! - [`EthPort`]: an ethdev port (open/attach, configure, start, stop,
+//!   close, link, stats) handing out [`DpdkRxq`]/[`DpdkTxq`], the
+//!   [`RxQueue`](crate::RxQueue)/[`TxQueue`](crate::TxQueue) a PMD thread
+//!   polls;
+//! - [`register_thread`], [`tsc`], [`tsc_hz`]: PMD thread helpers.
+//!
+//! The receive/transmit/data-access paths allocate nothing, take no lock
+//! and make no system call.
+
+mod eal;
+mod error;
+mod mbuf;
+mod mempool;
+mod port;
+mod queue;
+mod thread;
+
+pub use eal::{is_initialized, Eal};
+pub use error::{DpdkError, QueueDir, RteError};
+pub use mbuf::Mbuf;
+pub use mempool::{Mempool, MBUF_DEFAULT_BUF_SIZE, MBUF_HEADROOM, MEMPOOL_NAME_MAX};
+pub use port::{DeviceInfo, EthPort, LinkStatus, PortState, PortStats, ETH_NAME_MAX, MAX_ETHPORTS};
+pub use queue::{DpdkRxq, DpdkTxq};
+pub use thread::{lcore_id, register_thread, tsc, tsc_hz, unregister_thread};

@@ -1,0 +1,197 @@
+//! The whole datapath (PMD thread, handler pool, revalidator) over
+//! in-memory ports, with a small translator standing in for ofproto.
+
+use flowcache::actions::{DpAction, DropReason};
+use flowcache::key::{FlowKey, ETH_TYPE_IPV4};
+use flowcache::upcall::{Translation, Translator};
+use pmd::datapath::{Datapath, DatapathConfig};
+use pmd::{MemPort, VecPacket};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// in_port=1,ip → output:<out_port>; everything else dropped. The mask is
+/// in_port + dl_type, so every IPv4 packet of port 1 shares one megaflow.
+struct PortForward {
+    out_port: AtomicU32,
+    generation: AtomicU64,
+    translations: AtomicU64,
+}
+
+impl Translator for PortForward {
+    fn translate(&self, key: &FlowKey) -> Translation {
+        self.translations.fetch_add(1, Ordering::Relaxed);
+        let mut mask = FlowKey::default();
+        mask.in_port = u32::MAX;
+        mask.recirc_id = u32::MAX;
+        mask.dl_type = u16::MAX;
+        let (actions, drop_reason) = if key.in_port == 1 && key.dl_type == ETH_TYPE_IPV4 {
+            (vec![DpAction::Output(self.out_port.load(Ordering::Relaxed))], None)
+        } else {
+            (vec![], Some(DropReason::TableMiss))
+        };
+        Translation {
+            actions: actions.into(),
+            mask,
+            install: true,
+            drop_reason,
+            rules: None,
+        }
+    }
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
+    }
+}
+
+fn udp_frame(src_ip: u32, sport: u16) -> Vec<u8> {
+    let mut f = vec![0u8; 60];
+    f[..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
+    f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+    f[14] = 0x45;
+    f[16..18].copy_from_slice(&46u16.to_be_bytes());
+    f[22] = 64;
+    f[23] = 17;
+    f[26..30].copy_from_slice(&src_ip.to_be_bytes());
+    f[30..34].copy_from_slice(&0xc0a8_0001u32.to_be_bytes());
+    f[34..36].copy_from_slice(&sport.to_be_bytes());
+    f[36..38].copy_from_slice(&5001u16.to_be_bytes());
+    f[38..40].copy_from_slice(&26u16.to_be_bytes());
+    f
+}
+
+fn arp_frame() -> Vec<u8> {
+    let mut f = vec![0u8; 60];
+    f[..6].copy_from_slice(&[0xff; 6]);
+    f[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
+    f
+}
+
+fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !cond() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+struct Setup {
+    dp: Datapath<VecPacket>,
+    p1: MemPort,
+    p2: MemPort,
+    p3: MemPort,
+    translator: Arc<PortForward>,
+}
+
+fn setup(emc_inv_prob: u32) -> Setup {
+    let translator = Arc::new(PortForward {
+        out_port: AtomicU32::new(2),
+        generation: AtomicU64::new(0),
+        translations: AtomicU64::new(0),
+    });
+    let cfg = DatapathConfig {
+        emc_insert_inv_prob: emc_inv_prob,
+        ..DatapathConfig::default()
+    };
+    let mut dp: Datapath<VecPacket> =
+        Datapath::start(&cfg, translator.clone(), Arc::new(|| {}), Arc::new(|| {})).unwrap();
+    let (p1, p2, p3) = (MemPort::new(), MemPort::new(), MemPort::new());
+    for (no, p) in [(1, &p1), (2, &p2), (3, &p3)] {
+        dp.add_txq(0, no, Box::new(p.txq()));
+        dp.add_rxq(no, 0, Box::new(p.rxq()));
+    }
+    dp.barrier();
+    Setup {
+        dp,
+        p1,
+        p2,
+        p3,
+        translator,
+    }
+}
+
+#[test]
+fn forwards_through_upcall_then_megaflow_and_emc() {
+    let s = setup(1);
+    // 20 flows, 10 rounds: repeats hit the EMC.
+    let frames: Vec<Vec<u8>> = (0..200u32)
+        .map(|i| udp_frame(0x0a00_0001 + i % 20, 1024 + (i % 20) as u16))
+        .collect();
+    // The first packet alone, so exactly one upcall happens.
+    s.p1.inject(&frames[0]);
+    wait_for("first packet", || s.p2.state.lock().tx.len() == 1);
+    for f in &frames[1..] {
+        s.p1.inject(f);
+    }
+    s.p1.inject(&arp_frame());
+    wait_for("all packets", || s.p2.state.lock().tx.len() == 200);
+    let sent = s.p2.take_sent();
+    assert_eq!(sent, frames, "forwarded unchanged and in order");
+    assert!(s.p3.take_sent().is_empty());
+
+    wait_for("arp drop", || {
+        s.dp.pmds[0].stats.drops[DropReason::TableMiss as usize].get() == 1
+    });
+    let st = s.dp.pmds[0].stats.snapshot();
+    assert_eq!(st.rx_packets, 201);
+    assert_eq!(st.upcalls, 2, "one upcall for IPv4, one for ARP");
+    assert_eq!(st.emc_hits + st.megaflow_hits + st.upcalls, 201);
+    assert!(st.emc_hits > 0, "EMC insertion probability 1: later packets hit the EMC");
+    assert_eq!(st.tx_packets, 200);
+    assert_eq!(s.dp.limits.n_megaflows.load(Ordering::Relaxed), 2);
+    // rx = hits + upcalls + drops before lookup
+    assert_eq!(st.rx_packets, st.emc_hits + st.megaflow_hits + st.upcalls + st.lost_upcalls);
+    s.dp.shutdown();
+}
+
+#[test]
+fn revalidation_follows_a_rule_change() {
+    let s = setup(100);
+    s.p1.inject(&udp_frame(0x0a00_0001, 1));
+    wait_for("to p2", || s.p2.state.lock().tx.len() == 1);
+    // The "rules" change: output to port 3 now.
+    s.translator.out_port.store(3, Ordering::Relaxed);
+    s.translator.generation.fetch_add(1, Ordering::Relaxed);
+    s.dp.revalidate_now();
+    assert_eq!(s.dp.registry.lock().revalidated_away, 1);
+    s.p1.inject(&udp_frame(0x0a00_0001, 1));
+    wait_for("to p3", || s.p3.state.lock().tx.len() == 1);
+    assert_eq!(s.p2.take_sent().len(), 1, "nothing more on the old port");
+    s.dp.shutdown();
+}
+
+#[test]
+fn short_frames_are_counted_and_dropped() {
+    let s = setup(100);
+    s.p1.inject(&[0u8; 13]);
+    s.p1.inject(&[0u8; 14]);
+    wait_for("both received", || s.dp.pmds[0].stats.rx_packets.get() == 2);
+    wait_for("short frame counted", || {
+        s.dp.pmds[0].stats.drops[DropReason::InvalidPacket as usize].get() == 1
+    });
+    s.dp.shutdown();
+}
+
+#[test]
+fn removed_port_stops_receiving_and_sending() {
+    let s = setup(100);
+    s.dp.remove_port(2);
+    s.p1.inject(&udp_frame(0x0a00_0001, 1));
+    wait_for("drop counted", || {
+        s.dp.pmds[0].stats.drops[DropReason::NoSuchPort as usize].get() == 1
+    });
+    assert!(s.p2.take_sent().is_empty());
+    s.dp.shutdown();
+}
+
+#[test]
+fn idle_detection_waits_for_pending_upcalls() {
+    let s = setup(100);
+    assert!(!s.dp.is_idle(60_000));
+    std::thread::sleep(Duration::from_millis(60));
+    assert!(s.dp.is_idle(50));
+    s.p1.inject(&udp_frame(0x0a00_0001, 1));
+    wait_for("forwarded", || s.p2.state.lock().tx.len() == 1);
+    assert!(!s.dp.is_idle(50));
+    s.dp.shutdown();
+}

@@ -1,0 +1,274 @@
+//! The daemon's command line.
+
+use clap::Parser;
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// vportd: a userspace virtual switch on DPDK.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "vportd", version, about, long_about = None)]
+pub struct Args {
+    /// EAL arguments, passed to DPDK verbatim, e.g.
+    /// "-l 0-1 --no-huge -m 1024 --no-pci --file-prefix=x --vdev=net_null0".
+    #[arg(long, value_name = "EAL ARGUMENTS", allow_hyphen_values = true)]
+    pub eal: String,
+
+    /// A port: NAME=DEVICE[,ofport=N][,rxq=N]. Repeatable. DEVICE is a DPDK
+    /// device name (net_pcap0, 0000:03:00.0). Ports get OpenFlow numbers
+    /// 1, 2, ... in the order given unless ofport= says otherwise.
+    #[arg(long = "port", value_name = "NAME=DEVICE[,ofport=N][,rxq=N]")]
+    pub ports: Vec<String>,
+
+    /// OpenFlow rules in ovs-ofctl add-flows syntax.
+    #[arg(long, value_name = "FILE")]
+    pub flows: Option<PathBuf>,
+
+    /// Built-in forwarding rule "in_port=1 actions=output:2" (for
+    /// measuring forwarding without a flow file).
+    #[arg(long)]
+    pub fwd: bool,
+
+    /// Cores for the PMD threads, e.g. "1" or "1-3,5" (default: the last
+    /// core of the EAL core list, or core 0 on a one-core machine).
+    #[arg(long, value_name = "LIST")]
+    pub pmd_cores: Option<String>,
+
+    /// Upcall handler threads (default: one per core not used by PMDs, at
+    /// least 1).
+    #[arg(long, value_name = "N")]
+    pub handler_threads: Option<usize>,
+
+    /// Control socket path (default: /run/vportd/vportd.ctl, or
+    /// $XDG_RUNTIME_DIR/vportd/vportd.ctl when not root).
+    #[arg(long, value_name = "PATH")]
+    pub ctl: Option<PathBuf>,
+
+    /// Once every rx queue has been empty and nothing was sent for MS
+    /// milliseconds: stop, close every port, exit 0.
+    #[arg(long, value_name = "MS")]
+    pub exit_when_idle: Option<u64>,
+
+    /// Print per-port rx/tx rates every SECS seconds.
+    #[arg(long, value_name = "SECS")]
+    pub stats_interval: Option<u64>,
+
+    /// Serve Prometheus metrics over HTTP on this address (e.g.
+    /// 127.0.0.1:9477).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
+
+    /// OVS emc-insert-inv-prob: insert into the EMC with probability 1/N
+    /// (0 disables the EMC).
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub emc_insert_inv_prob: u32,
+
+    /// mbufs in the packet pool.
+    #[arg(long, value_name = "N", default_value_t = 65535)]
+    pub mbufs: u32,
+}
+
+/// One `--port` argument, parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortSpec {
+    pub name: String,
+    pub device: String,
+    pub ofport: Option<u32>,
+    pub rxq: Option<u16>,
+}
+
+/// A bad argument, naming it.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ArgError {
+    #[error("--port {arg:?}: {reason}")]
+    Port { arg: String, reason: String },
+    #[error("--pmd-cores {arg:?}: {reason}")]
+    Cores { arg: String, reason: String },
+}
+
+/// Parses `NAME=DEVICE[,ofport=N][,rxq=N]`.
+pub fn parse_port(arg: &str) -> Result<PortSpec, ArgError> {
+    let err = |reason: String| ArgError::Port {
+        arg: arg.to_string(),
+        reason,
+    };
+    let (name, rest) = arg
+        .split_once('=')
+        .ok_or_else(|| err("expected NAME=DEVICE[,ofport=N][,rxq=N]".into()))?;
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) {
+        return Err(err(format!(
+            "bad port name {name:?} (letters, digits, '_', '-', '.')"
+        )));
+    }
+    let mut parts = rest.split(',');
+    let device = parts.next().unwrap_or("");
+    if device.is_empty() {
+        return Err(err("missing DEVICE after '='".into()));
+    }
+    let mut spec = PortSpec {
+        name: name.to_string(),
+        device: device.to_string(),
+        ofport: None,
+        rxq: None,
+    };
+    for opt in parts {
+        let (k, v) = opt
+            .split_once('=')
+            .ok_or_else(|| err(format!("option {opt:?} is not KEY=VALUE")))?;
+        match k {
+            "ofport" => {
+                let n: u32 = v
+                    .parse()
+                    .map_err(|_| err(format!("ofport {v:?} is not a number")))?;
+                if n == 0 || n >= 0xff00 {
+                    return Err(err(format!("ofport {n} out of range 1..65279")));
+                }
+                spec.ofport = Some(n);
+            }
+            "rxq" => {
+                let n: u16 = v
+                    .parse()
+                    .map_err(|_| err(format!("rxq {v:?} is not a number")))?;
+                if n == 0 {
+                    return Err(err("rxq must be at least 1".into()));
+                }
+                spec.rxq = Some(n);
+            }
+            _ => return Err(err(format!("unknown option {k:?} (ofport, rxq)"))),
+        }
+    }
+    Ok(spec)
+}
+
+/// Assigns OpenFlow port numbers: explicit `ofport=` first, then 1, 2, …
+/// in order for the rest (skipping numbers taken). Rejects duplicate
+/// names, devices and numbers.
+pub fn assign_ofports(specs: &mut [PortSpec]) -> Result<(), ArgError> {
+    let mut names = std::collections::HashSet::new();
+    let mut devices = std::collections::HashSet::new();
+    let mut taken = std::collections::HashSet::new();
+    for s in specs.iter() {
+        let dup = |what: &str| ArgError::Port {
+            arg: format!("{}={}", s.name, s.device),
+            reason: what.to_string(),
+        };
+        if !names.insert(s.name.clone()) {
+            return Err(dup("duplicate port name"));
+        }
+        if !devices.insert(s.device.clone()) {
+            return Err(dup("device already used by another port"));
+        }
+        if let Some(n) = s.ofport {
+            if !taken.insert(n) {
+                return Err(dup("duplicate ofport"));
+            }
+        }
+    }
+    let mut next = 1;
+    for s in specs.iter_mut() {
+        if s.ofport.is_none() {
+            while taken.contains(&next) {
+                next += 1;
+            }
+            s.ofport = Some(next);
+            taken.insert(next);
+        }
+    }
+    Ok(())
+}
+
+/// Parses a core list: "1", "0-3", "1,3-5".
+pub fn parse_core_list(arg: &str) -> Result<Vec<usize>, ArgError> {
+    let err = |reason: &str| ArgError::Cores {
+        arg: arg.to_string(),
+        reason: reason.to_string(),
+    };
+    let mut out = Vec::new();
+    for part in arg.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        if let Some((a, b)) = part.split_once('-') {
+            let a: usize = a.trim().parse().map_err(|_| err("not a number"))?;
+            let b: usize = b.trim().parse().map_err(|_| err("not a number"))?;
+            if b < a {
+                return Err(err("range end before its start"));
+            }
+            out.extend(a..=b);
+        } else {
+            out.push(part.parse().map_err(|_| err("not a number"))?);
+        }
+    }
+    if out.is_empty() {
+        return Err(err("empty core list"));
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}
+
+/// The cores named by EAL's `-l LIST` / `--lcores LIST`, if any.
+pub fn eal_core_list(eal: &str) -> Option<Vec<usize>> {
+    let words: Vec<&str> = eal.split_whitespace().collect();
+    for (i, w) in words.iter().enumerate() {
+        if *w == "-l" || *w == "--lcores" {
+            return words.get(i + 1).and_then(|l| parse_core_list(l).ok());
+        }
+        if let Some(l) = w.strip_prefix("-l") {
+            if !l.is_empty() {
+                return parse_core_list(l).ok();
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_specs() {
+        assert_eq!(
+            parse_port("p1=net_pcap0").unwrap(),
+            PortSpec {
+                name: "p1".into(),
+                device: "net_pcap0".into(),
+                ofport: None,
+                rxq: None
+            }
+        );
+        let p = parse_port("up=0000:03:00.0,ofport=7,rxq=2").unwrap();
+        assert_eq!(p.device, "0000:03:00.0");
+        assert_eq!(p.ofport, Some(7));
+        assert_eq!(p.rxq, Some(2));
+        assert!(parse_port("p1").is_err());
+        assert!(parse_port("p1=").is_err());
+        assert!(parse_port("p1=x,ofport=zero").is_err());
+        assert!(parse_port("p1=x,speed=10").unwrap_err().to_string().contains("unknown option"));
+    }
+
+    #[test]
+    fn ofport_assignment() {
+        let mut specs = vec![
+            parse_port("a=d0").unwrap(),
+            parse_port("b=d1,ofport=1").unwrap(),
+            parse_port("c=d2").unwrap(),
+        ];
+        assign_ofports(&mut specs).unwrap();
+        assert_eq!(specs[0].ofport, Some(2));
+        assert_eq!(specs[1].ofport, Some(1));
+        assert_eq!(specs[2].ofport, Some(3));
+        let mut dup = vec![parse_port("a=d0").unwrap(), parse_port("a=d1").unwrap()];
+        assert!(assign_ofports(&mut dup)
+            .unwrap_err()
+            .to_string()
+            .contains("duplicate port name"));
+    }
+
+    #[test]
+    fn core_lists() {
+        assert_eq!(parse_core_list("1").unwrap(), vec![1]);
+        assert_eq!(parse_core_list("0-2,5").unwrap(), vec![0, 1, 2, 5]);
+        assert!(parse_core_list("3-1").is_err());
+        assert_eq!(eal_core_list("-l 0-1 --no-huge"), Some(vec![0, 1]));
+        assert_eq!(eal_core_list("--no-huge -l2"), Some(vec![2]));
+        assert_eq!(eal_core_list("--no-huge"), None);
+    }
+}

@@ -1,0 +1,275 @@
+//! The daemon: EAL, mempool, datapath, ports, the bridge (OpenFlow tables),
+//! the control socket, and the main loop that waits for a signal, for
+//! `--exit-when-idle`, and prints `--stats-interval` rates.
+
+use crate::args::{self, Args, PortSpec};
+use crate::ports::Ports;
+use anyhow::{Context, Result};
+use ofproto::Bridge;
+use parking_lot::Mutex;
+use pmd::datapath::{Datapath, DatapathConfig};
+use pmd::dpdk::{self, Eal, Mbuf, Mempool, MBUF_DEFAULT_BUF_SIZE};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Everything the control plane can reach.
+pub struct Switch {
+    pub bridge: Arc<Bridge>,
+    /// `None` once shut down.
+    pub datapath: Mutex<Option<Datapath<Mbuf>>>,
+    pub ports: Mutex<Ports>,
+    pub pool: Arc<Mempool>,
+    pub started: Instant,
+    pub stop: Arc<AtomicBool>,
+}
+
+/// Flows of `--fwd`: the built-in rule.
+const FWD_RULE: &str = "in_port=1 actions=output:2";
+
+/// Default PMD core: the last core of EAL's `-l` list (core 0 of that list
+/// stays EAL's main lcore for the control plane), or core 0 alone.
+fn default_pmd_cores(eal: &str) -> Vec<usize> {
+    match args::eal_core_list(eal) {
+        Some(list) if list.len() > 1 => vec![*list.last().unwrap()],
+        Some(list) => vec![list[0]],
+        None => {
+            let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+            vec![if n > 1 { n - 1 } else { 0 }]
+        }
+    }
+}
+
+fn load_rules(args: &Args) -> Result<Vec<ofproto::Rule>> {
+    let mut rules = Vec::new();
+    if let Some(path) = &args.flows {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("--flows {}", path.display()))?;
+        let name = path.display().to_string();
+        rules = ofproto::parse::parse_flows(&text, &name).map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    if args.fwd {
+        rules.push(ofproto::parse::parse_flow(FWD_RULE).map_err(|e| anyhow::anyhow!("{e}"))?);
+    }
+    Ok(rules)
+}
+
+/// Runs the daemon until a signal or `--exit-when-idle`.
+pub fn run(args: Args) -> Result<()> {
+    // Everything that can be checked without DPDK first: a bad argument
+    // fails fast with one line.
+    let mut specs: Vec<PortSpec> = args
+        .ports
+        .iter()
+        .map(|p| args::parse_port(p))
+        .collect::<Result<_, _>>()?;
+    args::assign_ofports(&mut specs)?;
+    let pmd_cores = match &args.pmd_cores {
+        Some(l) => args::parse_core_list(l)?,
+        None => default_pmd_cores(&args.eal),
+    };
+    let rules = load_rules(&args)?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())
+        .context("installing the SIGINT handler")?;
+    signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())
+        .context("installing the SIGTERM handler")?;
+
+    let eal = Eal::init(&args.eal).map_err(|e| anyhow::anyhow!("--eal: {e}"))?;
+    let pool = Arc::new(
+        Mempool::new("vportd_mbufs", args.mbufs, 256, MBUF_DEFAULT_BUF_SIZE)
+            .context("creating the mbuf pool (try a larger -m in --eal or fewer --mbufs)")?,
+    );
+
+    let bridge = Arc::new(Bridge::new());
+    bridge
+        .replace_rules(rules)
+        .map_err(|e| anyhow::anyhow!("--flows: {e}"))?;
+
+    let all_cores: std::collections::BTreeSet<usize> =
+        (0..std::thread::available_parallelism().map_or(1, |n| n.get())).collect();
+    let handler_cores: Vec<usize> = all_cores
+        .iter()
+        .copied()
+        .filter(|c| !pmd_cores.contains(c))
+        .collect();
+    let handler_threads = args
+        .handler_threads
+        .unwrap_or(handler_cores.len())
+        .max(1);
+    let cfg = DatapathConfig {
+        pmd_cores: pmd_cores.iter().map(|c| Some(*c)).collect(),
+        handler_threads,
+        handler_cores: handler_cores.clone(),
+        emc_insert_inv_prob: args.emc_insert_inv_prob,
+        ..DatapathConfig::default()
+    };
+    let mut datapath: Datapath<Mbuf> = Datapath::start(
+        &cfg,
+        bridge.clone(),
+        Arc::new(|| {
+            if let Err(e) = dpdk::register_thread() {
+                log::warn!("could not register a datapath thread with DPDK: {e}");
+            }
+        }),
+        Arc::new(dpdk::unregister_thread),
+    )
+    .context("starting the datapath threads")?;
+    log::info!(
+        "datapath: {} PMD thread(s) on core(s) {:?}, {} handler thread(s)",
+        datapath.n_pmds(),
+        pmd_cores,
+        handler_threads
+    );
+
+    let mut ports = Ports::default();
+    for spec in &specs {
+        if let Err(e) = ports.add(spec, &pool, &mut datapath, &bridge) {
+            datapath.shutdown();
+            ports.close_all();
+            drop(pool);
+            let _ = eal.cleanup();
+            return Err(e);
+        }
+    }
+
+    let switch = Arc::new(Switch {
+        bridge,
+        datapath: Mutex::new(Some(datapath)),
+        ports: Mutex::new(ports),
+        pool,
+        started: Instant::now(),
+        stop: stop.clone(),
+    });
+
+    let ctl = crate::ctl::start(&switch, args.ctl.clone(), args.metrics.clone());
+    if let Err(e) = &ctl {
+        log::warn!("control socket disabled: {e:#}");
+    }
+
+    main_loop(&switch, &args);
+
+    // Shutdown: PMDs stop and flush, then ports stop and close (which
+    // completes net_pcap tx files), then EAL.
+    log::info!("stopping");
+    if let Ok(ctl) = ctl {
+        ctl.stop();
+    }
+    if let Some(dp) = switch.datapath.lock().take() {
+        dp.shutdown();
+    }
+    switch.ports.lock().close_all();
+    let in_use = switch.pool.in_use();
+    if in_use != 0 {
+        log::warn!("{in_use} mbufs still in use at exit");
+    }
+    drop(switch);
+    if let Err(e) = eal.cleanup() {
+        log::warn!("EAL cleanup: {e}");
+    }
+    Ok(())
+}
+
+fn main_loop(switch: &Switch, args: &Args) {
+    let tick = Duration::from_millis(20);
+    let interval = args.stats_interval.map(|s| Duration::from_secs(s.max(1)));
+    let mut last_print = Instant::now();
+    let mut last_counts = port_counts(switch);
+    let mut last_pmd = pmd_totals(switch);
+    loop {
+        if switch.stop.load(Ordering::Relaxed) {
+            break;
+        }
+        std::thread::sleep(tick);
+        if let Some(ms) = args.exit_when_idle {
+            let idle = switch
+                .datapath
+                .lock()
+                .as_ref()
+                .is_none_or(|dp| dp.is_idle(ms));
+            if idle {
+                log::info!("idle for {ms} ms: exiting");
+                break;
+            }
+        }
+        if let Some(iv) = interval {
+            if last_print.elapsed() >= iv {
+                let secs = last_print.elapsed().as_secs_f64();
+                let counts = port_counts(switch);
+                let pmd = pmd_totals(switch);
+                print_rates(switch, &last_counts, &counts, &last_pmd, &pmd, secs);
+                last_counts = counts;
+                last_pmd = pmd;
+                last_print = Instant::now();
+            }
+        }
+    }
+}
+
+/// (name, rx packets, tx packets, rx missed) per port.
+fn port_counts(switch: &Switch) -> Vec<(String, u64, u64, u64)> {
+    switch
+        .ports
+        .lock()
+        .by_ofport
+        .values()
+        .map(|p| {
+            let s = p.eth.stats().unwrap_or_default();
+            (p.name.clone(), s.ipackets, s.opackets, s.imissed)
+        })
+        .collect()
+}
+
+fn pmd_totals(switch: &Switch) -> pmd::stats::PmdStatsSnapshot {
+    let mut total = pmd::stats::PmdStatsSnapshot::default();
+    if let Some(dp) = switch.datapath.lock().as_ref() {
+        for p in &dp.pmds {
+            let s = p.stats.snapshot();
+            total.rx_packets += s.rx_packets;
+            total.tx_packets += s.tx_packets;
+            total.emc_hits += s.emc_hits;
+            total.megaflow_hits += s.megaflow_hits;
+            total.upcalls += s.upcalls;
+            total.lost_upcalls += s.lost_upcalls;
+            for (d, v) in total.drops.iter_mut().zip(s.drops) {
+                *d += v;
+            }
+        }
+    }
+    total
+}
+
+fn print_rates(
+    switch: &Switch,
+    before: &[(String, u64, u64, u64)],
+    after: &[(String, u64, u64, u64)],
+    pmd_before: &pmd::stats::PmdStatsSnapshot,
+    pmd_after: &pmd::stats::PmdStatsSnapshot,
+    secs: f64,
+) {
+    let mut line = format!("{:>6.1}s", switch.started.elapsed().as_secs_f64());
+    for ((name, rx0, tx0, _), (_, rx1, tx1, _)) in before.iter().zip(after) {
+        let rx = (rx1 - rx0) as f64 / secs / 1e6;
+        let tx = (tx1 - tx0) as f64 / secs / 1e6;
+        line.push_str(&format!("  {name}: rx {rx:6.2} tx {tx:6.2} Mpps"));
+    }
+    let d = pmd_after.since(pmd_before);
+    let hits = d.emc_hits + d.megaflow_hits;
+    let emc_pct = if d.rx_packets > 0 {
+        100.0 * d.emc_hits as f64 / d.rx_packets as f64
+    } else {
+        0.0
+    };
+    let megaflows = switch
+        .datapath
+        .lock()
+        .as_ref()
+        .map_or(0, |dp| dp.limits.n_megaflows.load(Ordering::Relaxed));
+    line.push_str(&format!(
+        "  | hits {hits} (emc {emc_pct:.1}%) upcalls {} drops {} megaflows {megaflows}",
+        d.upcalls,
+        d.total_drops()
+    ));
+    println!("{line}");
+}

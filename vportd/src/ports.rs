@@ -1,0 +1,140 @@
+//! The daemon's ports: DPDK ethdev ports wired into the datapath.
+//!
+//! Bringing a port up: find the DPDK device by name, configure one rx queue
+//! per `rxq=` (default 1) and one tx queue per PMD thread (so every PMD
+//! transmits on its own queue, without locks), start it, then hand the rx
+//! queues to PMDs round-robin and every PMD its tx queue. Taking it down is
+//! the reverse: PMDs stop using it (and flush), then the port is stopped and
+//! closed, which is what completes a net_pcap `tx_pcap` file.
+
+use anyhow::{Context, Result};
+use ofproto::Bridge;
+use pmd::datapath::Datapath;
+use pmd::dpdk::{EthPort, Mbuf, Mempool};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::args::PortSpec;
+
+/// rx/tx descriptors per queue (OVS's default is 2048).
+pub const RX_DESCRIPTORS: u16 = 2048;
+pub const TX_DESCRIPTORS: u16 = 2048;
+
+/// One port of the switch.
+pub struct SwitchPort {
+    pub name: String,
+    pub device: String,
+    pub ofport: u32,
+    pub eth: EthPort,
+    /// Which PMD polls each rx queue.
+    pub rxq_pmds: Vec<usize>,
+}
+
+/// All ports, by OpenFlow number.
+#[derive(Default)]
+pub struct Ports {
+    pub by_ofport: BTreeMap<u32, SwitchPort>,
+}
+
+impl Ports {
+    /// Brings a port up and wires it into the datapath and the bridge.
+    pub fn add(
+        &mut self,
+        spec: &PortSpec,
+        pool: &Arc<Mempool>,
+        datapath: &mut Datapath<Mbuf>,
+        bridge: &Bridge,
+    ) -> Result<()> {
+        let ofport = spec.ofport.expect("ofports are assigned before ports are added");
+        if self.by_ofport.contains_key(&ofport) {
+            anyhow::bail!("--port {}: ofport {ofport} is already in use", spec.name);
+        }
+        if self.by_ofport.values().any(|p| p.name == spec.name) {
+            anyhow::bail!("--port {}: a port with this name exists", spec.name);
+        }
+        let mut eth = EthPort::open(&spec.device)
+            .with_context(|| format!("--port {}={}", spec.name, spec.device))?;
+        let n_rxq = spec.rxq.unwrap_or(1);
+        let n_txq = datapath.n_pmds() as u16;
+        eth.configure(n_rxq, n_txq, RX_DESCRIPTORS, TX_DESCRIPTORS, pool)
+            .with_context(|| format!("--port {}={}: configure", spec.name, spec.device))?;
+        eth.start()
+            .with_context(|| format!("--port {}={}: start", spec.name, spec.device))?;
+        let txqs = eth.n_txq();
+        if txqs < n_txq {
+            let _ = eth.stop();
+            anyhow::bail!(
+                "--port {}={}: the device has {txqs} tx queue(s), {n_txq} PMD threads need one each (use fewer --pmd-cores)",
+                spec.name,
+                spec.device
+            );
+        }
+        for pmd in 0..datapath.n_pmds() {
+            let txq = eth
+                .txq(pmd as u16)
+                .with_context(|| format!("--port {}: tx queue {pmd}", spec.name))?;
+            datapath.add_txq(pmd, ofport, Box::new(txq));
+        }
+        let mut rxq_pmds = Vec::new();
+        for q in 0..eth.n_rxq() {
+            let rxq = eth
+                .rxq(q)
+                .with_context(|| format!("--port {}: rx queue {q}", spec.name))?;
+            rxq_pmds.push(datapath.add_rxq(ofport, q, Box::new(rxq)));
+        }
+        bridge.add_port(ofport, &spec.name);
+        log::info!(
+            "port {} ({}) is OpenFlow port {ofport}: driver {}, {} rxq, {} txq",
+            spec.name,
+            spec.device,
+            eth.driver_name(),
+            eth.n_rxq(),
+            eth.n_txq()
+        );
+        self.by_ofport.insert(
+            ofport,
+            SwitchPort {
+                name: spec.name.clone(),
+                device: spec.device.clone(),
+                ofport,
+                eth,
+                rxq_pmds,
+            },
+        );
+        Ok(())
+    }
+
+    /// Takes a port out of the datapath and closes it.
+    pub fn remove(&mut self, ofport: u32, datapath: &Datapath<Mbuf>, bridge: &Bridge) -> bool {
+        let Some(mut port) = self.by_ofport.remove(&ofport) else {
+            return false;
+        };
+        bridge.remove_port(ofport);
+        datapath.remove_port(ofport);
+        close_port(&mut port.eth, &port.name);
+        log::info!("port {} (OpenFlow port {ofport}) removed", port.name);
+        true
+    }
+
+    /// Closes every port (after the datapath has stopped).
+    pub fn close_all(&mut self) {
+        for (_, mut p) in std::mem::take(&mut self.by_ofport) {
+            close_port(&mut p.eth, &p.name);
+        }
+    }
+
+    /// Finds a port by name.
+    pub fn by_name(&self, name: &str) -> Option<&SwitchPort> {
+        self.by_ofport.values().find(|p| p.name == name)
+    }
+}
+
+/// Stops and closes a port, logging (not failing on) errors.
+fn close_port(eth: &mut EthPort, name: &str) {
+    if let Err(e) = eth.stop() {
+        log::warn!("port {name}: stop: {e}");
+    }
+    if let Err(e) = eth.close() {
+        log::warn!("port {name}: close: {e}");
+    }
+}

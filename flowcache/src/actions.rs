@@ -322,7 +322,10 @@ fn format_set(s: &SetField) -> String {
                 f.push(format!("label=0x{:x}", m.value.label));
             }
             if m.mask.tclass != 0 {
-                f.push(format!("tclass=0x{:x}/0x{:x}", m.value.tclass, m.mask.tclass));
+                f.push(format!(
+                    "tclass=0x{:x}/0x{:x}",
+                    m.value.tclass, m.mask.tclass
+                ));
             }
             if m.mask.hlimit != 0 {
                 f.push(format!("hlimit={}", m.value.hlimit));

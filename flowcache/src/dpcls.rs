@@ -12,8 +12,10 @@
 //! packets overlap instead of queueing behind each other (OVS
 //! `cmap_find_batch`): (1) pack + hash every packet and prefetch its
 //! bucket; (2) scan the buckets' 32-bit signatures and prefetch the
-//! candidate megaflows; (3) compare the packed words and check `dead`. The
-//! pack/hash/compare loops are unrolled for masks of 1 to 8 words.
+//! candidate megaflows; (3) compare the packed words and check `dead`.
+//! Small subtables (≤ 256 buckets, cache-resident) skip the prefetching and
+//! do it in one pass. The pack/hash/compare loops are unrolled for masks of
+//! 1 to 8 words.
 //!
 //! The hash table ([`FlowTable`]) is a two-choice bucketized table in the
 //! style of OVS's cmap: 64-byte buckets of 5 (signature, megaflow) slots;
@@ -451,6 +453,7 @@ impl Subtable {
         keys: &[K],
         map: u32,
         results: &mut [Option<&'a Arc<Megaflow>>],
+        small: usize,
     ) -> u32 {
         let n = if N == 0 { self.mw.n } else { N };
         let idx = &self.mw.idx;
@@ -459,7 +462,7 @@ impl Subtable {
         let tmask = self.table.mask;
         let sec = crate::hash::secrets();
 
-        if buckets.len() <= SMALL_TABLE_BUCKETS && self.table.stash.is_empty() {
+        if buckets.len() <= small && self.table.stash.is_empty() {
             // Small table (cache-resident): one pass, no prefetching.
             let mut found = 0;
             let mut m = map;
@@ -593,17 +596,18 @@ impl Subtable {
         keys: &[K],
         map: u32,
         results: &mut [Option<&'a Arc<Megaflow>>],
+        small: usize,
     ) -> u32 {
         match self.mw.n {
-            1 => self.lookup_batch_n::<1, K>(keys, map, results),
-            2 => self.lookup_batch_n::<2, K>(keys, map, results),
-            3 => self.lookup_batch_n::<3, K>(keys, map, results),
-            4 => self.lookup_batch_n::<4, K>(keys, map, results),
-            5 => self.lookup_batch_n::<5, K>(keys, map, results),
-            6 => self.lookup_batch_n::<6, K>(keys, map, results),
-            7 => self.lookup_batch_n::<7, K>(keys, map, results),
-            8 => self.lookup_batch_n::<8, K>(keys, map, results),
-            _ => self.lookup_batch_n::<0, K>(keys, map, results),
+            1 => self.lookup_batch_n::<1, K>(keys, map, results, small),
+            2 => self.lookup_batch_n::<2, K>(keys, map, results, small),
+            3 => self.lookup_batch_n::<3, K>(keys, map, results, small),
+            4 => self.lookup_batch_n::<4, K>(keys, map, results, small),
+            5 => self.lookup_batch_n::<5, K>(keys, map, results, small),
+            6 => self.lookup_batch_n::<6, K>(keys, map, results, small),
+            7 => self.lookup_batch_n::<7, K>(keys, map, results, small),
+            8 => self.lookup_batch_n::<8, K>(keys, map, results, small),
+            _ => self.lookup_batch_n::<0, K>(keys, map, results, small),
         }
     }
 }
@@ -646,6 +650,8 @@ pub struct Dpcls {
     /// Allocated by the first [`Self::lookup_batch_hashed`].
     smc: OnceCell<Smc>,
     smc_entries: usize,
+    /// Subtables of at most this many buckets use the one-pass lookup.
+    small_table: usize,
 }
 
 impl Default for Dpcls {
@@ -657,6 +663,7 @@ impl Default for Dpcls {
             by_id: HashMap::new(),
             smc: OnceCell::new(),
             smc_entries: DEFAULT_SMC_ENTRIES,
+            small_table: SMALL_TABLE_BUCKETS,
         }
     }
 }
@@ -682,6 +689,14 @@ impl Dpcls {
     pub fn set_smc_entries(&mut self, entries: usize) {
         self.smc_entries = entries;
         self.smc = OnceCell::new();
+    }
+
+    /// Tests and benchmarks: subtables of at most `buckets` buckets are
+    /// searched in one pass, larger ones with the prefetching passes
+    /// (default 256; 0 = always prefetch). Results do not depend on it.
+    #[doc(hidden)]
+    pub fn set_small_table_limit(&mut self, buckets: usize) {
+        self.small_table = buckets;
     }
 
     /// The SMC size in entries (0: disabled).
@@ -951,7 +966,7 @@ impl Dpcls {
             if remaining == 0 {
                 break;
             }
-            let found = st.lookup_batch(keys, remaining, results);
+            let found = st.lookup_batch(keys, remaining, results, self.small_table);
             if found != 0 {
                 let n = found.count_ones();
                 st.hits.set(st.hits.get() + n as u64);
@@ -1109,9 +1124,13 @@ mod tests {
             |w| sum(w) & 0xffff_0000_00ff,
             |w| sum(w).rotate_left(43) & 0x7,
         ];
-        for f in weak {
+        for (f, small) in weak
+            .iter()
+            .flat_map(|&f| [(f, 0), (f, SMALL_TABLE_BUCKETS)])
+        {
             WEAK_HASH.with(|w| w.set(Some(f)));
             let mut c = Dpcls::new();
+            c.set_small_table_limit(small);
             let mut flows = Vec::new();
             for id in 0..300u64 {
                 let m = mf(

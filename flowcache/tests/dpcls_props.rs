@@ -252,6 +252,8 @@ fn build(
     let ms = masks(rng, n_masks);
     let mut cls = Dpcls::new();
     cls.set_smc_entries([0, 16, 1 << 20][rng.below(3) as usize]);
+    // One-pass (small tables) or prefetching lookup.
+    cls.set_small_table_limit([0, 256][rng.below(2) as usize]);
     let mut installed: Vec<Arc<Megaflow>> = Vec::new();
     for id in 0..n_flows as u64 {
         let mask = &ms[rng.below(ms.len() as u64) as usize];
@@ -331,6 +333,7 @@ proptest! {
         let ms = masks(&mut rng, n_masks);
         let mut cls = Dpcls::new();
         cls.set_smc_entries([16, 1 << 20][rng.below(2) as usize]);
+        cls.set_small_table_limit([0, 256][rng.below(2) as usize]);
         let mut installed: Vec<Arc<Megaflow>> = Vec::new();
         let mut next_id = 0u64;
         for op in ops {
@@ -409,6 +412,7 @@ fn large_subtable() {
         ..FlowKey::default()
     };
     let mut cls = Dpcls::new();
+    cls.set_small_table_limit(0);
     let mut flows = Vec::new();
     let mut seen = HashMap::new();
     for id in 0..20_000u64 {

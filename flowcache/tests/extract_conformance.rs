@@ -211,9 +211,15 @@ fn our_fields(k: &FlowKey) -> BTreeMap<&'static str, String> {
     m.insert("tcp_flags", tcp_flags_str(k.tcp_flags));
     let lse = k.mpls_lse[0];
     m.insert("mpls_label", (lse >> MPLS_LABEL_SHIFT).to_string());
-    m.insert("mpls_tc", ((lse & MPLS_TC_MASK) >> MPLS_TC_SHIFT).to_string());
+    m.insert(
+        "mpls_tc",
+        ((lse & MPLS_TC_MASK) >> MPLS_TC_SHIFT).to_string(),
+    );
     m.insert("mpls_ttl", (lse & MPLS_TTL_MASK).to_string());
-    m.insert("mpls_bos", ((lse & MPLS_BOS_MASK) >> MPLS_BOS_SHIFT).to_string());
+    m.insert(
+        "mpls_bos",
+        ((lse & MPLS_BOS_MASK) >> MPLS_BOS_SHIFT).to_string(),
+    );
     m.insert("mpls_lse1", k.mpls_lse[1].to_string());
     m
 }
@@ -321,7 +327,11 @@ fn conformance_corpus_flows_match_ovs() {
             let res = extract(frame, &meta, &mut key);
             let Some(flow) = &tp.flow else {
                 // Not injected by the oracle (frames < 14 bytes).
-                assert!(res.is_err(), "{}: no Flow for a valid frame", case.display());
+                assert!(
+                    res.is_err(),
+                    "{}: no Flow for a valid frame",
+                    case.display()
+                );
                 continue;
             };
             assert!(res.is_ok(), "{}: {} rejected", case.display(), tp.hex);

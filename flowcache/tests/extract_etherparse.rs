@@ -81,7 +81,12 @@ fn l3() -> impl Strategy<Value = L3> {
         (
             (0u8..64, 0u8..4, any::<u8>()),
             (any::<[u8; 4]>(), any::<[u8; 4]>()),
-            (any::<bool>(), prop::bool::weighted(0.2), frag_off(), 0usize..=10),
+            (
+                any::<bool>(),
+                prop::bool::weighted(0.2),
+                frag_off(),
+                0usize..=10
+            ),
         )
             .prop_map(
                 |((dscp, ecn, ttl), (src, dst), (df, mf, frag_off, opt_words))| L3::V4 {
@@ -307,15 +312,12 @@ fn check_full(s: &Spec, frame: &[u8]) -> Result<(), TestCaseError> {
         1 => &[0x8100],
         _ => &[0x88a8, 0x8100],
     };
-    for i in 0..2 {
-        let want = match s.tags.get(i) {
-            Some(t) => VlanTag {
-                tpid: tpids[i],
-                tci: tci(t),
-            },
-            None => VlanTag::default(),
+    for (i, got) in k.vlans.iter().enumerate() {
+        let want = match (s.tags.get(i), tpids.get(i)) {
+            (Some(t), Some(&tpid)) => VlanTag { tpid, tci: tci(t) },
+            _ => VlanTag::default(),
         };
-        prop_assert_eq!(k.vlans[i], want);
+        prop_assert_eq!(*got, want);
     }
     let l3 = 14 + 4 * s.tags.len();
     prop_assert_eq!(usize::from(o.l3), l3);
@@ -396,7 +398,10 @@ fn check_full(s: &Spec, frame: &[u8]) -> Result<(), TestCaseError> {
         }
     };
     prop_assert_eq!((k.tp_src, k.tp_dst, k.tcp_flags), (tp_src, tp_dst, flags));
-    prop_assert_eq!((k.nd_target, k.arp_sha, k.arp_tha), ([0; 16], [0; 6], [0; 6]));
+    prop_assert_eq!(
+        (k.nd_target, k.arp_sha, k.arp_tha),
+        ([0; 16], [0; 6], [0; 6])
+    );
     prop_assert_eq!(k.mpls_lse, [0, 0]);
 
     // etherparse's parser agrees on where the transport header starts.

@@ -25,10 +25,7 @@ fn check(frame: &[u8], limit: usize) -> Result<(FlowKey, Option<Offsets>), TestC
     );
     prop_assert_eq!(k.metadata, 0);
     prop_assert_eq!(k.regs, [0; 16]);
-    prop_assert_eq!(
-        (k.tun_id, k.tun_src, k.tun_dst, k.tun_flags),
-        (0, 0, 0, 0)
-    );
+    prop_assert_eq!((k.tun_id, k.tun_src, k.tun_dst, k.tun_flags), (0, 0, 0, 0));
     prop_assert_eq!((k._pad_l2, k._pad_arp, k._pad_l4), (0, 0, 0));
     let mut again = FlowKey::default();
     prop_assert_eq!(extract_with_vlan_limit(frame, &meta, &mut again, limit), r);
@@ -94,7 +91,9 @@ impl<'a> Cur<'a> {
         (self.size >= n).then(|| self.pull(n))
     }
     fn bytes<const N: usize>(&self, i: usize) -> [u8; N] {
-        self.frame[self.pos + i..self.pos + i + N].try_into().unwrap()
+        self.frame[self.pos + i..self.pos + i + N]
+            .try_into()
+            .unwrap()
     }
 }
 

@@ -399,7 +399,12 @@ fn qinq_with_limit_2_and_unlimited() {
 #[test]
 fn truncated_tag_is_not_a_tag() {
     // TPID only, TPID + 1, TPID + TCI (no following type): not a tag.
-    for extra in [&[][..], &[0x0f][..], &[0x00, 0x64][..], &[0x00, 0x64, 0x08][..]] {
+    for extra in [
+        &[][..],
+        &[0x0f][..],
+        &[0x00, 0x64][..],
+        &[0x00, 0x64, 0x08][..],
+    ] {
         let f = eth(0x8100, extra);
         let (k, o) = parse(&f);
         assert_eq!(k, l2_only(0x8100), "{} bytes", f.len());
@@ -449,7 +454,10 @@ fn mpls_stacks() {
     assert_eq!(k.mpls_lse, [(1 << 12) | 1, (2 << 12) | 2]);
     assert_eq!(o, offs(14, 26, N));
     // Labels after the bottom of stack are payload.
-    let (k, o) = parse(&eth(0x8847, &[lse(7, 0, true, 9), lse(8, 0, true, 9)].concat()));
+    let (k, o) = parse(&eth(
+        0x8847,
+        &[lse(7, 0, true, 9), lse(8, 0, true, 9)].concat(),
+    ));
     assert_eq!(k.mpls_lse, [(7 << 12) | 0x100 | 9, 0]);
     assert_eq!(o.l3, 18);
 }
@@ -461,7 +469,10 @@ fn mpls_truncated() {
     assert_eq!(k, l2_only(0x8847));
     assert_eq!(o, offs(14, 14, N));
     // No bottom of stack before the end of the frame.
-    let (k, o) = parse(&eth(0x8847, &[lse(1, 0, false, 1).as_slice(), &[1, 2]].concat()));
+    let (k, o) = parse(&eth(
+        0x8847,
+        &[lse(1, 0, false, 1).as_slice(), &[1, 2]].concat(),
+    ));
     assert_eq!(k.mpls_lse, [(1 << 12) | 1, 0]);
     assert_eq!(o, offs(14, 18, N));
 }
@@ -693,7 +704,10 @@ fn tcp_malformed() {
         ("data offset 4", tcp(1234, 80, 0x4002, &[])),
         ("data offset 0", tcp(1234, 80, 0x0002, &[])),
         ("data offset 6 in 20 bytes", tcp(1234, 80, 0x6002, &[])),
-        ("data offset 15 in 56 bytes", tcp(1234, 80, 0xf002, &[0; 36])),
+        (
+            "data offset 15 in 56 bytes",
+            tcp(1234, 80, 0xf002, &[0; 36]),
+        ),
     ];
     for (what, seg) in cases {
         let (k, o) = parse(&eth(0x0800, &ipv4(IPPROTO_TCP, &seg)));
@@ -1019,7 +1033,10 @@ fn nd_advert_with_tll_and_both() {
 #[test]
 fn nd_without_options_or_target() {
     let k = parse_icmp6(&nd(135, 0, Some(TARGET), &[]));
-    assert_eq!((k.nd_target, k.arp_sha, k.arp_tha), (TARGET, [0; 6], [0; 6]));
+    assert_eq!(
+        (k.nd_target, k.arp_sha, k.arp_tha),
+        (TARGET, [0; 6], [0; 6])
+    );
     // Target truncated: no target, type/code kept.
     let k = parse_icmp6(&nd(135, 0, Some(TARGET), &[])[..23]);
     assert_eq!((k.tp_src, k.tp_dst, k.nd_target), (135, 0, [0; 16]));
@@ -1030,7 +1047,10 @@ fn nd_duplicate_option_invalidates() {
     let opts = [lla_opt(1, MAC_A), lla_opt(2, MAC_B), lla_opt(1, MAC_B)].concat();
     let k = parse_icmp6(&nd(135, 0, Some(TARGET), &opts));
     assert_eq!((k.tp_src, k.tp_dst), (135, 0));
-    assert_eq!((k.nd_target, k.arp_sha, k.arp_tha), ([0; 16], [0; 6], [0; 6]));
+    assert_eq!(
+        (k.nd_target, k.arp_sha, k.arp_tha),
+        ([0; 16], [0; 6], [0; 6])
+    );
     let opts = [lla_opt(2, MAC_A), lla_opt(2, MAC_A)].concat();
     let k = parse_icmp6(&nd(136, 0, Some(TARGET), &opts));
     assert_eq!(k.nd_target, [0; 16]);

@@ -132,7 +132,8 @@ impl Prereq {
         let proto = |p: u8| mask.nw_proto == 0xff && key.nw_proto == p;
         let ip4 = dl(ETH_TYPE_IPV4);
         let ip6 = dl(ETH_TYPE_IPV6);
-        let icmp6_type = |t: u16| ip6 && proto(IPPROTO_ICMPV6) && mask.tp_src == 0xffff && key.tp_src == t;
+        let icmp6_type =
+            |t: u16| ip6 && proto(IPPROTO_ICMPV6) && mask.tp_src == 0xffff && key.tp_src == t;
         match self {
             Prereq::None => true,
             Prereq::Vlan => mask.vlans[0].tci & VLAN_CFI != 0 && key.vlans[0].tci & VLAN_CFI != 0,

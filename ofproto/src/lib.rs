@@ -3,10 +3,15 @@
 //! * [`fields`]: the field registry (names, widths, prerequisites, access).
 //! * [`rule`]: rules, matches, instructions and OpenFlow actions.
 
+pub mod bridge;
+pub mod classifier;
 pub mod fields;
 pub mod parse;
 pub mod rule;
+pub mod table;
+pub mod xlate;
 
+pub use bridge::Bridge;
 pub use fields::{FieldId, Prereq, SubField};
-pub use rule::{Instructions, Match, OfAction, OutputPort, Rule, TableId};
 pub use parse::{format_match, format_rule, parse_flow, parse_flows, parse_match, ParseError};
+pub use rule::{Instructions, Match, OfAction, OutputPort, Rule, TableId};

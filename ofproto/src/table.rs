@@ -13,6 +13,7 @@ use crate::fields::FieldId;
 use crate::parse::FlowFilter;
 use crate::rule::{Instructions, Match, OfAction, OutputPort, Rule, TableId, MAX_TABLE};
 use flowcache::key::FlowKey;
+use hashbrown::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -60,7 +61,12 @@ impl RuleStats {
         let ns = now.saturating_duration_since(self.created).as_nanos() as u64;
         let mut cur = self.last_used_ns.load(Ordering::Relaxed);
         while cur == u64::MAX || cur < ns {
-            match self.last_used_ns.compare_exchange_weak(cur, ns, Ordering::Relaxed, Ordering::Relaxed) {
+            match self.last_used_ns.compare_exchange_weak(
+                cur,
+                ns,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => break,
                 Err(c) => cur = c,
             }
@@ -137,16 +143,35 @@ impl RuleEntry {
     }
 }
 
+/// What makes two rules of a table the same flow entry: priority, mask and
+/// masked value.
+type Ident = (u16, FlowKey, FlowKey);
+
+fn ident(r: &Rule) -> Ident {
+    (
+        r.priority,
+        r.matches.mask,
+        r.matches.value.masked(&r.matches.mask),
+    )
+}
+
 /// One OpenFlow table.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Table {
     id: TableId,
     cls: Classifier<Arc<RuleEntry>>,
+    /// Entry index of every rule in `cls`.
+    index: HashMap<Ident, usize>,
 }
 
 impl Table {
     fn build(id: TableId, rules: Vec<Arc<RuleEntry>>, config: &ClassifierConfig) -> Table {
-        let entries = rules
+        let mut t = Table {
+            id,
+            cls: Classifier::new(config),
+            index: HashMap::new(),
+        };
+        let entries: Vec<_> = rules
             .into_iter()
             .map(|e| ClsEntry {
                 matches: e.rule.matches,
@@ -154,9 +179,27 @@ impl Table {
                 data: e,
             })
             .collect();
-        Table {
-            id,
-            cls: Classifier::build(entries, config),
+        for (i, e) in entries.iter().enumerate() {
+            t.index.insert(ident(&e.data.rule), i);
+        }
+        t.cls = Classifier::build(entries, config);
+        t
+    }
+
+    /// Adds or replaces (identical match and priority) a rule in place;
+    /// call `self.cls.sort()` afterwards.
+    fn upsert(&mut self, entry: Arc<RuleEntry>) {
+        let id = ident(&entry.rule);
+        match self.index.get(&id) {
+            Some(&i) => self.cls.replace_data(i, entry),
+            None => {
+                let i = self.cls.insert_deferred(ClsEntry {
+                    matches: entry.rule.matches,
+                    priority: entry.rule.priority,
+                    data: entry,
+                });
+                self.index.insert(id, i);
+            }
         }
     }
 
@@ -198,7 +241,7 @@ impl Table {
     /// Rules by priority (highest first), ties in insertion order.
     pub fn rules_by_priority(&self) -> Vec<&Arc<RuleEntry>> {
         let mut v: Vec<&Arc<RuleEntry>> = self.rules().collect();
-        v.sort_by(|a, b| b.rule.priority.cmp(&a.rule.priority));
+        v.sort_by_key(|e| std::cmp::Reverse(e.rule.priority));
         v
     }
 }
@@ -214,15 +257,6 @@ impl Default for Tables {
     fn default() -> Self {
         Self::new()
     }
-}
-
-/// True when `rule` has the same match and priority as `other` (OpenFlow's
-/// "identical" flow entry).
-fn same_entry(rule: &Rule, other: &Rule) -> bool {
-    rule.table == other.table
-        && rule.priority == other.priority
-        && rule.matches.mask == other.matches.mask
-        && rule.matches.value.masked(&rule.matches.mask) == other.matches.value.masked(&other.matches.mask)
 }
 
 /// True when a rule's match is at least as specific as `m` (OpenFlow
@@ -249,7 +283,10 @@ fn action_outputs_to(a: &OfAction, port: &OutputPort) -> bool {
 /// True when the rule has an output to `port` (OpenFlow `out_port`
 /// filtering looks at apply-actions and write-actions).
 pub fn rule_outputs_to(rule: &Rule, port: &OutputPort) -> bool {
-    rule.instructions.apply.iter().any(|a| action_outputs_to(a, port))
+    rule.instructions
+        .apply
+        .iter()
+        .any(|a| action_outputs_to(a, port))
         || rule
             .instructions
             .write_actions
@@ -271,7 +308,9 @@ pub fn filter_selects(filter: &FlowFilter, rule: &Rule, strict: bool) -> bool {
             return false;
         }
         let m = &filter.matches;
-        if rule.matches.mask != m.mask || rule.matches.value.masked(&m.mask) != m.value.masked(&m.mask) {
+        if rule.matches.mask != m.mask
+            || rule.matches.value.masked(&m.mask) != m.value.masked(&m.mask)
+        {
             return false;
         }
     } else {
@@ -307,7 +346,12 @@ impl Tables {
     pub fn with_config(config: ClassifierConfig) -> Tables {
         Tables {
             tables: (0..N_TABLES)
-                .map(|i| Arc::new(Table { id: i as TableId, ..Default::default() }))
+                .map(|i| {
+                    Arc::new(Table {
+                        id: i as TableId,
+                        ..Default::default()
+                    })
+                })
                 .collect(),
             config,
         }
@@ -369,28 +413,33 @@ impl Tables {
 
     /// A new pipeline with `rules` added in order.
     pub fn add_all(&self, rules: Vec<Rule>) -> Tables {
-        let mut per_table: Vec<Option<Vec<Arc<RuleEntry>>>> = vec![None; N_TABLES];
         let now = Instant::now();
+        let mut tables = self.tables.clone();
+        let mut touched = vec![false; N_TABLES];
         for rule in rules {
             let t = rule.table as usize;
-            let list = per_table[t].get_or_insert_with(|| self.tables[t].rules().cloned().collect());
             let entry = Arc::new(RuleEntry {
                 rule,
                 stats: Arc::new(RuleStats::created_at(now)),
             });
-            if let Some(pos) = list.iter().position(|e| same_entry(&e.rule, &entry.rule)) {
-                list[pos] = entry;
-            } else {
-                list.push(entry);
+            // Copy-on-write: untouched tables stay shared with `self`.
+            if !touched[t] {
+                touched[t] = true;
+                tables[t] = Arc::new((*tables[t]).clone());
+            }
+            Arc::get_mut(&mut tables[t])
+                .expect("a freshly copied table is not shared")
+                .upsert(entry);
+        }
+        for (t, touched) in tables.iter_mut().zip(touched) {
+            if touched {
+                Arc::get_mut(t).expect("not shared").cls.sort();
             }
         }
-        self.rebuild(
-            per_table
-                .into_iter()
-                .enumerate()
-                .filter_map(|(i, l)| l.map(|l| (i as TableId, l)))
-                .collect(),
-        )
+        Tables {
+            tables,
+            config: self.config.clone(),
+        }
     }
 
     /// A new pipeline without the rules `filter` selects; also returns the
@@ -401,7 +450,10 @@ impl Tables {
 
     /// A new pipeline without the rules for which `pred` is true (e.g.
     /// expired ones); also returns the removed rules.
-    pub fn remove_where(&self, mut pred: impl FnMut(&Rule) -> bool) -> (Tables, Vec<Arc<RuleEntry>>) {
+    pub fn remove_where(
+        &self,
+        mut pred: impl FnMut(&Rule) -> bool,
+    ) -> (Tables, Vec<Arc<RuleEntry>>) {
         let mut removed = Vec::new();
         let mut changed = Vec::new();
         for t in &self.tables {
@@ -503,17 +555,27 @@ mod tests {
         let t2 = t.add(rule(0, 10, 1, 4));
         assert_eq!(t2.len(), 2);
         assert!(Arc::ptr_eq(&t.tables[1], &t2.tables[1]));
-        let mut f = FlowKey { in_port: 1, ..Default::default() };
+        let mut f = FlowKey {
+            in_port: 1,
+            ..Default::default()
+        };
         let mut wc = FlowKey::default();
         let r = t2.table(0).lookup(&f, &mut wc).unwrap();
-        assert_eq!(r.rule.instructions.apply[0], OfAction::Output(OutputPort::Port(4)));
+        assert_eq!(
+            r.rule.instructions.apply[0],
+            OfAction::Output(OutputPort::Port(4))
+        );
         f.in_port = 2;
         assert!(t2.table(0).lookup(&f, &mut wc).is_none());
     }
 
     #[test]
     fn delete_strict_and_loose() {
-        let t = Tables::from_rules(vec![rule(0, 10, 1, 2), rule(0, 20, 1, 3), rule(0, 10, 2, 3)]);
+        let t = Tables::from_rules(vec![
+            rule(0, 10, 1, 2),
+            rule(0, 20, 1, 3),
+            rule(0, 10, 2, 3),
+        ]);
         let loose = FlowFilter {
             matches: match_field(FieldId::InPort, 1, 0xffff),
             ..Default::default()
@@ -563,10 +625,16 @@ mod tests {
         let e = RuleEntry::new(r);
         let t0 = e.stats.created();
         assert_eq!(e.expired(t0 + Duration::from_secs(4)), None);
-        assert_eq!(e.expired(t0 + Duration::from_secs(5)), Some(ExpiryReason::Idle));
+        assert_eq!(
+            e.expired(t0 + Duration::from_secs(5)),
+            Some(ExpiryReason::Idle)
+        );
         e.stats.credit(1, 60, t0 + Duration::from_secs(4));
         assert_eq!(e.expired(t0 + Duration::from_secs(8)), None);
-        assert_eq!(e.expired(t0 + Duration::from_secs(20)), Some(ExpiryReason::Hard));
+        assert_eq!(
+            e.expired(t0 + Duration::from_secs(20)),
+            Some(ExpiryReason::Hard)
+        );
         assert_eq!(e.stats.n_bytes(), 60);
     }
 

@@ -28,16 +28,32 @@ fn err(line: &str) -> String {
 
 #[test]
 fn outputs() {
-    assert_eq!(apply("actions=output:2"), vec![OfAction::Output(OutputPort::Port(2))]);
+    assert_eq!(
+        apply("actions=output:2"),
+        vec![OfAction::Output(OutputPort::Port(2))]
+    );
     assert_eq!(acts("actions=output:2,3"), "output:2,output:3");
-    assert_eq!(acts("actions=in_port,all,flood,local,controller"), "IN_PORT,ALL,FLOOD,LOCAL,CONTROLLER:65535");
-    assert_eq!(acts("actions=output:in_port,output:ALL,output:controller"), "IN_PORT,ALL,CONTROLLER:65535");
+    assert_eq!(
+        acts("actions=in_port,all,flood,local,controller"),
+        "IN_PORT,ALL,FLOOD,LOCAL,CONTROLLER:65535"
+    );
+    assert_eq!(
+        acts("actions=output:in_port,output:ALL,output:controller"),
+        "IN_PORT,ALL,CONTROLLER:65535"
+    );
     assert_eq!(acts("actions=output:65000"), "output:65000");
     assert_eq!(
         apply("actions=output:NXM_NX_REG0[]"),
-        vec![OfAction::OutputReg(SubField { field: FieldId::Reg(0), ofs: 0, n_bits: 32 })]
+        vec![OfAction::OutputReg(SubField {
+            field: FieldId::Reg(0),
+            ofs: 0,
+            n_bits: 32
+        })]
     );
-    assert_eq!(acts("actions=output:reg1[0..15]"), "output:NXM_NX_REG1[0..15]");
+    assert_eq!(
+        acts("actions=output:reg1[0..15]"),
+        "output:NXM_NX_REG1[0..15]"
+    );
     assert_eq!(acts("actions=OUTPUT:2"), "output:2");
     assert!(err("actions=normal").contains("NORMAL"));
     assert!(err("actions=output:NORMAL").contains("NORMAL"));
@@ -64,21 +80,40 @@ fn l2_l3_l4_rewrites_become_set_field() {
     );
     assert_eq!(
         apply("actions=mod_dl_src:00:00:00:00:00:01"),
-        vec![OfAction::SetField { field: FieldId::DlSrc, value: 1, mask: 0xffff_ffff_ffff }]
+        vec![OfAction::SetField {
+            field: FieldId::DlSrc,
+            value: 1,
+            mask: 0xffff_ffff_ffff
+        }]
     );
-    assert_eq!(acts("ip,actions=mod_nw_src:10.9.9.9,mod_nw_dst:10.0.0.1"),
-        "set_field:10.9.9.9->ip_src,set_field:10.0.0.1->ip_dst");
+    assert_eq!(
+        acts("ip,actions=mod_nw_src:10.9.9.9,mod_nw_dst:10.0.0.1"),
+        "set_field:10.9.9.9->ip_src,set_field:10.0.0.1->ip_dst"
+    );
     assert_eq!(acts("ip,actions=mod_nw_tos:0x68"), "set_field:26->ip_dscp");
     assert_eq!(
         apply("ip,actions=mod_nw_tos:184"),
-        vec![OfAction::SetField { field: FieldId::IpDscp, value: 46, mask: 0x3f }]
+        vec![OfAction::SetField {
+            field: FieldId::IpDscp,
+            value: 46,
+            mask: 0x3f
+        }]
     );
     assert_eq!(acts("ipv6,actions=mod_nw_ecn:3"), "set_field:3->nw_ecn");
     assert_eq!(acts("ip,actions=mod_nw_ttl:1"), "mod_nw_ttl:1");
-    assert_eq!(apply("ip,actions=mod_nw_ttl:9"), vec![OfAction::SetNwTtl(9)]);
+    assert_eq!(
+        apply("ip,actions=mod_nw_ttl:9"),
+        vec![OfAction::SetNwTtl(9)]
+    );
     assert_eq!(acts("ip,actions=set_nw_ttl:7"), "mod_nw_ttl:7");
-    assert_eq!(acts("udp,actions=mod_tp_src:4321,mod_tp_dst:53"), "set_field:4321->udp_src,set_field:53->udp_dst");
-    assert_eq!(acts("tcp6,actions=mod_tp_dst:8080"), "set_field:8080->tcp_dst");
+    assert_eq!(
+        acts("udp,actions=mod_tp_src:4321,mod_tp_dst:53"),
+        "set_field:4321->udp_src,set_field:53->udp_dst"
+    );
+    assert_eq!(
+        acts("tcp6,actions=mod_tp_dst:8080"),
+        "set_field:8080->tcp_dst"
+    );
     assert_eq!(acts("sctp,actions=mod_tp_src:1"), "set_field:1->sctp_src");
     assert!(err("actions=mod_nw_src:1.2.3.4").contains("mod_nw_src requires ip"));
     assert!(err("ipv6,actions=mod_nw_dst:1.2.3.4").contains("mod_nw_dst requires ip"));
@@ -92,12 +127,21 @@ fn l2_l3_l4_rewrites_become_set_field() {
 
 #[test]
 fn ttl_and_mpls() {
-    assert_eq!(acts("ip,actions=output:2,dec_ttl,output:3"), "output:2,dec_ttl,output:3");
+    assert_eq!(
+        acts("ip,actions=output:2,dec_ttl,output:3"),
+        "output:2,dec_ttl,output:3"
+    );
     assert_eq!(acts("ipv6,actions=dec_ttl"), "dec_ttl");
     assert!(err("arp,actions=dec_ttl").contains("dec_ttl requires ip or ipv6"));
     assert!(err("ip,actions=dec_ttl(1,2)").contains("not supported"));
-    assert_eq!(acts("mpls,actions=dec_mpls_ttl,set_mpls_ttl:64"), "dec_mpls_ttl,set_mpls_ttl(64)");
-    assert_eq!(apply("mpls,actions=set_mpls_ttl:1"), vec![OfAction::SetMplsTtl(1)]);
+    assert_eq!(
+        acts("mpls,actions=dec_mpls_ttl,set_mpls_ttl:64"),
+        "dec_mpls_ttl,set_mpls_ttl(64)"
+    );
+    assert_eq!(
+        apply("mpls,actions=set_mpls_ttl:1"),
+        vec![OfAction::SetMplsTtl(1)]
+    );
     assert_eq!(
         acts("mpls,actions=set_mpls_label:17,set_mpls_tc:6"),
         "set_field:17->mpls_label,set_field:6->mpls_tc"
@@ -111,73 +155,161 @@ fn ttl_and_mpls() {
         acts("udp,actions=push_mpls:0x8847,set_field:849109->mpls_label,output:1"),
         "push_mpls:0x8847,set_field:849109->mpls_label,output:1"
     );
-    assert_eq!(apply("ip,actions=push_mpls:0x8848"), vec![OfAction::PushMpls(0x8848)]);
+    assert_eq!(
+        apply("ip,actions=push_mpls:0x8848"),
+        vec![OfAction::PushMpls(0x8848)]
+    );
     assert!(err("ip,actions=push_mpls:0x0800").contains("not an MPLS ethertype"));
     assert!(err("udp,actions=push_mpls:0x8847,mod_tp_src:1").contains("requires tcp, udp or sctp"));
     assert!(err("tcp,actions=push_mpls:0x8847,dec_ttl").contains("dec_ttl requires ip"));
-    assert_eq!(acts("mpls,actions=pop_mpls:0x0800,dec_ttl"), "pop_mpls:0x0800,dec_ttl");
+    assert_eq!(
+        acts("mpls,actions=pop_mpls:0x0800,dec_ttl"),
+        "pop_mpls:0x0800,dec_ttl"
+    );
     assert!(err("ip,actions=pop_mpls:0x0800").contains("pop_mpls requires mpls"));
 }
 
 #[test]
 fn vlan_actions() {
     // mod_vlan_vid on a flow without a tag pushes one (OpenFlow 1.3).
-    assert_eq!(acts("actions=mod_vlan_vid:1382"), "push_vlan:0x8100,set_field:5478->vlan_vid");
+    assert_eq!(
+        acts("actions=mod_vlan_vid:1382"),
+        "push_vlan:0x8100,set_field:5478->vlan_vid"
+    );
     assert_eq!(
         apply("actions=mod_vlan_vid:10"),
         vec![
             OfAction::PushVlan(0x8100),
-            OfAction::SetField { field: FieldId::VlanVid, value: 0x100a, mask: 0x1fff }
+            OfAction::SetField {
+                field: FieldId::VlanVid,
+                value: 0x100a,
+                mask: 0x1fff
+            }
         ]
     );
-    assert_eq!(acts("dl_vlan=5,actions=mod_vlan_vid:10"), "set_field:4106->vlan_vid");
-    assert_eq!(acts("vlan_tci=0x1000/0x1000,actions=mod_vlan_vid:10"), "set_field:4106->vlan_vid");
-    assert_eq!(acts("vlan_tci=0,actions=mod_vlan_vid:10"), "push_vlan:0x8100,set_field:4106->vlan_vid");
+    assert_eq!(
+        acts("dl_vlan=5,actions=mod_vlan_vid:10"),
+        "set_field:4106->vlan_vid"
+    );
+    assert_eq!(
+        acts("vlan_tci=0x1000/0x1000,actions=mod_vlan_vid:10"),
+        "set_field:4106->vlan_vid"
+    );
+    assert_eq!(
+        acts("vlan_tci=0,actions=mod_vlan_vid:10"),
+        "push_vlan:0x8100,set_field:4106->vlan_vid"
+    );
     assert_eq!(
         acts("actions=mod_vlan_vid:10,mod_vlan_vid:11"),
         "push_vlan:0x8100,set_field:4106->vlan_vid,set_field:4107->vlan_vid"
     );
-    assert_eq!(acts("actions=mod_vlan_pcp:5"), "push_vlan:0x8100,set_field:5->vlan_pcp");
-    assert_eq!(acts("dl_vlan=3,actions=mod_vlan_pcp:5"), "set_field:5->vlan_pcp");
-    assert_eq!(acts("dl_vlan=3,actions=set_vlan_vid:4"), "set_field:4100->vlan_vid");
+    assert_eq!(
+        acts("actions=mod_vlan_pcp:5"),
+        "push_vlan:0x8100,set_field:5->vlan_pcp"
+    );
+    assert_eq!(
+        acts("dl_vlan=3,actions=mod_vlan_pcp:5"),
+        "set_field:5->vlan_pcp"
+    );
+    assert_eq!(
+        acts("dl_vlan=3,actions=set_vlan_vid:4"),
+        "set_field:4100->vlan_vid"
+    );
     assert!(err("actions=set_vlan_vid:4").contains("needs a VLAN tag"));
     assert!(err("actions=set_vlan_pcp:4").contains("needs a VLAN tag"));
     assert!(err("actions=mod_vlan_vid:4096").contains("not a valid VLAN VID"));
     assert!(err("actions=mod_vlan_pcp:8").contains("not a valid VLAN PCP"));
     // set_field on vlan_vid needs a tag in the match (or pushed before).
     assert!(err("actions=set_field:4106->vlan_vid").contains("needs a VLAN tag"));
-    assert_eq!(acts("actions=push_vlan:0x8100,set_field:4106->vlan_vid"), "push_vlan:0x8100,set_field:4106->vlan_vid");
-    assert_eq!(acts("vlan_tci=0,actions=push_vlan:0x88a8,set_field:4320->vlan_vid"), "push_vlan:0x88a8,set_field:4320->vlan_vid");
+    assert_eq!(
+        acts("actions=push_vlan:0x8100,set_field:4106->vlan_vid"),
+        "push_vlan:0x8100,set_field:4106->vlan_vid"
+    );
+    assert_eq!(
+        acts("vlan_tci=0,actions=push_vlan:0x88a8,set_field:4320->vlan_vid"),
+        "push_vlan:0x88a8,set_field:4320->vlan_vid"
+    );
     assert!(err("dl_vlan=1,actions=set_field:10->vlan_vid").contains("0x1000"));
     assert!(err("actions=push_vlan:0x9100").contains("not a valid VLAN ethertype"));
     // pop_vlan needs a tag.
-    assert_eq!(acts("dl_vlan=10,actions=pop_vlan,output:2"), "pop_vlan,output:2");
+    assert_eq!(
+        acts("dl_vlan=10,actions=pop_vlan,output:2"),
+        "pop_vlan,output:2"
+    );
     assert_eq!(acts("dl_vlan=20,actions=strip_vlan"), "pop_vlan");
-    assert_eq!(apply("dl_vlan=20,actions=strip_vlan"), vec![OfAction::PopVlan]);
+    assert_eq!(
+        apply("dl_vlan=20,actions=strip_vlan"),
+        vec![OfAction::PopVlan]
+    );
     let e = err("priority=5,ip,actions=output:1,pop_vlan");
     assert!(e.starts_with("col 32: pop_vlan needs a VLAN tag"), "{e}");
     assert!(err("dl_vlan=10,actions=pop_vlan,pop_vlan").contains("pop_vlan needs"));
-    assert_eq!(acts("actions=push_vlan:0x8100,pop_vlan"), "push_vlan:0x8100,pop_vlan");
+    assert_eq!(
+        acts("actions=push_vlan:0x8100,pop_vlan"),
+        "push_vlan:0x8100,pop_vlan"
+    );
     // At most two tags.
-    assert_eq!(acts("actions=push_vlan:0x8100,push_vlan:0x8100"), "push_vlan:0x8100,push_vlan:0x8100");
+    assert_eq!(
+        acts("actions=push_vlan:0x8100,push_vlan:0x8100"),
+        "push_vlan:0x8100,push_vlan:0x8100"
+    );
     assert!(err("dl_vlan=1,actions=push_vlan:0x8100,push_vlan:0x8100").contains("at most 2"));
     // vlan_pcp set_field needs a tag too (OVS: prerequisite VLAN VID).
     assert!(err("actions=set_field:3->vlan_pcp").contains("needs a VLAN tag"));
-    assert_eq!(acts("dl_vlan=1,actions=set_field:3->vlan_pcp"), "set_field:3->vlan_pcp");
+    assert_eq!(
+        acts("dl_vlan=1,actions=set_field:3->vlan_pcp"),
+        "set_field:3->vlan_pcp"
+    );
 }
 
 #[test]
 fn set_field_every_field() {
     let cases = [
-        ("ip", "set_field:10.0.0.1->ip_src", "set_field:10.0.0.1->ip_src"),
-        ("ip", "set_field:10.0.0.1->nw_src", "set_field:10.0.0.1->ip_src"),
-        ("ip", "set_field:10.0.0.1->ipv4_src", "set_field:10.0.0.1->ip_src"),
-        ("ip", "set_field:10.0.0.2->ipv4_dst", "set_field:10.0.0.2->ip_dst"),
-        ("", "set_field:00:00:00:00:bb:02->eth_dst", "set_field:00:00:00:00:bb:02->eth_dst"),
-        ("", "set_field:00:00:00:00:bb:02->dl_src", "set_field:00:00:00:00:bb:02->eth_src"),
-        ("ipv6", "set_field:2001:db8::99->ipv6_src", "set_field:2001:db8::99->ipv6_src"),
-        ("ipv6", "set_field:fe80::1->ipv6_dst", "set_field:fe80::1->ipv6_dst"),
-        ("ipv6", "set_field:0xd8b5d->ipv6_label", "set_field:0xd8b5d->ipv6_label"),
+        (
+            "ip",
+            "set_field:10.0.0.1->ip_src",
+            "set_field:10.0.0.1->ip_src",
+        ),
+        (
+            "ip",
+            "set_field:10.0.0.1->nw_src",
+            "set_field:10.0.0.1->ip_src",
+        ),
+        (
+            "ip",
+            "set_field:10.0.0.1->ipv4_src",
+            "set_field:10.0.0.1->ip_src",
+        ),
+        (
+            "ip",
+            "set_field:10.0.0.2->ipv4_dst",
+            "set_field:10.0.0.2->ip_dst",
+        ),
+        (
+            "",
+            "set_field:00:00:00:00:bb:02->eth_dst",
+            "set_field:00:00:00:00:bb:02->eth_dst",
+        ),
+        (
+            "",
+            "set_field:00:00:00:00:bb:02->dl_src",
+            "set_field:00:00:00:00:bb:02->eth_src",
+        ),
+        (
+            "ipv6",
+            "set_field:2001:db8::99->ipv6_src",
+            "set_field:2001:db8::99->ipv6_src",
+        ),
+        (
+            "ipv6",
+            "set_field:fe80::1->ipv6_dst",
+            "set_field:fe80::1->ipv6_dst",
+        ),
+        (
+            "ipv6",
+            "set_field:0xd8b5d->ipv6_label",
+            "set_field:0xd8b5d->ipv6_label",
+        ),
         ("ip", "set_field:46->ip_dscp", "set_field:46->ip_dscp"),
         ("ip", "set_field:184->nw_tos", "set_field:184->nw_tos"),
         ("ip", "set_field:2->ip_ecn", "set_field:2->nw_ecn"),
@@ -188,24 +320,64 @@ fn set_field_every_field() {
         ("sctp6", "set_field:9->sctp_dst", "set_field:9->sctp_dst"),
         ("icmp", "set_field:3->icmp_type", "set_field:3->icmp_type"),
         ("icmp", "set_field:1->icmp_code", "set_field:1->icmp_code"),
-        ("icmp6", "set_field:129->icmpv6_type", "set_field:129->icmpv6_type"),
+        (
+            "icmp6",
+            "set_field:129->icmpv6_type",
+            "set_field:129->icmpv6_type",
+        ),
         ("arp", "set_field:2->arp_op", "set_field:2->arp_op"),
-        ("arp", "set_field:1.2.3.4->arp_spa", "set_field:1.2.3.4->arp_spa"),
-        ("arp", "set_field:00:00:00:00:00:2a->arp_sha", "set_field:00:00:00:00:00:2a->arp_sha"),
-        ("mpls", "set_field:999->mpls_label", "set_field:999->mpls_label"),
+        (
+            "arp",
+            "set_field:1.2.3.4->arp_spa",
+            "set_field:1.2.3.4->arp_spa",
+        ),
+        (
+            "arp",
+            "set_field:00:00:00:00:00:2a->arp_sha",
+            "set_field:00:00:00:00:00:2a->arp_sha",
+        ),
+        (
+            "mpls",
+            "set_field:999->mpls_label",
+            "set_field:999->mpls_label",
+        ),
         ("mpls", "set_field:7->mpls_tc", "set_field:7->mpls_tc"),
         ("mpls", "set_field:9->mpls_ttl", "set_field:9->mpls_ttl"),
         ("", "set_field:1->reg0", "set_field:0x1->reg0"),
-        ("", "set_field:0xffffffff->reg15", "set_field:0xffffffff->reg15"),
+        (
+            "",
+            "set_field:0xffffffff->reg15",
+            "set_field:0xffffffff->reg15",
+        ),
         ("", "set_field:0->reg3", "set_field:0->reg3"),
-        ("", "set_field:0x1122334455667788->xreg2", "set_field:0x1122334455667788->xreg2"),
+        (
+            "",
+            "set_field:0x1122334455667788->xreg2",
+            "set_field:0x1122334455667788->xreg2",
+        ),
         ("", "set_field:0x1->xxreg3", "set_field:0x1->xxreg3"),
-        ("", "set_field:0xdeadbeef00000000->metadata", "set_field:0xdeadbeef00000000->metadata"),
+        (
+            "",
+            "set_field:0xdeadbeef00000000->metadata",
+            "set_field:0xdeadbeef00000000->metadata",
+        ),
         ("", "set_field:0x5->tun_id", "set_field:0x5->tun_id"),
         ("", "set_field:0x5->pkt_mark", "set_field:0x5->pkt_mark"),
-        ("", "set_field:0x1000->vlan_tci", "set_field:0x1000->vlan_tci"),
-        ("icmp6,icmp_type=135", "set_field:::1->nd_target", "set_field:::1->nd_target"),
-        ("icmp6,icmp_type=135", "set_field:00:00:00:00:00:01->nd_sll", "set_field:00:00:00:00:00:01->nd_sll"),
+        (
+            "",
+            "set_field:0x1000->vlan_tci",
+            "set_field:0x1000->vlan_tci",
+        ),
+        (
+            "icmp6,icmp_type=135",
+            "set_field:::1->nd_target",
+            "set_field:::1->nd_target",
+        ),
+        (
+            "icmp6,icmp_type=135",
+            "set_field:00:00:00:00:00:01->nd_sll",
+            "set_field:00:00:00:00:00:01->nd_sll",
+        ),
         ("", "set_field:3->in_port", "set_field:3->in_port"),
     ];
     for (m, a, want) in cases {
@@ -245,20 +417,50 @@ fn set_field_checks() {
 #[test]
 fn masked_set_field_is_a_load() {
     // OpenFlow 1.3 has no masked set-field; OVS sends NXAST_REG_LOAD.
-    assert_eq!(acts("actions=set_field:0x1/0xff->reg0"), "load:0x1->NXM_NX_REG0[0..7]");
+    assert_eq!(
+        acts("actions=set_field:0x1/0xff->reg0"),
+        "load:0x1->NXM_NX_REG0[0..7]"
+    );
     assert_eq!(
         apply("actions=set_field:0x1/0xff->reg0"),
-        vec![OfAction::Load { dst: SubField { field: FieldId::Reg(0), ofs: 0, n_bits: 8 }, value: 1 }]
+        vec![OfAction::Load {
+            dst: SubField {
+                field: FieldId::Reg(0),
+                ofs: 0,
+                n_bits: 8
+            },
+            value: 1
+        }]
     );
     assert_eq!(
         apply("actions=load:0x1->NXM_NX_XXREG0[]"),
         vec![
-            OfAction::Load { dst: SubField { field: FieldId::Xxreg(0), ofs: 0, n_bits: 64 }, value: 1 },
-            OfAction::Load { dst: SubField { field: FieldId::Xxreg(0), ofs: 64, n_bits: 64 }, value: 0 },
+            OfAction::Load {
+                dst: SubField {
+                    field: FieldId::Xxreg(0),
+                    ofs: 0,
+                    n_bits: 64
+                },
+                value: 1
+            },
+            OfAction::Load {
+                dst: SubField {
+                    field: FieldId::Xxreg(0),
+                    ofs: 64,
+                    n_bits: 64
+                },
+                value: 0
+            },
         ]
     );
-    assert_eq!(acts("actions=set_field:0x12/0xf0f->reg1"), "load:0x2->NXM_NX_REG1[0..3],load:0->NXM_NX_REG1[8..11]");
-    assert_eq!(acts("actions=set_field:0x10/0xf0->metadata"), "load:0x1->OXM_OF_METADATA[4..7]");
+    assert_eq!(
+        acts("actions=set_field:0x12/0xf0f->reg1"),
+        "load:0x2->NXM_NX_REG1[0..3],load:0->NXM_NX_REG1[8..11]"
+    );
+    assert_eq!(
+        acts("actions=set_field:0x10/0xf0->metadata"),
+        "load:0x1->OXM_OF_METADATA[4..7]"
+    );
     assert_eq!(
         acts("actions=set_field:00:00:00:00:00:01/00:00:00:00:00:ff->eth_dst"),
         "load:0x1->NXM_OF_ETH_DST[0..7]"
@@ -267,22 +469,65 @@ fn masked_set_field_is_a_load() {
 
 #[test]
 fn load() {
-    assert_eq!(acts("actions=load:5->NXM_NX_REG4[]"), "load:0x5->NXM_NX_REG4[]");
+    assert_eq!(
+        acts("actions=load:5->NXM_NX_REG4[]"),
+        "load:0x5->NXM_NX_REG4[]"
+    );
     assert_eq!(
         apply("actions=load:0x55->NXM_NX_REG5[]"),
-        vec![OfAction::Load { dst: SubField { field: FieldId::Reg(5), ofs: 0, n_bits: 32 }, value: 0x55 }]
+        vec![OfAction::Load {
+            dst: SubField {
+                field: FieldId::Reg(5),
+                ofs: 0,
+                n_bits: 32
+            },
+            value: 0x55
+        }]
     );
-    assert_eq!(acts("actions=load:0x1->NXM_OF_ETH_SRC[40]"), "load:0x1->NXM_OF_ETH_SRC[40]");
-    assert_eq!(acts("actions=load:0xaabbccddeeff->NXM_OF_ETH_DST[]"), "load:0xaabbccddeeff->NXM_OF_ETH_DST[]");
-    assert_eq!(acts("actions=load:0->reg2[16..31]"), "load:0->NXM_NX_REG2[16..31]");
-    assert_eq!(acts("dl_vlan=10,actions=load:20->OXM_OF_VLAN_VID[]"), "load:0x14->OXM_OF_VLAN_VID[]");
-    assert_eq!(acts("actions=load:1->NXM_OF_VLAN_TCI[12]"), "load:0x1->NXM_OF_VLAN_TCI[12]");
-    assert_eq!(acts("ip,actions=load:0x0a000001->NXM_OF_IP_SRC[]"), "load:0xa000001->NXM_OF_IP_SRC[]");
-    assert_eq!(acts("udp,actions=load:53->NXM_OF_UDP_DST[]"), "load:0x35->NXM_OF_UDP_DST[]");
-    assert_eq!(acts("actions=load:0x1->OXM_OF_METADATA[]"), "load:0x1->OXM_OF_METADATA[]");
-    assert_eq!(acts("actions=load:9->NXM_OF_IN_PORT[]"), "load:0x9->NXM_OF_IN_PORT[]");
-    assert_eq!(acts("actions=load:0x10->NXM_NX_TUN_ID[]"), "load:0x10->NXM_NX_TUN_ID[]");
-    assert_eq!(acts("actions=load:3->OXM_OF_PKT_REG1[0..3]"), "load:0x3->OXM_OF_PKT_REG1[0..3]");
+    assert_eq!(
+        acts("actions=load:0x1->NXM_OF_ETH_SRC[40]"),
+        "load:0x1->NXM_OF_ETH_SRC[40]"
+    );
+    assert_eq!(
+        acts("actions=load:0xaabbccddeeff->NXM_OF_ETH_DST[]"),
+        "load:0xaabbccddeeff->NXM_OF_ETH_DST[]"
+    );
+    assert_eq!(
+        acts("actions=load:0->reg2[16..31]"),
+        "load:0->NXM_NX_REG2[16..31]"
+    );
+    assert_eq!(
+        acts("dl_vlan=10,actions=load:20->OXM_OF_VLAN_VID[]"),
+        "load:0x14->OXM_OF_VLAN_VID[]"
+    );
+    assert_eq!(
+        acts("actions=load:1->NXM_OF_VLAN_TCI[12]"),
+        "load:0x1->NXM_OF_VLAN_TCI[12]"
+    );
+    assert_eq!(
+        acts("ip,actions=load:0x0a000001->NXM_OF_IP_SRC[]"),
+        "load:0xa000001->NXM_OF_IP_SRC[]"
+    );
+    assert_eq!(
+        acts("udp,actions=load:53->NXM_OF_UDP_DST[]"),
+        "load:0x35->NXM_OF_UDP_DST[]"
+    );
+    assert_eq!(
+        acts("actions=load:0x1->OXM_OF_METADATA[]"),
+        "load:0x1->OXM_OF_METADATA[]"
+    );
+    assert_eq!(
+        acts("actions=load:9->NXM_OF_IN_PORT[]"),
+        "load:0x9->NXM_OF_IN_PORT[]"
+    );
+    assert_eq!(
+        acts("actions=load:0x10->NXM_NX_TUN_ID[]"),
+        "load:0x10->NXM_NX_TUN_ID[]"
+    );
+    assert_eq!(
+        acts("actions=load:3->OXM_OF_PKT_REG1[0..3]"),
+        "load:0x3->OXM_OF_PKT_REG1[0..3]"
+    );
     // Loads wider than 64 bits are printed as several (NXAST_REG_LOAD is 64 bits).
     assert_eq!(
         acts("actions=load:0x1->NXM_NX_XXREG0[]"),
@@ -306,29 +551,79 @@ fn moves() {
     assert_eq!(
         apply("actions=move:NXM_OF_IN_PORT[]->NXM_NX_REG1[0..15]"),
         vec![OfAction::Move {
-            src: SubField { field: FieldId::InPort, ofs: 0, n_bits: 16 },
-            dst: SubField { field: FieldId::Reg(1), ofs: 0, n_bits: 16 }
+            src: SubField {
+                field: FieldId::InPort,
+                ofs: 0,
+                n_bits: 16
+            },
+            dst: SubField {
+                field: FieldId::Reg(1),
+                ofs: 0,
+                n_bits: 16
+            }
         }]
     );
-    assert_eq!(acts("tcp,actions=move:NXM_OF_TCP_DST[]->NXM_NX_REG6[0..15]"), "move:NXM_OF_TCP_DST[]->NXM_NX_REG6[0..15]");
-    assert_eq!(acts("udp,actions=move:udp_src[]->reg0[16..31]"), "move:NXM_OF_UDP_SRC[]->NXM_NX_REG0[16..31]");
-    assert_eq!(acts("actions=move:reg0->reg1"), "move:NXM_NX_REG0[]->NXM_NX_REG1[]");
-    assert!(err("actions=move:NXM_OF_ETH_SRC[]->NXM_NX_REG0[]").contains("48 bits wide but destination is 32"));
-    assert!(err("udp,actions=move:NXM_OF_TCP_SRC[]->NXM_NX_REG0[0..15]").contains("move from NXM_OF_TCP_SRC[] requires tcp"));
-    assert!(err("actions=move:NXM_NX_REG0[0..15]->NXM_OF_TCP_SRC[]").contains("move to NXM_OF_TCP_SRC[] requires tcp"));
+    assert_eq!(
+        acts("tcp,actions=move:NXM_OF_TCP_DST[]->NXM_NX_REG6[0..15]"),
+        "move:NXM_OF_TCP_DST[]->NXM_NX_REG6[0..15]"
+    );
+    assert_eq!(
+        acts("udp,actions=move:udp_src[]->reg0[16..31]"),
+        "move:NXM_OF_UDP_SRC[]->NXM_NX_REG0[16..31]"
+    );
+    assert_eq!(
+        acts("actions=move:reg0->reg1"),
+        "move:NXM_NX_REG0[]->NXM_NX_REG1[]"
+    );
+    assert!(err("actions=move:NXM_OF_ETH_SRC[]->NXM_NX_REG0[]")
+        .contains("48 bits wide but destination is 32"));
+    assert!(err("udp,actions=move:NXM_OF_TCP_SRC[]->NXM_NX_REG0[0..15]")
+        .contains("move from NXM_OF_TCP_SRC[] requires tcp"));
+    assert!(err("actions=move:NXM_NX_REG0[0..15]->NXM_OF_TCP_SRC[]")
+        .contains("move to NXM_OF_TCP_SRC[] requires tcp"));
     assert!(err("ip,actions=move:NXM_NX_REG0[0..7]->NXM_OF_IP_PROTO[]").contains("read-only"));
     assert!(err("actions=move:NXM_NX_REG0[]NXM_NX_REG1[]").contains("missing `->'"));
 }
 
 #[test]
 fn resubmit() {
-    assert_eq!(apply("actions=resubmit(,1)"), vec![OfAction::Resubmit { in_port: None, table: Some(1) }]);
-    assert_eq!(apply("actions=resubmit:3"), vec![OfAction::Resubmit { in_port: Some(3), table: None }]);
-    assert_eq!(apply("actions=resubmit(2,4)"), vec![OfAction::Resubmit { in_port: Some(2), table: Some(4) }]);
-    assert_eq!(apply("actions=resubmit(in_port,4)"), vec![OfAction::Resubmit { in_port: None, table: Some(4) }]);
-    assert_eq!(acts("actions=resubmit(,1),resubmit(3,1),resubmit:2,resubmit(2)"), "resubmit(,1),resubmit(3,1),resubmit:2,resubmit:2");
+    assert_eq!(
+        apply("actions=resubmit(,1)"),
+        vec![OfAction::Resubmit {
+            in_port: None,
+            table: Some(1)
+        }]
+    );
+    assert_eq!(
+        apply("actions=resubmit:3"),
+        vec![OfAction::Resubmit {
+            in_port: Some(3),
+            table: None
+        }]
+    );
+    assert_eq!(
+        apply("actions=resubmit(2,4)"),
+        vec![OfAction::Resubmit {
+            in_port: Some(2),
+            table: Some(4)
+        }]
+    );
+    assert_eq!(
+        apply("actions=resubmit(in_port,4)"),
+        vec![OfAction::Resubmit {
+            in_port: None,
+            table: Some(4)
+        }]
+    );
+    assert_eq!(
+        acts("actions=resubmit(,1),resubmit(3,1),resubmit:2,resubmit(2)"),
+        "resubmit(,1),resubmit(3,1),resubmit:2,resubmit:2"
+    );
     // A table may be the current or an earlier one (unlike goto_table).
-    assert_eq!(acts("table=5,actions=resubmit(,5),resubmit(,0)"), "resubmit(,5),resubmit(,0)");
+    assert_eq!(
+        acts("table=5,actions=resubmit(,5),resubmit(,0)"),
+        "resubmit(,5),resubmit(,0)"
+    );
     assert!(err("actions=resubmit(,)").contains("at least one"));
     assert!(err("actions=resubmit(in_port)").contains("at least one"));
     assert!(err("actions=resubmit(,300)").contains("unknown table"));
@@ -349,7 +644,11 @@ fn instructions() {
     assert_eq!(
         i.write_actions,
         Some(vec![
-            OfAction::SetField { field: FieldId::NwDst, value: 0x0a09_0909, mask: 0xffff_ffff },
+            OfAction::SetField {
+                field: FieldId::NwDst,
+                value: 0x0a09_0909,
+                mask: 0xffff_ffff
+            },
             OfAction::Output(OutputPort::Port(2))
         ])
     );
@@ -360,21 +659,40 @@ fn instructions() {
         "table=1, ip actions=dec_ttl,clear_actions,write_actions(set_field:10.9.9.9->ip_dst,output:2),\
          write_metadata:0x1/0xff,goto_table:3"
     );
-    assert_eq!(acts("actions=write_metadata:0x8000000000000001"), "write_metadata:0x8000000000000001");
+    assert_eq!(
+        acts("actions=write_metadata:0x8000000000000001"),
+        "write_metadata:0x8000000000000001"
+    );
     assert_eq!(acts("actions=write_actions(drop)"), "write_actions(drop)");
-    assert_eq!(acts("actions=write_actions(in_port)"), "write_actions(IN_PORT)");
+    assert_eq!(
+        acts("actions=write_actions(in_port)"),
+        "write_actions(IN_PORT)"
+    );
     assert_eq!(acts("actions=clear_actions"), "clear_actions");
     // write_actions contents are checked against the match.
     assert!(err("actions=write_actions(dec_ttl)").contains("dec_ttl requires ip"));
-    assert!(err("actions=write_actions(output:NXM_NX_REG0[])").contains("not allowed in write_actions"));
+    assert!(
+        err("actions=write_actions(output:NXM_NX_REG0[])").contains("not allowed in write_actions")
+    );
     assert!(err("actions=write_actions(write_actions(output:1))").contains("not allowed here"));
-    assert!(err("actions=write_actions(goto_table:1)").contains("goto_table instruction not allowed here"));
-    assert_eq!(acts("actions=write_actions(mod_vlan_vid:5)"), "write_actions(push_vlan:0x8100,set_field:4101->vlan_vid)");
+    assert!(err("actions=write_actions(goto_table:1)")
+        .contains("goto_table instruction not allowed here"));
+    assert_eq!(
+        acts("actions=write_actions(mod_vlan_vid:5)"),
+        "write_actions(push_vlan:0x8100,set_field:4101->vlan_vid)"
+    );
     // Order and uniqueness of instructions (OVS ofpacts_verify).
     let e = err("actions=goto_table:1,output:2");
-    assert!(e.contains("invalid instruction ordering: apply_actions must appear before goto_table"), "{e}");
-    assert!(err("actions=write_actions(output:1),write_actions(output:2)").contains("duplicate write_actions"));
-    assert!(err("actions=write_metadata:1,clear_actions").contains("clear_actions must appear before write_metadata"));
+    assert!(
+        e.contains("invalid instruction ordering: apply_actions must appear before goto_table"),
+        "{e}"
+    );
+    assert!(
+        err("actions=write_actions(output:1),write_actions(output:2)")
+            .contains("duplicate write_actions")
+    );
+    assert!(err("actions=write_metadata:1,clear_actions")
+        .contains("clear_actions must appear before write_metadata"));
     assert!(err("actions=apply_actions(output:1)").contains("default instruction"));
     // goto_table must go forward.
     assert!(err("table=3,actions=goto_table:3").contains("later table"));

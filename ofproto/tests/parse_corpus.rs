@@ -81,7 +81,11 @@ fn conformance_flows_match_ovs_dump_exactly() {
         eprintln!("conformance corpus not found at {CASES}; skipping");
         return;
     }
-    assert!(dirs.len() >= 101, "expected the 101 public cases, found {}", dirs.len());
+    assert!(
+        dirs.len() >= 101,
+        "expected the 101 public cases, found {}",
+        dirs.len()
+    );
     let (mut total, mut exact) = (0usize, 0usize);
     let mut failures = Vec::new();
     for d in &dirs {

@@ -12,7 +12,10 @@ fn comments_and_blank_lines() {
                 # done\n";
     let rules = parse_flows(text, "flows.txt").unwrap();
     assert_eq!(rules.len(), 2);
-    assert_eq!(rules[0], parse_flow("priority=1,ip actions=output:1").unwrap());
+    assert_eq!(
+        rules[0],
+        parse_flow("priority=1,ip actions=output:1").unwrap()
+    );
     assert_eq!(rules[1].table, 1);
     assert!(parse_flows("", "empty.txt").unwrap().is_empty());
     assert!(parse_flows("# only\n\n", "c.txt").unwrap().is_empty());
@@ -20,7 +23,8 @@ fn comments_and_blank_lines() {
 
 #[test]
 fn first_bad_line_rejects_the_file_with_location() {
-    let text = "priority=1,ip,actions=drop\n\n# comment\npriority=1,nw_src=1.2.3.4,actions=drop\nbogus\n";
+    let text =
+        "priority=1,ip,actions=drop\n\n# comment\npriority=1,nw_src=1.2.3.4,actions=drop\nbogus\n";
     let e = parse_flows(text, "flows.txt").unwrap_err();
     assert_eq!(
         e,
@@ -31,7 +35,10 @@ fn first_bad_line_rejects_the_file_with_location() {
             reason: "nw_src requires ip or arp".into()
         }
     );
-    assert_eq!(e.to_string(), "flows.txt:4: col 12: nw_src requires ip or arp");
+    assert_eq!(
+        e.to_string(),
+        "flows.txt:4: col 12: nw_src requires ip or arp"
+    );
 }
 
 #[test]
@@ -56,6 +63,12 @@ fn columns_point_at_the_token() {
 fn actions_keyword() {
     assert!(parse_flow("ip action=drop").is_ok());
     assert!(parse_flow("ip actions = drop").is_ok());
-    assert!(parse_flow("ip actionsx=drop").unwrap_err().reason.contains("actions="));
-    assert!(parse_flow("ip actions").unwrap_err().reason.contains("must specify an action"));
+    assert!(parse_flow("ip actionsx=drop")
+        .unwrap_err()
+        .reason
+        .contains("actions="));
+    assert!(parse_flow("ip actions")
+        .unwrap_err()
+        .reason
+        .contains("must specify an action"));
 }

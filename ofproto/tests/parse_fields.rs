@@ -12,7 +12,9 @@ fn m(fields: &str) -> String {
 }
 
 fn mm(fields: &str) -> Match {
-    parse_match(fields).unwrap_or_else(|e| panic!("{fields}: {e}")).0
+    parse_match(fields)
+        .unwrap_or_else(|e| panic!("{fields}: {e}"))
+        .0
 }
 
 fn err(fields: &str) -> String {
@@ -60,8 +62,9 @@ fn shorthands() {
 
 #[test]
 fn header_keys() {
-    let r = parse_flow("table=3,priority=7,cookie=0x99,idle_timeout=10,hard_timeout=20,actions=drop")
-        .unwrap();
+    let r =
+        parse_flow("table=3,priority=7,cookie=0x99,idle_timeout=10,hard_timeout=20,actions=drop")
+            .unwrap();
     assert_eq!((r.table, r.priority, r.cookie), (3, 7, 0x99));
     assert_eq!((r.idle_timeout, r.hard_timeout), (10, 20));
     assert_eq!(
@@ -71,7 +74,10 @@ fn header_keys() {
     let r = parse_flow("actions=drop").unwrap();
     assert_eq!((r.table, r.priority, r.cookie), (0, 32768, 0));
     assert_eq!(format_rule(&r), "actions=drop");
-    assert_eq!(format_rule(&parse_flow("priority=32768 ip actions=drop").unwrap()), "ip actions=drop");
+    assert_eq!(
+        format_rule(&parse_flow("priority=32768 ip actions=drop").unwrap()),
+        "ip actions=drop"
+    );
     // Separators: commas and/or white space; `key:value` works like OVS.
     let a = parse_flow("priority=5 ,  tcp\ttp_dst=80 actions=output:1").unwrap();
     let b = parse_flow("priority:5,tcp,tp_dst:80,actions=output:1").unwrap();
@@ -84,7 +90,10 @@ fn header_keys() {
     .unwrap();
     assert_eq!(a, c);
     // Numbers: decimal, 0x hex, leading-0 octal (C strtoull, as OVS).
-    assert_eq!(parse_flow("priority=0x10,actions=drop").unwrap().priority, 16);
+    assert_eq!(
+        parse_flow("priority=0x10,actions=drop").unwrap().priority,
+        16
+    );
     assert_eq!(parse_flow("priority=010,actions=drop").unwrap().priority, 8);
 }
 
@@ -96,17 +105,25 @@ fn in_port_and_l2() {
     assert_eq!(m("dl_src=00:00:00:00:00:01"), "dl_src=00:00:00:00:00:01");
     assert_eq!(m("eth_src=0:0:0:0:0:1"), "dl_src=00:00:00:00:00:01");
     assert_eq!(m("dl_dst=ff:ff:ff:ff:ff:ff"), "dl_dst=ff:ff:ff:ff:ff:ff");
-    assert_eq!(m("eth_dst=01:00:00:00:00:00/01:00:00:00:00:00"), "dl_dst=01:00:00:00:00:00/01:00:00:00:00:00");
+    assert_eq!(
+        m("eth_dst=01:00:00:00:00:00/01:00:00:00:00:00"),
+        "dl_dst=01:00:00:00:00:00/01:00:00:00:00:00"
+    );
     // value &= mask
     let x = mm("dl_src=52:54:00:12:34:56/ff:ff:ff:00:00:00");
     assert_eq!(x.value.dl_src, [0x52, 0x54, 0, 0, 0, 0]);
     assert_eq!(x.mask.dl_src, [0xff, 0xff, 0xff, 0, 0, 0]);
-    assert_eq!(format_match(&x), "dl_src=52:54:00:00:00:00/ff:ff:ff:00:00:00");
+    assert_eq!(
+        format_match(&x),
+        "dl_src=52:54:00:00:00:00/ff:ff:ff:00:00:00"
+    );
     assert_eq!(m("dl_dst=00:00:00:00:00:00/00:00:00:00:00:00"), "");
     assert_eq!(m("dl_type=0x0806"), "arp");
     // Field order follows OVS, not the input.
-    assert_eq!(m("dl_dst=00:00:00:00:00:02,dl_src=00:00:00:00:00:01,in_port=1"),
-        "in_port=1,dl_src=00:00:00:00:00:01,dl_dst=00:00:00:00:00:02");
+    assert_eq!(
+        m("dl_dst=00:00:00:00:00:02,dl_src=00:00:00:00:00:01,in_port=1"),
+        "in_port=1,dl_src=00:00:00:00:00:01,dl_dst=00:00:00:00:00:02"
+    );
 }
 
 #[test]
@@ -125,8 +142,14 @@ fn vlans() {
     assert_eq!(tci("dl_vlan_pcp=7"), (0xf000, 0xf000));
     assert_eq!(m("dl_vlan_pcp=7"), "dl_vlan_pcp=7");
     assert_eq!(m("vlan_pcp=3"), "dl_vlan_pcp=3");
-    assert_eq!(m("dl_vlan=3062,dl_vlan_pcp=7"), "dl_vlan=3062,dl_vlan_pcp=7");
-    assert_eq!(m("dl_vlan_pcp=7,dl_vlan=3062"), "dl_vlan=3062,dl_vlan_pcp=7");
+    assert_eq!(
+        m("dl_vlan=3062,dl_vlan_pcp=7"),
+        "dl_vlan=3062,dl_vlan_pcp=7"
+    );
+    assert_eq!(
+        m("dl_vlan_pcp=7,dl_vlan=3062"),
+        "dl_vlan=3062,dl_vlan_pcp=7"
+    );
     assert_eq!(m("vlan_vid=0x100a"), "dl_vlan=10");
     assert_eq!(m("vlan_vid=0x1000"), "dl_vlan=0");
     assert_eq!(m("vlan_vid=0x1000/0x1000"), "vlan_tci=0x1000/0x1000");
@@ -146,7 +169,10 @@ fn vlans() {
 #[test]
 fn mpls() {
     assert_eq!(m("mpls,mpls_label=100"), "mpls,mpls_label=100");
-    assert_eq!(m("mpls,mpls_tc=5,mpls_label=200"), "mpls,mpls_label=200,mpls_tc=5");
+    assert_eq!(
+        m("mpls,mpls_tc=5,mpls_label=200"),
+        "mpls,mpls_label=200,mpls_tc=5"
+    );
     assert_eq!(m("mpls,mpls_bos=1,mpls_tc=2"), "mpls,mpls_tc=2,mpls_bos=1");
     assert_eq!(m("mplsm,mpls_ttl=64"), "mplsm,mpls_ttl=64");
     let x = mm("mpls,mpls_label=100,mpls_tc=5,mpls_bos=1,mpls_ttl=3");
@@ -160,9 +186,15 @@ fn mpls() {
 fn ipv4() {
     assert_eq!(m("ip,nw_src=10.0.0.1"), "ip,nw_src=10.0.0.1");
     assert_eq!(mm("ip,nw_src=10.0.0.1").value.nw_src, 0x0a00_0001);
-    assert_eq!(m("ip,ip_src=192.168.1.128/25"), "ip,nw_src=192.168.1.128/25");
+    assert_eq!(
+        m("ip,ip_src=192.168.1.128/25"),
+        "ip,nw_src=192.168.1.128/25"
+    );
     assert_eq!(m("ip,nw_dst=10.2.0.0/255.255.0.0"), "ip,nw_dst=10.2.0.0/16");
-    assert_eq!(m("ip,nw_src=10.0.0.84/255.0.0.255"), "ip,nw_src=10.0.0.84/255.0.0.255");
+    assert_eq!(
+        m("ip,nw_src=10.0.0.84/255.0.0.255"),
+        "ip,nw_src=10.0.0.84/255.0.0.255"
+    );
     assert_eq!(m("ip,nw_src=10.1.2.3/8"), "ip,nw_src=10.0.0.0/8");
     assert_eq!(m("ip,nw_dst=0.0.0.0/1"), "ip,nw_dst=0.0.0.0/1");
     assert_eq!(m("ip,nw_dst=1.2.3.4/0"), "ip");
@@ -194,22 +226,40 @@ fn fragments() {
     assert_eq!(f("ip,nw_frag=first"), (1, 3, "ip,nw_frag=first".into()));
     assert_eq!(f("ip,nw_frag=later"), (3, 3, "ip,nw_frag=later".into()));
     assert_eq!(f("ip,nw_frag=yes"), (1, 1, "ip,nw_frag=yes".into()));
-    assert_eq!(f("ip,nw_frag=not_later"), (0, 2, "ip,nw_frag=not_later".into()));
+    assert_eq!(
+        f("ip,nw_frag=not_later"),
+        (0, 2, "ip,nw_frag=not_later".into())
+    );
     assert_eq!(f("ip,ip_frag=NO").2, "ip,nw_frag=no");
     assert!(err("ip,nw_frag=maybe").contains("unknown fragment type"));
     // OVS (the switch) rejects L4 fields on later fragments.
     let e = err("udp,nw_frag=later,tp_dst=53");
-    assert!(e.contains("tp_dst cannot be matched together with nw_frag=later"), "{e}");
+    assert!(
+        e.contains("tp_dst cannot be matched together with nw_frag=later"),
+        "{e}"
+    );
     assert!(err("tcp,tcp_flags=+syn,nw_frag=later").contains("tcp_flags cannot be matched"));
-    assert_eq!(m("udp,nw_frag=first,tp_dst=0x8000/0xff00"), "udp,nw_frag=first,tp_dst=0x8000/0xff00");
-    assert_eq!(m("udp,nw_frag=not_later,tp_dst=53"), "udp,nw_frag=not_later,tp_dst=53");
-    assert_eq!(m("icmp,nw_frag=later,icmp_type=3"), "icmp,nw_frag=later,icmp_type=3");
+    assert_eq!(
+        m("udp,nw_frag=first,tp_dst=0x8000/0xff00"),
+        "udp,nw_frag=first,tp_dst=0x8000/0xff00"
+    );
+    assert_eq!(
+        m("udp,nw_frag=not_later,tp_dst=53"),
+        "udp,nw_frag=not_later,tp_dst=53"
+    );
+    assert_eq!(
+        m("icmp,nw_frag=later,icmp_type=3"),
+        "icmp,nw_frag=later,icmp_type=3"
+    );
 }
 
 #[test]
 fn arp() {
     assert_eq!(m("arp,arp_op=1"), "arp,arp_op=1");
-    assert_eq!(m("arp,arp_spa=10.0.0.1,arp_tpa=10.0.0.0/8"), "arp,arp_spa=10.0.0.1,arp_tpa=10.0.0.0/8");
+    assert_eq!(
+        m("arp,arp_spa=10.0.0.1,arp_tpa=10.0.0.0/8"),
+        "arp,arp_spa=10.0.0.1,arp_tpa=10.0.0.0/8"
+    );
     // nw_src/nw_dst on ARP mean SPA/TPA.
     assert_eq!(m("arp,nw_dst=192.168.2.4"), "arp,arp_tpa=192.168.2.4");
     assert_eq!(mm("arp,nw_dst=192.168.2.4"), mm("arp,arp_tpa=192.168.2.4"));
@@ -226,11 +276,20 @@ fn arp() {
 #[test]
 fn ipv6() {
     assert_eq!(m("ipv6,ipv6_src=2001:db8::1"), "ipv6,ipv6_src=2001:db8::1");
-    assert_eq!(m("ipv6,ipv6_dst=2001:db8:1::/64"), "ipv6,ipv6_dst=2001:db8:1::/64");
-    assert_eq!(m("ipv6,ipv6_src=2001:db8:1::5/48"), "ipv6,ipv6_src=2001:db8:1::/48");
+    assert_eq!(
+        m("ipv6,ipv6_dst=2001:db8:1::/64"),
+        "ipv6,ipv6_dst=2001:db8:1::/64"
+    );
+    assert_eq!(
+        m("ipv6,ipv6_src=2001:db8:1::5/48"),
+        "ipv6,ipv6_src=2001:db8:1::/48"
+    );
     assert_eq!(m("ipv6,ipv6_src=::1/::ffff"), "ipv6,ipv6_src=::1/::ffff");
     assert_eq!(m("ipv6,ipv6_label=0x12345"), "ipv6,ipv6_label=0x12345");
-    assert_eq!(m("ipv6,ipv6_label=0xfe/0xff"), "ipv6,ipv6_label=0x000fe/0x000ff");
+    assert_eq!(
+        m("ipv6,ipv6_label=0xfe/0xff"),
+        "ipv6,ipv6_label=0x000fe/0x000ff"
+    );
     assert_eq!(
         m("icmp6,icmp_type=135,nd_target=2001:db8::/64"),
         "icmp6,icmp_type=135,nd_target=2001:db8::/64"
@@ -247,7 +306,9 @@ fn ipv6() {
     assert_eq!(x.value.arp_sha, [0, 0, 0, 0, 0, 1]);
     assert!(err("ipv6,ipv6_label=0x100000").contains("too large"));
     assert!(err("ip,ipv6_src=::1").contains("ipv6_src requires ipv6"));
-    assert!(err("icmp6,nd_target=::1").contains("nd_target requires icmp6 with icmp_type=135 or 136"));
+    assert!(
+        err("icmp6,nd_target=::1").contains("nd_target requires icmp6 with icmp_type=135 or 136")
+    );
     assert!(err("icmp6,icmp_type=136,nd_sll=00:00:00:00:00:01").contains("icmp_type=135"));
     assert!(err("icmp6,icmp_type=135,nd_tll=00:00:00:00:00:01").contains("icmp_type=136"));
     assert!(err("ipv6,ipv6_src=2001:db8::/129").contains("prefix"));
@@ -267,10 +328,19 @@ fn l4() {
     assert_eq!(m("tcp,tcp_flags=0x012"), "tcp,tcp_flags=syn|ack");
     let x = mm("tcp,tcp_flags=+syn-ack");
     assert_eq!((x.value.tcp_flags, x.mask.tcp_flags), (0x002, 0x012));
-    assert_eq!(m("icmp,icmp_type=3,icmp_code=1"), "icmp,icmp_type=3,icmp_code=1");
+    assert_eq!(
+        m("icmp,icmp_type=3,icmp_code=1"),
+        "icmp,icmp_type=3,icmp_code=1"
+    );
     let x = mm("icmp,icmp_type=8,icmp_code=0");
-    assert_eq!((x.value.tp_src, x.mask.tp_src, x.mask.tp_dst), (8, 0xffff, 0xffff));
-    assert_eq!(m("icmp6,icmpv6_type=128,icmpv6_code=3"), "icmp6,icmp_type=128,icmp_code=3");
+    assert_eq!(
+        (x.value.tp_src, x.mask.tp_src, x.mask.tp_dst),
+        (8, 0xffff, 0xffff)
+    );
+    assert_eq!(
+        m("icmp6,icmpv6_type=128,icmpv6_code=3"),
+        "icmp6,icmp_type=128,icmp_code=3"
+    );
     assert!(err("tcp,tp_dst=70000").contains("too large"));
     assert!(err("icmp,icmp_type=256").contains("too large"));
     assert!(err("icmp,icmp_type=3/3").contains("cannot be masked"));
@@ -298,10 +368,16 @@ fn metadata_registers_tunnel() {
     assert_eq!(m("reg6=0/0xff"), "reg6=0/0xff");
     // xreg N = reg 2N (high) and reg 2N+1 (low).
     let x = mm("xreg1=0x1122334455667788");
-    assert_eq!((x.value.regs[2], x.value.regs[3]), (0x1122_3344, 0x5566_7788));
+    assert_eq!(
+        (x.value.regs[2], x.value.regs[3]),
+        (0x1122_3344, 0x5566_7788)
+    );
     assert_eq!(m("xreg1=5"), "reg2=0,reg3=0x5");
     let x = mm("xxreg1=0x0102030405060708090a0b0c0d0e0f10/0xff");
-    assert_eq!((x.value.regs[7], x.mask.regs[7], x.mask.regs[4]), (0x10, 0xff, 0));
+    assert_eq!(
+        (x.value.regs[7], x.mask.regs[7], x.mask.regs[4]),
+        (0x10, 0xff, 0)
+    );
     assert_eq!(m("reg1[0..7]=5"), "reg1=0x5/0xff");
     assert_eq!(m("reg1[8]=1,reg1[0..3]=0xa"), "reg1=0x10a/0x10f");
     assert_eq!(m("tun_id=0x10"), "tun_id=0x10");
@@ -315,7 +391,10 @@ fn metadata_registers_tunnel() {
 
 #[test]
 fn later_field_replaces_earlier() {
-    assert_eq!(m("ip,nw_src=1.1.1.1,nw_src=2.2.2.0/24"), "ip,nw_src=2.2.2.0/24");
+    assert_eq!(
+        m("ip,nw_src=1.1.1.1,nw_src=2.2.2.0/24"),
+        "ip,nw_src=2.2.2.0/24"
+    );
     assert_eq!(m("tcp,udp"), "udp");
     assert_eq!(m("udp,tp_dst=53,tp_dst=*"), "udp");
     assert_eq!(m("dl_vlan=5,vlan_tci=0"), "vlan_tci=0x0000/0x1fff");
@@ -350,21 +429,34 @@ fn match_and_filter_api() {
     assert_eq!(format_match(&x), "tcp,tp_dst=22");
     let (_, t, p) = parse_match("in_port=1").unwrap();
     assert_eq!((t, p), (None, None));
-    assert!(parse_match("ip,actions=drop").unwrap_err().to_string().contains("not allowed"));
-    assert!(parse_match("cookie=0x1/0xff").unwrap_err().to_string().contains("cookie"));
-    assert!(parse_match("idle_timeout=5").unwrap_err().to_string().contains("not allowed"));
+    assert!(parse_match("ip,actions=drop")
+        .unwrap_err()
+        .to_string()
+        .contains("not allowed"));
+    assert!(parse_match("cookie=0x1/0xff")
+        .unwrap_err()
+        .to_string()
+        .contains("cookie"));
+    assert!(parse_match("idle_timeout=5")
+        .unwrap_err()
+        .to_string()
+        .contains("not allowed"));
     let f = parse_filter("cookie=0x10/0xf0,out_port=2,table=1,udp").unwrap();
     assert_eq!(f.cookie, Some((0x10, 0xf0)));
     assert_eq!(f.out_port, Some(OutputPort::Port(2)));
     assert_eq!(f.table, Some(1));
-    assert_eq!(parse_filter("cookie=5").unwrap().cookie, Some((5, u64::MAX)));
+    assert_eq!(
+        parse_filter("cookie=5").unwrap().cookie,
+        Some((5, u64::MAX))
+    );
     // A cookie mask is only for filters.
     let e = parse_flow("cookie=1/1,actions=drop").unwrap_err();
     assert!(e.reason.contains("cookie mask"));
     // The catch-all match.
     assert_eq!(parse_match("").unwrap().0, Match::catchall());
     // Trace-style exact flows.
-    let (x, _, _) = parse_match("in_port=1,dl_src=00:00:00:00:00:01,tcp,nw_src=10.0.0.1,tp_dst=80").unwrap();
+    let (x, _, _) =
+        parse_match("in_port=1,dl_src=00:00:00:00:00:01,tcp,nw_src=10.0.0.1,tp_dst=80").unwrap();
     let mut k = FlowKey::default();
     k.in_port = 1;
     k.dl_src = [0, 0, 0, 0, 0, 1];

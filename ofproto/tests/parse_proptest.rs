@@ -1,7 +1,9 @@
 //! The parser never panics, and whatever it accepts formats to a line that
 //! parses back to the same rule.
 
-use ofproto::parse::{format_match, format_rule, parse_filter, parse_flow, parse_flows, parse_match};
+use ofproto::parse::{
+    format_match, format_rule, parse_filter, parse_flow, parse_flows, parse_match,
+};
 use proptest::prelude::*;
 
 const SEEDS: &[&str] = &[
@@ -26,9 +28,17 @@ const SEEDS: &[&str] = &[
 ];
 
 const ALPHABET: &[char] = &[
-    ',', '=', ':', '/', '(', ')', '[', ']', '.', '-', '>', ' ', '#', '0', '1', '9', 'a', 'f',
-    'x', '_', 'é', '\t', '*', '+',
+    ',', '=', ':', '/', '(', ')', '[', ']', '.', '-', '>', ' ', '#', '0', '1', '9', 'a', 'f', 'x',
+    '_', 'é', '\t', '*', '+',
 ];
+
+/// 3000 cases by default; `PROPTEST_CASES=N` for a longer run.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000)
+}
 
 fn check_roundtrip(line: &str) -> Result<(), TestCaseError> {
     if let Ok(r) = parse_flow(line) {
@@ -42,7 +52,7 @@ fn check_roundtrip(line: &str) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
 
     #[test]
     fn arbitrary_strings_never_panic(s in ".{0,200}") {

@@ -42,7 +42,9 @@ pub struct PmdStats {
     pub recirculations: Counter,
     /// Exact-match cache hits.
     pub emc_hits: Counter,
-    /// Megaflow (dpcls) hits.
+    /// Signature-match-cache hits (megaflows found through the SMC).
+    pub smc_hits: Counter,
+    /// Megaflow (dpcls) hits found by subtable search.
     pub megaflow_hits: Counter,
     /// Subtables probed for the megaflow hits (lookups per hit =
     /// this / megaflow_hits).
@@ -98,6 +100,7 @@ impl PmdStats {
             rx_bursts: self.rx_bursts.get(),
             recirculations: self.recirculations.get(),
             emc_hits: self.emc_hits.get(),
+            smc_hits: self.smc_hits.get(),
             megaflow_hits: self.megaflow_hits.get(),
             subtable_lookups: self.subtable_lookups.get(),
             upcalls: self.upcalls.get(),
@@ -122,6 +125,7 @@ pub struct PmdStatsSnapshot {
     pub rx_bursts: u64,
     pub recirculations: u64,
     pub emc_hits: u64,
+    pub smc_hits: u64,
     pub megaflow_hits: u64,
     pub subtable_lookups: u64,
     pub upcalls: u64,
@@ -145,6 +149,7 @@ impl PmdStatsSnapshot {
             rx_bursts: self.rx_bursts.wrapping_sub(earlier.rx_bursts),
             recirculations: self.recirculations.wrapping_sub(earlier.recirculations),
             emc_hits: self.emc_hits.wrapping_sub(earlier.emc_hits),
+            smc_hits: self.smc_hits.wrapping_sub(earlier.smc_hits),
             megaflow_hits: self.megaflow_hits.wrapping_sub(earlier.megaflow_hits),
             subtable_lookups: self.subtable_lookups.wrapping_sub(earlier.subtable_lookups),
             upcalls: self.upcalls.wrapping_sub(earlier.upcalls),

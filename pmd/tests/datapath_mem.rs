@@ -26,7 +26,10 @@ impl Translator for PortForward {
         mask.recirc_id = u32::MAX;
         mask.dl_type = u16::MAX;
         let (actions, drop_reason) = if key.in_port == 1 && key.dl_type == ETH_TYPE_IPV4 {
-            (vec![DpAction::Output(self.out_port.load(Ordering::Relaxed))], None)
+            (
+                vec![DpAction::Output(self.out_port.load(Ordering::Relaxed))],
+                None,
+            )
         } else {
             (vec![], Some(DropReason::TableMiss))
         };
@@ -70,7 +73,10 @@ fn arp_frame() -> Vec<u8> {
 fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     let t0 = Instant::now();
     while !cond() {
-        assert!(t0.elapsed() < Duration::from_secs(10), "timed out waiting for {what}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -135,12 +141,21 @@ fn forwards_through_upcall_then_megaflow_and_emc() {
     let st = s.dp.pmds[0].stats.snapshot();
     assert_eq!(st.rx_packets, 201);
     assert_eq!(st.upcalls, 2, "one upcall for IPv4, one for ARP");
-    assert_eq!(st.emc_hits + st.megaflow_hits + st.upcalls, 201);
-    assert!(st.emc_hits > 0, "EMC insertion probability 1: later packets hit the EMC");
+    assert_eq!(
+        st.emc_hits + st.smc_hits + st.megaflow_hits + st.upcalls,
+        201
+    );
+    assert!(
+        st.emc_hits > 0,
+        "EMC insertion probability 1: later packets hit the EMC"
+    );
     assert_eq!(st.tx_packets, 200);
     assert_eq!(s.dp.limits.n_megaflows.load(Ordering::Relaxed), 2);
     // rx = hits + upcalls + drops before lookup
-    assert_eq!(st.rx_packets, st.emc_hits + st.megaflow_hits + st.upcalls + st.lost_upcalls);
+    assert_eq!(
+        st.rx_packets,
+        st.emc_hits + st.smc_hits + st.megaflow_hits + st.upcalls + st.lost_upcalls
+    );
     s.dp.shutdown();
 }
 

@@ -15,7 +15,10 @@ use std::sync::Arc;
 
 fn set_dst(mac: [u8; 6]) -> DpAction {
     DpAction::Set(SetField::Ethernet(Masked {
-        value: EthFields { src: [0; 6], dst: mac },
+        value: EthFields {
+            src: [0; 6],
+            dst: mac,
+        },
         mask: EthFields {
             src: [0; 6],
             dst: [0xff; 6],
@@ -50,7 +53,11 @@ fn three_outputs_make_two_clones() {
     let pool = ClonePool::new(100);
     let mut rec = Rec::new();
     let mut m = meta(1);
-    let acts = [DpAction::Output(2), DpAction::Output(3), DpAction::Output(4)];
+    let acts = [
+        DpAction::Output(2),
+        DpAction::Output(3),
+        DpAction::Output(4),
+    ];
     execute_actions(&mut rec, CountingPacket::new(&frame, &pool), &acts, &mut m);
     assert_eq!(rec.ports(), vec![2, 3, 4]);
     for f in rec.out_frames() {
@@ -65,7 +72,12 @@ fn single_output_takes_the_packet() {
     let pool = ClonePool::new(100);
     let mut rec = Rec::new();
     let acts = [DpAction::Output(2)];
-    execute_actions(&mut rec, CountingPacket::new(&udp4(1, 2, b""), &pool), &acts, &mut meta(1));
+    execute_actions(
+        &mut rec,
+        CountingPacket::new(&udp4(1, 2, b""), &pool),
+        &acts,
+        &mut meta(1),
+    );
     assert_eq!(pool.clones(), 0);
     assert_eq!(rec.ports(), vec![2]);
 }
@@ -76,7 +88,12 @@ fn rewrites_after_the_last_output_are_skipped_and_not_a_drop() {
     let pool = ClonePool::new(100);
     let mut rec = Rec::new();
     let acts = [DpAction::Output(2), set_dst([7; 6])];
-    execute_actions(&mut rec, CountingPacket::new(&frame, &pool), &acts, &mut meta(1));
+    execute_actions(
+        &mut rec,
+        CountingPacket::new(&frame, &pool),
+        &acts,
+        &mut meta(1),
+    );
     assert_eq!(pool.clones(), 0);
     assert_eq!(rec.out_frames(), vec![frame]);
     assert!(rec.drops.is_empty());
@@ -93,7 +110,12 @@ fn rewrites_between_outputs() {
         set_dst([8; 6]),
         DpAction::Output(3),
     ];
-    execute_actions(&mut rec, CountingPacket::new(&frame, &pool), &acts, &mut meta(1));
+    execute_actions(
+        &mut rec,
+        CountingPacket::new(&frame, &pool),
+        &acts,
+        &mut meta(1),
+    );
     assert_eq!(pool.clones(), 1);
     let out = rec.out_frames();
     assert_eq!(&out[0][..6], &[7; 6]);
@@ -108,7 +130,12 @@ fn failed_clone_counts_no_mbuf_and_goes_on() {
     let pool = ClonePool::new(0);
     let mut rec = Rec::new();
     let acts = [DpAction::Output(2), DpAction::Output(3)];
-    execute_actions(&mut rec, CountingPacket::new(&frame, &pool), &acts, &mut meta(1));
+    execute_actions(
+        &mut rec,
+        CountingPacket::new(&frame, &pool),
+        &acts,
+        &mut meta(1),
+    );
     assert_eq!(rec.ports(), vec![3]);
     assert_eq!(rec.drops, vec![DropReason::NoMbuf]);
 }
@@ -122,7 +149,12 @@ fn drop_action_ends_the_list() {
         DpAction::Drop(DropReason::InvalidTtl),
         DpAction::Output(3),
     ];
-    execute_actions(&mut rec, CountingPacket::new(&udp4(1, 2, b""), &pool), &acts, &mut meta(1));
+    execute_actions(
+        &mut rec,
+        CountingPacket::new(&udp4(1, 2, b""), &pool),
+        &acts,
+        &mut meta(1),
+    );
     assert_eq!(rec.ports(), vec![2]);
     assert_eq!(rec.drops, vec![DropReason::InvalidTtl]);
     assert_eq!(pool.clones(), 1);
@@ -133,7 +165,11 @@ fn truncate_applies_to_the_next_output_only() {
     let frame = udp4(1, 2, &[0xaa; 40]);
     let rec = run(
         &frame,
-        &[DpAction::Truncate(20), DpAction::Output(2), DpAction::Output(3)],
+        &[
+            DpAction::Truncate(20),
+            DpAction::Output(2),
+            DpAction::Output(3),
+        ],
     );
     let out = rec.out_frames();
     assert_eq!(out[0], frame[..20].to_vec());
@@ -200,7 +236,12 @@ fn clone_as_last_action_takes_the_packet() {
         DpAction::Output(3),
         DpAction::Clone(Arc::from(vec![set_dst([7; 6]), DpAction::Output(2)])),
     ];
-    execute_actions(&mut rec, CountingPacket::new(&udp4(1, 2, b""), &pool), &acts, &mut meta(1));
+    execute_actions(
+        &mut rec,
+        CountingPacket::new(&udp4(1, 2, b""), &pool),
+        &acts,
+        &mut meta(1),
+    );
     assert_eq!(pool.clones(), 1);
     assert_eq!(rec.ports(), vec![3, 2]);
 }
@@ -359,7 +400,9 @@ fn batches_keep_order_and_share_the_plan() {
     let mut rec2 = Rec::new();
     execute_batch_with_offsets(
         &mut rec2,
-        frames.iter().map(|f| (VecPacket::new(f), meta(1), offsets(f))),
+        frames
+            .iter()
+            .map(|f| (VecPacket::new(f), meta(1), offsets(f))),
         &acts,
     );
     let mut rec3 = Rec::new();
@@ -388,7 +431,10 @@ fn explicit_offsets_match_lazy_parsing() {
         },
         DpAction::Set(SetField::Udp(Masked {
             value: flowcache::actions::PortFields { src: 9, dst: 0 },
-            mask: flowcache::actions::PortFields { src: 0xffff, dst: 0 },
+            mask: flowcache::actions::PortFields {
+                src: 0xffff,
+                dst: 0,
+            },
         })),
         DpAction::Output(2),
     ];

@@ -29,7 +29,10 @@ fn corpus() -> Option<PathBuf> {
     if cases.is_dir() {
         Some(cases)
     } else {
-        eprintln!("conformance corpus not found at {}: skipped", cases.display());
+        eprintln!(
+            "conformance corpus not found at {}: skipped",
+            cases.display()
+        );
         None
     }
 }
@@ -103,7 +106,8 @@ fn parse_trace(text: &str) -> Vec<TracedPacket> {
                     let o = o.trim().strip_prefix("out_").unwrap();
                     let (port, rest) = o.split_once(".pcap[").unwrap();
                     let idx = rest.trim_end_matches(']');
-                    t.outputs.push((port.parse().unwrap(), idx.parse().unwrap()));
+                    t.outputs
+                        .push((port.parse().unwrap(), idx.parse().unwrap()));
                 }
             }
         } else if let Some(rest) = line.strip_prefix("Datapath actions: ") {
@@ -204,8 +208,20 @@ fn parse_set(kind: &str, body: &str) -> Result<SetField, String> {
                 match k {
                     "src" => masked!(v.src, m.src, ip(val), msk.map(ip), !0),
                     "dst" => masked!(v.dst, m.dst, ip(val), msk.map(ip), !0),
-                    "tos" => masked!(v.tos, m.tos, num(val) as u8, msk.map(|x| num(x) as u8), 0xff),
-                    "ttl" => masked!(v.ttl, m.ttl, num(val) as u8, msk.map(|x| num(x) as u8), 0xff),
+                    "tos" => masked!(
+                        v.tos,
+                        m.tos,
+                        num(val) as u8,
+                        msk.map(|x| num(x) as u8),
+                        0xff
+                    ),
+                    "ttl" => masked!(
+                        v.ttl,
+                        m.ttl,
+                        num(val) as u8,
+                        msk.map(|x| num(x) as u8),
+                        0xff
+                    ),
                     _ => return Err(format!("ipv4 field {k}")),
                 }
             }
@@ -218,9 +234,27 @@ fn parse_set(kind: &str, body: &str) -> Result<SetField, String> {
                 match k {
                     "src" => masked!(v.src, m.src, ip(val), msk.map(ip), [0xff; 16]),
                     "dst" => masked!(v.dst, m.dst, ip(val), msk.map(ip), [0xff; 16]),
-                    "label" => masked!(v.label, m.label, num(val) as u32, msk.map(|x| num(x) as u32), 0xfffff),
-                    "tclass" => masked!(v.tclass, m.tclass, num(val) as u8, msk.map(|x| num(x) as u8), 0xff),
-                    "hlimit" => masked!(v.hlimit, m.hlimit, num(val) as u8, msk.map(|x| num(x) as u8), 0xff),
+                    "label" => masked!(
+                        v.label,
+                        m.label,
+                        num(val) as u32,
+                        msk.map(|x| num(x) as u32),
+                        0xfffff
+                    ),
+                    "tclass" => masked!(
+                        v.tclass,
+                        m.tclass,
+                        num(val) as u8,
+                        msk.map(|x| num(x) as u8),
+                        0xff
+                    ),
+                    "hlimit" => masked!(
+                        v.hlimit,
+                        m.hlimit,
+                        num(val) as u8,
+                        msk.map(|x| num(x) as u8),
+                        0xff
+                    ),
                     _ => return Err(format!("ipv6 field {k}")),
                 }
             }
@@ -230,8 +264,20 @@ fn parse_set(kind: &str, body: &str) -> Result<SetField, String> {
             let (mut v, mut m) = (PortFields::default(), PortFields::default());
             for (k, val, msk) in fs {
                 match k {
-                    "src" => masked!(v.src, m.src, num(val) as u16, msk.map(|x| num(x) as u16), 0xffff),
-                    "dst" => masked!(v.dst, m.dst, num(val) as u16, msk.map(|x| num(x) as u16), 0xffff),
+                    "src" => masked!(
+                        v.src,
+                        m.src,
+                        num(val) as u16,
+                        msk.map(|x| num(x) as u16),
+                        0xffff
+                    ),
+                    "dst" => masked!(
+                        v.dst,
+                        m.dst,
+                        num(val) as u16,
+                        msk.map(|x| num(x) as u16),
+                        0xffff
+                    ),
                     _ => return Err(format!("{kind} field {k}")),
                 }
             }
@@ -246,8 +292,20 @@ fn parse_set(kind: &str, body: &str) -> Result<SetField, String> {
             let (mut v, mut m) = (IcmpFields::default(), IcmpFields::default());
             for (k, val, msk) in fs {
                 match k {
-                    "type" => masked!(v.icmp_type, m.icmp_type, num(val) as u8, msk.map(|x| num(x) as u8), 0xff),
-                    "code" => masked!(v.icmp_code, m.icmp_code, num(val) as u8, msk.map(|x| num(x) as u8), 0xff),
+                    "type" => masked!(
+                        v.icmp_type,
+                        m.icmp_type,
+                        num(val) as u8,
+                        msk.map(|x| num(x) as u8),
+                        0xff
+                    ),
+                    "code" => masked!(
+                        v.icmp_code,
+                        m.icmp_code,
+                        num(val) as u8,
+                        msk.map(|x| num(x) as u8),
+                        0xff
+                    ),
                     _ => return Err(format!("icmp field {k}")),
                 }
             }
@@ -265,7 +323,13 @@ fn parse_set(kind: &str, body: &str) -> Result<SetField, String> {
                 match k {
                     "sip" => masked!(v.spa, m.spa, ip(val), msk.map(ip), !0),
                     "tip" => masked!(v.tpa, m.tpa, ip(val), msk.map(ip), !0),
-                    "op" => masked!(v.op, m.op, num(val) as u16, msk.map(|x| num(x) as u16), 0xffff),
+                    "op" => masked!(
+                        v.op,
+                        m.op,
+                        num(val) as u16,
+                        msk.map(|x| num(x) as u16),
+                        0xffff
+                    ),
                     "sha" => masked!(v.sha, m.sha, mac(val), msk.map(mac), [0xff; 6]),
                     "tha" => masked!(v.tha, m.tha, mac(val), msk.map(mac), [0xff; 6]),
                     _ => return Err(format!("arp field {k}")),
@@ -500,5 +564,10 @@ fn all_public_cases_match_ovs() {
     );
     assert!(unsupported.is_empty(), "{}", unsupported.join("\n"));
     assert!(packets > 1000);
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }

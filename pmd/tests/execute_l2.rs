@@ -43,7 +43,10 @@ fn lse(label: u32, tc: u32, bos: bool, ttl: u32) -> u32 {
 fn set_udp_src(p: u16) -> DpAction {
     DpAction::Set(SetField::Udp(Masked {
         value: PortFields { src: p, dst: 0 },
-        mask: PortFields { src: 0xffff, dst: 0 },
+        mask: PortFields {
+            src: 0xffff,
+            dst: 0,
+        },
     }))
 }
 

@@ -127,13 +127,13 @@ fn wrong_checksums_stay_wrong_by_the_same_amount() {
     assert_ne!(l4_off, 0);
 
     let out = apply(&f, v4(Some([1, 2, 3, 4]), None));
-    let out = apply(
-        &out,
-        SetField::Tcp(ports(Some(4321), Some(8080))),
-    );
+    let out = apply(&out, SetField::Tcp(ports(Some(4321), Some(8080))));
     let (s1, c1) = l4_check(&out);
     assert_eq!(csum_delta(s1, c1), l4_off);
-    assert_eq!(csum_delta(be16(&out, L3 + 10), ipv4_hdr_csum(&out, L3)), ip_off);
+    assert_eq!(
+        csum_delta(be16(&out, L3 + 10), ipv4_hdr_csum(&out, L3)),
+        ip_off
+    );
 }
 
 #[test]
@@ -261,7 +261,9 @@ fn sum_with(f: &[u8], csum_off: usize, addr_off: usize) -> u16 {
 fn ipv4_later_fragment_patches_l4_checksum_bytes() {
     // A later fragment (offset 100*8) of a UDP datagram: bytes 6..8 of the
     // fragment payload are updated as if they were a UDP checksum.
-    let payload: Vec<u8> = (0..24u8).map(|i| i.wrapping_mul(37).wrapping_add(1)).collect();
+    let payload: Vec<u8> = (0..24u8)
+        .map(|i| i.wrapping_mul(37).wrapping_add(1))
+        .collect();
     let ip = ipv4(17, IP_A, IP_B, 0, 64, 100, &payload);
     let f = eth(MAC_B, MAC_A, 0x0800, &ip);
     let out = apply(&f, v4(Some([10, 1, 2, 3]), None));
@@ -277,7 +279,10 @@ fn ipv4_later_fragment_patches_l4_checksum_bytes() {
     let ip = ipv4(6, IP_A, IP_B, 0, 64, 100, &payload);
     let f = eth(MAC_B, MAC_A, 0x0800, &ip);
     let out = apply(&f, v4(None, Some([10, 1, 2, 3])));
-    assert!(csum_eq(sum_with(&f, L4 + 16, L3 + 16), sum_with(&out, L4 + 16, L3 + 16)));
+    assert!(csum_eq(
+        sum_with(&f, L4 + 16, L3 + 16),
+        sum_with(&out, L4 + 16, L3 + 16)
+    ));
     assert_ne!(out[L4 + 16..L4 + 18], f[L4 + 16..L4 + 18]);
     let ip = ipv4(6, IP_A, IP_B, 0, 64, 100, &payload[..19]);
     let f = eth(MAC_B, MAC_A, 0x0800, &ip);
@@ -345,7 +350,9 @@ fn ipv6_addresses_update_udp_tcp_icmpv6_checksums_byte_exact() {
         l4_6(58, &icmp6),
     ];
     let new_src = [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xc2, 0xfc];
-    let new_dst = [0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    let new_dst = [
+        0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+    ];
     for f in frames {
         let out = apply(&f, v6(Some(new_src), Some(new_dst)));
         let mut want = f.clone();
@@ -466,7 +473,10 @@ fn tcp_and_udp_ports_byte_exact() {
     // IPv6 UDP.
     let f = l4_6(17, &udp_hdr(1234, 53, b"hello"));
     let out = apply(&f, SetField::Udp(ports(Some(9999), None)));
-    assert_eq!(to_hex(&out), to_hex(&l4_6(17, &udp_hdr(9999, 53, b"hello"))));
+    assert_eq!(
+        to_hex(&out),
+        to_hex(&l4_6(17, &udp_hdr(9999, 53, b"hello")))
+    );
 }
 
 fn sctp4(sport: u16, dport: u16, pad: usize) -> Vec<u8> {
@@ -475,7 +485,9 @@ fn sctp4(sport: u16, dport: u16, pad: usize) -> Vec<u8> {
     s.extend_from_slice(&dport.to_be_bytes());
     s.extend_from_slice(&[0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 0]);
     // A DATA chunk.
-    s.extend_from_slice(&[0, 3, 0, 20, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, b'd', b'a', b't', b'a']);
+    s.extend_from_slice(&[
+        0, 3, 0, 20, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, b'd', b'a', b't', b'a',
+    ]);
     let ip = ipv4(132, IP_A, IP_B, 0, 64, 0, &s);
     let mut f = eth(MAC_B, MAC_A, 0x0800, &ip);
     let c = sctp_csum(&f, L4, s.len());
@@ -647,10 +659,7 @@ fn mpls_set_masked_top_label() {
     let mut payload = lse.to_be_bytes().to_vec();
     payload.extend_from_slice(&inner);
     let f = eth(MAC_B, MAC_A, 0x8847, &payload);
-    let out = apply(
-        &f,
-        SetField::Mpls(full(999 << 12 | 63, 0xffff_f000 | 0xff)),
-    );
+    let out = apply(&f, SetField::Mpls(full(999 << 12 | 63, 0xffff_f000 | 0xff)));
     let got = u32::from_be_bytes([out[14], out[15], out[16], out[17]]);
     assert_eq!(got, (999 << 12) | (3 << 9) | (1 << 8) | 63);
     assert_eq!(out[18..], f[18..]);

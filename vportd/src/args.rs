@@ -94,7 +94,11 @@ pub fn parse_port(arg: &str) -> Result<PortSpec, ArgError> {
     let (name, rest) = arg
         .split_once('=')
         .ok_or_else(|| err("expected NAME=DEVICE[,ofport=N][,rxq=N]".into()))?;
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c)) {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+    {
         return Err(err(format!(
             "bad port name {name:?} (letters, digits, '_', '-', '.')"
         )));
@@ -241,7 +245,10 @@ mod tests {
         assert!(parse_port("p1").is_err());
         assert!(parse_port("p1=").is_err());
         assert!(parse_port("p1=x,ofport=zero").is_err());
-        assert!(parse_port("p1=x,speed=10").unwrap_err().to_string().contains("unknown option"));
+        assert!(parse_port("p1=x,speed=10")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown option"));
     }
 
     #[test]

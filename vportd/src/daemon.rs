@@ -43,8 +43,8 @@ fn default_pmd_cores(eal: &str) -> Vec<usize> {
 fn load_rules(args: &Args) -> Result<Vec<ofproto::Rule>> {
     let mut rules = Vec::new();
     if let Some(path) = &args.flows {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("--flows {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("--flows {}", path.display()))?;
         let name = path.display().to_string();
         rules = ofproto::parse::parse_flows(&text, &name).map_err(|e| anyhow::anyhow!("{e}"))?;
     }
@@ -75,6 +75,9 @@ pub fn run(args: Args) -> Result<()> {
         .context("installing the SIGINT handler")?;
     signal_hook::flag::register(signal_hook::consts::SIGTERM, stop.clone())
         .context("installing the SIGTERM handler")?;
+    let dump = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGUSR1, dump.clone())
+        .context("installing the SIGUSR1 handler")?;
 
     let eal = Eal::init(&args.eal).map_err(|e| anyhow::anyhow!("--eal: {e}"))?;
     let pool = Arc::new(
@@ -94,10 +97,7 @@ pub fn run(args: Args) -> Result<()> {
         .copied()
         .filter(|c| !pmd_cores.contains(c))
         .collect();
-    let handler_threads = args
-        .handler_threads
-        .unwrap_or(handler_cores.len())
-        .max(1);
+    let handler_threads = args.handler_threads.unwrap_or(handler_cores.len()).max(1);
     let cfg = DatapathConfig {
         pmd_cores: pmd_cores.iter().map(|c| Some(*c)).collect(),
         handler_threads,
@@ -133,6 +133,7 @@ pub fn run(args: Args) -> Result<()> {
             return Err(e);
         }
     }
+    ports.start_polling(&mut datapath);
 
     let switch = Arc::new(Switch {
         bridge,
@@ -148,7 +149,7 @@ pub fn run(args: Args) -> Result<()> {
         log::warn!("control socket disabled: {e:#}");
     }
 
-    main_loop(&switch, &args);
+    main_loop(&switch, &args, &dump);
 
     // Shutdown: PMDs stop and flush, then ports stop and close (which
     // completes net_pcap tx files), then EAL.
@@ -161,8 +162,10 @@ pub fn run(args: Args) -> Result<()> {
     }
     switch.ports.lock().close_all();
     let in_use = switch.pool.in_use();
-    if in_use != 0 {
-        log::warn!("{in_use} mbufs still in use at exit");
+    if in_use == 0 {
+        log::info!("mbufs in use at exit: 0");
+    } else {
+        log::warn!("mbufs in use at exit: {in_use} (leaked)");
     }
     drop(switch);
     if let Err(e) = eal.cleanup() {
@@ -171,7 +174,7 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-fn main_loop(switch: &Switch, args: &Args) {
+fn main_loop(switch: &Switch, args: &Args, dump: &AtomicBool) {
     let tick = Duration::from_millis(20);
     let interval = args.stats_interval.map(|s| Duration::from_secs(s.max(1)));
     let mut last_print = Instant::now();
@@ -182,6 +185,9 @@ fn main_loop(switch: &Switch, args: &Args) {
             break;
         }
         std::thread::sleep(tick);
+        if dump.swap(false, Ordering::Relaxed) {
+            print_counters_json(switch);
+        }
         if let Some(ms) = args.exit_when_idle {
             let idle = switch
                 .datapath
@@ -272,4 +278,51 @@ fn print_rates(
         d.total_drops()
     ));
     println!("{line}");
+}
+
+/// SIGUSR1: one line `COUNTERS {json}` on stdout with every port's and
+/// every PMD's counters (the traffic benchmark reads it at the edges of its
+/// measurement window).
+fn print_counters_json(switch: &Switch) {
+    let ports: Vec<String> = port_counts(switch)
+        .iter()
+        .map(|(name, rx, tx, missed)| {
+            format!(
+                r#"{{"name":"{name}","rx_packets":{rx},"tx_packets":{tx},"rx_missed":{missed}}}"#
+            )
+        })
+        .collect();
+    let mut pmds = Vec::new();
+    if let Some(dp) = switch.datapath.lock().as_ref() {
+        for p in &dp.pmds {
+            let s = p.stats.snapshot();
+            pmds.push(format!(
+                r#"{{"core":{},"thread":"pmd-c{:02}","rx_packets":{},"tx_packets":{},"emc_hits":{},"megaflow_hits":{},"subtable_lookups":{},"upcalls":{},"lost_upcalls":{},"drops":{},"busy_cycles":{},"idle_cycles":{}}}"#,
+                p.core.map_or(-1, |c| c as i64),
+                p.core.unwrap_or(0),
+                s.rx_packets,
+                s.tx_packets,
+                s.emc_hits,
+                s.megaflow_hits,
+                s.subtable_lookups,
+                s.upcalls,
+                s.lost_upcalls,
+                s.total_drops(),
+                s.busy_cycles,
+                s.idle_cycles
+            ));
+        }
+    }
+    let megaflows = switch
+        .datapath
+        .lock()
+        .as_ref()
+        .map_or(0, |dp| dp.limits.n_megaflows.load(Ordering::Relaxed));
+    println!(
+        r#"COUNTERS {{"ports":[{}],"pmds":[{}],"megaflows":{megaflows}}}"#,
+        ports.join(","),
+        pmds.join(",")
+    );
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
 }

@@ -10,7 +10,7 @@
 use anyhow::{Context, Result};
 use ofproto::Bridge;
 use pmd::datapath::Datapath;
-use pmd::dpdk::{EthPort, Mbuf, Mempool};
+use pmd::dpdk::{DpdkRxq, EthPort, Mbuf, Mempool};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -26,8 +26,10 @@ pub struct SwitchPort {
     pub device: String,
     pub ofport: u32,
     pub eth: EthPort,
-    /// Which PMD polls each rx queue.
+    /// Which PMD polls each rx queue (empty until polling starts).
     pub rxq_pmds: Vec<usize>,
+    /// Rx queues not handed to a PMD yet.
+    idle_rxqs: Vec<DpdkRxq>,
 }
 
 /// All ports, by OpenFlow number.
@@ -37,7 +39,11 @@ pub struct Ports {
 }
 
 impl Ports {
-    /// Brings a port up and wires it into the datapath and the bridge.
+    /// Brings a port up and gives every PMD its tx queue and the bridge the
+    /// port; its rx queues are polled only after [`Ports::start_polling`],
+    /// so that at start-up no packet is looked up before every port exists
+    /// (a packet that arrives first would otherwise be translated with
+    /// outputs to ports not there yet).
     pub fn add(
         &mut self,
         spec: &PortSpec,
@@ -45,15 +51,24 @@ impl Ports {
         datapath: &mut Datapath<Mbuf>,
         bridge: &Bridge,
     ) -> Result<()> {
-        let ofport = spec.ofport.expect("ofports are assigned before ports are added");
+        let ofport = spec
+            .ofport
+            .expect("ofports are assigned before ports are added");
         if self.by_ofport.contains_key(&ofport) {
             anyhow::bail!("--port {}: ofport {ofport} is already in use", spec.name);
         }
         if self.by_ofport.values().any(|p| p.name == spec.name) {
             anyhow::bail!("--port {}: a port with this name exists", spec.name);
         }
-        let mut eth = EthPort::open(&spec.device)
-            .with_context(|| format!("--port {}={}", spec.name, spec.device))?;
+        // A device EAL already knows (--vdev, PCI) is opened; anything else
+        // is hot-plugged from its devargs (e.g. `net_pcap5,rx_pcap=in.pcap`
+        // from `vportctl add-port`), and removed again when the port closes.
+        let mut eth = match EthPort::open(&spec.device) {
+            Ok(eth) => eth,
+            Err(open_err) => EthPort::attach(&spec.device)
+                .map_err(|attach_err| anyhow::anyhow!("{open_err}; hot-plug: {attach_err}"))
+                .with_context(|| format!("--port {}={}", spec.name, spec.device))?,
+        };
         let n_rxq = spec.rxq.unwrap_or(1);
         let n_txq = datapath.n_pmds() as u16;
         eth.configure(n_rxq, n_txq, RX_DESCRIPTORS, TX_DESCRIPTORS, pool)
@@ -75,12 +90,12 @@ impl Ports {
                 .with_context(|| format!("--port {}: tx queue {pmd}", spec.name))?;
             datapath.add_txq(pmd, ofport, Box::new(txq));
         }
-        let mut rxq_pmds = Vec::new();
+        let mut idle_rxqs = Vec::new();
         for q in 0..eth.n_rxq() {
             let rxq = eth
                 .rxq(q)
                 .with_context(|| format!("--port {}: rx queue {q}", spec.name))?;
-            rxq_pmds.push(datapath.add_rxq(ofport, q, Box::new(rxq)));
+            idle_rxqs.push(rxq);
         }
         bridge.add_port(ofport, &spec.name);
         log::info!(
@@ -98,10 +113,23 @@ impl Ports {
                 device: spec.device.clone(),
                 ofport,
                 eth,
-                rxq_pmds,
+                rxq_pmds: Vec::new(),
+                idle_rxqs,
             },
         );
         Ok(())
+    }
+
+    /// Hands every rx queue not polled yet to a PMD (round-robin).
+    pub fn start_polling(&mut self, datapath: &mut Datapath<Mbuf>) {
+        // Every tx queue must be in place first.
+        datapath.barrier();
+        for p in self.by_ofport.values_mut() {
+            for (q, rxq) in std::mem::take(&mut p.idle_rxqs).into_iter().enumerate() {
+                p.rxq_pmds
+                    .push(datapath.add_rxq(p.ofport, q as u16, Box::new(rxq)));
+            }
+        }
     }
 
     /// Takes a port out of the datapath and closes it.
@@ -111,6 +139,7 @@ impl Ports {
         };
         bridge.remove_port(ofport);
         datapath.remove_port(ofport);
+        port.idle_rxqs.clear();
         close_port(&mut port.eth, &port.name);
         log::info!("port {} (OpenFlow port {ofport}) removed", port.name);
         true
@@ -119,6 +148,7 @@ impl Ports {
     /// Closes every port (after the datapath has stopped).
     pub fn close_all(&mut self) {
         for (_, mut p) in std::mem::take(&mut self.by_ofport) {
+            p.idle_rxqs.clear();
             close_port(&mut p.eth, &p.name);
         }
     }

@@ -158,3 +158,54 @@ macro_rules! header_view {
 }
 
 pub(crate) use header_view;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checked_views_and_setters() {
+        assert_eq!(ipv4::Packet::new_checked(&[0u8; 19][..]), Err(Truncated));
+        let mut buf = [0u8; 20];
+        let mut ip = ipv4::Packet::new_checked(&mut buf[..]).unwrap();
+        ip.set_version_ihl(0x45);
+        ip.set_total_len(0x1234);
+        ip.set_src_addr([10, 0, 0, 1]);
+        ip.set_flags_frag_off(0x2000);
+        assert_eq!(ip.header_len(), 20);
+        assert_eq!(ip.version(), 4);
+        assert!(ip.is_fragment() && !ip.is_later_fragment());
+        assert_eq!(&buf[2..4], &[0x12, 0x34]);
+        assert_eq!(&buf[12..16], &[10, 0, 0, 1]);
+
+        let mut t = [0u8; 20];
+        let mut tcp = tcp::Packet::new_unchecked(&mut t[..]);
+        tcp.set_offset_flags(0x5fff);
+        assert_eq!((tcp.header_len(), tcp.flags()), (20, 0xfff));
+
+        let v6 = [0x6b, 0x9f, 0xed, 0xcb];
+        let mut b = [0u8; 40];
+        b[..4].copy_from_slice(&v6);
+        let p = ipv6::Packet::new_checked(&b[..]).unwrap();
+        assert_eq!(
+            (p.version(), p.traffic_class(), p.flow_label()),
+            (6, 0xb9, 0xfedcb)
+        );
+
+        let f = ipv6::Fragment::new_unchecked([17u8, 0, 0x01, 0x29, 0, 0, 0, 1]);
+        assert_eq!((f.offset(), f.more_fragments()), (37, true));
+
+        let l = mpls::Lse::new_unchecked(((100u32 << 12) | (5 << 9) | 0x100 | 64).to_be_bytes());
+        assert_eq!((l.label(), l.tc(), l.bos(), l.ttl()), (100, 5, true, 64));
+
+        let tag = vlan::Tag::new_unchecked([0x81, 0x00, 0xb0, 0x64]);
+        assert_eq!(
+            (tag.tpid(), tag.pcp(), tag.dei(), tag.vid()),
+            (0x8100, 5, true, 100)
+        );
+
+        let snap = llc::LlcSnap::new_unchecked([0xaa, 0xaa, 3, 0, 0, 0, 8, 0]);
+        assert!(snap.is_ethernet_snap());
+        assert_eq!(snap.ethertype(), 0x0800);
+    }
+}

@@ -7,7 +7,9 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ofproto::parse::{format_match, format_rule, parse_filter, parse_flow, parse_flows, parse_match};
+use ofproto::parse::{
+    format_match, format_rule, parse_filter, parse_flow, parse_flows, parse_match,
+};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {

@@ -9,8 +9,8 @@ use super::error::{PResult, Perr};
 use super::fields::{self, Def, Req};
 use super::lexer::{Kv, KvIter};
 use super::values::{
-    parse_field_value, parse_ipv4, parse_mac, parse_port_number, parse_u16, parse_u32,
-    parse_u64, parse_u8, parse_uint, port_to_output, OFPP_MAX,
+    parse_field_value, parse_ipv4, parse_mac, parse_port_number, parse_u16, parse_u32, parse_u64,
+    parse_u8, parse_uint, port_to_output, OFPP_MAX,
 };
 use crate::fields::{FieldId, Prereq, SubField};
 use crate::rule::{Instructions, OfAction, OutputPort, TableId, MAX_TABLE};
@@ -70,12 +70,39 @@ impl State {
 #[derive(Clone, Debug)]
 enum Lower {
     Output(OutputPort),
-    OutputReg { name: String, def: Def, src: SubField },
-    SetField { name: String, def: Def, value: u128, mask: u128 },
-    Load { name: String, def: Def, dst: SubField, value: u128 },
-    Move { sname: String, sdef: Def, src: SubField, dname: String, ddef: Def, dst: SubField },
-    SetVlanVid { vid: u16, push: bool },
-    SetVlanPcp { pcp: u8, push: bool },
+    OutputReg {
+        name: String,
+        def: Def,
+        src: SubField,
+    },
+    SetField {
+        name: String,
+        def: Def,
+        value: u128,
+        mask: u128,
+    },
+    Load {
+        name: String,
+        def: Def,
+        dst: SubField,
+        value: u128,
+    },
+    Move {
+        sname: String,
+        sdef: Def,
+        src: SubField,
+        dname: String,
+        ddef: Def,
+        dst: SubField,
+    },
+    SetVlanVid {
+        vid: u16,
+        push: bool,
+    },
+    SetVlanPcp {
+        pcp: u8,
+        push: bool,
+    },
     PopVlan,
     PushVlan(u16),
     PushMpls(u16),
@@ -86,12 +113,24 @@ enum Lower {
     DecMplsTtl,
     DecTtl,
     SetNwTtl(u8),
-    SetIpv4 { dst: bool, addr: u32 },
+    SetIpv4 {
+        dst: bool,
+        addr: u32,
+    },
     SetTos(u8),
     SetEcn(u8),
-    SetTp { dst: bool, port: u16 },
-    SetEth { dst: bool, mac: u128 },
-    Resubmit { in_port: Option<u32>, table: Option<TableId> },
+    SetTp {
+        dst: bool,
+        port: u16,
+    },
+    SetEth {
+        dst: bool,
+        mac: u128,
+    },
+    Resubmit {
+        in_port: Option<u32>,
+        table: Option<TableId>,
+    },
     SetTunnel(u64),
 }
 
@@ -148,7 +187,7 @@ const UNSUPPORTED: &[&str] = &[
     "debug_slow",
 ];
 
-fn split_arrow<'a>(v: &'a str) -> Result<(&'a str, &'a str), String> {
+fn split_arrow(v: &str) -> Result<(&str, &str), String> {
     let (a, b) = v
         .split_once("->")
         .ok_or_else(|| format!("{v}: missing `->'"))?;
@@ -208,7 +247,9 @@ fn parse_set_field(v: &str) -> Result<Lower, String> {
     match def.id {
         FieldId::VlanVid => {
             if mask != def.id.max_value() {
-                return Err(format!("{v}: masked set_field on vlan_vid is not supported"));
+                return Err(format!(
+                    "{v}: masked set_field on vlan_vid is not supported"
+                ));
             }
             if value & u128::from(VLAN_CFI) == 0 {
                 return Err(format!(
@@ -301,9 +342,12 @@ fn parse_resubmit(v: &str) -> Result<Lower, String> {
     let in_port = if port_s.is_empty() || port_s.eq_ignore_ascii_case("in_port") {
         None
     } else {
-        let p = parse_port_number(port_s).map_err(|_| format!("{port_s}: resubmit to unknown port"))?;
+        let p =
+            parse_port_number(port_s).map_err(|_| format!("{port_s}: resubmit to unknown port"))?;
         if p >= OFPP_MAX {
-            return Err(format!("{port_s}: resubmit to a reserved port is not supported"));
+            return Err(format!(
+                "{port_s}: resubmit to a reserved port is not supported"
+            ));
         }
         Some(p)
     };
@@ -369,22 +413,18 @@ fn parse_action(key: &str, kv: &Kv) -> PResult<Lower> {
                 Err(format!("{v}: not a valid VLAN ethertype"))
             }
         })),
-        "mod_dl_src" | "mod_dl_dst" => num(
-            parse_mac(v)
-                .map(|mac| Lower::SetEth {
-                    dst: key == "mod_dl_dst",
-                    mac,
-                })
-                .ok_or_else(|| format!("{v}: invalid Ethernet address")),
-        ),
-        "mod_nw_src" | "mod_nw_dst" => num(
-            parse_ipv4(v)
-                .map(|addr| Lower::SetIpv4 {
-                    dst: key == "mod_nw_dst",
-                    addr,
-                })
-                .ok_or_else(|| format!("{v}: invalid IP address")),
-        ),
+        "mod_dl_src" | "mod_dl_dst" => num(parse_mac(v)
+            .map(|mac| Lower::SetEth {
+                dst: key == "mod_dl_dst",
+                mac,
+            })
+            .ok_or_else(|| format!("{v}: invalid Ethernet address"))),
+        "mod_nw_src" | "mod_nw_dst" => num(parse_ipv4(v)
+            .map(|addr| Lower::SetIpv4 {
+                dst: key == "mod_nw_dst",
+                addr,
+            })
+            .ok_or_else(|| format!("{v}: invalid IP address"))),
         "mod_nw_tos" => num(parse_u8(v, "TOS").and_then(|t| {
             if t & 3 != 0 {
                 Err(format!("{v}: not a valid TOS"))
@@ -436,7 +476,10 @@ fn parse_action(key: &str, kv: &Kv) -> PResult<Lower> {
             if v.is_empty() {
                 Ok(Lower::DecTtl)
             } else {
-                Err(Perr::new(vp, "dec_ttl with controller ids is not supported"))
+                Err(Perr::new(
+                    vp,
+                    "dec_ttl with controller ids is not supported",
+                ))
             }
         }
         "set_tunnel" | "set_tunnel64" => num(parse_u64(v, "tunnel id").map(Lower::SetTunnel)),
@@ -448,7 +491,10 @@ fn parse_action(key: &str, kv: &Kv) -> PResult<Lower> {
         _ => match parse_port_number(kv.key).ok().and_then(port_to_output) {
             Some(OutputPort::Normal) => Err(Perr::new(kv.key_pos, normal_unsupported())),
             Some(o) if kv.delim.is_none() => Ok(Lower::Output(o)),
-            Some(_) => Err(Perr::new(vp, format!("unexpected value after port {}", kv.key))),
+            Some(_) => Err(Perr::new(
+                vp,
+                format!("unexpected value after port {}", kv.key),
+            )),
             None => Err(Perr::new(kv.key_pos, format!("unknown action {}", kv.key))),
         },
     }
@@ -504,7 +550,10 @@ fn parse_list(s: &str, base: usize, top: bool) -> PResult<Vec<(Inst, usize)>> {
                 _ => {
                     return Err(Perr::new(
                         kv.value_pos,
-                        format!("unknown table \"{}\" (tables are 0 to {MAX_TABLE})", kv.value),
+                        format!(
+                            "unknown table \"{}\" (tables are 0 to {MAX_TABLE})",
+                            kv.value
+                        ),
                     ))
                 }
             },
@@ -570,7 +619,13 @@ fn vlan_needed(what: &str) -> String {
 }
 
 /// Validates one action against the flow and appends what it becomes.
-fn lower(l: &Lower, pos: usize, st: &mut State, out: &mut Vec<OfAction>, in_set: bool) -> PResult<()> {
+fn lower(
+    l: &Lower,
+    pos: usize,
+    st: &mut State,
+    out: &mut Vec<OfAction>,
+    in_set: bool,
+) -> PResult<()> {
     let ip_needed = |what: &str| format!("{what} requires ip or ipv6 in the match");
     let mpls_needed = |what: &str| format!("{what} requires mpls or mplsm in the match");
     match l {
@@ -580,7 +635,10 @@ fn lower(l: &Lower, pos: usize, st: &mut State, out: &mut Vec<OfAction>, in_set:
                 format!("output:{name} is not allowed in write_actions (not an action-set action)")
             })?;
             need(st.ok(def.areq), pos, || {
-                format!("output:{name} requires {} in the match", def.areq.describe())
+                format!(
+                    "output:{name} requires {} in the match",
+                    def.areq.describe()
+                )
             })?;
             out.push(OfAction::OutputReg(*src));
         }
@@ -638,7 +696,10 @@ fn lower(l: &Lower, pos: usize, st: &mut State, out: &mut Vec<OfAction>, in_set:
             dst,
         } => {
             need(st.ok(sdef.areq), pos, || {
-                format!("move from {sname} requires {} in the match", sdef.areq.describe())
+                format!(
+                    "move from {sname} requires {} in the match",
+                    sdef.areq.describe()
+                )
             })?;
             let dreq = if ddef.id == FieldId::VlanVid {
                 Req::NONE
@@ -767,9 +828,11 @@ fn lower(l: &Lower, pos: usize, st: &mut State, out: &mut Vec<OfAction>, in_set:
             need(st.is_ip() && proto_ok, pos, || {
                 format!("{what} requires tcp, udp or sctp (v4 or v6) in the match")
             })?;
-            need(st.key.nw_frag & flowcache::key::FRAG_LATER == 0, pos, || {
-                format!("{what} cannot be used with nw_frag=later (no L4 header)")
-            })?;
+            need(
+                st.key.nw_frag & flowcache::key::FRAG_LATER == 0,
+                pos,
+                || format!("{what} cannot be used with nw_frag=later (no L4 header)"),
+            )?;
             out.push(OfAction::SetField {
                 field: if *dst { FieldId::TpDst } else { FieldId::TpSrc },
                 value: u128::from(*port),
@@ -804,10 +867,15 @@ fn push_loads(out: &mut Vec<OfAction>, field: FieldId, value: u128, mask: u128) 
 /// `vlan_vid`/`vlan_pcp` need a tag.
 fn check_write(def: &Def, name: &str, what: &str, pos: usize, st: &State) -> PResult<()> {
     if matches!(def.id, FieldId::VlanVid | FieldId::VlanPcp) {
-        return need(st.has_vlan(), pos, || vlan_needed(&format!("{what} on {name}")));
+        return need(st.has_vlan(), pos, || {
+            vlan_needed(&format!("{what} on {name}"))
+        });
     }
     need(st.ok(def.areq), pos, || {
-        format!("{what} on {name} requires {} in the match", def.areq.describe())
+        format!(
+            "{what} on {name} requires {} in the match",
+            def.areq.describe()
+        )
     })
 }
 

@@ -123,7 +123,14 @@ pub(crate) fn lookup(name: &str) -> Option<Def> {
         "vlan_tci" => def(VlanTci, none, none, Hex, true, true),
         "vlan_vid" => def(VlanVid, none, p(Prereq::Vlan), Dec, true, true),
         "vlan_pcp" => def(VlanPcp, none, p(Prereq::Vlan), Dec, false, true),
-        "mpls_label" => def(MplsLabel, p(Prereq::Mpls), p(Prereq::Mpls), Dec, false, true),
+        "mpls_label" => def(
+            MplsLabel,
+            p(Prereq::Mpls),
+            p(Prereq::Mpls),
+            Dec,
+            false,
+            true,
+        ),
         "mpls_tc" => def(MplsTc, p(Prereq::Mpls), p(Prereq::Mpls), Dec, false, true),
         "mpls_bos" => def(MplsBos, p(Prereq::Mpls), p(Prereq::Mpls), Dec, false, false),
         "mpls_ttl" => def(MplsTtl, p(Prereq::Mpls), p(Prereq::Mpls), Dec, false, true),
@@ -155,14 +162,49 @@ pub(crate) fn lookup(name: &str) -> Option<Def> {
         "udp_dst" => def(TpDst, p(Prereq::Udp), p(Prereq::Udp), Dec, true, true),
         "sctp_src" => def(TpSrc, p(Prereq::Sctp), p(Prereq::Sctp), Dec, true, true),
         "sctp_dst" => def(TpDst, p(Prereq::Sctp), p(Prereq::Sctp), Dec, true, true),
-        "tcp_flags" => def(FieldId::TcpFlags, p(Prereq::Tcp), p(Prereq::Tcp), Fmt::TcpFlags, true, false),
+        "tcp_flags" => def(
+            FieldId::TcpFlags,
+            p(Prereq::Tcp),
+            p(Prereq::Tcp),
+            Fmt::TcpFlags,
+            true,
+            false,
+        ),
         "icmp_type" => def(IcmpType, Req::IcmpAny, p(Prereq::Icmpv4), Dec, false, true),
         "icmp_code" => def(IcmpCode, Req::IcmpAny, p(Prereq::Icmpv4), Dec, false, true),
-        "icmpv6_type" => def(Icmpv6Type, p(Prereq::Icmpv6), p(Prereq::Icmpv6), Dec, false, true),
-        "icmpv6_code" => def(Icmpv6Code, p(Prereq::Icmpv6), p(Prereq::Icmpv6), Dec, false, true),
+        "icmpv6_type" => def(
+            Icmpv6Type,
+            p(Prereq::Icmpv6),
+            p(Prereq::Icmpv6),
+            Dec,
+            false,
+            true,
+        ),
+        "icmpv6_code" => def(
+            Icmpv6Code,
+            p(Prereq::Icmpv6),
+            p(Prereq::Icmpv6),
+            Dec,
+            false,
+            true,
+        ),
         "nd_target" => def(NdTarget, p(Prereq::Nd), p(Prereq::Nd), Ipv6, true, true),
-        "nd_sll" => def(NdSll, p(Prereq::NdSolicit), p(Prereq::NdSolicit), Mac, true, true),
-        "nd_tll" => def(NdTll, p(Prereq::NdAdvert), p(Prereq::NdAdvert), Mac, true, true),
+        "nd_sll" => def(
+            NdSll,
+            p(Prereq::NdSolicit),
+            p(Prereq::NdSolicit),
+            Mac,
+            true,
+            true,
+        ),
+        "nd_tll" => def(
+            NdTll,
+            p(Prereq::NdAdvert),
+            p(Prereq::NdAdvert),
+            Mac,
+            true,
+            true,
+        ),
         "metadata" => def(Metadata, none, none, Hex, true, true),
         "tun_id" | "tunnel_id" => def(TunId, none, none, Hex, true, true),
         "pkt_mark" => def(PktMark, none, none, Hex, true, true),
@@ -381,8 +423,9 @@ pub(crate) fn fmt_of(id: FieldId) -> Fmt {
     match id {
         InPort => Fmt::Port,
         DlSrc | DlDst | ArpSha | ArpTha | NdSll | NdTll => Fmt::Mac,
-        DlType | VlanTci | Ipv6Label | Metadata | Reg(_) | Xreg(_) | Xxreg(_) | TunId
-        | PktMark => Fmt::Hex,
+        DlType | VlanTci | Ipv6Label | Metadata | Reg(_) | Xreg(_) | Xxreg(_) | TunId | PktMark => {
+            Fmt::Hex
+        }
         NwSrc | NwDst | ArpSpa | ArpTpa => Fmt::Ipv4,
         Ipv6Src | Ipv6Dst | NdTarget => Fmt::Ipv6,
         NwFrag => Fmt::Frag,
@@ -428,7 +471,9 @@ pub(crate) fn parse_subfield(s: &str) -> Result<(Def, SubField, usize), String> 
         (0, bits - 1, name_len)
     };
     if start > end {
-        return Err(format!("{s}: starting bit {start} is after ending bit {end}"));
+        return Err(format!(
+            "{s}: starting bit {start} is after ending bit {end}"
+        ));
     }
     if start >= bits {
         return Err(format!(
@@ -466,7 +511,11 @@ pub(crate) fn load_segments(field: FieldId, value: u128, mask: u128) -> Vec<(Sub
         let limit = (ofs + 64).min(bits);
         let end = (ofs + 1..limit).find(|i| !bit(*i)).unwrap_or(limit);
         let n = end - ofs;
-        let ones = if n >= 128 { u128::MAX } else { (1u128 << n) - 1 };
+        let ones = if n >= 128 {
+            u128::MAX
+        } else {
+            (1u128 << n) - 1
+        };
         let sf = SubField {
             field,
             ofs,
@@ -487,7 +536,11 @@ pub(crate) fn format_subfield(sf: &SubField, proto: Option<u8>) -> String {
     } else if sf.n_bits == 1 {
         format!("{name}[{}]", sf.ofs)
     } else {
-        format!("{name}[{}..{}]", sf.ofs, sf.ofs + sf.n_bits.saturating_sub(1))
+        format!(
+            "{name}[{}..{}]",
+            sf.ofs,
+            sf.ofs + sf.n_bits.saturating_sub(1)
+        )
     }
 }
 
@@ -508,7 +561,10 @@ mod tests {
         assert_eq!(lookup_nxm("NXM_NX_REG3").unwrap().id, FieldId::Reg(3));
         assert_eq!(lookup_nxm("NXM_NX_XXREG1").unwrap().id, FieldId::Xxreg(1));
         assert_eq!(lookup_nxm("OXM_OF_PKT_REG2").unwrap().id, FieldId::Xreg(2));
-        assert_eq!(lookup_nxm("NXM_OF_UDP_SRC").unwrap().areq, Req::P(Prereq::Udp));
+        assert_eq!(
+            lookup_nxm("NXM_OF_UDP_SRC").unwrap().areq,
+            Req::P(Prereq::Udp)
+        );
         assert_eq!(lookup_nxm("NXM_OF_ETH_SRC_W").unwrap().id, FieldId::DlSrc);
         assert!(lookup_nxm("NXM_NX_FOO").is_none());
     }
@@ -523,13 +579,29 @@ mod tests {
         assert_eq!((sf.ofs, sf.n_bits), (0, 32));
         let (_, sf, _) = parse_subfield("OXM_OF_VLAN_VID[]").unwrap();
         assert_eq!(sf.n_bits, 12);
-        assert!(parse_subfield("NXM_NX_REG1[16..40]").unwrap_err().contains("ending bit 40"));
-        assert!(parse_subfield("NXM_NX_REG1[9..3]").unwrap_err().contains("after ending"));
-        assert!(parse_subfield("NXM_NX_REG1[x]").unwrap_err().contains("syntax error"));
-        assert!(parse_subfield("FOO[]").unwrap_err().contains("unknown field"));
-        let sf = SubField { field: FieldId::TpSrc, ofs: 0, n_bits: 16 };
+        assert!(parse_subfield("NXM_NX_REG1[16..40]")
+            .unwrap_err()
+            .contains("ending bit 40"));
+        assert!(parse_subfield("NXM_NX_REG1[9..3]")
+            .unwrap_err()
+            .contains("after ending"));
+        assert!(parse_subfield("NXM_NX_REG1[x]")
+            .unwrap_err()
+            .contains("syntax error"));
+        assert!(parse_subfield("FOO[]")
+            .unwrap_err()
+            .contains("unknown field"));
+        let sf = SubField {
+            field: FieldId::TpSrc,
+            ofs: 0,
+            n_bits: 16,
+        };
         assert_eq!(format_subfield(&sf, Some(17)), "NXM_OF_UDP_SRC[]");
-        let sf = SubField { field: FieldId::DlSrc, ofs: 32, n_bits: 16 };
+        let sf = SubField {
+            field: FieldId::DlSrc,
+            ofs: 32,
+            n_bits: 16,
+        };
         assert_eq!(format_subfield(&sf, None), "NXM_OF_ETH_SRC[32..47]");
     }
 }

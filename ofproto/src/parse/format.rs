@@ -6,8 +6,8 @@ use super::values::{cidr_bits, fmt_ipv4, fmt_ipv6, fmt_mac, fmt_port, fmt_tcp_fl
 use crate::fields::FieldId;
 use crate::rule::{Instructions, Match, OfAction, OutputPort, Rule};
 use flowcache::key::{
-    MPLS_BOS_MASK, MPLS_BOS_SHIFT, MPLS_LABEL_MASK, MPLS_LABEL_SHIFT, MPLS_TC_MASK,
-    MPLS_TC_SHIFT, MPLS_TTL_MASK, VLAN_CFI, VLAN_PCP_MASK, VLAN_VID_MASK,
+    MPLS_BOS_MASK, MPLS_BOS_SHIFT, MPLS_LABEL_MASK, MPLS_LABEL_SHIFT, MPLS_TC_MASK, MPLS_TC_SHIFT,
+    MPLS_TTL_MASK, VLAN_CFI, VLAN_PCP_MASK, VLAN_VID_MASK,
 };
 
 /// One rule as `ovs-ofctl -O OpenFlow13 --no-stats dump-flows` prints it
@@ -294,7 +294,13 @@ fn match_into(s: &mut String, m: &Match, priority: Option<u16>) {
     ipv6_masked(s, "tun_ipv6_dst", &f.tun_ipv6_dst, &w.tun_ipv6_dst);
     hex_masked(s, "tun_tos", f.tun_tos.into(), w.tun_tos.into(), 0xff);
     hex_masked(s, "tun_ttl", f.tun_ttl.into(), w.tun_ttl.into(), 0xff);
-    hex_masked(s, "tun_flags", f.tun_flags.into(), w.tun_flags.into(), 0xffff);
+    hex_masked(
+        s,
+        "tun_flags",
+        f.tun_flags.into(),
+        w.tun_flags.into(),
+        0xffff,
+    );
     u16_masked(s, "tun_tp_src", f.tun_tp_src, w.tun_tp_src);
     u16_masked(s, "tun_tp_dst", f.tun_tp_dst, w.tun_tp_dst);
     u64_masked(s, "metadata", f.metadata, w.metadata);
@@ -375,16 +381,25 @@ fn match_into(s: &mut String, m: &Match, priority: Option<u16>) {
     }
     let (lse, lm) = (f.mpls_lse[0], w.mpls_lse[0]);
     if lm & MPLS_LABEL_MASK != 0 {
-        s.push_str(&format!("mpls_label={},", (lse & MPLS_LABEL_MASK) >> MPLS_LABEL_SHIFT));
+        s.push_str(&format!(
+            "mpls_label={},",
+            (lse & MPLS_LABEL_MASK) >> MPLS_LABEL_SHIFT
+        ));
     }
     if lm & MPLS_TC_MASK != 0 {
-        s.push_str(&format!("mpls_tc={},", (lse & MPLS_TC_MASK) >> MPLS_TC_SHIFT));
+        s.push_str(&format!(
+            "mpls_tc={},",
+            (lse & MPLS_TC_MASK) >> MPLS_TC_SHIFT
+        ));
     }
     if lm & MPLS_TTL_MASK != 0 {
         s.push_str(&format!("mpls_ttl={},", lse & MPLS_TTL_MASK));
     }
     if lm & MPLS_BOS_MASK != 0 {
-        s.push_str(&format!("mpls_bos={},", (lse & MPLS_BOS_MASK) >> MPLS_BOS_SHIFT));
+        s.push_str(&format!(
+            "mpls_bos={},",
+            (lse & MPLS_BOS_MASK) >> MPLS_BOS_SHIFT
+        ));
     }
     u32_masked(s, "mpls_lse1", f.mpls_lse[1], w.mpls_lse[1]);
     let (fr, fm) = (f.nw_frag & 3, w.nw_frag & 3);
@@ -418,8 +433,7 @@ fn match_into(s: &mut String, m: &Match, priority: Option<u16>) {
         u16_masked(s, "tp_src", f.tp_src, w.tp_src);
         u16_masked(s, "tp_dst", f.tp_dst, w.tp_dst);
     }
-    if (dl_type == 0x0800 || dl_type == 0x86dd) && f.nw_proto == 6 && w.tcp_flags & 0x0fff != 0
-    {
+    if (dl_type == 0x0800 || dl_type == 0x86dd) && f.nw_proto == 6 && w.tcp_flags & 0x0fff != 0 {
         s.push_str(&format!(
             "tcp_flags={}",
             fmt_tcp_flags(f.tcp_flags, w.tcp_flags & 0x0fff)

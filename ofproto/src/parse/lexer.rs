@@ -128,7 +128,12 @@ mod tests {
     fn splits_like_ovs() {
         assert_eq!(
             pairs("priority=10, ip  nw_src=1.2.3.4,tcp"),
-            vec![("priority", "10"), ("ip", ""), ("nw_src", "1.2.3.4"), ("tcp", "")]
+            vec![
+                ("priority", "10"),
+                ("ip", ""),
+                ("nw_src", "1.2.3.4"),
+                ("tcp", "")
+            ]
         );
         assert_eq!(
             pairs("output:1,write_actions(output:2,set_field:1->reg0),resubmit(,3)"),
@@ -138,8 +143,14 @@ mod tests {
                 ("resubmit", ",3")
             ]
         );
-        assert_eq!(pairs("check_pkt_larger(100)->reg0[0]"), vec![("check_pkt_larger", "100)->reg0[0]")]);
-        assert_eq!(pairs("a(b(c)d)e,f"), vec![("a", "b(c)d"), ("e", ""), ("f", "")]);
+        assert_eq!(
+            pairs("check_pkt_larger(100)->reg0[0]"),
+            vec![("check_pkt_larger", "100)->reg0[0]")]
+        );
+        assert_eq!(
+            pairs("a(b(c)d)e,f"),
+            vec![("a", "b(c)d"), ("e", ""), ("f", "")]
+        );
         assert_eq!(pairs("x=(1,2),y"), vec![("x", "(1,2)"), ("y", "")]);
         assert_eq!(pairs("unterminated(abc"), vec![("unterminated", "abc")]);
         assert!(pairs(" ,, \t").is_empty());

@@ -145,10 +145,13 @@ impl Builder {
         let (def, sf, used) =
             fields::parse_subfield(kv.key).map_err(|e| Perr::new(kv.key_pos, e))?;
         if used != kv.key.len() {
-            return Err(Perr::new(kv.key_pos, format!("{}: trailing garbage", kv.key)));
+            return Err(Perr::new(
+                kv.key_pos,
+                format!("{}: trailing garbage", kv.key),
+            ));
         }
-        let v = parse_uint_bits(kv.value, kv.key, sf.n_bits)
-            .map_err(|e| Perr::new(kv.value_pos, e))?;
+        let v =
+            parse_uint_bits(kv.value, kv.key, sf.n_bits).map_err(|e| Perr::new(kv.value_pos, e))?;
         let m = &mut self.h.m;
         sf.field.set_masked(&mut m.value, v << sf.ofs, sf.mask());
         sf.field.or_mask(&mut m.mask, sf.mask());
@@ -212,7 +215,10 @@ fn set_dl_vlan(m: &mut Match, vid: u16) {
 
 fn need_value(kv: &Kv) -> PResult<()> {
     if kv.value.is_empty() {
-        Err(Perr::new(kv.key_pos, format!("field {} missing value", kv.key)))
+        Err(Perr::new(
+            kv.key_pos,
+            format!("field {} missing value", kv.key),
+        ))
     } else {
         Ok(())
     }
@@ -238,15 +244,24 @@ pub(crate) fn parse_header(s: &str, base: usize, mode: Mode) -> PResult<Header> 
             continue;
         }
         match key {
-            "send_flow_rem" | "check_overlap" | "reset_counts" | "no_packet_counts"
-            | "no_byte_counts" | "no_readonly_table" | "allow_hidden_fields" | "eth" => continue,
+            "send_flow_rem"
+            | "check_overlap"
+            | "reset_counts"
+            | "no_packet_counts"
+            | "no_byte_counts"
+            | "no_readonly_table"
+            | "allow_hidden_fields"
+            | "eth" => continue,
             "dl_vlan" => {
                 need_value(&kv)?;
                 let v = vpos(&kv, parse_u16(kv.value, key))?;
                 if v > VLAN_VID_MASK && v != 0xffff {
                     return Err(Perr::new(
                         kv.value_pos,
-                        format!("{}: dl_vlan must be 0 to 4095, or 0xffff for no VLAN", kv.value),
+                        format!(
+                            "{}: dl_vlan must be 0 to 4095, or 0xffff for no VLAN",
+                            kv.value
+                        ),
                     ));
                 }
                 set_dl_vlan(&mut b.h.m, v);
@@ -289,7 +304,10 @@ pub(crate) fn parse_header(s: &str, base: usize, mode: Mode) -> PResult<Header> 
             }
             "priority" => h.priority = Some(vpos(&kv, parse_u16(kv.value, key))?),
             "idle_timeout" | "hard_timeout" if mode == Mode::Filter => {
-                return Err(Perr::new(kv.key_pos, format!("{key} is not allowed in a flow filter")))
+                return Err(Perr::new(
+                    kv.key_pos,
+                    format!("{key} is not allowed in a flow filter"),
+                ))
             }
             "idle_timeout" => h.idle_timeout = vpos(&kv, parse_u16(kv.value, key))?,
             "hard_timeout" => h.hard_timeout = vpos(&kv, parse_u16(kv.value, key))?,

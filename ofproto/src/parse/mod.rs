@@ -141,11 +141,16 @@ pub fn parse_filter(s: &str) -> Result<FlowFilter, ParseError> {
 /// [`parse_filter`].
 pub fn parse_match(s: &str) -> Result<(Match, Option<TableId>, Option<u16>), ParseError> {
     let h = filter_header(s).map_err(|e| e.locate("", 1, s))?;
-    for (present, key) in [(h.cookie.is_some(), "cookie"), (h.out_port.is_some(), "out_port")] {
+    for (present, key) in [
+        (h.cookie.is_some(), "cookie"),
+        (h.out_port.is_some(), "out_port"),
+    ] {
         if present {
             let p = s.find(key).unwrap_or(0);
-            return Err(Perr::new(p, format!("{key} is not allowed here (use a flow filter)"))
-                .locate("", 1, s));
+            return Err(
+                Perr::new(p, format!("{key} is not allowed here (use a flow filter)"))
+                    .locate("", 1, s),
+            );
         }
     }
     Ok((h.m, h.table, h.priority))

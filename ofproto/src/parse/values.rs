@@ -268,7 +268,9 @@ pub(crate) fn parse_tcp_flags(s: &str) -> Result<(u128, u128), String> {
             let len = rest.find(['+', '-']).unwrap_or(rest.len());
             let bit = u128::from(tcp_flag_bit(&rest[..len]).ok_or_else(unknown)?);
             if mask & bit != 0 {
-                return Err(format!("{s}: Each tcp_flags flag can be specified only once"));
+                return Err(format!(
+                    "{s}: Each tcp_flags flag can be specified only once"
+                ));
             }
             mask |= bit;
             if set {
@@ -317,10 +319,10 @@ pub(crate) fn fmt_tcp_flags(flags: u16, mask: u16) -> String {
     if mask == 0 {
         return "0/0".into();
     }
-    for i in 0..12 {
+    for (i, name) in TCP_FLAG_NAMES.iter().enumerate() {
         if mask & (1 << i) != 0 {
             s.push(if flags & (1 << i) != 0 { '+' } else { '-' });
-            s.push_str(TCP_FLAG_NAMES[i]);
+            s.push_str(name);
         }
     }
     s
@@ -351,7 +353,9 @@ pub(crate) fn fmt_ipv4(v: u32) -> String {
 /// IPv6 text exactly as glibc's `inet_ntop` (which OVS uses).
 pub(crate) fn fmt_ipv6(v: u128) -> String {
     let b = v.to_be_bytes();
-    let w: Vec<u16> = (0..8).map(|i| u16::from_be_bytes([b[2 * i], b[2 * i + 1]])).collect();
+    let w: Vec<u16> = (0..8)
+        .map(|i| u16::from_be_bytes([b[2 * i], b[2 * i + 1]]))
+        .collect();
     // Longest run of zero words (first one on ties), at least 2 long.
     let (mut best_base, mut best_len) = (None::<usize>, 0usize);
     let mut i = 0;
@@ -387,8 +391,7 @@ pub(crate) fn fmt_ipv6(v: u128) -> String {
         if i != 0 {
             s.push(':');
         }
-        if i == 6 && best_base == Some(0) && (best_len == 6 || (best_len == 5 && w[5] == 0xffff))
-        {
+        if i == 6 && best_base == Some(0) && (best_len == 6 || (best_len == 5 && w[5] == 0xffff)) {
             s.push_str(&fmt_ipv4(u32::from_be_bytes([b[12], b[13], b[14], b[15]])));
             return s;
         }
@@ -444,8 +447,13 @@ pub(crate) fn parse_field_value(def: &Def, name: &str, s: &str) -> Result<(u128,
     let valid = id.valid_mask();
     if v & !valid != 0 {
         return Err(match id {
-            FieldId::NwTos => format!("{s}: nw_tos must be a multiple of 4 below 256 (ECN bits are nw_ecn)"),
-            _ => format!("{s}: value too large for {name} (maximum {})", fmt_plain(def.fmt, valid)),
+            FieldId::NwTos => {
+                format!("{s}: nw_tos must be a multiple of 4 below 256 (ECN bits are nw_ecn)")
+            }
+            _ => format!(
+                "{s}: value too large for {name} (maximum {})",
+                fmt_plain(def.fmt, valid)
+            ),
         });
     }
     if m & !full != 0 {
@@ -482,7 +490,9 @@ mod tests {
         assert_eq!(parse_uint(""), None);
         assert_eq!(parse_uint("1 "), None);
         assert_eq!(parse_uint(&format!("0x{}", "f".repeat(33))), None);
-        assert!(parse_u16("70000", "tp_dst").unwrap_err().contains("too large"));
+        assert!(parse_u16("70000", "tp_dst")
+            .unwrap_err()
+            .contains("too large"));
     }
 
     #[test]
@@ -490,13 +500,22 @@ mod tests {
         assert_eq!(parse_ipv4("10.0.0.1"), Some(0x0a00_0001));
         assert_eq!(parse_ipv4("10.0.0.256"), None);
         assert_eq!(parse_ipv4("10.0.0"), None);
-        assert_eq!(parse_ipv4_masked("10.2.0.0/16").unwrap(), (0x0a02_0000, 0xffff_0000));
-        assert_eq!(parse_ipv4_masked("10.2.0.0/255.255.0.0").unwrap().1, 0xffff_0000);
+        assert_eq!(
+            parse_ipv4_masked("10.2.0.0/16").unwrap(),
+            (0x0a02_0000, 0xffff_0000)
+        );
+        assert_eq!(
+            parse_ipv4_masked("10.2.0.0/255.255.0.0").unwrap().1,
+            0xffff_0000
+        );
         assert_eq!(parse_ipv4_masked("0.0.0.0/0").unwrap().1, 0);
         assert!(parse_ipv4_masked("1.2.3.4/33").is_err());
         assert_eq!(parse_mac("1:2:3:4:5:ff"), Some(0x0102_0304_05ff));
         assert_eq!(parse_mac("01:02:03:04:05"), None);
-        assert_eq!(parse_ipv6_masked("2001:db8::/64").unwrap().1, u128::MAX << 64);
+        assert_eq!(
+            parse_ipv6_masked("2001:db8::/64").unwrap().1,
+            u128::MAX << 64
+        );
         assert!(parse_ipv6_masked("2001:db8::/129").is_err());
     }
 

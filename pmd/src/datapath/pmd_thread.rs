@@ -16,7 +16,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use flowcache::actions::DropReason;
 use flowcache::dpcls::Dpcls;
 use flowcache::emc::Emc;
-use flowcache::extract::{extract, PacketMeta};
+use flowcache::extract::{extract, Offsets, PacketMeta};
 use flowcache::hash::hash_key;
 use flowcache::key::{FlowKey, IPPROTO_TCP};
 use flowcache::megaflow::Megaflow;
@@ -249,13 +249,13 @@ impl<P: Packet> UpcallState<P> {
             }
         }
     }
-
 }
 
 /// Per-burst scratch space, reused (no allocation per burst).
 struct Scratch {
     keys: [FlowKey; BURST],
     hashes: [u32; BURST],
+    offsets: [Offsets; BURST],
 }
 
 /// Configuration of one PMD thread.
@@ -336,7 +336,13 @@ pub fn spawn_pmd<P: Packet + 'static>(
         Some(c) => format!("pmd-c{:02}", c),
         None => format!("pmd-{}", cfg.index),
     };
-    let mut pmd = Pmd::new(&cfg, wiring.clone_parts(), cmd_rx, stats.clone(), rxq_info.clone());
+    let mut pmd = Pmd::new(
+        &cfg,
+        wiring.clone_parts(),
+        cmd_rx,
+        stats.clone(),
+        rxq_info.clone(),
+    );
     let stop = wiring.stop;
     let core = cfg.core;
     let thread = std::thread::Builder::new().name(name).spawn(move || {
@@ -410,6 +416,7 @@ impl<P: Packet> Pmd<P> {
             scratch: Box::new(Scratch {
                 keys: [FlowKey::default(); BURST],
                 hashes: [0; BURST],
+                offsets: [Offsets::default(); BURST],
             }),
             upcalls: UpcallState {
                 pmd: cfg.index,
@@ -444,7 +451,10 @@ impl<P: Packet> Pmd<P> {
 
             if self.rxqs.is_empty() {
                 // Nothing to poll: sleep instead of spinning.
-                self.io.stats.pending_upcalls.set(self.upcalls.pending.len() as u64);
+                self.io
+                    .stats
+                    .pending_upcalls
+                    .set(self.upcalls.pending.len() as u64);
                 std::thread::sleep(Duration::from_millis(1));
                 iter = iter.wrapping_add(1);
                 continue;
@@ -469,7 +479,10 @@ impl<P: Packet> Pmd<P> {
                 self.io.flush_all();
                 let spent = tsc().wrapping_sub(q_start);
                 let c = &self.rxqs[i].cycles;
-                c.store(c.load(Ordering::Relaxed).wrapping_add(spent), Ordering::Relaxed);
+                c.store(
+                    c.load(Ordering::Relaxed).wrapping_add(spent),
+                    Ordering::Relaxed,
+                );
             }
 
             let end = tsc();
@@ -481,7 +494,10 @@ impl<P: Packet> Pmd<P> {
                 self.io.stats.idle_cycles.add(spent);
             }
             self.io.stats.iterations.add(1);
-            self.io.stats.pending_upcalls.set(self.upcalls.pending.len() as u64);
+            self.io
+                .stats
+                .pending_upcalls
+                .set(self.upcalls.pending.len() as u64);
             iter = iter.wrapping_add(1);
             if iter & 0x3ff == 0 {
                 self.housekeeping();
@@ -511,11 +527,7 @@ impl<P: Packet> Pmd<P> {
                         queue,
                         cycles: cycles.clone(),
                     });
-                    self.rxqs.push(RxSlot {
-                        port,
-                        rxq,
-                        cycles,
-                    });
+                    self.rxqs.push(RxSlot { port, rxq, cycles });
                 }
                 PmdCommand::AddTxq { port, txq } => {
                     let idx = port as usize;
@@ -565,7 +577,8 @@ impl<P: Packet> Pmd<P> {
         // 1. Extract the keys and hash them once.
         for (i, pkt) in batch.drain(..).enumerate() {
             match extract(pkt.data(), &meta, &mut scratch.keys[i]) {
-                Ok(_) => {
+                Ok(ofs) => {
+                    scratch.offsets[i] = ofs;
                     scratch.hashes[i] = match pkt.rss_hash() {
                         Some(h) if meta.recirc_id == 0 => h,
                         _ => hash_key(&scratch.keys[i]),
@@ -598,21 +611,25 @@ impl<P: Packet> Pmd<P> {
         }
         if missed != 0 {
             let mut res: [Option<&Arc<Megaflow>>; BURST] = [None; BURST];
-            let found = self.dpcls.lookup_batch(keys, missed, &mut res);
-            let (hits, lookups) = (found.hits, found.subtable_lookups);
-            let mut good = 0u32;
-            for i in bits(hits) {
+            let found = self
+                .dpcls
+                .lookup_batch_hashed(keys, hashes, missed, &mut res);
+            for i in bits(found.hits) {
                 if let Some(mf) = res[i] {
-                    if mf.is_dead() {
-                        continue;
-                    }
                     flows[i] = Arc::as_ptr(mf);
-                    good |= 1 << i;
                     self.emc.maybe_insert(hashes[i], &keys[i], mf);
                 }
             }
-            self.io.stats.megaflow_hits.add(good.count_ones() as u64);
-            self.io.stats.subtable_lookups.add(lookups as u64);
+            let good = found.hits;
+            self.io.stats.smc_hits.add(found.smc_hits as u64);
+            self.io
+                .stats
+                .megaflow_hits
+                .add((good.count_ones() - found.smc_hits) as u64);
+            self.io
+                .stats
+                .subtable_lookups
+                .add(found.subtable_lookups as u64);
             missed &= !good;
         }
 
@@ -658,7 +675,7 @@ impl<P: Packet> Pmd<P> {
             for i in bits(group) {
                 if let Some(pkt) = slots[i].take() {
                     let mut m = meta;
-                    plan.execute(&mut self.io, pkt, &mut m);
+                    plan.execute_with_offsets(&mut self.io, pkt, &mut m, scratch.offsets[i]);
                 }
             }
         }
@@ -678,9 +695,7 @@ impl<P: Packet> Pmd<P> {
             };
             let stats = &self.io.stats;
             stats.upcalls.add(1);
-            stats
-                .upcall_cycles
-                .add(tsc().wrapping_sub(reply.sent_tsc));
+            stats.upcall_cycles.add(tsc().wrapping_sub(reply.sent_tsc));
             let t = reply.translation;
             let megaflow = if t.install {
                 self.install(&reply.key, &t)
@@ -728,8 +743,7 @@ impl<P: Packet> Pmd<P> {
             }
         }
         let limits = &self.limits;
-        if limits.n_megaflows.load(Ordering::Relaxed) >= limits.flow_limit.load(Ordering::Relaxed)
-        {
+        if limits.n_megaflows.load(Ordering::Relaxed) >= limits.flow_limit.load(Ordering::Relaxed) {
             self.io.stats.flow_limit_hits.add(1);
             return None;
         }

@@ -89,7 +89,12 @@ impl<'a> ActionPlan<'a> {
     /// that touches headers runs (lists that only output never parse).
     /// `meta` is left as the actions leave it.
     #[inline]
-    pub fn execute<P: Packet, C: ExecContext<P>>(&self, ctx: &mut C, pkt: P, meta: &mut PacketMeta) {
+    pub fn execute<P: Packet, C: ExecContext<P>>(
+        &self,
+        ctx: &mut C,
+        pkt: P,
+        meta: &mut PacketMeta,
+    ) {
         self.run_top(ctx, pkt, meta, None);
     }
 
@@ -456,7 +461,10 @@ fn l4_span(frame: &[u8], ofs: &Offsets) -> Option<(usize, usize)> {
 fn mhash_add(hash: u32, data: u32) -> u32 {
     let mut h = hash;
     if data != 0 {
-        let d = data.wrapping_mul(0xcc9e_2d51).rotate_left(15).wrapping_mul(0x1b87_3593);
+        let d = data
+            .wrapping_mul(0xcc9e_2d51)
+            .rotate_left(15)
+            .wrapping_mul(0x1b87_3593);
         h ^= d;
     }
     h.rotate_left(13).wrapping_mul(5).wrapping_add(0xe654_6b64)

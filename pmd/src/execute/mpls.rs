@@ -52,13 +52,22 @@ fn l2_end(d: &[u8], ofs: &Offsets) -> usize {
 /// in front of `l2_5`.
 #[inline]
 fn set_ethertype(d: &mut [u8], l2_5: usize, eth_type: u16) {
-    let pos = if is_vlan_tpid(be16(d, 12)) { l2_5 - 2 } else { 12 };
+    let pos = if is_vlan_tpid(be16(d, 12)) {
+        l2_5 - 2
+    } else {
+        12
+    };
     d[pos..pos + 2].copy_from_slice(&eth_type.to_be_bytes());
 }
 
 /// Pushes `lse` as the new top label and sets the Ethertype. Returns false
 /// (packet unchanged) when the headroom is too small.
-pub(super) fn push_mpls<P: Packet>(pkt: &mut P, ofs: &mut Offsets, lse: u32, eth_type: u16) -> bool {
+pub(super) fn push_mpls<P: Packet>(
+    pkt: &mut P,
+    ofs: &mut Offsets,
+    lse: u32,
+    eth_type: u16,
+) -> bool {
     if !is_mpls_type(eth_type) || pkt.len() < 14 {
         return true;
     }

@@ -9,7 +9,8 @@
 use super::checksum::{put_raw16, raw16, recalc_csum16, recalc_csum48, update128, update32};
 use super::{at, l4_span, mpls, Offsets};
 use flowcache::actions::{
-    ArpFields, EthFields, IcmpFields, Ipv4Fields, Ipv6Fields, Masked, NdFields, PortFields, SetField,
+    ArpFields, EthFields, IcmpFields, Ipv4Fields, Ipv6Fields, Masked, NdFields, PortFields,
+    SetField,
 };
 use flowcache::key::{IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP};
 
@@ -383,7 +384,12 @@ fn set_sctp(d: &mut [u8], ofs: &Offsets, m: &Masked<PortFields>) {
     // OVS stores `old_csum ^ crc32c(old) ^ crc32c(new)` (both over the L4
     // bytes with a zero checksum field); the difference of the two CRCs only
     // depends on the changed bytes and the length.
-    let delta = [old[0] ^ new[0], old[1] ^ new[1], old[2] ^ new[2], old[3] ^ new[3]];
+    let delta = [
+        old[0] ^ new[0],
+        old[1] ^ new[1],
+        old[2] ^ new[2],
+        old[3] ^ new[3],
+    ];
     let crc_delta = super::checksum::crc32c_prefix_delta(delta, l4_size).to_le_bytes();
     for i in 0..4 {
         d[l4 + 8 + i] ^= crc_delta[i];

@@ -305,7 +305,15 @@ pub fn eth(dst: [u8; 6], src: [u8; 6], ethertype: u16, payload: &[u8]) -> Vec<u8
 
 /// An IPv4 header plus `l4` (header checksum right). `frag` is the
 /// flags/offset word.
-pub fn ipv4(proto: u8, src: [u8; 4], dst: [u8; 4], tos: u8, ttl: u8, frag: u16, l4: &[u8]) -> Vec<u8> {
+pub fn ipv4(
+    proto: u8,
+    src: [u8; 4],
+    dst: [u8; 4],
+    tos: u8,
+    ttl: u8,
+    frag: u16,
+    l4: &[u8],
+) -> Vec<u8> {
     let mut h = vec![0x45, tos];
     h.extend_from_slice(&((20 + l4.len()) as u16).to_be_bytes());
     h.extend_from_slice(&[0x12, 0x34]);
@@ -320,7 +328,15 @@ pub fn ipv4(proto: u8, src: [u8; 4], dst: [u8; 4], tos: u8, ttl: u8, frag: u16, 
 }
 
 /// An IPv6 header (no extension headers unless in `payload`).
-pub fn ipv6(next: u8, src: [u8; 16], dst: [u8; 16], tclass: u8, label: u32, hlim: u8, payload: &[u8]) -> Vec<u8> {
+pub fn ipv6(
+    next: u8,
+    src: [u8; 16],
+    dst: [u8; 16],
+    tclass: u8,
+    label: u32,
+    hlim: u8,
+    payload: &[u8],
+) -> Vec<u8> {
     let w = (6u32 << 28) | (u32::from(tclass) << 20) | (label & 0xfffff);
     let mut h = w.to_be_bytes().to_vec();
     h.extend_from_slice(&(payload.len() as u16).to_be_bytes());

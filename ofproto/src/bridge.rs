@@ -1,0 +1,192 @@
+//! The bridge: the OpenFlow pipeline of one switch as the datapath sees it.
+//!
+//! It holds the current [`Tables`] behind an atomic pointer swap (RCU
+//! style: a handler translating a packet keeps the `Arc<Tables>` it
+//! loaded, so no packet ever sees a half-applied change) and the set of
+//! ports, and implements [`Translator`] for the upcall handlers and the
+//! revalidator. Every change bumps the generation, which makes the
+//! revalidator re-check installed megaflows.
+
+use crate::parse::FlowFilter;
+use crate::rule::{Instructions, Rule};
+use crate::table::{RuleEntry, Tables};
+use crate::xlate::{xlate, PortSet, XlateOptions, XlateOutput};
+use arc_swap::ArcSwap;
+use flowcache::actions::DpAction;
+use flowcache::key::{FlowKey, DP_WORDS, KEY_WORDS};
+use flowcache::upcall::{Translation, Translator};
+use parking_lot::Mutex;
+use std::any::Any;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The ports of the bridge: OpenFlow number → name.
+#[derive(Clone, Debug, Default)]
+pub struct PortMap {
+    pub ports: BTreeMap<u32, String>,
+}
+
+impl PortSet for PortMap {
+    fn contains(&self, port: u32) -> bool {
+        self.ports.contains_key(&port)
+    }
+    fn ports(&self) -> Vec<u32> {
+        self.ports.keys().copied().collect()
+    }
+}
+
+/// The rules behind one megaflow (what [`Translation::rules`] carries).
+struct MegaflowRules(Vec<Arc<RuleEntry>>);
+
+/// One OpenFlow bridge.
+pub struct Bridge {
+    tables: ArcSwap<Tables>,
+    ports: ArcSwap<PortMap>,
+    generation: AtomicU64,
+    /// Serialises changes (readers never take it).
+    edit: Mutex<()>,
+}
+
+impl Default for Bridge {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Bridge {
+    /// An empty bridge: no ports, no rules (every packet is a table miss).
+    pub fn new() -> Bridge {
+        Bridge {
+            tables: ArcSwap::from_pointee(Tables::new()),
+            ports: ArcSwap::from_pointee(PortMap::default()),
+            generation: AtomicU64::new(0),
+            edit: Mutex::new(()),
+        }
+    }
+
+    /// The current tables (a snapshot that stays valid while held).
+    pub fn tables(&self) -> Arc<Tables> {
+        self.tables.load_full()
+    }
+
+    /// The current ports.
+    pub fn ports(&self) -> Arc<PortMap> {
+        self.ports.load_full()
+    }
+
+    fn publish(&self, tables: Tables) {
+        self.tables.store(Arc::new(tables));
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// Replaces every rule at once (`replace-flows`, `--flows`): no packet
+    /// sees a half-loaded table.
+    pub fn replace_rules(&self, rules: Vec<Rule>) -> Result<(), std::convert::Infallible> {
+        let _g = self.edit.lock();
+        self.publish(Tables::from_rules(rules));
+        Ok(())
+    }
+
+    /// Adds rules (`add-flow`, `add-flows`).
+    pub fn add_rules(&self, rules: Vec<Rule>) {
+        let _g = self.edit.lock();
+        let t = self.tables.load().add_all(rules);
+        self.publish(t);
+    }
+
+    /// Deletes the rules `filter` selects; returns how many.
+    pub fn delete_rules(&self, filter: &FlowFilter, strict: bool) -> usize {
+        let _g = self.edit.lock();
+        let (t, removed) = self.tables.load().delete(filter, strict);
+        if !removed.is_empty() {
+            self.publish(t);
+        }
+        removed.len()
+    }
+
+    /// Gives the rules `filter` selects new instructions; returns how many.
+    pub fn modify_rules(&self, filter: &FlowFilter, strict: bool, ins: &Instructions) -> usize {
+        let _g = self.edit.lock();
+        let (t, n) = self.tables.load().modify(filter, strict, ins, false);
+        if n > 0 {
+            self.publish(t);
+        }
+        n
+    }
+
+    /// Removes rules whose idle or hard timeout passed; returns how many.
+    pub fn expire_rules(&self, now: Instant) -> usize {
+        let _g = self.edit.lock();
+        let cur = self.tables.load_full();
+        let expired = cur.expired(now);
+        if expired.is_empty() {
+            return 0;
+        }
+        let (t, removed) =
+            cur.remove_where(|r| expired.iter().any(|(e, _)| std::ptr::eq(&e.rule, r)));
+        self.publish(t);
+        removed.len()
+    }
+
+    /// Adds a port (ALL/FLOOD and output validity depend on the set).
+    pub fn add_port(&self, ofport: u32, name: &str) {
+        let _g = self.edit.lock();
+        let mut p = (**self.ports.load()).clone();
+        p.ports.insert(ofport, name.to_string());
+        self.ports.store(Arc::new(p));
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// Removes a port.
+    pub fn remove_port(&self, ofport: u32) {
+        let _g = self.edit.lock();
+        let mut p = (**self.ports.load()).clone();
+        p.ports.remove(&ofport);
+        self.ports.store(Arc::new(p));
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// Translates a flow with a trace (`vportctl trace`).
+    pub fn trace(&self, flow: &FlowKey) -> XlateOutput {
+        let tables = self.tables.load();
+        let ports = self.ports.load();
+        xlate(&tables, flow, &**ports, &XlateOptions { trace: true })
+    }
+}
+
+impl Translator for Bridge {
+    fn translate(&self, key: &FlowKey) -> Translation {
+        let tables = self.tables.load();
+        let ports = self.ports.load();
+        let out = xlate(&tables, key, &**ports, &XlateOptions::default());
+        let mut mask = out.wc;
+        mask.words_mut()[DP_WORDS..KEY_WORDS].fill(0);
+        let now = Instant::now();
+        for r in &out.rules {
+            r.stats.touch(now);
+        }
+        let actions: Vec<DpAction> = out.actions;
+        Translation {
+            actions: actions.into(),
+            mask,
+            install: true,
+            drop_reason: out.drop_reason,
+            rules: Some(Arc::new(MegaflowRules(out.rules))),
+        }
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    fn credit(&self, rules: &(dyn Any + Send + Sync), packets: u64, bytes: u64, _used_ms: u64) {
+        if let Some(r) = rules.downcast_ref::<MegaflowRules>() {
+            let now = Instant::now();
+            for e in &r.0 {
+                e.stats.credit(packets, bytes, now);
+            }
+        }
+    }
+}

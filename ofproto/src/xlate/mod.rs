@@ -1,0 +1,883 @@
+//! Translation (OVS `ofproto-dpif-xlate.c`): runs a packet's flow key
+//! through the OpenFlow tables and produces the datapath actions for it plus
+//! the megaflow mask under which those actions are valid for every packet.
+//!
+//! Behaviour copied from OVS 3.1 (see the conformance README):
+//! * table 0 first; `goto_table`, `resubmit(port,table)` (the port replaces
+//!   `in_port` for that lookup only); registers and metadata written in a
+//!   resubmitted table persist; a table miss drops (for that lookup only:
+//!   the caller's remaining actions and the action set still run);
+//! * translation depth: resubmits to the same or an earlier table nest; more
+//!   than 64 nested (or 4096 in all) is an error and the whole packet is
+//!   dropped, earlier outputs included;
+//! * fragments are looked up with `tp_src`/`tp_dst` (ICMP type/code) 0;
+//! * outputs to the ingress port are skipped (`in_port` sends back), to
+//!   missing ports ignored, ALL/FLOOD go to every other existing port in
+//!   ascending order, the controller drops;
+//! * `dec_ttl`/`dec_mpls_ttl` at TTL ≤ 1 abandon the rest of the rule's
+//!   actions and instructions (nothing after them; outputs before them
+//!   stand; a resubmitting caller continues; the action set still runs);
+//! * `write_actions` accumulate into the action set (a later write of the
+//!   same kind wins; set-field/move/load are all kept in order), executed at
+//!   the end of the pipeline in OpenFlow's order (pop VLAN, pop MPLS, push
+//!   MPLS, push VLAN, dec TTL, dec MPLS TTL, sets, output/resubmit);
+//! * header changes are committed (see [`commit`]) before each output.
+//!
+//! The megaflow mask (`wc`) always holds `recirc_id`, `in_port`, `dl_type`,
+//! `nw_frag` (IP) and the VLAN "present" bits, plus every bit the lookups
+//! and actions consulted; it never has bits in the OpenFlow-only words
+//! (`metadata`, registers).
+
+pub mod commit;
+
+use crate::fields::{FieldId, Prereq, SubField};
+use crate::parse::{format_instructions, format_match};
+use crate::rule::{Instructions, Match, OfAction, OutputPort, TableId};
+use crate::table::{RuleEntry, Tables};
+use commit::{count_vlans, mpls_stack, set_mpls_stack, DeepMpls};
+use flowcache::actions::{format_actions, DpAction, DropReason};
+use flowcache::key::*;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// OVS `MAX_DEPTH`: nested resubmits allowed.
+pub const MAX_DEPTH: u32 = 64;
+/// OVS `MAX_RESUBMITS`: resubmits allowed in one translation.
+pub const MAX_RESUBMITS: u32 = MAX_DEPTH * MAX_DEPTH;
+
+/// The OpenFlow ports that exist (for output, ALL and FLOOD).
+pub trait PortSet {
+    /// True when `port` exists.
+    fn contains(&self, port: u32) -> bool;
+    /// Every port, ascending.
+    fn ports(&self) -> Vec<u32>;
+}
+
+impl PortSet for [u32] {
+    fn contains(&self, port: u32) -> bool {
+        <[u32]>::contains(self, &port)
+    }
+    fn ports(&self) -> Vec<u32> {
+        let mut v = self.to_vec();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+}
+
+impl PortSet for Vec<u32> {
+    fn contains(&self, port: u32) -> bool {
+        self.as_slice().contains(&port)
+    }
+    fn ports(&self) -> Vec<u32> {
+        self.as_slice().ports()
+    }
+}
+
+impl PortSet for BTreeSet<u32> {
+    fn contains(&self, port: u32) -> bool {
+        BTreeSet::contains(self, &port)
+    }
+    fn ports(&self) -> Vec<u32> {
+        self.iter().copied().collect()
+    }
+}
+
+/// Ports `1..=n`.
+#[derive(Clone, Copy, Debug)]
+pub struct PortRange(pub u32);
+
+impl PortSet for PortRange {
+    fn contains(&self, port: u32) -> bool {
+        port >= 1 && port <= self.0
+    }
+    fn ports(&self) -> Vec<u32> {
+        (1..=self.0).collect()
+    }
+}
+
+/// Translation options.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct XlateOptions {
+    /// Produce `ofproto/trace`-like lines in [`XlateOutput::trace`].
+    pub trace: bool,
+}
+
+/// The result of a translation.
+#[derive(Clone, Debug)]
+pub struct XlateOutput {
+    /// Datapath actions; empty means drop (see `drop_reason`).
+    pub actions: Vec<DpAction>,
+    /// Megaflow mask: the packet's key masked with it identifies every
+    /// packet these actions are right for. No bits in words `>= DP_WORDS`.
+    pub wc: FlowKey,
+    /// The rules the packet went through, in order (credit megaflow stats to
+    /// them).
+    pub rules: Vec<Arc<RuleEntry>>,
+    /// Why nothing is output, when `actions` has no output.
+    pub drop_reason: Option<DropReason>,
+    /// The flow as OpenFlow left it (OVS "Final flow").
+    pub final_flow: FlowKey,
+    /// Trace lines (only with [`XlateOptions::trace`]).
+    pub trace: Vec<String>,
+}
+
+/// Result of running an action list.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    /// Stop the current rule's actions (TTL exception) or an error.
+    Stop,
+}
+
+struct Ctx<'a> {
+    tables: &'a Tables,
+    ports: &'a dyn PortSet,
+    orig: FlowKey,
+    flow: FlowKey,
+    base: FlowKey,
+    wc: FlowKey,
+    actions: Vec<DpAction>,
+    rules: Vec<Arc<RuleEntry>>,
+    action_set: Vec<OfAction>,
+    table_id: TableId,
+    depth: u32,
+    resubmits: u32,
+    error: Option<DropReason>,
+    invalid_ttl: bool,
+    table_miss: bool,
+    /// An MPLS pop to a non-MPLS type happened (OVS would recirculate
+    /// before looking at L3 again).
+    was_mpls: bool,
+    /// MPLS labels below the two the keys hold.
+    deep: DeepMpls,
+    trace: Option<Vec<String>>,
+    indent: usize,
+    /// Match of the rule being executed (names fields in trace lines).
+    cur_match: Match,
+}
+
+/// Translates `flow` (a datapath key: registers and metadata 0) through
+/// `tables`.
+pub fn xlate(
+    tables: &Tables,
+    flow: &FlowKey,
+    ports: &dyn PortSet,
+    opts: &XlateOptions,
+) -> XlateOutput {
+    let mut start = *flow;
+    for w in &mut start.words_mut()[DP_WORDS..] {
+        *w = 0;
+    }
+    let mut wc = FlowKey {
+        recirc_id: u32::MAX,
+        in_port: u32::MAX,
+        dl_type: 0xffff,
+        ..Default::default()
+    };
+    if start.is_ip() {
+        wc.nw_frag = FRAG_ANY | FRAG_LATER;
+    }
+    let mut ctx = Ctx {
+        tables,
+        ports,
+        orig: start,
+        flow: start,
+        base: start,
+        wc,
+        actions: Vec::new(),
+        rules: Vec::new(),
+        action_set: Vec::new(),
+        table_id: 0,
+        depth: 0,
+        resubmits: 0,
+        error: None,
+        invalid_ttl: false,
+        table_miss: false,
+        was_mpls: false,
+        deep: DeepMpls::for_packet(&start),
+        trace: opts.trace.then(Vec::new),
+        indent: 0,
+        cur_match: Match::catchall(),
+    };
+    if ctx.trace.is_some() {
+        ctx.note_line(format!("Flow: {}", describe_key(&start)));
+        ctx.note_line(String::new());
+    }
+    match ctx.lookup(0, start.in_port) {
+        Some(e) => {
+            ctx.trace_table(0, Some(e));
+            ctx.rules.push(e.clone());
+            ctx.exec_rule(e);
+        }
+        None => {
+            ctx.trace_table(0, None);
+            ctx.table_miss = true;
+        }
+    }
+    if ctx.error.is_none() {
+        ctx.exec_action_set();
+    }
+    ctx.finish()
+}
+
+/// The prerequisite translation checks before writing a field (OVS
+/// `mf_are_prereqs_ok` on the written field).
+fn write_prereq(field: FieldId) -> Prereq {
+    match field {
+        FieldId::NwSrc | FieldId::NwDst => Prereq::Ipv4,
+        f => f.prereq(),
+    }
+}
+
+/// A short key description for trace lines.
+fn describe_key(k: &FlowKey) -> String {
+    let mut m = Match {
+        value: *k,
+        mask: FlowKey::default(),
+    };
+    m.mask.in_port = u32::MAX;
+    m.mask.dl_type = 0xffff;
+    m.mask.dl_src = [0xff; 6];
+    m.mask.dl_dst = [0xff; 6];
+    if k.vlans[0].tci & VLAN_CFI != 0 {
+        m.mask.vlans[0].tci = 0xffff;
+    }
+    if k.is_ipv4() || k.dl_type == ETH_TYPE_ARP {
+        m.mask.nw_src = u32::MAX;
+        m.mask.nw_dst = u32::MAX;
+    }
+    if k.is_ipv6() {
+        m.mask.ipv6_src = [0xff; 16];
+        m.mask.ipv6_dst = [0xff; 16];
+    }
+    if k.is_ip() {
+        m.mask.nw_proto = 0xff;
+        m.mask.nw_ttl = 0xff;
+        m.mask.nw_tos = 0xff;
+        m.mask.nw_frag = 0xff;
+        if matches!(k.nw_proto, IPPROTO_TCP | IPPROTO_UDP | IPPROTO_SCTP) {
+            m.mask.tp_src = 0xffff;
+            m.mask.tp_dst = 0xffff;
+        }
+    }
+    if k.is_mpls() {
+        m.mask.mpls_lse[0] = u32::MAX;
+    }
+    format_match(&m)
+}
+
+impl<'a> Ctx<'a> {
+    fn note_line(&mut self, s: String) {
+        if let Some(t) = self.trace.as_mut() {
+            t.push(s);
+        }
+    }
+
+    fn note(&mut self, s: &str) {
+        if self.trace.is_some() {
+            let pad = " ".repeat(4 + self.indent * 4);
+            self.note_line(format!("{pad}{s}"));
+        }
+    }
+
+    /// Like [`Ctx::note`], formatting only when tracing.
+    fn notef(&mut self, f: impl FnOnce() -> String) {
+        if self.trace.is_some() {
+            let s = f();
+            self.note(&s);
+        }
+    }
+
+    fn trace_table(&mut self, table: TableId, rule: Option<&Arc<RuleEntry>>) {
+        if self.trace.is_none() {
+            return;
+        }
+        let pad = " ".repeat(self.indent * 4);
+        let line = match rule {
+            Some(e) => {
+                let m = format_match(&e.rule.matches);
+                if m.is_empty() {
+                    format!("{pad}{:2}. priority {}", table, e.rule.priority)
+                } else {
+                    format!("{pad}{:2}. {}, priority {}", table, m, e.rule.priority)
+                }
+            }
+            None => format!("{pad}{:2}. No match.\n{pad}    drop", table),
+        };
+        for l in line.split('\n') {
+            self.note_line(l.to_string());
+        }
+    }
+
+    fn trace_action(&mut self, a: &OfAction) {
+        if self.trace.is_some() {
+            let ins = Instructions {
+                apply: vec![a.clone()],
+                ..Default::default()
+            };
+            let s = format_instructions(&ins, &self.cur_match);
+            self.note(&s);
+        }
+    }
+
+    /// Looks `table` up with `in_port` as the input port (OVS
+    /// `rule_dpif_lookup_from_table`): fragments are looked up with the
+    /// transport ports zeroed, and the port bits that lookup consulted say
+    /// nothing about the packet, so they stay out of the megaflow (every
+    /// packet of the megaflow is a fragment of the same kind).
+    fn lookup(&mut self, table: TableId, in_port: u32) -> Option<&'a Arc<RuleEntry>> {
+        let tables: &'a Tables = self.tables;
+        let mut f = self.flow;
+        f.in_port = in_port;
+        let frag = f.is_ip() && f.nw_frag & FRAG_ANY != 0;
+        if frag {
+            f.tp_src = 0;
+            f.tp_dst = 0;
+        }
+        let mut lwc = FlowKey::default();
+        let r = tables.table(table).lookup(&f, &mut lwc);
+        if frag {
+            lwc.tp_src = 0;
+            lwc.tp_dst = 0;
+        }
+        self.wc.or_with(&lwc);
+        r
+    }
+
+    /// `resubmit`/`goto_table`/`output:TABLE` (OVS `xlate_table_action`).
+    fn table_action(&mut self, in_port: u32, table: TableId) {
+        if self.depth >= MAX_DEPTH || self.resubmits >= MAX_RESUBMITS {
+            self.notef(|| format!(">>>> over max translation depth {MAX_DEPTH} <<<<"));
+            self.error = Some(DropReason::RecursionLimit);
+            return;
+        }
+        if self.was_mpls {
+            // OVS recirculates here to parse the headers under the popped
+            // label; vportd continues with the L3 fields unknown (zero).
+            self.note(">> lookup after pop_mpls: L3 fields unknown (no recirculation)");
+        }
+        let old_table = self.table_id;
+        self.table_id = table;
+        self.indent += 1;
+        match self.lookup(table, in_port) {
+            Some(e) => {
+                self.trace_table(table, Some(e));
+                self.rules.push(e.clone());
+                self.resubmits += 1;
+                let deepens = (table <= old_table) as u32;
+                self.depth += deepens;
+                let saved = self.cur_match;
+                self.exec_rule(e);
+                self.cur_match = saved;
+                self.depth -= deepens;
+            }
+            None => {
+                self.trace_table(table, None);
+                self.table_miss = true;
+            }
+        }
+        self.indent -= 1;
+        self.table_id = old_table;
+    }
+
+    /// Runs a rule's instructions in OpenFlow order.
+    fn exec_rule(&mut self, e: &Arc<RuleEntry>) {
+        self.cur_match = e.rule.matches;
+        let ins = &e.rule.instructions;
+        if self.do_actions(&ins.apply) == Flow::Stop || self.error.is_some() {
+            return;
+        }
+        if ins.clear_actions {
+            self.note("clear_actions");
+            self.action_set.clear();
+        }
+        if let Some(w) = &ins.write_actions {
+            if self.trace.is_some() {
+                let i = Instructions {
+                    write_actions: Some(w.clone()),
+                    ..Default::default()
+                };
+                let s = format_instructions(&i, &self.cur_match);
+                self.note(&s);
+            }
+            self.action_set.extend(w.iter().cloned());
+        }
+        if let Some((v, m)) = ins.write_metadata {
+            self.notef(|| format!("write_metadata:{v:#x}/{m:#x}"));
+            self.flow.metadata = (self.flow.metadata & !m) | (v & m);
+        }
+        if let Some(t) = ins.goto_table {
+            self.notef(|| format!("goto_table:{t}"));
+            self.table_action(self.flow.in_port, t);
+        }
+    }
+
+    /// Executes the action set (OVS `ofpacts_execute_action_set` order).
+    fn exec_action_set(&mut self) {
+        let set = std::mem::take(&mut self.action_set);
+        if set.is_empty() {
+            return;
+        }
+        let last = |pred: &dyn Fn(&OfAction) -> bool| set.iter().rev().find(|a| pred(a)).cloned();
+        let mut list = Vec::new();
+        list.extend(last(&|a| matches!(a, OfAction::PopVlan)));
+        list.extend(last(&|a| matches!(a, OfAction::PopMpls(_))));
+        list.extend(last(&|a| matches!(a, OfAction::PushMpls(_))));
+        list.extend(last(&|a| matches!(a, OfAction::PushVlan(_))));
+        list.extend(last(&|a| matches!(a, OfAction::DecTtl)));
+        list.extend(last(&|a| matches!(a, OfAction::DecMplsTtl)));
+        list.extend(
+            set.iter()
+                .filter(|a| {
+                    matches!(
+                        a,
+                        OfAction::SetField { .. }
+                            | OfAction::Load { .. }
+                            | OfAction::Move { .. }
+                            | OfAction::SetMplsTtl(_)
+                            | OfAction::SetNwTtl(_)
+                    )
+                })
+                .cloned(),
+        );
+        list.extend(last(&|a| {
+            matches!(
+                a,
+                OfAction::Output(_) | OfAction::OutputReg(_) | OfAction::Controller
+            )
+        }));
+        list.extend(last(&|a| matches!(a, OfAction::Resubmit { .. })));
+        if list.is_empty() {
+            return;
+        }
+        self.note_line(String::new());
+        self.note_line("--. Executing action set:".into());
+        let saved = self.indent;
+        self.indent = 0;
+        self.do_actions(&list);
+        self.indent = saved;
+    }
+
+    fn do_actions(&mut self, acts: &[OfAction]) -> Flow {
+        if acts.is_empty() {
+            self.note("drop");
+        }
+        for a in acts {
+            if self.error.is_some() {
+                return Flow::Stop;
+            }
+            self.trace_action(a);
+            if self.do_action(a) == Flow::Stop {
+                return Flow::Stop;
+            }
+        }
+        Flow::Continue
+    }
+
+    fn do_action(&mut self, a: &OfAction) -> Flow {
+        match a {
+            OfAction::Output(p) => self.output(*p),
+            OfAction::Controller => self.output(OutputPort::Controller),
+            OfAction::OutputReg(sf) => {
+                let port = sf.read(&self.flow);
+                sf.field.or_mask(&mut self.wc, sf.mask());
+                match port_from_u16(port) {
+                    Some(p) => self.output(p),
+                    None => self.notef(|| format!(">> output port {port} is out of range")),
+                }
+            }
+            OfAction::SetField { field, value, mask } => self.set_field(*field, *value, *mask),
+            OfAction::Load { dst, value } => {
+                self.set_field(dst.field, *value << dst.ofs, dst.mask())
+            }
+            OfAction::Move { src, dst } => self.move_field(src, dst),
+            OfAction::DecTtl => return self.dec_ttl(),
+            OfAction::DecMplsTtl => return self.dec_mpls_ttl(),
+            OfAction::SetMplsTtl(ttl) => {
+                if self.flow.is_mpls() {
+                    self.wc.mpls_lse[0] |= MPLS_TTL_MASK;
+                    self.flow.mpls_lse[0] = (self.flow.mpls_lse[0] & !MPLS_TTL_MASK) | *ttl as u32;
+                }
+            }
+            OfAction::SetNwTtl(ttl) => {
+                if self.flow.is_ip() {
+                    self.wc.nw_ttl = 0xff;
+                    self.flow.nw_ttl = *ttl;
+                }
+            }
+            OfAction::PushVlan(tpid) => self.push_vlan(*tpid),
+            OfAction::PopVlan => self.pop_vlan(),
+            OfAction::PushMpls(ethertype) => self.push_mpls(*ethertype),
+            OfAction::PopMpls(ethertype) => self.pop_mpls(*ethertype),
+            OfAction::Resubmit { in_port, table } => {
+                let port = match in_port {
+                    Some(p) if *p != OFPP_IN_PORT => *p,
+                    _ => self.flow.in_port,
+                };
+                let table = table.unwrap_or(self.table_id);
+                self.table_action(port, table);
+            }
+        }
+        Flow::Continue
+    }
+
+    /// OVS `xlate_output_action`.
+    fn output(&mut self, port: OutputPort) {
+        match port {
+            OutputPort::Port(p) => {
+                if p != self.flow.in_port {
+                    self.compose_output(p);
+                } else {
+                    self.note(" >> skipping output to input port");
+                }
+            }
+            OutputPort::InPort => self.compose_output(self.flow.in_port),
+            OutputPort::All | OutputPort::Flood => {
+                for p in self.ports.ports() {
+                    if p != self.flow.in_port {
+                        self.compose_output(p);
+                    }
+                }
+            }
+            OutputPort::Controller => self.note(" >> no controller: dropped"),
+            OutputPort::Normal => self.note(" >> NORMAL is not supported: dropped"),
+            OutputPort::Local => self.note(" >> no local port"),
+            OutputPort::Table => self.table_action(self.flow.in_port, 0),
+        }
+    }
+
+    fn compose_output(&mut self, port: u32) {
+        if !self.ports.contains(port) {
+            self.note(" >> Nonexistent output port");
+            return;
+        }
+        commit::commit(
+            &self.flow,
+            &mut self.base,
+            &mut self.wc,
+            &mut self.actions,
+            &mut self.deep,
+        );
+        self.actions.push(DpAction::Output(port));
+    }
+
+    /// OVS `mf_are_prereqs_ok` with megaflow tracking.
+    fn prereq_ok(&mut self, p: Prereq) -> bool {
+        match p {
+            Prereq::None => return true,
+            Prereq::Vlan => self.wc.vlans[0].tci |= VLAN_CFI,
+            Prereq::Arp
+            | Prereq::Ipv4
+            | Prereq::Ipv6
+            | Prereq::Ip
+            | Prereq::IpOrArp
+            | Prereq::Mpls => {}
+            Prereq::Tcp
+            | Prereq::Udp
+            | Prereq::Sctp
+            | Prereq::L4
+            | Prereq::Icmpv4
+            | Prereq::Icmpv6 => self.wc.nw_proto = 0xff,
+            Prereq::Nd | Prereq::NdSolicit | Prereq::NdAdvert => {
+                self.wc.nw_proto = 0xff;
+                self.wc.tp_src |= 0xff;
+            }
+        }
+        p.satisfied(&self.flow, &FlowKey::all_ones())
+    }
+
+    fn set_field(&mut self, field: FieldId, value: u128, mask: u128) {
+        if !self.prereq_ok(write_prereq(field)) {
+            self.notef(|| {
+                format!(
+                    " >> unmet prerequisites for {}, set_field ignored",
+                    field.name()
+                )
+            });
+            return;
+        }
+        let mask = mask & field.max_value();
+        field.or_mask(&mut self.wc, mask);
+        field.set_masked(&mut self.flow, value, mask);
+        match field {
+            // OVS `flow_set_vlan_pcp` also marks the tag present.
+            FieldId::VlanPcp => {
+                self.flow.vlans[0].tci |= VLAN_CFI;
+                self.wc.vlans[0].tci |= VLAN_CFI;
+            }
+            FieldId::VlanVid | FieldId::VlanTci => self.wc.vlans[0].tci |= VLAN_CFI,
+            _ => {}
+        }
+        if matches!(
+            field,
+            FieldId::VlanPcp | FieldId::VlanVid | FieldId::VlanTci
+        ) && self.flow.vlans[0].tci & VLAN_CFI != 0
+            && self.flow.vlans[0].tpid == 0
+        {
+            self.flow.vlans[0].tpid = ETH_TYPE_VLAN;
+        }
+    }
+
+    fn move_field(&mut self, src: &SubField, dst: &SubField) {
+        if !self.prereq_ok(write_prereq(dst.field)) || !self.prereq_ok(src.field.prereq()) {
+            self.note(" >> unmet prerequisites, move ignored");
+            return;
+        }
+        src.field.or_mask(&mut self.wc, src.mask());
+        dst.field.or_mask(&mut self.wc, dst.mask());
+        let v = src.read(&self.flow);
+        dst.write(&mut self.flow, v);
+        if dst.field == FieldId::VlanPcp {
+            self.flow.vlans[0].tci |= VLAN_CFI;
+        }
+    }
+
+    /// OVS `compose_dec_ttl`.
+    fn dec_ttl(&mut self) -> Flow {
+        if !self.flow.is_ip() {
+            return Flow::Continue;
+        }
+        self.wc.nw_ttl = 0xff;
+        self.wc.nw_proto = 0xff;
+        if self.flow.nw_ttl > 1 {
+            self.flow.nw_ttl -= 1;
+            Flow::Continue
+        } else {
+            let v = if self.flow.is_ipv4() { 4 } else { 6 };
+            self.notef(|| format!(" >> IPv{v} decrement TTL exception"));
+            self.invalid_ttl = true;
+            Flow::Stop
+        }
+    }
+
+    /// OVS `compose_dec_mpls_ttl_action` (also stops on a non-MPLS packet,
+    /// as OVS does).
+    fn dec_mpls_ttl(&mut self) -> Flow {
+        if self.flow.is_mpls() {
+            self.wc.mpls_lse[0] |= MPLS_TTL_MASK;
+            let ttl = self.flow.mpls_lse[0] & MPLS_TTL_MASK;
+            if ttl > 1 {
+                self.flow.mpls_lse[0] = (self.flow.mpls_lse[0] & !MPLS_TTL_MASK) | (ttl - 1);
+                return Flow::Continue;
+            }
+        }
+        self.note(" >> MPLS decrement TTL exception");
+        self.invalid_ttl = true;
+        Flow::Stop
+    }
+
+    /// OVS `flow_push_vlan_uninit` + new tag VID 0, PCP 0.
+    fn push_vlan(&mut self, tpid: u16) {
+        let n = count_vlans(&self.flow);
+        for i in 0..n {
+            self.wc.vlans[i] = VlanTag {
+                tpid: 0xffff,
+                tci: 0xffff,
+            };
+        }
+        let len = self.flow.vlans.len();
+        for i in (1..len).rev() {
+            self.flow.vlans[i] = self.flow.vlans[i - 1];
+        }
+        self.flow.vlans[0] = VlanTag {
+            tpid,
+            tci: VLAN_CFI,
+        };
+    }
+
+    /// OVS `flow_pop_vlan`.
+    fn pop_vlan(&mut self) {
+        let n = count_vlans(&self.flow);
+        if n > 1 {
+            for i in 1..n {
+                self.wc.vlans[i] = VlanTag {
+                    tpid: 0xffff,
+                    tci: 0xffff,
+                };
+            }
+            for i in 1..n {
+                self.flow.vlans[i - 1] = self.flow.vlans[i];
+            }
+        }
+        if n > 0 {
+            self.flow.vlans[n - 1] = VlanTag::default();
+        }
+    }
+
+    /// The flow's label stack (OVS `flow_count_mpls_labels`: the BoS bits
+    /// read are un-wildcarded).
+    fn flow_mpls(&mut self) -> Vec<Option<u32>> {
+        let s = mpls_stack(&self.flow, &self.deep.flow);
+        for i in 0..s.len().min(self.wc.mpls_lse.len()) {
+            self.wc.mpls_lse[i] |= MPLS_BOS_MASK;
+        }
+        s
+    }
+
+    /// OVS `compose_mpls_push_action` / `flow_push_mpls`.
+    fn push_mpls(&mut self, ethertype: u16) {
+        let mut stack = self.flow_mpls();
+        if stack.is_empty() {
+            commit::commit(
+                &self.flow,
+                &mut self.base,
+                &mut self.wc,
+                &mut self.actions,
+                &mut self.deep,
+            );
+            let f = &mut self.flow;
+            let label: u32 = if f.is_ipv6() { 2 } else { 0 };
+            let mut tc = 0u32;
+            let mut ttl = 64u32;
+            if f.is_ip() {
+                tc = ((f.nw_tos & 0xfc) >> 2) as u32;
+                self.wc.nw_tos |= 0xfc;
+                self.wc.nw_ttl = 0xff;
+                if f.nw_ttl != 0 {
+                    ttl = f.nw_ttl as u32;
+                }
+            }
+            f.mpls_lse = [0; 2];
+            f.mpls_lse[0] = (label << MPLS_LABEL_SHIFT)
+                | ((tc << MPLS_TC_SHIFT) & MPLS_TC_MASK)
+                | MPLS_BOS_MASK
+                | (ttl & MPLS_TTL_MASK);
+            // The L3/L4 fields are no longer visible.
+            let start = core::mem::offset_of!(FlowKey, nw_src);
+            let end = core::mem::offset_of!(FlowKey, metadata);
+            bytemuck::bytes_of_mut(f)[start..end].fill(0);
+        } else {
+            for i in 0..stack.len().min(self.wc.mpls_lse.len()) {
+                self.wc.mpls_lse[i] = u32::MAX;
+            }
+            let top = stack[0].unwrap_or(0) & !MPLS_BOS_MASK;
+            stack.insert(0, Some(top));
+            set_mpls_stack(&mut self.flow, &mut self.deep.flow, &stack);
+        }
+        self.flow.dl_type = ethertype;
+    }
+
+    /// OVS `flow_pop_mpls`.
+    fn pop_mpls(&mut self, ethertype: u16) {
+        let mut stack = self.flow_mpls();
+        if stack.is_empty() {
+            return;
+        }
+        for i in 1..stack.len().min(self.wc.mpls_lse.len()) {
+            self.wc.mpls_lse[i] = u32::MAX;
+        }
+        stack.remove(0);
+        set_mpls_stack(&mut self.flow, &mut self.deep.flow, &stack);
+        self.flow.dl_type = ethertype;
+        if ethertype != ETH_TYPE_MPLS && ethertype != ETH_TYPE_MPLS_MCAST {
+            self.was_mpls = true;
+        }
+    }
+
+    /// OVS `xlate_wc_finish` plus the result.
+    fn finish(mut self) -> XlateOutput {
+        let orig = self.orig;
+        let wc = &mut self.wc;
+        for w in &mut wc.words_mut()[DP_WORDS..] {
+            *w = 0;
+        }
+        if (orig.dl_type == ETH_TYPE_IPV4 && orig.nw_proto == IPPROTO_ICMP)
+            || (orig.dl_type == ETH_TYPE_IPV6 && orig.nw_proto == IPPROTO_ICMPV6)
+        {
+            wc.tp_src &= 0xff;
+            wc.tp_dst &= 0xff;
+        }
+        if orig.is_ip() && orig.nw_frag & FRAG_LATER != 0 {
+            wc.tp_src = 0;
+            wc.tp_dst = 0;
+        }
+        if !orig.is_mpls() {
+            wc.mpls_lse = [0; 2];
+        }
+        // Only TCP packets have TCP flags (they are 0 in every other key);
+        // the datapath mask of OVS carries them for TCP only.
+        if wc.nw_proto == 0xff && !(orig.is_ip() && orig.nw_proto == IPPROTO_TCP) {
+            wc.tcp_flags = 0;
+        }
+        for i in 0..wc.vlans.len() {
+            if orig.vlans[i].tci & VLAN_CFI == 0 {
+                wc.vlans[i] = VlanTag::default();
+            }
+            // Tag presence is part of every megaflow (OVS gets it from the
+            // ODP key's Ethertype).
+            wc.vlans[i].tci |= VLAN_CFI;
+        }
+
+        let has_output = self.actions.iter().any(|a| a.is_output());
+        let drop_reason = if let Some(e) = self.error {
+            self.actions.clear();
+            Some(e)
+        } else if has_output {
+            None
+        } else {
+            self.actions.clear();
+            Some(if self.invalid_ttl {
+                DropReason::InvalidTtl
+            } else if self.table_miss {
+                DropReason::TableMiss
+            } else {
+                DropReason::Action
+            })
+        };
+        if self.trace.is_some() {
+            let final_flow = if self.flow == self.orig {
+                "unchanged".to_string()
+            } else {
+                describe_key(&self.flow)
+            };
+            let mf = Match {
+                value: self.orig.masked(&self.wc),
+                mask: self.wc,
+            };
+            let mf = format_match(&mf);
+            let acts = format_actions(&self.actions);
+            self.note_line(String::new());
+            self.note_line(format!("Final flow: {final_flow}"));
+            self.note_line(format!("Megaflow: {mf}"));
+            self.note_line(format!("Datapath actions: {acts}"));
+        }
+        XlateOutput {
+            actions: self.actions,
+            wc: self.wc,
+            rules: self.rules,
+            drop_reason,
+            final_flow: self.flow,
+            trace: self.trace.unwrap_or_default(),
+        }
+    }
+}
+
+/// OpenFlow 1.0 numbers of the reserved ports, as `output:NXM_NX_REG0[]`
+/// may hold them.
+pub const OFPP_IN_PORT: u32 = 0xfff8;
+pub const OFPP_TABLE: u32 = 0xfff9;
+pub const OFPP_NORMAL: u32 = 0xfffa;
+pub const OFPP_FLOOD: u32 = 0xfffb;
+pub const OFPP_ALL: u32 = 0xfffc;
+pub const OFPP_CONTROLLER: u32 = 0xfffd;
+pub const OFPP_LOCAL: u32 = 0xfffe;
+pub const OFPP_NONE: u32 = 0xffff;
+
+fn port_from_u16(v: u128) -> Option<OutputPort> {
+    if v > 0xffff {
+        return None;
+    }
+    let v = v as u32;
+    Some(match v {
+        OFPP_IN_PORT => OutputPort::InPort,
+        OFPP_TABLE => OutputPort::Table,
+        OFPP_NORMAL => OutputPort::Normal,
+        OFPP_FLOOD => OutputPort::Flood,
+        OFPP_ALL => OutputPort::All,
+        OFPP_CONTROLLER => OutputPort::Controller,
+        OFPP_LOCAL => OutputPort::Local,
+        OFPP_NONE => return None,
+        p => OutputPort::Port(p),
+    })
+}

@@ -1,0 +1,705 @@
+//! Translation against the OVS 3.1 oracle corpus
+//! (`/work/shared/conformance/cases/public`).
+//!
+//! For every input packet of every case: parse `flows.txt`, extract the
+//! packet's key from the input pcap, translate, and compare with OVS's
+//! `Datapath actions:` line from `expected/trace.txt` *semantically*: both
+//! action lists are executed on a model of the packet (key fields, VLAN and
+//! MPLS stacks) and must output the same packets to the same ports in the
+//! same order. Then the megaflow of every packet is checked for soundness
+//! against every other packet of the case (a packet inside another's
+//! megaflow must get the same actions), and compared with OVS's `Megaflow:`
+//! (reported, not asserted: ours may legitimately be narrower).
+//!
+//! Set `XLATE_VERBOSE=1` for per-packet diagnostics of failures.
+
+use flowcache::actions::*;
+use flowcache::extract::{extract, PacketMeta};
+use flowcache::key::*;
+use ofproto::classifier::ClassifierConfig;
+use ofproto::table::Tables;
+use ofproto::xlate::{xlate, PortRange, XlateOptions};
+use ofproto::{parse_flows, parse_match};
+use std::path::{Path, PathBuf};
+
+const CORPUS: &str = "/work/shared/conformance/cases/public";
+
+// ---------------------------------------------------------------- pcap
+
+fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
+    let Ok(data) = std::fs::read(path) else {
+        return vec![];
+    };
+    if data.len() < 24 {
+        return vec![];
+    }
+    let magic = u32::from_le_bytes(data[0..4].try_into().unwrap());
+    let le = match magic {
+        0xa1b2_c3d4 | 0xa1b2_3c4d => true,
+        0xd4c3_b2a1 | 0x4d3c_b2a1 => false,
+        _ => panic!("{}: not a pcap", path.display()),
+    };
+    let rd = |b: &[u8]| {
+        let a: [u8; 4] = b.try_into().unwrap();
+        if le {
+            u32::from_le_bytes(a)
+        } else {
+            u32::from_be_bytes(a)
+        }
+    };
+    let mut out = vec![];
+    let mut p = 24;
+    while p + 16 <= data.len() {
+        let incl = rd(&data[p + 8..p + 12]) as usize;
+        p += 16;
+        out.push(data[p..p + incl].to_vec());
+        p += incl;
+    }
+    out
+}
+
+// ---------------------------------------------------------------- trace.txt
+
+struct TracePacket {
+    in_port: u32,
+    index: usize,
+    hex: Vec<u8>,
+    megaflow: String,
+    dp_actions: String,
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len() / 2)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
+        .collect()
+}
+
+fn read_trace(path: &Path) -> Vec<TracePacket> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut out: Vec<TracePacket> = vec![];
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("packet in_") {
+            // packet in_1.pcap[0] (47 bytes): hex
+            let port: u32 = rest[..rest.find('.').unwrap()].parse().unwrap();
+            let idx: usize = rest[rest.find('[').unwrap() + 1..rest.find(']').unwrap()]
+                .parse()
+                .unwrap();
+            let hex = rest.rsplit(": ").next().unwrap_or("").trim();
+            out.push(TracePacket {
+                in_port: port,
+                index: idx,
+                hex: unhex(hex),
+                megaflow: String::new(),
+                dp_actions: String::new(),
+            });
+        } else if let Some(m) = line.strip_prefix("Megaflow: ") {
+            out.last_mut().unwrap().megaflow = m.to_string();
+        } else if let Some(a) = line.strip_prefix("Datapath actions: ") {
+            out.last_mut().unwrap().dp_actions = a.to_string();
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------- OVS action parser
+
+fn split_top(s: &str) -> Vec<&str> {
+    let mut out = vec![];
+    let (mut depth, mut start) = (0i32, 0usize);
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if start < s.len() {
+        out.push(&s[start..]);
+    }
+    out.into_iter()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect()
+}
+
+fn inner<'a>(s: &'a str, name: &str) -> Option<&'a str> {
+    s.strip_prefix(name)?.strip_prefix('(')?.strip_suffix(')')
+}
+
+fn num(s: &str) -> u128 {
+    if let Some(h) = s.strip_prefix("0x") {
+        u128::from_str_radix(h, 16).unwrap()
+    } else {
+        s.parse().unwrap()
+    }
+}
+
+fn mac(s: &str) -> [u8; 6] {
+    let v: Vec<u8> = s
+        .split(':')
+        .map(|b| u8::from_str_radix(b, 16).unwrap())
+        .collect();
+    v.try_into().unwrap()
+}
+
+/// `key=value[/mask]` pairs of one `set(...)` body.
+fn kv(s: &str) -> Vec<(String, String, Option<String>)> {
+    split_top(s)
+        .into_iter()
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap();
+            match v.split_once('/') {
+                Some((v, m)) => (k.to_string(), v.to_string(), Some(m.to_string())),
+                None => (k.to_string(), v.to_string(), None),
+            }
+        })
+        .collect()
+}
+
+fn parse_ovs_actions(s: &str) -> Vec<DpAction> {
+    let mut out = vec![];
+    for t in split_top(s) {
+        if t == "drop" {
+            continue;
+        }
+        if let Ok(p) = t.parse::<u32>() {
+            out.push(DpAction::Output(p));
+        } else if t == "pop_vlan" {
+            out.push(DpAction::PopVlan);
+        } else if let Some(b) = inner(t, "push_vlan") {
+            let (mut tpid, mut tci) = (ETH_TYPE_VLAN, 0u16);
+            for (k, v, _) in kv(b) {
+                match k.as_str() {
+                    "tpid" => tpid = num(&v) as u16,
+                    "vid" => tci |= num(&v) as u16,
+                    "pcp" => tci |= (num(&v) as u16) << 13,
+                    "cfi" => tci |= (num(&v) as u16) << 12,
+                    _ => panic!("push_vlan {k}"),
+                }
+            }
+            out.push(DpAction::PushVlan { tpid, tci });
+        } else if let Some(b) = inner(t, "push_mpls") {
+            let (mut lse, mut ethertype) = (0u32, 0u16);
+            for (k, v, _) in kv(b) {
+                let v = num(&v) as u32;
+                match k.as_str() {
+                    "label" => lse |= v << 12,
+                    "tc" => lse |= v << 9,
+                    "bos" => lse |= v << 8,
+                    "ttl" => lse |= v,
+                    "eth_type" => ethertype = v as u16,
+                    _ => panic!("push_mpls {k}"),
+                }
+            }
+            out.push(DpAction::PushMpls { lse, ethertype });
+        } else if let Some(b) = inner(t, "pop_mpls") {
+            let ethertype = num(b.strip_prefix("eth_type=").unwrap()) as u16;
+            out.push(DpAction::PopMpls { ethertype });
+        } else if t.starts_with("userspace(") {
+            out.push(DpAction::Userspace { cookie: 0 });
+        } else if let Some(b) = inner(t, "set") {
+            out.push(DpAction::Set(parse_set(b)));
+        } else {
+            panic!("unknown OVS action {t}");
+        }
+    }
+    out
+}
+
+fn parse_set(b: &str) -> SetField {
+    let (name, body) = b.split_at(b.find('(').unwrap());
+    let body = &body[1..body.len() - 1];
+    let f = kv(body);
+    macro_rules! masked {
+        ($ty:ident, $( $key:literal => $field:ident : $conv:expr ),* ) => {{
+            let mut value = $ty::default();
+            let mut mask = $ty::default();
+            for (k, v, m) in &f {
+                match k.as_str() {
+                    $( $key => {
+                        let conv = $conv;
+                        value.$field = conv(v.as_str());
+                        mask.$field = match m { Some(m) => conv(m.as_str()), None => conv("all") };
+                    } )*
+                    _ => panic!("set {name}: {k}"),
+                }
+            }
+            Masked { value, mask }
+        }};
+    }
+    let ip4 = |s: &str| -> u32 {
+        if s == "all" {
+            u32::MAX
+        } else {
+            u32::from(s.parse::<std::net::Ipv4Addr>().unwrap())
+        }
+    };
+    let ip6 = |s: &str| -> [u8; 16] {
+        if s == "all" {
+            [0xff; 16]
+        } else {
+            s.parse::<std::net::Ipv6Addr>().unwrap().octets()
+        }
+    };
+    let m6 = |s: &str| -> [u8; 6] {
+        if s == "all" {
+            [0xff; 6]
+        } else {
+            mac(s)
+        }
+    };
+    let n8 = |s: &str| -> u8 {
+        if s == "all" {
+            0xff
+        } else {
+            num(s) as u8
+        }
+    };
+    let n16 = |s: &str| -> u16 {
+        if s == "all" {
+            0xffff
+        } else {
+            num(s) as u16
+        }
+    };
+    let n20 = |s: &str| -> u32 {
+        if s == "all" {
+            0xfffff
+        } else {
+            num(s) as u32
+        }
+    };
+    match name {
+        "eth" => SetField::Ethernet(masked!(EthFields, "src" => src: m6, "dst" => dst: m6)),
+        "ipv4" => SetField::Ipv4(masked!(Ipv4Fields, "src" => src: ip4, "dst" => dst: ip4,
+            "tos" => tos: n8, "ttl" => ttl: n8)),
+        "ipv6" => SetField::Ipv6(masked!(Ipv6Fields, "src" => src: ip6, "dst" => dst: ip6,
+            "label" => label: n20, "tclass" => tclass: n8, "hlimit" => hlimit: n8)),
+        "tcp" => SetField::Tcp(masked!(PortFields, "src" => src: n16, "dst" => dst: n16)),
+        "udp" => SetField::Udp(masked!(PortFields, "src" => src: n16, "dst" => dst: n16)),
+        "sctp" => SetField::Sctp(masked!(PortFields, "src" => src: n16, "dst" => dst: n16)),
+        "icmp" => {
+            SetField::Icmpv4(masked!(IcmpFields, "type" => icmp_type: n8, "code" => icmp_code: n8))
+        }
+        "icmpv6" => {
+            SetField::Icmpv6(masked!(IcmpFields, "type" => icmp_type: n8, "code" => icmp_code: n8))
+        }
+        "arp" => SetField::Arp(masked!(ArpFields, "sip" => spa: ip4, "tip" => tpa: ip4,
+            "op" => op: n16, "sha" => sha: m6, "tha" => tha: m6)),
+        "nd" => SetField::Nd(
+            masked!(NdFields, "target" => target: ip6, "sll" => sll: m6, "tll" => tll: m6),
+        ),
+        "mpls" => {
+            let mut lse = 0u32;
+            for (k, v, _) in &f {
+                let v = num(v) as u32;
+                match k.as_str() {
+                    "label" => lse |= v << 12,
+                    "tc" => lse |= v << 9,
+                    "bos" => lse |= v << 8,
+                    "ttl" => lse |= v,
+                    _ => panic!("mpls {k}"),
+                }
+            }
+            SetField::Mpls(Masked {
+                value: lse,
+                mask: u32::MAX,
+            })
+        }
+        _ => panic!("set {name}"),
+    }
+}
+
+// ---------------------------------------------------------------- packet model
+
+/// What leaves a port: header fields plus the VLAN and MPLS stacks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Model {
+    key: FlowKey,
+    vlans: Vec<(u16, u16)>,
+    mpls: Vec<u32>,
+    ethertype: u16,
+    ethertypes_below: Vec<u16>,
+}
+
+fn model(k: &FlowKey) -> Model {
+    let mut key = *k;
+    let vlans: Vec<(u16, u16)> = k
+        .vlans
+        .iter()
+        .take_while(|v| v.tci & VLAN_CFI != 0)
+        .map(|v| (v.tpid, v.tci & !VLAN_CFI))
+        .collect();
+    let mut mpls = vec![];
+    if k.is_mpls() {
+        for l in k.mpls_lse {
+            mpls.push(l);
+            if l & MPLS_BOS_MASK != 0 {
+                break;
+            }
+        }
+    }
+    key.vlans = Default::default();
+    key.mpls_lse = [0; 2];
+    Model {
+        key,
+        vlans,
+        mpls,
+        ethertype: k.dl_type,
+        ethertypes_below: vec![],
+    }
+}
+
+fn apm<
+    T: Copy + std::ops::BitAnd<Output = T> + std::ops::BitOr<Output = T> + std::ops::Not<Output = T>,
+>(
+    dst: &mut T,
+    v: T,
+    m: T,
+) {
+    *dst = (*dst & !m) | (v & m);
+}
+
+fn apm_arr<const N: usize>(dst: &mut [u8; N], v: &[u8; N], m: &[u8; N]) {
+    for i in 0..N {
+        dst[i] = (dst[i] & !m[i]) | (v[i] & m[i]);
+    }
+}
+
+/// Runs datapath actions on the model; returns what was output where.
+/// `None` when an action can't be modelled.
+fn run(k: &FlowKey, acts: &[DpAction]) -> Vec<(u32, Model)> {
+    let mut m = model(k);
+    let mut out = vec![];
+    for a in acts {
+        match a {
+            DpAction::Output(p) => out.push((*p, m.clone())),
+            DpAction::PushVlan { tpid, tci } => m.vlans.insert(0, (*tpid, *tci)),
+            DpAction::PopVlan => {
+                if !m.vlans.is_empty() {
+                    m.vlans.remove(0);
+                }
+            }
+            DpAction::PushMpls { lse, ethertype } => {
+                m.mpls.insert(0, *lse);
+                m.ethertypes_below.push(m.ethertype);
+                m.ethertype = *ethertype;
+            }
+            DpAction::PopMpls { ethertype } => {
+                if !m.mpls.is_empty() {
+                    m.mpls.remove(0);
+                }
+                m.ethertype = *ethertype;
+            }
+            DpAction::Userspace { .. } | DpAction::Drop(_) => {}
+            DpAction::Set(s) => {
+                let k = &mut m.key;
+                match s {
+                    SetField::Ethernet(x) => {
+                        apm_arr(&mut k.dl_src, &x.value.src, &x.mask.src);
+                        apm_arr(&mut k.dl_dst, &x.value.dst, &x.mask.dst);
+                    }
+                    SetField::Ipv4(x) => {
+                        apm(&mut k.nw_src, x.value.src, x.mask.src);
+                        apm(&mut k.nw_dst, x.value.dst, x.mask.dst);
+                        apm(&mut k.nw_tos, x.value.tos, x.mask.tos);
+                        apm(&mut k.nw_ttl, x.value.ttl, x.mask.ttl);
+                    }
+                    SetField::Ipv6(x) => {
+                        apm_arr(&mut k.ipv6_src, &x.value.src, &x.mask.src);
+                        apm_arr(&mut k.ipv6_dst, &x.value.dst, &x.mask.dst);
+                        apm(&mut k.ipv6_label, x.value.label, x.mask.label);
+                        apm(&mut k.nw_tos, x.value.tclass, x.mask.tclass);
+                        apm(&mut k.nw_ttl, x.value.hlimit, x.mask.hlimit);
+                    }
+                    SetField::Tcp(x) | SetField::Udp(x) | SetField::Sctp(x) => {
+                        apm(&mut k.tp_src, x.value.src, x.mask.src);
+                        apm(&mut k.tp_dst, x.value.dst, x.mask.dst);
+                    }
+                    SetField::Icmpv4(x) | SetField::Icmpv6(x) => {
+                        let mut t = k.tp_src as u8;
+                        let mut c = k.tp_dst as u8;
+                        apm(&mut t, x.value.icmp_type, x.mask.icmp_type);
+                        apm(&mut c, x.value.icmp_code, x.mask.icmp_code);
+                        k.tp_src = t as u16;
+                        k.tp_dst = c as u16;
+                    }
+                    SetField::Arp(x) => {
+                        apm(&mut k.nw_src, x.value.spa, x.mask.spa);
+                        apm(&mut k.nw_dst, x.value.tpa, x.mask.tpa);
+                        let mut op = k.nw_proto as u16;
+                        apm(&mut op, x.value.op, x.mask.op);
+                        k.nw_proto = op as u8;
+                        apm_arr(&mut k.arp_sha, &x.value.sha, &x.mask.sha);
+                        apm_arr(&mut k.arp_tha, &x.value.tha, &x.mask.tha);
+                    }
+                    SetField::Nd(x) => {
+                        apm_arr(&mut k.nd_target, &x.value.target, &x.mask.target);
+                        apm_arr(&mut k.arp_sha, &x.value.sll, &x.mask.sll);
+                        apm_arr(&mut k.arp_tha, &x.value.tll, &x.mask.tll);
+                    }
+                    SetField::Mpls(x) => {
+                        if let Some(top) = m.mpls.first_mut() {
+                            apm(top, x.value, x.mask);
+                        }
+                    }
+                    SetField::PktMark(x) => apm(&mut k.pkt_mark, x.value, x.mask),
+                }
+            }
+            other => panic!("can't model {other:?}"),
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------- megaflow
+
+/// OVS's `Megaflow:` as (value, mask), or None when our match parser does
+/// not know one of its fields.
+fn parse_megaflow(s: &str) -> Option<(FlowKey, FlowKey)> {
+    let kept: Vec<&str> = split_top(s)
+        .into_iter()
+        .filter(|t| *t != "eth" && !t.starts_with("recirc_id="))
+        .collect();
+    let (m, _, _) = parse_match(&kept.join(",")).ok()?;
+    Some((m.value, m.mask))
+}
+
+fn normalize_mask(mut m: FlowKey) -> FlowKey {
+    m.recirc_id = u32::MAX;
+    m.in_port = u32::MAX;
+    m.dl_type = 0xffff;
+    // OVS's megaflow format cannot show the TPID mask.
+    for v in &mut m.vlans {
+        v.tci |= VLAN_CFI;
+        v.tpid = 0;
+    }
+    for w in &mut m.words_mut()[DP_WORDS..] {
+        *w = 0;
+    }
+    m
+}
+
+/// The bits of mask `a` not in `b`, as a match string.
+fn extra_bits(a: &FlowKey, b: &FlowKey) -> String {
+    let mut d = *a;
+    for (x, y) in d.words_mut().iter_mut().zip(b.words()) {
+        *x &= !y;
+    }
+    let s = ofproto::format_match(&ofproto::Match {
+        value: FlowKey::default(),
+        mask: d,
+    });
+    let raw: Vec<String> = d
+        .words()
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| **w != 0)
+        .map(|(i, w)| format!("w{i}:{w:#x}"))
+        .collect();
+    format!("{s}[{}]", raw.join(" "))
+}
+
+fn is_subset(a: &FlowKey, b: &FlowKey) -> bool {
+    a.words().iter().zip(b.words()).all(|(x, y)| x & !y == 0)
+}
+
+// ---------------------------------------------------------------- the test
+
+#[derive(Default)]
+struct Totals {
+    cases: usize,
+    cases_pass: usize,
+    packets: usize,
+    packets_pass: usize,
+    mf_equal: usize,
+    mf_narrower: usize,
+    mf_more_specific: usize,
+    mf_other: usize,
+    mf_unparsed: usize,
+    soundness_checks: usize,
+    soundness_fail: usize,
+    megaflows: usize,
+    megaflows_ovs_cfg: usize,
+    ovs_megaflows: usize,
+}
+
+fn case_dirs() -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(CORPUS) else {
+        return vec![];
+    };
+    let mut v: Vec<PathBuf> = rd
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn conformance_public_corpus() {
+    let dirs = case_dirs();
+    if dirs.is_empty() {
+        eprintln!("corpus not found at {CORPUS}; skipping");
+        return;
+    }
+    let verbose = std::env::var("XLATE_VERBOSE").is_ok();
+    let mut t = Totals::default();
+    let mut failed_cases = vec![];
+    for dir in &dirs {
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        let flows = std::fs::read_to_string(dir.join("flows.txt")).unwrap();
+        let rules = parse_flows(&flows, "flows.txt").unwrap_or_else(|e| panic!("{name}: {e}"));
+        let nports: u32 = std::fs::read_to_string(dir.join("ports"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let ports = PortRange(nports);
+        let tables = Tables::from_rules(rules.clone());
+        let tables_ovs = Tables::from_rules_with_config(rules, ClassifierConfig::ovs_default());
+        let trace = read_trace(&dir.join("expected/trace.txt"));
+        let mut pcaps: std::collections::HashMap<u32, Vec<Vec<u8>>> = Default::default();
+
+        t.cases += 1;
+        let mut case_ok = true;
+        let mut done: Vec<(FlowKey, FlowKey, Vec<DpAction>)> = vec![];
+        let mut distinct: std::collections::HashSet<(FlowKey, FlowKey)> = Default::default();
+        let mut distinct_ovs: std::collections::HashSet<(FlowKey, FlowKey)> = Default::default();
+        let mut distinct_ovs_cfg: std::collections::HashSet<(FlowKey, FlowKey)> =
+            Default::default();
+        for tp in &trace {
+            let frames = pcaps
+                .entry(tp.in_port)
+                .or_insert_with(|| read_pcap(&dir.join(format!("in_{}.pcap", tp.in_port))));
+            let frame = frames
+                .get(tp.index)
+                .cloned()
+                .unwrap_or_else(|| tp.hex.clone());
+            assert_eq!(
+                frame, tp.hex,
+                "{name}: pcap and trace disagree on packet {}",
+                tp.index
+            );
+            let meta = PacketMeta {
+                in_port: tp.in_port,
+                ..Default::default()
+            };
+            let mut key = FlowKey::default();
+            if extract(&frame, &meta, &mut key).is_err() {
+                continue; // dropped on receive, as OVS does
+            }
+            t.packets += 1;
+            let out = xlate(&tables, &key, &ports, &XlateOptions::default());
+            let ovs = parse_ovs_actions(&tp.dp_actions);
+            let ours_run = run(&key, &out.actions);
+            let ovs_run = run(&key, &ovs);
+            if ours_run == ovs_run {
+                t.packets_pass += 1;
+            } else {
+                case_ok = false;
+                if verbose {
+                    let tr = xlate(&tables, &key, &ports, &XlateOptions { trace: true });
+                    eprintln!(
+                        "FAIL {name}[{}]\n  ovs:  {}\n  ours: {}\n{}",
+                        tp.index,
+                        tp.dp_actions,
+                        format_actions(&out.actions),
+                        tr.trace.join("\n")
+                    );
+                }
+            }
+            assert!(
+                out.wc.words()[DP_WORDS..].iter().all(|w| *w == 0),
+                "{name}: megaflow mask has OpenFlow-only bits"
+            );
+            // Megaflow vs OVS (with OVS's trie configuration).
+            let out_ovs_cfg = xlate(&tables_ovs, &key, &ports, &XlateOptions::default());
+            let ours = normalize_mask(out_ovs_cfg.wc);
+            distinct_ovs_cfg.insert((key.masked(&ours), ours));
+            match parse_megaflow(&tp.megaflow) {
+                None => t.mf_unparsed += 1,
+                Some((_, m)) => {
+                    let theirs = normalize_mask(m);
+                    distinct_ovs.insert((key.masked(&theirs), theirs));
+                    if ours == theirs {
+                        t.mf_equal += 1;
+                    } else if is_subset(&ours, &theirs) {
+                        t.mf_narrower += 1;
+                    } else if is_subset(&theirs, &ours) {
+                        t.mf_more_specific += 1;
+                        if verbose {
+                            eprintln!(
+                                "MORE-SPECIFIC {name}[{}]: +{} ovs {}",
+                                tp.index,
+                                extra_bits(&ours, &theirs),
+                                tp.megaflow
+                            );
+                        }
+                    } else {
+                        t.mf_other += 1;
+                        if verbose {
+                            eprintln!(
+                                "DIFF {name}[{}]: +{} -{} ovs {}",
+                                tp.index,
+                                extra_bits(&ours, &theirs),
+                                extra_bits(&theirs, &ours),
+                                tp.megaflow
+                            );
+                        }
+                    }
+                }
+            }
+            distinct.insert((key.masked(&out.wc), out.wc));
+            done.push((key, out.wc, out.actions));
+        }
+        // Soundness: a packet inside another packet's megaflow must get the
+        // same actions.
+        for (k1, wc1, a1) in &done {
+            for (k2, _, a2) in &done {
+                if k2.matches(k1, wc1) {
+                    t.soundness_checks += 1;
+                    if a1 != a2 {
+                        t.soundness_fail += 1;
+                        eprintln!(
+                            "UNSOUND megaflow in {name}: {} vs {}",
+                            format_actions(a1),
+                            format_actions(a2)
+                        );
+                    }
+                }
+            }
+        }
+        t.megaflows += distinct.len();
+        t.ovs_megaflows += distinct_ovs.len();
+        t.megaflows_ovs_cfg += distinct_ovs_cfg.len();
+        if case_ok {
+            t.cases_pass += 1;
+        } else {
+            failed_cases.push(name);
+        }
+    }
+    eprintln!(
+        "xlate conformance: {}/{} cases, {}/{} packets match OVS's datapath actions",
+        t.cases_pass, t.cases, t.packets_pass, t.packets
+    );
+    eprintln!("failed cases: {failed_cases:?}");
+    eprintln!(
+        "megaflow masks vs OVS (OVS trie config): {} equal, {} with fewer bits, {} with more bits, {} incomparable, {} unparsed",
+        t.mf_equal, t.mf_narrower, t.mf_more_specific, t.mf_other, t.mf_unparsed
+    );
+    eprintln!(
+        "distinct megaflows (summed per case): ours {} (with OVS's trie config {}) vs OVS {}; soundness: {} pairs checked, {} unsound",
+        t.megaflows, t.megaflows_ovs_cfg, t.ovs_megaflows, t.soundness_checks, t.soundness_fail
+    );
+    assert_eq!(t.soundness_fail, 0, "unsound megaflows");
+    assert_eq!(
+        t.packets_pass, t.packets,
+        "packets differ from OVS: {failed_cases:?}"
+    );
+}

@@ -1,0 +1,1249 @@
+//! The commands: split the request line, run the command against the
+//! switch, and answer with a human table (`text`) and its data (`data`).
+
+use super::json::{self, RxqRef};
+use super::proto::{Reply, INLINE, PROTOCOL_VERSION};
+use super::{format, metrics, Server};
+use crate::args::PortSpec;
+use crate::ports::SwitchPort;
+use flowcache::extract::{extract, PacketMeta};
+use flowcache::key::FlowKey;
+use flowcache::megaflow::Megaflow;
+use flowcache::DropReason;
+use ofproto::parse::{
+    format_match, format_rule, parse_filter, parse_flow, parse_flows, parse_match,
+};
+use ofproto::table::filter_selects;
+use ofproto::xlate::XlateOutput;
+use ofproto::Match;
+use pmd::datapath::clock;
+use pmd::datapath::Datapath;
+use pmd::dpdk::Mbuf;
+use pmd::stats::PmdStatsSnapshot;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What a command produces.
+pub struct Out {
+    pub text: String,
+    pub data: serde_json::Value,
+}
+
+type CmdResult = Result<Out, String>;
+
+fn out<T: Serialize>(text: String, data: &T) -> CmdResult {
+    let data = serde_json::to_value(data).map_err(|e| format!("internal error: {e}"))?;
+    Ok(Out { text, data })
+}
+
+/// One command of the help.
+struct Cmd {
+    name: &'static str,
+    usage: &'static str,
+    summary: &'static str,
+    aliases: &'static [&'static str],
+}
+
+const COMMANDS: &[Cmd] = &[
+    Cmd {
+        name: "show",
+        usage: "show",
+        summary: "ports, PMD threads and megaflow count",
+        aliases: &["dpctl/show", "dpif/show"],
+    },
+    Cmd {
+        name: "add-port",
+        usage: "add-port NAME DEVICE[,ofport=N][,rxq=N]",
+        summary: "add a port at run time (DEVICE: ethdev name or vdev devargs)",
+        aliases: &[],
+    },
+    Cmd {
+        name: "del-port",
+        usage: "del-port NAME",
+        summary: "remove a port at run time",
+        aliases: &[],
+    },
+    Cmd {
+        name: "add-flow",
+        usage: "add-flow FLOW",
+        summary: "add one OpenFlow rule (ovs-ofctl syntax)",
+        aliases: &[],
+    },
+    Cmd {
+        name: "add-flows",
+        usage: "add-flows FILE|-",
+        summary: "add the rules of a flow file (- = stdin)",
+        aliases: &[],
+    },
+    Cmd {
+        name: "mod-flows",
+        usage: "mod-flows [--strict] FLOW",
+        summary: "change the actions of the rules FLOW's match selects",
+        aliases: &[],
+    },
+    Cmd {
+        name: "del-flows",
+        usage: "del-flows [--strict] [MATCH]",
+        summary: "delete the rules MATCH selects (all without MATCH)",
+        aliases: &[],
+    },
+    Cmd {
+        name: "dump-flows",
+        usage: "dump-flows [MATCH]",
+        summary: "list rules with n_packets, n_bytes, duration",
+        aliases: &[],
+    },
+    Cmd {
+        name: "replace-flows",
+        usage: "replace-flows FILE|-",
+        summary: "replace every rule with a flow file, atomically",
+        aliases: &[],
+    },
+    Cmd {
+        name: "dump-megaflows",
+        usage: "dump-megaflows",
+        summary: "list the datapath megaflows",
+        aliases: &["dpctl/dump-flows", "dpif/dump-flows"],
+    },
+    Cmd {
+        name: "pmd-stats-show",
+        usage: "pmd-stats-show",
+        summary: "per-PMD counters since pmd-stats-clear",
+        aliases: &["dpif-netdev/pmd-stats-show"],
+    },
+    Cmd {
+        name: "pmd-stats-clear",
+        usage: "pmd-stats-clear",
+        summary: "restart the pmd-stats-show/pmd-perf-show window",
+        aliases: &["dpif-netdev/pmd-stats-clear"],
+    },
+    Cmd {
+        name: "pmd-perf-show",
+        usage: "pmd-perf-show",
+        summary: "per-PMD performance since pmd-stats-clear",
+        aliases: &["dpif-netdev/pmd-perf-show"],
+    },
+    Cmd {
+        name: "pmd-rxq-show",
+        usage: "pmd-rxq-show",
+        summary: "rx queue to PMD assignment and cycle shares",
+        aliases: &["dpif-netdev/pmd-rxq-show"],
+    },
+    Cmd {
+        name: "pmd-rxq-rebalance",
+        usage: "pmd-rxq-rebalance",
+        summary: "report what a cycle-based rx queue assignment would change",
+        aliases: &["dpif-netdev/pmd-rxq-rebalance"],
+    },
+    Cmd {
+        name: "trace",
+        usage: "trace FLOW | trace --packet HEX in_port=N",
+        summary: "translate a flow or packet through the OpenFlow tables",
+        aliases: &["ofproto/trace"],
+    },
+    Cmd {
+        name: "detrace",
+        usage: "detrace MEGAFLOW-ID",
+        summary: "re-translate a megaflow and list the rules behind it",
+        aliases: &["ofproto/detrace"],
+    },
+    Cmd {
+        name: "upcall-show",
+        usage: "upcall-show",
+        summary: "megaflow count and limit, max-idle, revalidator and upcall counters",
+        aliases: &["upcall/show"],
+    },
+    Cmd {
+        name: "set",
+        usage: "set flow-limit N | set max-idle MS | set emc-insert-inv-prob N",
+        summary: "change a datapath setting",
+        aliases: &["upcall/set-flow-limit N"],
+    },
+    Cmd {
+        name: "metrics",
+        usage: "metrics",
+        summary: "every counter in Prometheus text format",
+        aliases: &[],
+    },
+    Cmd {
+        name: "capture",
+        usage: "capture PORT FILE [--count N]",
+        summary: "(not implemented yet)",
+        aliases: &[],
+    },
+    Cmd {
+        name: "version",
+        usage: "version",
+        summary: "daemon and protocol version",
+        aliases: &[],
+    },
+    Cmd {
+        name: "help",
+        usage: "help",
+        summary: "this list",
+        aliases: &[],
+    },
+];
+
+/// Runs one request line and builds the reply.
+pub fn execute(server: &Server, line: &str) -> Reply {
+    let words = match split_request(line) {
+        Ok(w) => w,
+        Err(e) => return Reply::err(e),
+    };
+    let Some((cmd, args)) = words.split_first() else {
+        return Reply::err("empty request (try: help)");
+    };
+    match run(server, cmd, args) {
+        Ok(o) => Reply::ok(o.text, o.data),
+        Err(e) => Reply::err(e),
+    }
+}
+
+/// Splits a request like `sh` would, reporting the column of an
+/// unterminated quote.
+pub fn split_request(line: &str) -> Result<Vec<String>, String> {
+    #[derive(PartialEq)]
+    enum St {
+        Plain,
+        Single(usize),
+        Double(usize),
+    }
+    let mut st = St::Plain;
+    let mut chars = line.chars().enumerate();
+    while let Some((i, c)) = chars.next() {
+        match (&st, c) {
+            (St::Plain | St::Double(_), '\\') => {
+                let Some(_escaped) = chars.next() else {
+                    return Err(format!(
+                        "malformed request: col {}: backslash at the end of the line",
+                        i + 1
+                    ));
+                };
+            }
+            (St::Plain, '\'') => st = St::Single(i + 1),
+            (St::Plain, '"') => st = St::Double(i + 1),
+            (St::Single(_), '\'') | (St::Double(_), '"') => st = St::Plain,
+            _ => {}
+        }
+    }
+    match st {
+        St::Single(col) | St::Double(col) => {
+            return Err(format!("malformed request: col {col}: unterminated quote"))
+        }
+        St::Plain => {}
+    }
+    shlex::split(line).ok_or_else(|| "malformed request: cannot split it into words".to_string())
+}
+
+fn run(s: &Server, cmd: &str, args: &[String]) -> CmdResult {
+    // OVS names.
+    let cmd = match cmd {
+        "dpctl/show" | "dpif/show" => "show",
+        "dpctl/dump-flows" | "dpif/dump-flows" => "dump-megaflows",
+        "ofproto/trace" => "trace",
+        "ofproto/detrace" => "detrace",
+        "upcall/show" => "upcall-show",
+        "upcall/set-flow-limit" => {
+            let mut a = vec!["flow-limit".to_string()];
+            a.extend_from_slice(args);
+            return set(s, &a);
+        }
+        c => c.strip_prefix("dpif-netdev/").unwrap_or(c),
+    };
+    let no_args = |name: &str| -> Result<(), String> {
+        if args.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{name}: unexpected argument {:?} (usage: {name})",
+                args[0]
+            ))
+        }
+    };
+    match cmd {
+        "show" => {
+            no_args(cmd)?;
+            show(s)
+        }
+        "add-port" => add_port(s, args),
+        "del-port" => del_port(s, args),
+        "add-flow" => add_flow(s, args),
+        "add-flows" => add_flows(s, args, false),
+        "replace-flows" => add_flows(s, args, true),
+        "mod-flows" => mod_flows(s, args),
+        "del-flows" => del_flows(s, args),
+        "dump-flows" => dump_flows(s, args),
+        "dump-megaflows" => {
+            no_args(cmd)?;
+            dump_megaflows(s)
+        }
+        "pmd-stats-show" => {
+            no_args(cmd)?;
+            let d = pmd_stats(s)?;
+            out(format::pmd_stats(&d), &d)
+        }
+        "pmd-perf-show" => {
+            no_args(cmd)?;
+            let d = pmd_stats(s)?;
+            out(format::pmd_perf(&d), &d)
+        }
+        "pmd-stats-clear" => {
+            no_args(cmd)?;
+            pmd_stats_clear(s)
+        }
+        "pmd-rxq-show" => {
+            no_args(cmd)?;
+            rxq_show(s)
+        }
+        "pmd-rxq-rebalance" => {
+            no_args(cmd)?;
+            rebalance(s)
+        }
+        "trace" => trace(s, args),
+        "detrace" => detrace(s, args),
+        "upcall-show" => {
+            no_args(cmd)?;
+            upcall_show(s)
+        }
+        "set" => set(s, args),
+        "metrics" => {
+            no_args(cmd)?;
+            let f = metrics::collect(s);
+            out(metrics::render(&f), &metrics::samples(&f))
+        }
+        "capture" => {
+            Err("capture: not implemented yet (it needs a packet tap in the PMD rx/tx path)".into())
+        }
+        "version" => {
+            no_args(cmd)?;
+            let d = json::Version {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                protocol: PROTOCOL_VERSION,
+            };
+            out(
+                format!("vportd {} (control protocol {})\n", d.version, d.protocol),
+                &d,
+            )
+        }
+        "help" => {
+            let d = json::Help {
+                commands: COMMANDS
+                    .iter()
+                    .map(|c| json::HelpEntry {
+                        name: c.name.into(),
+                        usage: c.usage.into(),
+                        summary: c.summary.into(),
+                        aliases: c.aliases.iter().map(|a| a.to_string()).collect(),
+                    })
+                    .collect(),
+            };
+            out(format::help(&d), &d)
+        }
+        other => Err(format!("unknown command {other:?} (try: help)")),
+    }
+}
+
+// ---------------------------------------------------------------------
+// Helpers.
+
+fn thread_name(index: usize, core: Option<usize>) -> String {
+    match core {
+        Some(c) => format!("pmd-c{c:02}"),
+        None => format!("pmd-{index}"),
+    }
+}
+
+/// Runs `f` on the datapath, or fails when it is shut down.
+fn with_dp<T>(
+    s: &Server,
+    f: impl FnOnce(&Datapath<Mbuf>) -> Result<T, String>,
+) -> Result<T, String> {
+    let g = s.switch.datapath.lock();
+    match g.as_ref() {
+        Some(dp) => f(dp),
+        None => Err("the datapath is shut down".into()),
+    }
+}
+
+/// OpenFlow number → port name.
+fn port_names(s: &Server) -> BTreeMap<u32, String> {
+    s.switch
+        .ports
+        .lock()
+        .by_ofport
+        .values()
+        .map(|p| (p.ofport, p.name.clone()))
+        .collect()
+}
+
+fn port_info(p: &SwitchPort) -> json::PortInfo {
+    let link = p.eth.link().ok().map(|l| json::Link {
+        up: l.up,
+        speed_mbps: l.speed_mbps,
+        full_duplex: l.full_duplex,
+        autoneg: l.autoneg,
+    });
+    let stats = p.eth.stats().ok().map(|s| json::PortCounters {
+        rx_packets: s.ipackets,
+        tx_packets: s.opackets,
+        rx_bytes: s.ibytes,
+        tx_bytes: s.obytes,
+        rx_missed: s.imissed,
+        rx_errors: s.ierrors,
+        tx_errors: s.oerrors,
+        rx_nombuf: s.rx_nombuf,
+        drops: s.imissed + s.ierrors + s.oerrors + s.rx_nombuf,
+    });
+    json::PortInfo {
+        name: p.name.clone(),
+        ofport: p.ofport,
+        device: p.device.clone(),
+        ethdev: p.eth.name().to_string(),
+        driver: p.eth.driver_name().to_string(),
+        n_rxq: p.eth.n_rxq(),
+        n_txq: p.eth.n_txq(),
+        rxq_pmds: p.rxq_pmds.clone(),
+        link,
+        stats,
+    }
+}
+
+fn counters(d: &PmdStatsSnapshot) -> json::PmdCounters {
+    json::PmdCounters {
+        rx_packets: d.rx_packets,
+        rx_bursts: d.rx_bursts,
+        recirculations: d.recirculations,
+        emc_hits: d.emc_hits,
+        smc_hits: d.smc_hits,
+        megaflow_hits: d.megaflow_hits,
+        subtable_lookups: d.subtable_lookups,
+        upcalls: d.upcalls,
+        upcall_cycles: d.upcall_cycles,
+        lost_upcalls: d.lost_upcalls,
+        megaflows_installed: d.megaflows_installed,
+        flow_limit_hits: d.flow_limit_hits,
+        tx_packets: d.tx_packets,
+        tx_batches: d.tx_batches,
+        busy_cycles: d.busy_cycles,
+        idle_cycles: d.idle_cycles,
+        iterations: d.iterations,
+        drops: DropReason::ALL
+            .iter()
+            .map(|r| (r.name().to_string(), d.drops[*r as usize]))
+            .collect(),
+        drops_total: d.total_drops(),
+    }
+}
+
+fn us(cycles: u64, n: u64, hz: u64) -> f64 {
+    if n == 0 || hz == 0 {
+        0.0
+    } else {
+        cycles as f64 / n as f64 / hz as f64 * 1e6
+    }
+}
+
+fn derived(d: &PmdStatsSnapshot, secs: f64, hz: u64) -> json::PmdDerived {
+    use format::{pct, ratio};
+    let total = d.busy_cycles + d.idle_cycles;
+    let kpps = |n: u64| {
+        if secs > 0.0 {
+            n as f64 / secs / 1000.0
+        } else {
+            0.0
+        }
+    };
+    json::PmdDerived {
+        avg_passes_per_packet: ratio(d.rx_packets + d.recirculations, d.rx_packets),
+        avg_subtable_lookups_per_megaflow_hit: ratio(d.subtable_lookups, d.megaflow_hits),
+        avg_packets_per_output_batch: ratio(d.tx_packets, d.tx_batches),
+        idle_cycles_pct: pct(d.idle_cycles, total),
+        processing_cycles_pct: pct(d.busy_cycles, total),
+        avg_cycles_per_packet: ratio(total, d.rx_packets),
+        avg_processing_cycles_per_packet: ratio(d.busy_cycles, d.rx_packets),
+        us_per_upcall: us(d.upcall_cycles, d.upcalls, hz),
+        us_per_iteration: us(total, d.iterations, hz),
+        rx_kpps: kpps(d.rx_packets),
+        tx_kpps: kpps(d.tx_packets),
+    }
+}
+
+/// The text of a flow file: `--inline NAME LINE...` (from vportctl) or a
+/// path the daemon reads itself.
+fn flow_text(cmd: &str, args: &[String]) -> Result<(String, String), String> {
+    match args {
+        [flag, name, lines @ ..] if flag == INLINE => Ok((lines.join("\n"), name.clone())),
+        [path] if path == "-" => Err(format!(
+            "{cmd}: '-' (standard input) only works through vportctl"
+        )),
+        [path] => std::fs::read_to_string(path)
+            .map(|t| (t, path.clone()))
+            .map_err(|e| format!("{cmd}: {path}: {e}")),
+        _ => Err(format!(
+            "{cmd}: expected one FILE argument (or - for stdin)"
+        )),
+    }
+}
+
+fn take_flag(args: &[String], flag: &str) -> (bool, Vec<String>) {
+    let present = args.iter().any(|a| a == flag);
+    (
+        present,
+        args.iter().filter(|a| *a != flag).cloned().collect(),
+    )
+}
+
+fn rules_total(s: &Server) -> usize {
+    s.switch.bridge.tables().len()
+}
+
+// ---------------------------------------------------------------------
+// Commands.
+
+fn show(s: &Server) -> CmdResult {
+    let sw = &s.switch;
+    let ports: Vec<json::PortInfo> = sw.ports.lock().by_ofport.values().map(port_info).collect();
+    let names: BTreeMap<u32, String> = ports.iter().map(|p| (p.ofport, p.name.clone())).collect();
+    let (pmds, megaflows, flow_limit) = with_dp(s, |dp| {
+        let pmds = dp
+            .pmds
+            .iter()
+            .map(|p| json::PmdInfo {
+                index: p.index,
+                core: p.core,
+                thread: thread_name(p.index, p.core),
+                rxqs: p
+                    .rxqs
+                    .lock()
+                    .iter()
+                    .map(|r| RxqRef {
+                        port: names
+                            .get(&r.port)
+                            .cloned()
+                            .unwrap_or_else(|| r.port.to_string()),
+                        ofport: r.port,
+                        queue: r.queue,
+                    })
+                    .collect(),
+            })
+            .collect();
+        Ok((
+            pmds,
+            dp.limits.n_megaflows.load(Relaxed),
+            dp.limits.flow_limit.load(Relaxed),
+        ))
+    })?;
+    let d = json::Show {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        uptime_s: sw.started.elapsed().as_secs_f64(),
+        control_socket: s.ctl_path.display().to_string(),
+        ports,
+        pmds,
+        megaflows,
+        flow_limit,
+        openflow_rules: rules_total(s),
+    };
+    out(format::show(&d), &d)
+}
+
+/// `NAME DEVICE[,ofport=N][,rxq=N]` or `NAME=DEVICE...`. Options other than
+/// ofport/rxq stay in DEVICE (vdev devargs).
+fn parse_add_port(args: &[String]) -> Result<PortSpec, String> {
+    let usage = "usage: add-port NAME DEVICE[,ofport=N][,rxq=N]";
+    let (name, dev) = match args {
+        [name, dev] => (name.clone(), dev.clone()),
+        [one] => match one.split_once('=') {
+            Some((n, d)) => (n.to_string(), d.to_string()),
+            None => return Err(format!("add-port: missing DEVICE ({usage})")),
+        },
+        _ => return Err(format!("add-port: {usage}")),
+    };
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+    {
+        return Err(format!(
+            "add-port: bad port name {name:?} (letters, digits, '_', '-', '.')"
+        ));
+    }
+    let mut parts = dev.split(',');
+    let device = parts.next().unwrap_or("").trim().to_string();
+    if device.is_empty() {
+        return Err(format!("add-port: missing DEVICE ({usage})"));
+    }
+    let mut spec = PortSpec {
+        name,
+        device,
+        ofport: None,
+        rxq: None,
+    };
+    let mut devargs: Vec<&str> = Vec::new();
+    for opt in parts {
+        match opt.split_once('=') {
+            Some(("ofport", v)) => {
+                let n: u32 = v
+                    .parse()
+                    .map_err(|_| format!("add-port: ofport {v:?} is not a number"))?;
+                if n == 0 || n >= 0xff00 {
+                    return Err(format!("add-port: ofport {n} out of range 1..65279"));
+                }
+                spec.ofport = Some(n);
+            }
+            Some(("rxq", v)) => {
+                let n: u16 = v
+                    .parse()
+                    .map_err(|_| format!("add-port: rxq {v:?} is not a number"))?;
+                if n == 0 {
+                    return Err("add-port: rxq must be at least 1".into());
+                }
+                spec.rxq = Some(n);
+            }
+            _ => devargs.push(opt),
+        }
+    }
+    if !devargs.is_empty() {
+        spec.device = format!("{},{}", spec.device, devargs.join(","));
+    }
+    Ok(spec)
+}
+
+fn add_port(s: &Server, args: &[String]) -> CmdResult {
+    let mut spec = parse_add_port(args)?;
+    let sw = &s.switch;
+    let _edit = s.edit.lock();
+    let mut ports = sw.ports.lock();
+    if ports.by_name(&spec.name).is_some() {
+        return Err(format!("add-port: a port named {:?} exists", spec.name));
+    }
+    let ofport = match spec.ofport {
+        Some(n) => {
+            if let Some(p) = ports.by_ofport.get(&n) {
+                return Err(format!(
+                    "add-port: OpenFlow port {n} is in use by port {}",
+                    p.name
+                ));
+            }
+            n
+        }
+        None => (1..0xff00)
+            .find(|n| !ports.by_ofport.contains_key(n))
+            .ok_or("add-port: no free OpenFlow port number")?,
+    };
+    spec.ofport = Some(ofport);
+    {
+        let mut dpg = sw.datapath.lock();
+        let dp = dpg.as_mut().ok_or("the datapath is shut down")?;
+        ports
+            .add(&spec, &sw.pool, dp, &sw.bridge)
+            .map_err(|e| format!("add-port: {e:#}"))?;
+        // Its tx queues are in every PMD; now poll its rx queues.
+        ports.start_polling(dp);
+    }
+    let p = ports
+        .by_ofport
+        .get(&ofport)
+        .map(port_info)
+        .ok_or("add-port: the port vanished")?;
+    out(format::port_added(&p), &p)
+}
+
+fn del_port(s: &Server, args: &[String]) -> CmdResult {
+    let [name] = args else {
+        return Err("del-port: usage: del-port NAME".into());
+    };
+    let sw = &s.switch;
+    let _edit = s.edit.lock();
+    let mut ports = sw.ports.lock();
+    let ofport = ports
+        .by_name(name)
+        .map(|p| p.ofport)
+        .ok_or_else(|| format!("del-port: no port named {name:?}"))?;
+    let dpg = sw.datapath.lock();
+    let dp = dpg.as_ref().ok_or("the datapath is shut down")?;
+    ports.remove(ofport, dp, &sw.bridge);
+    let d = json::PortRemoved {
+        name: name.clone(),
+        ofport,
+    };
+    out(
+        format!("port {name} (OpenFlow port {ofport}) removed\n"),
+        &d,
+    )
+}
+
+fn add_flow(s: &Server, args: &[String]) -> CmdResult {
+    if args.is_empty() {
+        return Err("add-flow: usage: add-flow FLOW (e.g. in_port=1,actions=output:2)".into());
+    }
+    let line = args.join(" ");
+    let rule = parse_flow(&line).map_err(|e| format!("add-flow: {e}"))?;
+    let _edit = s.edit.lock();
+    s.switch.bridge.add_rules(vec![rule]);
+    let d = json::FlowChange {
+        op: "add",
+        count: 1,
+        rules_total: rules_total(s),
+    };
+    out(format::flow_change(&d), &d)
+}
+
+fn add_flows(s: &Server, args: &[String], replace: bool) -> CmdResult {
+    let cmd = if replace {
+        "replace-flows"
+    } else {
+        "add-flows"
+    };
+    let (text, name) = flow_text(cmd, args)?;
+    let rules = parse_flows(&text, &name).map_err(|e| format!("{cmd}: {e}"))?;
+    let count = rules.len();
+    let _edit = s.edit.lock();
+    if replace {
+        s.switch
+            .bridge
+            .replace_rules(rules)
+            .map_err(|e| format!("{cmd}: {e}"))?;
+    } else {
+        s.switch.bridge.add_rules(rules);
+    }
+    let d = json::FlowChange {
+        op: if replace { "replace" } else { "add" },
+        count,
+        rules_total: rules_total(s),
+    };
+    out(format::flow_change(&d), &d)
+}
+
+fn mod_flows(s: &Server, args: &[String]) -> CmdResult {
+    let (strict, rest) = take_flag(args, "--strict");
+    if rest.is_empty() {
+        return Err("mod-flows: usage: mod-flows [--strict] FLOW".into());
+    }
+    let line = rest.join(" ");
+    let rule = parse_flow(&line).map_err(|e| format!("mod-flows: {e}"))?;
+    let mpart = line
+        .find("action")
+        .map_or(line.as_str(), |p| &line[..p])
+        .trim_end_matches(|c: char| c == ',' || c.is_whitespace());
+    let mut filter = parse_filter(mpart).map_err(|e| format!("mod-flows: {e}"))?;
+    if strict {
+        filter.priority = Some(rule.priority);
+    } else {
+        filter.priority = None;
+    }
+    let _edit = s.edit.lock();
+    let n = s
+        .switch
+        .bridge
+        .modify_rules(&filter, strict, &rule.instructions);
+    let d = json::FlowChange {
+        op: "modify",
+        count: n,
+        rules_total: rules_total(s),
+    };
+    out(format::flow_change(&d), &d)
+}
+
+fn del_flows(s: &Server, args: &[String]) -> CmdResult {
+    let (strict, rest) = take_flag(args, "--strict");
+    let line = rest.join(" ");
+    let filter = parse_filter(&line).map_err(|e| format!("del-flows: {e}"))?;
+    let _edit = s.edit.lock();
+    let n = s.switch.bridge.delete_rules(&filter, strict);
+    let d = json::FlowChange {
+        op: "delete",
+        count: n,
+        rules_total: rules_total(s),
+    };
+    out(format::flow_change(&d), &d)
+}
+
+fn dump_flows(s: &Server, args: &[String]) -> CmdResult {
+    let line = args.join(" ");
+    let filter = parse_filter(&line).map_err(|e| format!("dump-flows: {e}"))?;
+    let tables = s.switch.bridge.tables();
+    let now = Instant::now();
+    let flows = tables
+        .iter()
+        .filter(|e| filter_selects(&filter, &e.rule, false))
+        .map(|e| {
+            let r = &e.rule;
+            let duration = now
+                .saturating_duration_since(e.stats.created())
+                .as_secs_f64();
+            let idle = now
+                .saturating_duration_since(e.stats.last_used())
+                .as_secs_f64();
+            let bare = ofproto::Rule {
+                cookie: 0,
+                table: 0,
+                idle_timeout: 0,
+                hard_timeout: 0,
+                ..r.clone()
+            };
+            let mut line = format!(
+                "cookie={:#x}, duration={:.3}s, table={}, n_packets={}, n_bytes={}, ",
+                r.cookie,
+                duration,
+                r.table,
+                e.stats.n_packets(),
+                e.stats.n_bytes()
+            );
+            if r.idle_timeout != 0 {
+                line.push_str(&format!("idle_timeout={}, ", r.idle_timeout));
+            }
+            if r.hard_timeout != 0 {
+                line.push_str(&format!("hard_timeout={}, ", r.hard_timeout));
+            }
+            line.push_str(&format!("idle_age={}, ", idle as u64));
+            line.push_str(&format_rule(&bare));
+            json::FlowEntry {
+                table: r.table,
+                priority: r.priority,
+                cookie: r.cookie,
+                duration_s: duration,
+                idle_age_s: idle,
+                n_packets: e.stats.n_packets(),
+                n_bytes: e.stats.n_bytes(),
+                idle_timeout: r.idle_timeout,
+                hard_timeout: r.hard_timeout,
+                matches: format_match(&r.matches),
+                actions: ofproto::parse::format_instructions(&r.instructions, &r.matches),
+                line,
+            }
+        })
+        .collect();
+    let d = json::DumpFlows { flows };
+    out(format::dump_flows(&d), &d)
+}
+
+fn megaflows(s: &Server) -> Result<Vec<(Arc<Megaflow>, usize)>, String> {
+    with_dp(s, |dp| {
+        let reg = dp.registry.lock();
+        let mut v: Vec<(Arc<Megaflow>, usize)> = reg
+            .flows
+            .values()
+            .filter(|e| !e.megaflow.is_dead())
+            .map(|e| (e.megaflow.clone(), e.pmd))
+            .collect();
+        v.sort_by_key(|(m, _)| m.id);
+        Ok(v)
+    })
+}
+
+fn dump_megaflows(s: &Server) -> CmdResult {
+    let now = clock::now_ms();
+    let megaflows = megaflows(s)?
+        .iter()
+        .map(|(m, pmd)| {
+            let st = m.stats.snapshot();
+            json::MegaflowInfo {
+                id: m.id,
+                pmd: *pmd,
+                key: format::odp_key(m.key(), m.mask()),
+                matches: format_match(&Match {
+                    value: *m.key(),
+                    mask: *m.mask(),
+                }),
+                actions: flowcache::actions::format_actions(&m.actions),
+                packets: st.packets,
+                bytes: st.bytes,
+                used_ms_ago: (st.packets > 0).then(|| now.saturating_sub(st.used)),
+                age_ms: now.saturating_sub(m.created),
+                tcp_flags: st.tcp_flags,
+            }
+        })
+        .collect();
+    let d = json::DumpMegaflows { megaflows };
+    out(format::dump_megaflows(&d), &d)
+}
+
+fn pmd_stats(s: &Server) -> Result<json::PmdStats, String> {
+    let hz = clock::tsc_hz();
+    let base = s.baseline.lock();
+    let secs = base.at.elapsed().as_secs_f64();
+    let pmds = with_dp(s, |dp| {
+        Ok(dp
+            .pmds
+            .iter()
+            .map(|p| {
+                let cur = p.stats.snapshot();
+                let b = base.snaps.get(p.index).copied().unwrap_or_default();
+                let d = cur.since(&b);
+                json::PmdStatsEntry {
+                    index: p.index,
+                    core: p.core,
+                    thread: thread_name(p.index, p.core),
+                    counters: counters(&d),
+                    derived: derived(&d, secs, hz),
+                }
+            })
+            .collect())
+    })?;
+    Ok(json::PmdStats {
+        duration_s: secs,
+        tsc_hz: hz,
+        pmds,
+    })
+}
+
+fn pmd_stats_clear(s: &Server) -> CmdResult {
+    let snaps: Vec<PmdStatsSnapshot> = with_dp(s, |dp| {
+        let mut v = vec![PmdStatsSnapshot::default(); dp.pmds.len()];
+        for p in &dp.pmds {
+            if let Some(slot) = v.get_mut(p.index) {
+                *slot = p.stats.snapshot();
+            }
+        }
+        Ok(v)
+    })?;
+    let n = snaps.len();
+    {
+        let mut b = s.baseline.lock();
+        b.snaps = snaps;
+        b.at = Instant::now();
+    }
+    let d = json::Cleared { pmds: n };
+    out(format!("statistics of {n} PMD thread(s) cleared\n"), &d)
+}
+
+fn rxq_data(s: &Server) -> Result<json::RxqShow, String> {
+    let names = port_names(s);
+    with_dp(s, |dp| {
+        let pmds = dp
+            .pmds
+            .iter()
+            .map(|p| {
+                let snap = p.stats.snapshot();
+                let total = snap.busy_cycles + snap.idle_cycles;
+                let qs: Vec<(u32, u16, u64)> = p
+                    .rxqs
+                    .lock()
+                    .iter()
+                    .map(|r| (r.port, r.queue, r.cycles.load(Relaxed)))
+                    .collect();
+                let sum: u64 = qs.iter().map(|q| q.2).sum();
+                json::RxqPmd {
+                    index: p.index,
+                    core: p.core,
+                    thread: thread_name(p.index, p.core),
+                    isolated: false,
+                    total_cycles: total,
+                    rxqs: qs
+                        .iter()
+                        .map(|(port, queue, cycles)| json::RxqLoad {
+                            port: names.get(port).cloned().unwrap_or_else(|| port.to_string()),
+                            ofport: *port,
+                            queue: *queue,
+                            cycles: *cycles,
+                            share_pct: format::pct(*cycles, sum),
+                            usage_pct: format::pct(*cycles, total).min(100.0),
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        Ok(json::RxqShow { pmds })
+    })
+}
+
+fn rxq_show(s: &Server) -> CmdResult {
+    let d = rxq_data(s)?;
+    out(format::rxq_show(&d), &d)
+}
+
+fn rebalance(s: &Server) -> CmdResult {
+    let d = rxq_data(s)?;
+    let n = d.pmds.len();
+    let mut queues: Vec<(usize, &json::RxqLoad)> = d
+        .pmds
+        .iter()
+        .flat_map(|p| p.rxqs.iter().map(move |q| (p.index, q)))
+        .collect();
+    let mut moves = Vec::new();
+    let reason = if n <= 1 {
+        format!("{n} PMD thread: every rx queue is on it; nothing to move")
+    } else if queues.is_empty() {
+        "no rx queues; nothing to move".to_string()
+    } else {
+        // Cycle-based (OVS pmd-rxq-assign=cycles): busiest queue first, to
+        // the least loaded PMD.
+        queues.sort_by_key(|q| std::cmp::Reverse(q.1.cycles));
+        let mut load = vec![0u64; n];
+        for (from, q) in &queues {
+            let to = (0..n).min_by_key(|i| load[*i]).unwrap_or(0);
+            load[to] += q.cycles;
+            if to != *from {
+                moves.push(json::RxqMove {
+                    port: q.port.clone(),
+                    queue: q.queue,
+                    cycles: q.cycles,
+                    from_pmd: *from,
+                    to_pmd: to,
+                });
+            }
+        }
+        if moves.is_empty() {
+            "the round-robin assignment is already what a cycle-based one would be; nothing to move"
+                .to_string()
+        } else {
+            "not applied: moving rx queues between running PMD threads is not implemented (queues are assigned round-robin when a port is added); a cycle-based assignment would make these moves:".to_string()
+        }
+    };
+    let r = json::Rebalance {
+        applied: false,
+        reason,
+        proposed_moves: moves,
+    };
+    out(format::rebalance(&r), &r)
+}
+
+fn parse_hex(h: &str) -> Result<Vec<u8>, String> {
+    let digits: Vec<(usize, char)> = h
+        .chars()
+        .enumerate()
+        .filter(|(_, c)| !matches!(c, ':' | '.' | '-' | ' '))
+        .collect();
+    if let Some((i, c)) = digits.iter().find(|(_, c)| !c.is_ascii_hexdigit()) {
+        return Err(format!(
+            "trace: --packet: col {}: {c:?} is not a hex digit",
+            i + 1
+        ));
+    }
+    if digits.len() & 1 == 1 {
+        return Err("trace: --packet: odd number of hex digits".into());
+    }
+    Ok(digits
+        .chunks(2)
+        .map(|p| {
+            let hi = p[0].1.to_digit(16).unwrap_or(0);
+            let lo = p[1].1.to_digit(16).unwrap_or(0);
+            (hi * 16 + lo) as u8
+        })
+        .collect())
+}
+
+fn trace_data(s: &Server, key: &FlowKey, flow: String, id: Option<u64>) -> json::Trace {
+    let o: XlateOutput = s.switch.bridge.trace(key);
+    let mf_value = key.masked(&o.wc);
+    let flow = match o.trace.first().and_then(|l| l.strip_prefix("Flow: ")) {
+        Some(f) if flow.is_empty() => f.to_string(),
+        _ => flow,
+    };
+    json::Trace {
+        megaflow_id: id,
+        flow,
+        in_port: key.in_port,
+        trace: o.trace.clone(),
+        actions: flowcache::actions::format_actions(&o.actions),
+        drop_reason: o.drop_reason.map(|r| r.name().to_string()),
+        megaflow_key: format::odp_key(&mf_value, &o.wc),
+        megaflow_match: format_match(&Match {
+            value: mf_value,
+            mask: o.wc,
+        }),
+        rules: o
+            .rules
+            .iter()
+            .map(|e| json::RuleRef {
+                table: e.rule.table,
+                priority: e.rule.priority,
+                cookie: e.rule.cookie,
+                n_packets: e.stats.n_packets(),
+                n_bytes: e.stats.n_bytes(),
+                rule: format_rule(&e.rule),
+            })
+            .collect(),
+    }
+}
+
+fn trace(s: &Server, args: &[String]) -> CmdResult {
+    let usage =
+        "usage: trace FLOW (e.g. in_port=1,udp,nw_dst=10.0.0.1) | trace --packet HEX in_port=N";
+    let (key, flow) = if let Some(i) = args.iter().position(|a| a == "--packet") {
+        let hex = args
+            .get(i + 1)
+            .ok_or_else(|| format!("trace: --packet needs the frame in hex ({usage})"))?;
+        let rest: Vec<String> = args
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i && *j != i + 1)
+            .map(|(_, a)| a.clone())
+            .collect();
+        let (m, _, _) = parse_match(&rest.join(" ")).map_err(|e| format!("trace: {e}"))?;
+        if m.mask.in_port == 0 {
+            return Err(format!(
+                "trace: in_port=N is required with --packet ({usage})"
+            ));
+        }
+        let frame = parse_hex(hex)?;
+        let meta = PacketMeta {
+            in_port: m.value.in_port,
+            ..PacketMeta::default()
+        };
+        let mut key = FlowKey::default();
+        extract(&frame, &meta, &mut key).map_err(|e| format!("trace: --packet: {e}"))?;
+        (key, String::new())
+    } else {
+        if args.is_empty() {
+            return Err(format!("trace: {usage}"));
+        }
+        let line = args.join(" ");
+        let (m, _, _) = parse_match(&line).map_err(|e| format!("trace: {e}"))?;
+        if m.mask.in_port == 0 {
+            return Err(format!("trace: in_port is required ({usage})"));
+        }
+        (m.value, line)
+    };
+    let d = trace_data(s, &key, flow, None);
+    out(format::trace(&d), &d)
+}
+
+fn detrace(s: &Server, args: &[String]) -> CmdResult {
+    let [arg] = args else {
+        return Err("detrace: usage: detrace MEGAFLOW-ID (see dump-megaflows)".into());
+    };
+    let num = arg
+        .strip_prefix("id:")
+        .or_else(|| arg.strip_prefix("ufid:"))
+        .unwrap_or(arg);
+    let id: u64 = num
+        .parse()
+        .map_err(|_| format!("detrace: {arg:?} is not a megaflow id (a number)"))?;
+    let mf = with_dp(s, |dp| {
+        dp.registry
+            .lock()
+            .flows
+            .get(&id)
+            .map(|e| e.megaflow.clone())
+            .ok_or_else(|| format!("detrace: no megaflow with id {id}"))
+    })?;
+    let key = *mf.key();
+    let flow = format::odp_key(mf.key(), mf.mask());
+    let d = trace_data(s, &key, flow, Some(id));
+    out(format::trace(&d), &d)
+}
+
+fn upcall_show(s: &Server) -> CmdResult {
+    let hz = clock::tsc_hz();
+    let emc = *s.emc_insert_inv_prob.lock();
+    let d = with_dp(s, |dp| {
+        let (revalidations, expired, revalidated_away) = {
+            let r = dp.registry.lock();
+            (r.revalidations, r.expired, r.revalidated_away)
+        };
+        Ok(json::UpcallShow {
+            megaflows: dp.limits.n_megaflows.load(Relaxed),
+            flow_limit: dp.limits.flow_limit.load(Relaxed),
+            max_idle_ms: dp.limits.max_idle_ms.load(Relaxed),
+            emc_insert_inv_prob: emc,
+            revalidations,
+            expired,
+            revalidated_away,
+            pmds: dp
+                .pmds
+                .iter()
+                .map(|p| {
+                    let st = p.stats.snapshot();
+                    json::UpcallPmd {
+                        index: p.index,
+                        core: p.core,
+                        thread: thread_name(p.index, p.core),
+                        upcalls: st.upcalls,
+                        lost_upcalls: st.lost_upcalls,
+                        pending_upcalls: p.stats.pending_upcalls.get(),
+                        megaflows_installed: st.megaflows_installed,
+                        flow_limit_hits: st.flow_limit_hits,
+                        us_per_upcall: us(st.upcall_cycles, st.upcalls, hz),
+                    }
+                })
+                .collect(),
+        })
+    })?;
+    out(format::upcall_show(&d), &d)
+}
+
+fn set(s: &Server, args: &[String]) -> CmdResult {
+    let usage = "usage: set flow-limit N | set max-idle MS | set emc-insert-inv-prob N";
+    let (key, val) = match args {
+        [k, v] => (k.clone(), v.clone()),
+        [kv] if kv.contains('=') => {
+            let (k, v) = kv.split_once('=').unwrap_or_default();
+            (k.to_string(), v.to_string())
+        }
+        _ => return Err(format!("set: {usage}")),
+    };
+    let n: u64 = val
+        .parse()
+        .map_err(|_| format!("set {key}: {val:?} is not a non-negative integer"))?;
+    let previous = with_dp(s, |dp| match key.as_str() {
+        "flow-limit" => {
+            let n = usize::try_from(n).map_err(|_| format!("set flow-limit: {n} is too large"))?;
+            Ok(Some(dp.limits.flow_limit.swap(n, Relaxed) as u64))
+        }
+        "max-idle" => {
+            if n < 100 {
+                return Err(format!(
+                    "set max-idle: {n} ms is below the minimum of 100 ms"
+                ));
+            }
+            Ok(Some(dp.limits.max_idle_ms.swap(n, Relaxed)))
+        }
+        "emc-insert-inv-prob" => {
+            let p = u32::try_from(n)
+                .map_err(|_| format!("set emc-insert-inv-prob: {n} is above {}", u32::MAX))?;
+            dp.set_emc_insert_inv_prob(p);
+            Ok(s.emc_insert_inv_prob.lock().replace(p).map(u64::from))
+        }
+        other => Err(format!("set: unknown setting {other:?} ({usage})")),
+    })?;
+    let d = json::SetValue {
+        key: key.clone(),
+        value: n,
+        previous,
+    };
+    let prev = previous.map_or(String::new(), |p| format!(" (was {p})"));
+    out(format!("{key} = {n}{prev}\n"), &d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_splitting() {
+        assert_eq!(
+            split_request("add-flow 'in_port=1 actions=2'").unwrap(),
+            vec!["add-flow", "in_port=1 actions=2"]
+        );
+        let e = split_request("add-flow 'in_port=1").unwrap_err();
+        assert!(e.contains("col 10: unterminated quote"), "{e}");
+        assert!(split_request("a \\").unwrap_err().contains("backslash"));
+        assert!(split_request("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn add_port_args() {
+        let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let p = parse_add_port(&a(&["p3", "net_pcap3,rx_pcap=/x.pcap,ofport=7,rxq=2"])).unwrap();
+        assert_eq!(p.device, "net_pcap3,rx_pcap=/x.pcap");
+        assert_eq!(p.ofport, Some(7));
+        assert_eq!(p.rxq, Some(2));
+        let p = parse_add_port(&a(&["p4=net_null4"])).unwrap();
+        assert_eq!((p.name.as_str(), p.device.as_str()), ("p4", "net_null4"));
+        assert!(parse_add_port(&a(&["p4"])).is_err());
+        assert!(parse_add_port(&a(&["p/4", "x"])).is_err());
+        assert!(parse_add_port(&a(&["p4", "x,ofport=0"])).is_err());
+    }
+
+    #[test]
+    fn hex_frames() {
+        assert_eq!(parse_hex("0a:0B ff").unwrap(), vec![0x0a, 0x0b, 0xff]);
+        assert!(parse_hex("0g").unwrap_err().contains("col 2"));
+        assert!(parse_hex("abc").is_err());
+    }
+}

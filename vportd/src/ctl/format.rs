@@ -1,0 +1,878 @@
+//! Human output: aligned tables, the `ovs-appctl`-style reports, and the
+//! datapath-style (ODP) text of a megaflow key/mask.
+
+use super::json;
+use flowcache::key::*;
+use std::fmt::Write as _;
+
+/// A table with a header row; numeric columns are right-aligned.
+pub struct Table {
+    headers: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new(headers: &[&str]) -> Table {
+        Table {
+            headers: headers.iter().map(|s| s.to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Renders with two spaces between columns and no trailing blanks.
+    pub fn render(&self) -> String {
+        let n = self.headers.len();
+        let mut width: Vec<usize> = self.headers.iter().map(|h| h.chars().count()).collect();
+        let mut numeric = vec![true; n];
+        for r in &self.rows {
+            for (i, c) in r.iter().enumerate().take(n) {
+                width[i] = width[i].max(c.chars().count());
+                if !is_numeric(c) {
+                    numeric[i] = false;
+                }
+            }
+        }
+        let mut out = String::new();
+        let mut line = |cells: &[String]| {
+            let mut l = String::new();
+            for (i, c) in cells.iter().enumerate().take(n) {
+                if i > 0 {
+                    l.push_str("  ");
+                }
+                let pad = width[i].saturating_sub(c.chars().count());
+                if numeric[i] {
+                    l.push_str(&" ".repeat(pad));
+                    l.push_str(c);
+                } else {
+                    l.push_str(c);
+                    l.push_str(&" ".repeat(pad));
+                }
+            }
+            out.push_str(l.trim_end());
+            out.push('\n');
+        };
+        line(&self.headers);
+        for r in &self.rows {
+            line(r);
+        }
+        out
+    }
+}
+
+fn is_numeric(s: &str) -> bool {
+    s == "-"
+        || (!s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_digit() || matches!(c, '.' | '%')))
+}
+
+/// `a / b`, 0 when `b` is 0.
+pub fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+/// Percentage `100 * a / b`, 0 when `b` is 0.
+pub fn pct(a: u64, b: u64) -> f64 {
+    100.0 * ratio(a, b)
+}
+
+/// Seconds with millisecond precision (`1.234s`).
+pub fn secs(s: f64) -> String {
+    format!("{s:.3}s")
+}
+
+// ---------------------------------------------------------------------
+// Datapath-style key/mask text.
+
+fn mac(m: &[u8; 6]) -> String {
+    format!(
+        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+        m[0], m[1], m[2], m[3], m[4], m[5]
+    )
+}
+
+fn ip4(a: u32) -> String {
+    std::net::Ipv4Addr::from(a).to_string()
+}
+
+fn ip6(a: &[u8; 16]) -> String {
+    std::net::Ipv6Addr::from(*a).to_string()
+}
+
+/// Pushes `name=value` (or `name=value/mask` for a partial mask) when the
+/// mask is not zero.
+fn field<T: PartialEq + Copy>(
+    parts: &mut Vec<String>,
+    name: &str,
+    v: T,
+    m: T,
+    zero: T,
+    ones: T,
+    show: impl Fn(T) -> String,
+) {
+    if m == zero {
+        return;
+    }
+    if m == ones {
+        parts.push(format!("{name}={}", show(v)));
+    } else {
+        parts.push(format!("{name}={}/{}", show(v), show(m)));
+    }
+}
+
+fn hex_u<T: Into<u64>>(v: T) -> String {
+    format!("{:#x}", v.into())
+}
+
+fn group(out: &mut Vec<String>, name: &str, parts: Vec<String>) {
+    if !parts.is_empty() {
+        out.push(format!("{name}({})", parts.join(",")));
+    }
+}
+
+/// A megaflow as `ovs-appctl dpctl/dump-flows` prints its key:
+/// `recirc_id(0),in_port(1),eth_type(0x0800),ipv4(dst=10.0.0.0/255.0.0.0,frag=no)`.
+/// Fields whose mask is zero are left out; partial masks print as
+/// `value/mask`.
+pub fn odp_key(key: &FlowKey, mask: &FlowKey) -> String {
+    let k = key.masked(mask);
+    let m = mask;
+    let mut out: Vec<String> = Vec::new();
+    let single = |out: &mut Vec<String>, name: &str, v: u32, mk: u32, hex: bool| {
+        if mk == 0 {
+            return;
+        }
+        let f = |x: u32| {
+            if hex && x != 0 {
+                format!("{x:#x}")
+            } else {
+                x.to_string()
+            }
+        };
+        if mk == u32::MAX {
+            out.push(format!("{name}({})", f(v)));
+        } else {
+            out.push(format!("{name}({}/{:#x})", f(v), mk));
+        }
+    };
+    single(&mut out, "recirc_id", k.recirc_id, m.recirc_id, true);
+    single(&mut out, "dp_hash", k.dp_hash, m.dp_hash, true);
+    single(&mut out, "skb_mark", k.pkt_mark, m.pkt_mark, true);
+    if m.tun_id != 0 || m.tun_src != 0 || m.tun_dst != 0 {
+        let mut p = Vec::new();
+        field(&mut p, "tun_id", k.tun_id, m.tun_id, 0, u64::MAX, |x| {
+            format!("{x:#x}")
+        });
+        field(&mut p, "src", k.tun_src, m.tun_src, 0, u32::MAX, ip4);
+        field(&mut p, "dst", k.tun_dst, m.tun_dst, 0, u32::MAX, ip4);
+        group(&mut out, "tunnel", p);
+    }
+    single(&mut out, "in_port", k.in_port, m.in_port, false);
+
+    let mut p = Vec::new();
+    field(&mut p, "src", k.dl_src, m.dl_src, [0; 6], [0xff; 6], |x| {
+        mac(&x)
+    });
+    field(&mut p, "dst", k.dl_dst, m.dl_dst, [0; 6], [0xff; 6], |x| {
+        mac(&x)
+    });
+    group(&mut out, "eth", p);
+
+    let tagged = k.vlans[0].tci & VLAN_CFI != 0;
+    if tagged {
+        let tci = k.vlans[0].tci;
+        let mt = m.vlans[0].tci;
+        let mut p = Vec::new();
+        field(
+            &mut p,
+            "vid",
+            tci & VLAN_VID_MASK,
+            mt & VLAN_VID_MASK,
+            0,
+            VLAN_VID_MASK,
+            |x| x.to_string(),
+        );
+        field(
+            &mut p,
+            "pcp",
+            (tci & VLAN_PCP_MASK) >> VLAN_PCP_SHIFT,
+            (mt & VLAN_PCP_MASK) >> VLAN_PCP_SHIFT,
+            0,
+            7,
+            |x| x.to_string(),
+        );
+        out.push(format!("vlan({})", p.join(",")));
+    }
+    if m.dl_type != 0 {
+        if m.dl_type == 0xffff {
+            out.push(format!("eth_type({:#06x})", k.dl_type));
+        } else {
+            out.push(format!("eth_type({:#06x}/{:#06x})", k.dl_type, m.dl_type));
+        }
+    }
+    if m.mpls_lse[0] != 0 {
+        let (v, mk) = (k.mpls_lse[0], m.mpls_lse[0]);
+        let mut p = Vec::new();
+        let sub = |p: &mut Vec<String>, name: &str, msk: u32, shift: u32| {
+            field(
+                p,
+                name,
+                (v & msk) >> shift,
+                (mk & msk) >> shift,
+                0,
+                msk >> shift,
+                |x| x.to_string(),
+            );
+        };
+        sub(&mut p, "label", MPLS_LABEL_MASK, MPLS_LABEL_SHIFT);
+        sub(&mut p, "tc", MPLS_TC_MASK, MPLS_TC_SHIFT);
+        sub(&mut p, "ttl", MPLS_TTL_MASK, 0);
+        sub(&mut p, "bos", MPLS_BOS_MASK, MPLS_BOS_SHIFT);
+        group(&mut out, "mpls", p);
+    }
+    let frag = |p: &mut Vec<String>| {
+        if m.nw_frag == 0 {
+            return;
+        }
+        if m.nw_frag == FRAG_ANY | FRAG_LATER {
+            let s = match k.nw_frag {
+                0 => "no",
+                FRAG_ANY => "first",
+                _ => "later",
+            };
+            p.push(format!("frag={s}"));
+        } else {
+            p.push(format!("frag={:#x}/{:#x}", k.nw_frag, m.nw_frag));
+        }
+    };
+    let dl_type = k.dl_type & m.dl_type;
+    let l3 = |p: &mut Vec<String>, proto_name: &str, tos_name: &str, ttl_name: &str| {
+        field(p, proto_name, k.nw_proto, m.nw_proto, 0, 0xff, |x| {
+            x.to_string()
+        });
+        field(p, tos_name, k.nw_tos, m.nw_tos, 0, 0xff, hex_u);
+        field(p, ttl_name, k.nw_ttl, m.nw_ttl, 0, 0xff, |x| x.to_string());
+    };
+    let mut l4 = false;
+    if dl_type == ETH_TYPE_IPV4 {
+        let mut p = Vec::new();
+        field(&mut p, "src", k.nw_src, m.nw_src, 0, u32::MAX, ip4);
+        field(&mut p, "dst", k.nw_dst, m.nw_dst, 0, u32::MAX, ip4);
+        l3(&mut p, "proto", "tos", "ttl");
+        frag(&mut p);
+        group(&mut out, "ipv4", p);
+        l4 = true;
+    } else if dl_type == ETH_TYPE_IPV6 {
+        let mut p = Vec::new();
+        field(
+            &mut p,
+            "src",
+            k.ipv6_src,
+            m.ipv6_src,
+            [0; 16],
+            [0xff; 16],
+            |x| ip6(&x),
+        );
+        field(
+            &mut p,
+            "dst",
+            k.ipv6_dst,
+            m.ipv6_dst,
+            [0; 16],
+            [0xff; 16],
+            |x| ip6(&x),
+        );
+        field(
+            &mut p,
+            "label",
+            k.ipv6_label,
+            m.ipv6_label,
+            0,
+            0xfffff,
+            hex_u,
+        );
+        l3(&mut p, "proto", "tclass", "hlimit");
+        frag(&mut p);
+        group(&mut out, "ipv6", p);
+        l4 = true;
+    } else if dl_type == ETH_TYPE_ARP || dl_type == ETH_TYPE_RARP {
+        let mut p = Vec::new();
+        field(&mut p, "sip", k.nw_src, m.nw_src, 0, u32::MAX, ip4);
+        field(&mut p, "tip", k.nw_dst, m.nw_dst, 0, u32::MAX, ip4);
+        field(&mut p, "op", k.nw_proto, m.nw_proto, 0, 0xff, |x| {
+            x.to_string()
+        });
+        field(
+            &mut p,
+            "sha",
+            k.arp_sha,
+            m.arp_sha,
+            [0; 6],
+            [0xff; 6],
+            |x| mac(&x),
+        );
+        field(
+            &mut p,
+            "tha",
+            k.arp_tha,
+            m.arp_tha,
+            [0; 6],
+            [0xff; 6],
+            |x| mac(&x),
+        );
+        group(&mut out, "arp", p);
+    }
+    if l4 && m.nw_proto != 0 {
+        let ports = |out: &mut Vec<String>, name: &str, sname: &str, dname: &str| {
+            let mut p = Vec::new();
+            field(&mut p, sname, k.tp_src, m.tp_src, 0, 0xffff, |x| {
+                x.to_string()
+            });
+            field(&mut p, dname, k.tp_dst, m.tp_dst, 0, 0xffff, |x| {
+                x.to_string()
+            });
+            group(out, name, p);
+        };
+        match k.nw_proto {
+            IPPROTO_TCP => {
+                ports(&mut out, "tcp", "src", "dst");
+                if m.tcp_flags != 0 {
+                    if m.tcp_flags == 0x0fff || m.tcp_flags == 0xffff {
+                        out.push(format!("tcp_flags({:#x})", k.tcp_flags));
+                    } else {
+                        out.push(format!("tcp_flags({:#x}/{:#x})", k.tcp_flags, m.tcp_flags));
+                    }
+                }
+            }
+            IPPROTO_UDP => ports(&mut out, "udp", "src", "dst"),
+            IPPROTO_SCTP => ports(&mut out, "sctp", "src", "dst"),
+            IPPROTO_ICMP if dl_type == ETH_TYPE_IPV4 => ports(&mut out, "icmp", "type", "code"),
+            IPPROTO_ICMPV6 if dl_type == ETH_TYPE_IPV6 => {
+                ports(&mut out, "icmpv6", "type", "code");
+                let mut p = Vec::new();
+                field(
+                    &mut p,
+                    "target",
+                    k.nd_target,
+                    m.nd_target,
+                    [0; 16],
+                    [0xff; 16],
+                    |x| ip6(&x),
+                );
+                field(
+                    &mut p,
+                    "sll",
+                    k.arp_sha,
+                    m.arp_sha,
+                    [0; 6],
+                    [0xff; 6],
+                    |x| mac(&x),
+                );
+                field(
+                    &mut p,
+                    "tll",
+                    k.arp_tha,
+                    m.arp_tha,
+                    [0; 6],
+                    [0xff; 6],
+                    |x| mac(&x),
+                );
+                group(&mut out, "nd", p);
+            }
+            _ => {}
+        }
+    }
+    if out.is_empty() {
+        "(all packets)".to_string()
+    } else {
+        out.join(",")
+    }
+}
+
+// ---------------------------------------------------------------------
+// Reports.
+
+/// The NUMA node of a core, from sysfs (0 when unknown).
+pub fn numa_of(core: Option<usize>) -> u32 {
+    let Some(c) = core else { return 0 };
+    let dir = format!("/sys/devices/system/cpu/cpu{c}");
+    std::fs::read_dir(dir)
+        .ok()
+        .and_then(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter_map(|e| {
+                    e.file_name()
+                        .to_str()
+                        .and_then(|n| n.strip_prefix("node"))
+                        .and_then(|n| n.parse().ok())
+                })
+                .next()
+        })
+        .unwrap_or(0)
+}
+
+/// `pmd thread numa_id 0 core_id 1:` as OVS heads each PMD's block.
+pub fn pmd_header(core: Option<usize>, thread: &str) -> String {
+    match core {
+        Some(c) => format!("pmd thread numa_id {} core_id {c}:", numa_of(core)),
+        None => format!("pmd thread {thread} (not pinned):"),
+    }
+}
+
+pub fn show(d: &json::Show) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "vportd {} (up {}): {} port(s), {} PMD(s), {} megaflow(s) (limit {}), {} OpenFlow rule(s)",
+        d.version,
+        secs(d.uptime_s),
+        d.ports.len(),
+        d.pmds.len(),
+        d.megaflows,
+        d.flow_limit,
+        d.openflow_rules
+    );
+    s.push('\n');
+    let mut t = Table::new(&[
+        "port", "ofport", "device", "driver", "rxq", "txq", "link", "rx_pkts", "tx_pkts", "drops",
+        "missed", "rx_err", "tx_err", "nombuf",
+    ]);
+    for p in &d.ports {
+        let link = match &p.link {
+            Some(l) if l.up => match l.speed_mbps {
+                Some(sp) if sp >= 1000 && sp % 1000 == 0 => format!("up {}G", sp / 1000),
+                Some(sp) => format!("up {sp}M"),
+                None => "up".into(),
+            },
+            Some(_) => "down".into(),
+            None => "?".into(),
+        };
+        let st = p.stats.unwrap_or_default();
+        let q = |v: u64| {
+            if p.stats.is_some() {
+                v.to_string()
+            } else {
+                "-".into()
+            }
+        };
+        t.row(vec![
+            p.name.clone(),
+            p.ofport.to_string(),
+            p.ethdev.clone(),
+            p.driver.clone(),
+            p.n_rxq.to_string(),
+            p.n_txq.to_string(),
+            link,
+            q(st.rx_packets),
+            q(st.tx_packets),
+            q(st.drops),
+            q(st.rx_missed),
+            q(st.rx_errors),
+            q(st.tx_errors),
+            q(st.rx_nombuf),
+        ]);
+    }
+    if t.is_empty() {
+        s.push_str("no ports\n");
+    } else {
+        s.push_str(&t.render());
+    }
+    s.push('\n');
+    let mut t = Table::new(&["pmd", "core", "thread", "rx queues"]);
+    for p in &d.pmds {
+        let q: Vec<String> = p
+            .rxqs
+            .iter()
+            .map(|r| format!("{}/{}", r.port, r.queue))
+            .collect();
+        t.row(vec![
+            p.index.to_string(),
+            p.core.map_or("-".into(), |c| c.to_string()),
+            p.thread.clone(),
+            if q.is_empty() {
+                "(none)".into()
+            } else {
+                q.join(" ")
+            },
+        ]);
+    }
+    s.push_str(&t.render());
+    s
+}
+
+pub fn port_added(p: &json::PortInfo) -> String {
+    format!(
+        "port {} added: OpenFlow port {}, device {} ({}), {} rxq, {} txq, rx queues on PMD {:?}\n",
+        p.name, p.ofport, p.ethdev, p.driver, p.n_rxq, p.n_txq, p.rxq_pmds
+    )
+}
+
+pub fn flow_change(d: &json::FlowChange) -> String {
+    let verb = match d.op {
+        "add" => "added",
+        "modify" => "modified",
+        "delete" => "deleted",
+        _ => "loaded (replacing every rule)",
+    };
+    format!(
+        "{} rule(s) {verb}; {} rule(s) in the tables\n",
+        d.count, d.rules_total
+    )
+}
+
+pub fn dump_flows(d: &json::DumpFlows) -> String {
+    let mut s = String::new();
+    for f in &d.flows {
+        s.push(' ');
+        s.push_str(&f.line);
+        s.push('\n');
+    }
+    s
+}
+
+pub fn dump_megaflows(d: &json::DumpMegaflows) -> String {
+    let mut s = String::new();
+    for m in &d.megaflows {
+        let used = match m.used_ms_ago {
+            Some(ms) => format!("{:.3}s", ms as f64 / 1000.0),
+            None => "never".into(),
+        };
+        let _ = writeln!(
+            s,
+            "id:{}, pmd:{}, {}, packets:{}, bytes:{}, used:{}, actions:{}",
+            m.id, m.pmd, m.key, m.packets, m.bytes, used, m.actions
+        );
+    }
+    if d.megaflows.is_empty() {
+        s.push_str("no megaflows\n");
+    }
+    s
+}
+
+fn counter_lines(s: &mut String, c: &json::PmdCounters) {
+    if c.drops_total == 0 {
+        let _ = writeln!(s, "  drops: 0");
+    } else {
+        let _ = writeln!(s, "  drops: {}", c.drops_total);
+        for (reason, n) in &c.drops {
+            if *n > 0 {
+                let _ = writeln!(s, "    {reason}: {n}");
+            }
+        }
+    }
+}
+
+/// `pmd-stats-show`, with OVS's line names.
+pub fn pmd_stats(d: &json::PmdStats) -> String {
+    let mut s = String::new();
+    for p in &d.pmds {
+        let c = &p.counters;
+        let v = &p.derived;
+        let _ = writeln!(s, "{}", pmd_header(p.core, &p.thread));
+        let _ = writeln!(s, "  packets received: {}", c.rx_packets);
+        let _ = writeln!(s, "  packet recirculations: {}", c.recirculations);
+        let _ = writeln!(
+            s,
+            "  avg. datapath passes per packet: {:.2}",
+            v.avg_passes_per_packet
+        );
+        let _ = writeln!(s, "  emc hits: {}", c.emc_hits);
+        let _ = writeln!(s, "  smc hits: {}", c.smc_hits);
+        let _ = writeln!(s, "  megaflow hits: {}", c.megaflow_hits);
+        let _ = writeln!(
+            s,
+            "  avg. subtable lookups per megaflow hit: {:.2}",
+            v.avg_subtable_lookups_per_megaflow_hit
+        );
+        let _ = writeln!(s, "  miss with success upcall: {}", c.upcalls);
+        let _ = writeln!(s, "  miss with failed upcall: {}", c.lost_upcalls);
+        let _ = writeln!(
+            s,
+            "  avg. packets per output batch: {:.2}",
+            v.avg_packets_per_output_batch
+        );
+        let _ = writeln!(
+            s,
+            "  idle cycles: {} ({:.2}%)",
+            c.idle_cycles, v.idle_cycles_pct
+        );
+        let _ = writeln!(
+            s,
+            "  processing cycles: {} ({:.2}%)",
+            c.busy_cycles, v.processing_cycles_pct
+        );
+        if c.rx_packets > 0 {
+            let _ = writeln!(
+                s,
+                "  avg cycles per packet: {:.2} ({}/{})",
+                v.avg_cycles_per_packet,
+                c.busy_cycles + c.idle_cycles,
+                c.rx_packets
+            );
+            let _ = writeln!(
+                s,
+                "  avg processing cycles per packet: {:.2} ({}/{})",
+                v.avg_processing_cycles_per_packet, c.busy_cycles, c.rx_packets
+            );
+        }
+        let _ = writeln!(s, "  us per upcall: {:.2}", v.us_per_upcall);
+        counter_lines(&mut s, c);
+    }
+    s
+}
+
+/// `pmd-perf-show`, laid out like OVS's.
+pub fn pmd_perf(d: &json::PmdStats) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "Measurement duration: {:.3} s", d.duration_s);
+    let _ = writeln!(s, "TSC frequency: {:.3} GHz", d.tsc_hz as f64 / 1e9);
+    for p in &d.pmds {
+        let c = &p.counters;
+        let v = &p.derived;
+        let rx = c.rx_packets;
+        let passes = c.rx_packets + c.recirculations;
+        let total = c.busy_cycles + c.idle_cycles;
+        s.push('\n');
+        let _ = writeln!(s, "{}", pmd_header(p.core, &p.thread));
+        s.push('\n');
+        let _ = writeln!(
+            s,
+            "  Iterations:        {:>12}  ({:.2} us/it)",
+            c.iterations, v.us_per_iteration
+        );
+        let _ = writeln!(s, "  - Used TSC cycles: {:>12}", total);
+        let _ = writeln!(
+            s,
+            "  - idle cycles:     {:>12}  ({:5.1} % of used cycles)",
+            c.idle_cycles, v.idle_cycles_pct
+        );
+        let _ = writeln!(
+            s,
+            "  - busy cycles:     {:>12}  ({:5.1} % of used cycles)",
+            c.busy_cycles, v.processing_cycles_pct
+        );
+        let _ = writeln!(
+            s,
+            "  Rx packets:        {:>12}  ({:.0} Kpps, {:.0} cycles/pkt)",
+            rx, v.rx_kpps, v.avg_processing_cycles_per_packet
+        );
+        let _ = writeln!(
+            s,
+            "  Datapath passes:   {:>12}  ({:.2} passes/pkt)",
+            passes, v.avg_passes_per_packet
+        );
+        let _ = writeln!(
+            s,
+            "  - EMC hits:        {:>12}  ({:5.1} %)",
+            c.emc_hits,
+            pct(c.emc_hits, passes)
+        );
+        let _ = writeln!(
+            s,
+            "  - SMC hits:        {:>12}  ({:5.1} %)",
+            c.smc_hits,
+            pct(c.smc_hits, passes)
+        );
+        let _ = writeln!(
+            s,
+            "  - Megaflow hits:   {:>12}  ({:5.1} %, {:.2} subtbl lookups/hit)",
+            c.megaflow_hits,
+            pct(c.megaflow_hits, passes),
+            v.avg_subtable_lookups_per_megaflow_hit
+        );
+        let _ = writeln!(
+            s,
+            "  - Upcalls:         {:>12}  ({:5.1} %, {:.1} us/upcall)",
+            c.upcalls,
+            pct(c.upcalls, passes),
+            v.us_per_upcall
+        );
+        let _ = writeln!(
+            s,
+            "  - Lost upcalls:    {:>12}  ({:5.1} %)",
+            c.lost_upcalls,
+            pct(c.lost_upcalls, passes)
+        );
+        let _ = writeln!(
+            s,
+            "  Tx packets:        {:>12}  ({:.0} Kpps)",
+            c.tx_packets, v.tx_kpps
+        );
+        let _ = writeln!(
+            s,
+            "  Tx batches:        {:>12}  ({:.2} pkts/batch)",
+            c.tx_batches, v.avg_packets_per_output_batch
+        );
+        counter_lines(&mut s, c);
+    }
+    s
+}
+
+pub fn rxq_show(d: &json::RxqShow) -> String {
+    let mut s = String::new();
+    for p in &d.pmds {
+        let _ = writeln!(s, "{}", pmd_header(p.core, &p.thread));
+        let _ = writeln!(s, "  isolated : {}", p.isolated);
+        if p.rxqs.is_empty() {
+            let _ = writeln!(s, "  (no rx queues)");
+        }
+        for q in &p.rxqs {
+            let _ = writeln!(
+                s,
+                "  port: {:<16} queue-id: {:>2} (enabled)   pmd usage: {:>3.0} %   share of rx cycles: {:>3.0} %",
+                q.port, q.queue, q.usage_pct, q.share_pct
+            );
+        }
+    }
+    s
+}
+
+pub fn rebalance(d: &json::Rebalance) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "{}", d.reason);
+    for m in &d.proposed_moves {
+        let _ = writeln!(
+            s,
+            "  would move port {} queue {} ({} cycles): pmd {} -> pmd {}",
+            m.port, m.queue, m.cycles, m.from_pmd, m.to_pmd
+        );
+    }
+    s
+}
+
+pub fn trace(d: &json::Trace) -> String {
+    let mut s = String::new();
+    if let Some(id) = d.megaflow_id {
+        let _ = writeln!(s, "Megaflow id:{id}: {}", d.flow);
+        s.push('\n');
+    }
+    for l in &d.trace {
+        s.push_str(l);
+        s.push('\n');
+    }
+    let has = |p: &str| d.trace.iter().any(|l| l.starts_with(p));
+    if !has("Megaflow:") {
+        let _ = writeln!(s, "Megaflow: {}", d.megaflow_match);
+    }
+    if !has("Datapath actions:") {
+        let _ = writeln!(s, "Datapath actions: {}", d.actions);
+    }
+    let _ = writeln!(s, "Datapath megaflow key: {}", d.megaflow_key);
+    if let Some(r) = &d.drop_reason {
+        let _ = writeln!(s, "Drop reason: {r}");
+    }
+    if d.megaflow_id.is_some() {
+        s.push('\n');
+        let _ = writeln!(s, "Rules visited:");
+        for r in &d.rules {
+            let _ = writeln!(
+                s,
+                "  {} (n_packets={}, n_bytes={})",
+                r.rule, r.n_packets, r.n_bytes
+            );
+        }
+    }
+    s
+}
+
+pub fn upcall_show(d: &json::UpcallShow) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "  flows         : (current {}) (limit {})",
+        d.megaflows, d.flow_limit
+    );
+    let _ = writeln!(s, "  max-idle      : {} ms", d.max_idle_ms);
+    if let Some(p) = d.emc_insert_inv_prob {
+        let _ = writeln!(s, "  emc-insert-inv-prob : {p}");
+    }
+    let _ = writeln!(
+        s,
+        "  revalidations : {} (megaflows expired {}, revalidated away {})",
+        d.revalidations, d.expired, d.revalidated_away
+    );
+    s.push('\n');
+    let mut t = Table::new(&[
+        "pmd",
+        "core",
+        "upcalls",
+        "lost",
+        "pending",
+        "installed",
+        "limit_hits",
+        "us/upcall",
+    ]);
+    for p in &d.pmds {
+        t.row(vec![
+            p.index.to_string(),
+            p.core.map_or("-".into(), |c| c.to_string()),
+            p.upcalls.to_string(),
+            p.lost_upcalls.to_string(),
+            p.pending_upcalls.to_string(),
+            p.megaflows_installed.to_string(),
+            p.flow_limit_hits.to_string(),
+            format!("{:.2}", p.us_per_upcall),
+        ]);
+    }
+    s.push_str(&t.render());
+    s
+}
+
+pub fn help(d: &json::Help) -> String {
+    let mut s = String::from("vportctl [--ctl PATH] [--json] COMMAND [ARG...]\n\nCommands:\n");
+    let w = d.commands.iter().map(|c| c.usage.len()).max().unwrap_or(0);
+    for c in &d.commands {
+        let _ = writeln!(s, "  {:<w$}  {}", c.usage, c.summary);
+    }
+    s.push_str("\nOVS names (dpctl/..., dpif-netdev/..., ofproto/trace, upcall/show) are accepted as aliases.\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn odp_key_text() {
+        let mut k = FlowKey::default();
+        let mut m = FlowKey::default();
+        k.in_port = 1;
+        m.in_port = u32::MAX;
+        m.recirc_id = u32::MAX;
+        k.dl_type = ETH_TYPE_IPV4;
+        m.dl_type = 0xffff;
+        k.nw_dst = 0x0a00_0001;
+        m.nw_dst = 0xff00_0000;
+        m.nw_frag = 3;
+        m.vlans[0].tci = VLAN_CFI;
+        assert_eq!(
+            odp_key(&k, &m),
+            "recirc_id(0),in_port(1),eth_type(0x0800),ipv4(dst=10.0.0.0/255.0.0.0,frag=no)"
+        );
+        k.nw_proto = IPPROTO_UDP;
+        m.nw_proto = 0xff;
+        k.tp_dst = 53;
+        m.tp_dst = 0xffff;
+        assert!(odp_key(&k, &m).ends_with("proto=17,frag=no),udp(dst=53)"));
+    }
+
+    #[test]
+    fn table_alignment() {
+        let mut t = Table::new(&["name", "n"]);
+        t.row(vec!["a".into(), "10".into()]);
+        t.row(vec!["bbb".into(), "2".into()]);
+        assert_eq!(t.render(), "name   n\na     10\nbbb    2\n");
+    }
+}

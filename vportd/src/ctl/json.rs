@@ -1,0 +1,373 @@
+//! The `data` part of every reply: one serialisable type per command. The
+//! schemas are documented in docs/ctl-json.md; fields are only ever added
+//! (a removal or a change of meaning bumps [`super::proto::PROTOCOL_VERSION`]).
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// `show`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Show {
+    pub version: String,
+    pub uptime_s: f64,
+    /// The control socket's path.
+    pub control_socket: String,
+    pub ports: Vec<PortInfo>,
+    pub pmds: Vec<PmdInfo>,
+    pub megaflows: usize,
+    pub flow_limit: usize,
+    pub openflow_rules: usize,
+}
+
+/// One port in `show` and `add-port`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PortInfo {
+    pub name: String,
+    pub ofport: u32,
+    /// The device (or devargs string) the port was opened from.
+    pub device: String,
+    /// The ethdev name.
+    pub ethdev: String,
+    pub driver: String,
+    pub n_rxq: u16,
+    pub n_txq: u16,
+    /// Index of the PMD that polls each rx queue.
+    pub rxq_pmds: Vec<usize>,
+    /// `null` when the driver could not report it.
+    pub link: Option<Link>,
+    /// `null` when the driver could not report them.
+    pub stats: Option<PortCounters>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Link {
+    pub up: bool,
+    pub speed_mbps: Option<u32>,
+    pub full_duplex: bool,
+    pub autoneg: bool,
+}
+
+/// `rte_eth_stats` of a port.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct PortCounters {
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+    /// Dropped by the NIC, rx queue full (`imissed`).
+    pub rx_missed: u64,
+    /// `ierrors`.
+    pub rx_errors: u64,
+    /// `oerrors`.
+    pub tx_errors: u64,
+    /// `rx_nombuf`.
+    pub rx_nombuf: u64,
+    /// `rx_missed + rx_errors + tx_errors + rx_nombuf`.
+    pub drops: u64,
+}
+
+/// One PMD in `show`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PmdInfo {
+    pub index: usize,
+    pub core: Option<usize>,
+    pub thread: String,
+    pub rxqs: Vec<RxqRef>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RxqRef {
+    pub port: String,
+    pub ofport: u32,
+    pub queue: u16,
+}
+
+/// `del-port`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PortRemoved {
+    pub name: String,
+    pub ofport: u32,
+}
+
+/// `add-flow`, `add-flows`, `mod-flows`, `del-flows`, `replace-flows`.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowChange {
+    /// "add", "modify", "delete" or "replace".
+    pub op: &'static str,
+    /// Rules added, modified, deleted, or loaded.
+    pub count: usize,
+    /// Rules in all tables afterwards.
+    pub rules_total: usize,
+}
+
+/// `dump-flows`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DumpFlows {
+    pub flows: Vec<FlowEntry>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FlowEntry {
+    pub table: u8,
+    pub priority: u16,
+    pub cookie: u64,
+    pub duration_s: f64,
+    /// Seconds since a packet last hit the rule (or since it was added).
+    pub idle_age_s: f64,
+    pub n_packets: u64,
+    pub n_bytes: u64,
+    pub idle_timeout: u16,
+    pub hard_timeout: u16,
+    /// `format_match` of the rule's match ("" = all packets).
+    #[serde(rename = "match")]
+    pub matches: String,
+    pub actions: String,
+    /// The whole `ovs-ofctl dump-flows` style line.
+    pub line: String,
+}
+
+/// `dump-megaflows`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DumpMegaflows {
+    pub megaflows: Vec<MegaflowInfo>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MegaflowInfo {
+    pub id: u64,
+    pub pmd: usize,
+    /// Datapath-style key/mask (`recirc_id(0),in_port(1),eth_type(0x0800),...`).
+    pub key: String,
+    /// The same as an OpenFlow match (`format_match` of key/mask).
+    #[serde(rename = "match")]
+    pub matches: String,
+    pub actions: String,
+    pub packets: u64,
+    pub bytes: u64,
+    /// Milliseconds since the last packet; `null` if none yet.
+    pub used_ms_ago: Option<u64>,
+    pub age_ms: u64,
+    pub tcp_flags: u16,
+}
+
+/// PMD counters (raw, or since `pmd-stats-clear`).
+#[derive(Debug, Clone, Serialize)]
+pub struct PmdCounters {
+    pub rx_packets: u64,
+    pub rx_bursts: u64,
+    pub recirculations: u64,
+    pub emc_hits: u64,
+    /// Megaflows found through the signature match cache.
+    pub smc_hits: u64,
+    /// Megaflows found by subtable search.
+    pub megaflow_hits: u64,
+    pub subtable_lookups: u64,
+    /// Misses resolved by an upcall ("miss with success upcall").
+    pub upcalls: u64,
+    pub upcall_cycles: u64,
+    /// Misses dropped because the handler queue was full ("miss with
+    /// failed upcall").
+    pub lost_upcalls: u64,
+    pub megaflows_installed: u64,
+    pub flow_limit_hits: u64,
+    pub tx_packets: u64,
+    pub tx_batches: u64,
+    pub busy_cycles: u64,
+    pub idle_cycles: u64,
+    pub iterations: u64,
+    /// Drops by reason (every reason is present).
+    pub drops: BTreeMap<String, u64>,
+    pub drops_total: u64,
+}
+
+/// Values derived from [`PmdCounters`], as OVS prints them.
+#[derive(Debug, Clone, Serialize)]
+pub struct PmdDerived {
+    pub avg_passes_per_packet: f64,
+    pub avg_subtable_lookups_per_megaflow_hit: f64,
+    pub avg_packets_per_output_batch: f64,
+    pub idle_cycles_pct: f64,
+    pub processing_cycles_pct: f64,
+    pub avg_cycles_per_packet: f64,
+    pub avg_processing_cycles_per_packet: f64,
+    pub us_per_upcall: f64,
+    pub us_per_iteration: f64,
+    pub rx_kpps: f64,
+    pub tx_kpps: f64,
+}
+
+/// `pmd-stats-show` and `pmd-perf-show`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PmdStats {
+    /// Seconds since `pmd-stats-clear` (or since the daemon started).
+    pub duration_s: f64,
+    pub tsc_hz: u64,
+    pub pmds: Vec<PmdStatsEntry>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PmdStatsEntry {
+    pub index: usize,
+    pub core: Option<usize>,
+    pub thread: String,
+    pub counters: PmdCounters,
+    pub derived: PmdDerived,
+}
+
+/// `pmd-stats-clear`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cleared {
+    pub pmds: usize,
+}
+
+/// `pmd-rxq-show`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RxqShow {
+    pub pmds: Vec<RxqPmd>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RxqPmd {
+    pub index: usize,
+    pub core: Option<usize>,
+    pub thread: String,
+    pub isolated: bool,
+    /// The PMD's busy + idle cycles since it started.
+    pub total_cycles: u64,
+    pub rxqs: Vec<RxqLoad>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RxqLoad {
+    pub port: String,
+    pub ofport: u32,
+    pub queue: u16,
+    /// Cycles spent on this queue's bursts since it was added.
+    pub cycles: u64,
+    /// `cycles` in percent of all cycles this PMD spent on its queues.
+    pub share_pct: f64,
+    /// `cycles` in percent of the PMD's total cycles (OVS "pmd usage").
+    pub usage_pct: f64,
+}
+
+/// `pmd-rxq-rebalance`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rebalance {
+    /// Whether anything was moved (always false for now).
+    pub applied: bool,
+    pub reason: String,
+    /// What a cycle-based assignment would move.
+    pub proposed_moves: Vec<RxqMove>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RxqMove {
+    pub port: String,
+    pub queue: u16,
+    pub cycles: u64,
+    pub from_pmd: usize,
+    pub to_pmd: usize,
+}
+
+/// `trace` and `detrace`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Trace {
+    /// The megaflow id (`detrace` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub megaflow_id: Option<u64>,
+    /// The flow translated, as a match.
+    pub flow: String,
+    pub in_port: u32,
+    pub trace: Vec<String>,
+    /// Datapath actions ("drop" for none).
+    pub actions: String,
+    pub drop_reason: Option<String>,
+    /// The megaflow translation would install: datapath-style key/mask.
+    pub megaflow_key: String,
+    /// The same as an OpenFlow match.
+    pub megaflow_match: String,
+    /// The rules visited, in order.
+    pub rules: Vec<RuleRef>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleRef {
+    pub table: u8,
+    pub priority: u16,
+    pub cookie: u64,
+    pub n_packets: u64,
+    pub n_bytes: u64,
+    /// `format_rule`.
+    pub rule: String,
+}
+
+/// `upcall-show`.
+#[derive(Debug, Clone, Serialize)]
+pub struct UpcallShow {
+    pub megaflows: usize,
+    pub flow_limit: usize,
+    pub max_idle_ms: u64,
+    /// `null` until set with `set emc-insert-inv-prob` (the daemon's
+    /// `--emc-insert-inv-prob` applies until then).
+    pub emc_insert_inv_prob: Option<u32>,
+    pub revalidations: u64,
+    pub expired: u64,
+    pub revalidated_away: u64,
+    pub pmds: Vec<UpcallPmd>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UpcallPmd {
+    pub index: usize,
+    pub core: Option<usize>,
+    pub thread: String,
+    pub upcalls: u64,
+    pub lost_upcalls: u64,
+    pub pending_upcalls: u64,
+    pub megaflows_installed: u64,
+    pub flow_limit_hits: u64,
+    pub us_per_upcall: f64,
+}
+
+/// `set`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SetValue {
+    pub key: String,
+    pub value: u64,
+    pub previous: Option<u64>,
+}
+
+/// `metrics`: every sample of the Prometheus text.
+#[derive(Debug, Clone, Serialize)]
+pub struct Metrics {
+    pub samples: Vec<Sample>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Sample {
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub value: f64,
+}
+
+/// `version`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Version {
+    pub version: String,
+    pub protocol: u32,
+}
+
+/// `help`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Help {
+    pub commands: Vec<HelpEntry>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HelpEntry {
+    pub name: String,
+    pub usage: String,
+    pub summary: String,
+    /// OVS commands that are accepted as aliases.
+    pub aliases: Vec<String>,
+}

@@ -1,0 +1,448 @@
+//! Prometheus text exposition (format 0.0.4) of the daemon's counters, for
+//! the `metrics` command and the `--metrics ADDR` HTTP endpoint.
+//!
+//! Counters are the raw, monotonic values (`pmd-stats-clear` does not
+//! reset them, as Prometheus expects); names have the `vportd_` prefix.
+
+use super::json;
+use super::Server;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One metric family.
+pub struct Family {
+    pub name: String,
+    pub help: &'static str,
+    /// "counter" or "gauge".
+    pub kind: &'static str,
+    pub samples: Vec<(Vec<(&'static str, String)>, f64)>,
+}
+
+struct Families(Vec<Family>);
+
+impl Families {
+    fn get(&mut self, name: &str, help: &'static str, kind: &'static str) -> &mut Family {
+        if let Some(i) = self.0.iter().position(|f| f.name == name) {
+            return &mut self.0[i];
+        }
+        self.0.push(Family {
+            name: name.to_string(),
+            help,
+            kind,
+            samples: Vec::new(),
+        });
+        self.0.last_mut().expect("just pushed")
+    }
+
+    fn add(
+        &mut self,
+        name: &str,
+        help: &'static str,
+        kind: &'static str,
+        labels: Vec<(&'static str, String)>,
+        value: f64,
+    ) {
+        self.get(name, help, kind).samples.push((labels, value));
+    }
+}
+
+/// Reads every counter of the switch.
+pub fn collect(server: &Server) -> Vec<Family> {
+    let sw = &server.switch;
+    let mut f = Families(Vec::new());
+    f.add(
+        "vportd_uptime_seconds",
+        "Seconds since the daemon started.",
+        "gauge",
+        vec![],
+        sw.started.elapsed().as_secs_f64(),
+    );
+    f.add(
+        "vportd_openflow_rules",
+        "OpenFlow rules in all tables.",
+        "gauge",
+        vec![],
+        sw.bridge.tables().len() as f64,
+    );
+
+    // Ports.
+    {
+        let ports = sw.ports.lock();
+        for p in ports.by_ofport.values() {
+            let l = || vec![("port", p.name.clone()), ("ofport", p.ofport.to_string())];
+            let up = p.eth.link().map(|l| l.up).unwrap_or(false);
+            f.add(
+                "vportd_port_link_up",
+                "1 when the port's link is up.",
+                "gauge",
+                l(),
+                if up { 1.0 } else { 0.0 },
+            );
+            f.add(
+                "vportd_port_rx_queues",
+                "Receive queues of the port.",
+                "gauge",
+                l(),
+                p.eth.n_rxq() as f64,
+            );
+            let Ok(s) = p.eth.stats() else { continue };
+            let c: [(&str, &'static str, u64); 8] = [
+                (
+                    "vportd_port_rx_packets_total",
+                    "Packets received by the port.",
+                    s.ipackets,
+                ),
+                (
+                    "vportd_port_tx_packets_total",
+                    "Packets sent by the port.",
+                    s.opackets,
+                ),
+                (
+                    "vportd_port_rx_bytes_total",
+                    "Bytes received by the port.",
+                    s.ibytes,
+                ),
+                (
+                    "vportd_port_tx_bytes_total",
+                    "Bytes sent by the port.",
+                    s.obytes,
+                ),
+                (
+                    "vportd_port_rx_missed_total",
+                    "Packets dropped by the device, rx queue full (imissed).",
+                    s.imissed,
+                ),
+                (
+                    "vportd_port_rx_errors_total",
+                    "Erroneous received packets (ierrors).",
+                    s.ierrors,
+                ),
+                (
+                    "vportd_port_tx_errors_total",
+                    "Failed transmissions (oerrors).",
+                    s.oerrors,
+                ),
+                (
+                    "vportd_port_rx_nombuf_total",
+                    "Receive failures for lack of mbufs (rx_nombuf).",
+                    s.rx_nombuf,
+                ),
+            ];
+            for (name, help, v) in c {
+                f.add(name, help, "counter", l(), v as f64);
+            }
+            f.add(
+                "vportd_port_drops_total",
+                "rx_missed + rx_errors + tx_errors + rx_nombuf.",
+                "counter",
+                l(),
+                (s.imissed + s.ierrors + s.oerrors + s.rx_nombuf) as f64,
+            );
+        }
+    }
+
+    // Datapath.
+    let dp = sw.datapath.lock();
+    if let Some(dp) = dp.as_ref() {
+        use std::sync::atomic::Ordering::Relaxed;
+        f.add(
+            "vportd_megaflows",
+            "Megaflows installed over all PMDs.",
+            "gauge",
+            vec![],
+            dp.limits.n_megaflows.load(Relaxed) as f64,
+        );
+        f.add(
+            "vportd_flow_limit",
+            "Megaflow limit (flow-limit).",
+            "gauge",
+            vec![],
+            dp.limits.flow_limit.load(Relaxed) as f64,
+        );
+        f.add(
+            "vportd_max_idle_seconds",
+            "Idle time after which a megaflow is removed (max-idle).",
+            "gauge",
+            vec![],
+            dp.limits.max_idle_ms.load(Relaxed) as f64 / 1000.0,
+        );
+        {
+            let reg = dp.registry.lock();
+            f.add(
+                "vportd_revalidations_total",
+                "Revalidation rounds run after a rule change.",
+                "counter",
+                vec![],
+                reg.revalidations as f64,
+            );
+            f.add(
+                "vportd_megaflows_expired_total",
+                "Megaflows removed because they went idle.",
+                "counter",
+                vec![],
+                reg.expired as f64,
+            );
+            f.add(
+                "vportd_megaflows_revalidated_away_total",
+                "Megaflows removed because their translation changed.",
+                "counter",
+                vec![],
+                reg.revalidated_away as f64,
+            );
+        }
+        f.add(
+            "vportd_tsc_hz",
+            "TSC ticks per second (cycles counters are in TSC ticks).",
+            "gauge",
+            vec![],
+            pmd::datapath::clock::tsc_hz() as f64,
+        );
+        for p in &dp.pmds {
+            let s = p.stats.snapshot();
+            let l = || {
+                vec![
+                    ("pmd", p.index.to_string()),
+                    ("core", p.core.map_or("none".into(), |c| c.to_string())),
+                ]
+            };
+            let c: [(&str, &'static str, u64); 16] = [
+                (
+                    "vportd_pmd_rx_packets_total",
+                    "Packets received from rx queues.",
+                    s.rx_packets,
+                ),
+                (
+                    "vportd_pmd_rx_bursts_total",
+                    "Rx bursts that returned packets.",
+                    s.rx_bursts,
+                ),
+                (
+                    "vportd_pmd_recirculations_total",
+                    "Packets looked up again after recirculation.",
+                    s.recirculations,
+                ),
+                (
+                    "vportd_pmd_emc_hits_total",
+                    "Exact match cache hits.",
+                    s.emc_hits,
+                ),
+                (
+                    "vportd_pmd_smc_hits_total",
+                    "Signature match cache hits.",
+                    s.smc_hits,
+                ),
+                (
+                    "vportd_pmd_megaflow_hits_total",
+                    "Megaflow (dpcls) hits.",
+                    s.megaflow_hits,
+                ),
+                (
+                    "vportd_pmd_subtable_lookups_total",
+                    "dpcls subtables probed for megaflow hits.",
+                    s.subtable_lookups,
+                ),
+                (
+                    "vportd_pmd_upcalls_total",
+                    "Misses resolved by an upcall.",
+                    s.upcalls,
+                ),
+                (
+                    "vportd_pmd_lost_upcalls_total",
+                    "Misses dropped because the upcall queue was full.",
+                    s.lost_upcalls,
+                ),
+                (
+                    "vportd_pmd_upcall_cycles_total",
+                    "TSC cycles upcalls took (round trip).",
+                    s.upcall_cycles,
+                ),
+                (
+                    "vportd_pmd_megaflows_installed_total",
+                    "Megaflows the PMD installed.",
+                    s.megaflows_installed,
+                ),
+                (
+                    "vportd_pmd_flow_limit_hits_total",
+                    "Translations not installed because of the flow limit.",
+                    s.flow_limit_hits,
+                ),
+                (
+                    "vportd_pmd_tx_packets_total",
+                    "Packets transmitted.",
+                    s.tx_packets,
+                ),
+                ("vportd_pmd_tx_batches_total", "Tx bursts.", s.tx_batches),
+                (
+                    "vportd_pmd_busy_cycles_total",
+                    "TSC cycles of iterations that received packets.",
+                    s.busy_cycles,
+                ),
+                (
+                    "vportd_pmd_idle_cycles_total",
+                    "TSC cycles of iterations that received nothing.",
+                    s.idle_cycles,
+                ),
+            ];
+            for (name, help, v) in c {
+                f.add(name, help, "counter", l(), v as f64);
+            }
+            f.add(
+                "vportd_pmd_iterations_total",
+                "Iterations of the poll loop.",
+                "counter",
+                l(),
+                s.iterations as f64,
+            );
+            for r in flowcache::DropReason::ALL {
+                let mut lb = l();
+                lb.push(("reason", r.name().to_string()));
+                f.add(
+                    "vportd_pmd_drops_total",
+                    "Packets dropped by the PMD, by reason.",
+                    "counter",
+                    lb,
+                    s.drops[r as usize] as f64,
+                );
+            }
+            f.add(
+                "vportd_pmd_pending_upcalls",
+                "Upcalls in flight.",
+                "gauge",
+                l(),
+                p.stats.pending_upcalls.get() as f64,
+            );
+        }
+    }
+    f.0
+}
+
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn value(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
+/// The Prometheus text of `families`.
+pub fn render(families: &[Family]) -> String {
+    let mut s = String::new();
+    for f in families {
+        let _ = writeln!(s, "# HELP {} {}", f.name, f.help);
+        let _ = writeln!(s, "# TYPE {} {}", f.name, f.kind);
+        for (labels, v) in &f.samples {
+            s.push_str(&f.name);
+            if !labels.is_empty() {
+                let l: Vec<String> = labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
+                    .collect();
+                let _ = write!(s, "{{{}}}", l.join(","));
+            }
+            let _ = writeln!(s, " {}", value(*v));
+        }
+    }
+    s
+}
+
+/// The samples of `families`, for the JSON reply.
+pub fn samples(families: &[Family]) -> json::Metrics {
+    json::Metrics {
+        samples: families
+            .iter()
+            .flat_map(|f| {
+                f.samples.iter().map(|(labels, v)| json::Sample {
+                    name: f.name.clone(),
+                    labels: labels
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.clone()))
+                        .collect::<BTreeMap<_, _>>(),
+                    value: *v,
+                })
+            })
+            .collect(),
+    }
+}
+
+/// Serves `GET /metrics` on `listener` (non-blocking, polled) until `stop`.
+pub fn serve(listener: TcpListener, server: Arc<Server>, stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::Relaxed) {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                if let Err(e) = answer(stream, &server) {
+                    log::debug!("metrics: {e}");
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => {
+                log::warn!("metrics: accept: {e}");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
+}
+
+/// One HTTP/1.x exchange; the connection is closed afterwards.
+fn answer(stream: TcpStream, server: &Server) -> std::io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    // Skip the headers (up to the blank line).
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h)? == 0 || h.trim().is_empty() {
+            break;
+        }
+    }
+    let mut parts = request_line.split_whitespace();
+    let method = parts.next().unwrap_or("");
+    let target = parts.next().unwrap_or("");
+    let path = target.split('?').next().unwrap_or("");
+    let (status, ctype, body) = if method != "GET" && method != "HEAD" {
+        (
+            "405 Method Not Allowed",
+            "text/plain",
+            "only GET\n".to_string(),
+        )
+    } else if path == "/metrics" {
+        (
+            "200 OK",
+            "text/plain; version=0.0.4; charset=utf-8",
+            render(&collect(server)),
+        )
+    } else if path == "/" {
+        (
+            "200 OK",
+            "text/plain; charset=utf-8",
+            "vportd: metrics at /metrics\n".to_string(),
+        )
+    } else {
+        ("404 Not Found", "text/plain", "not found\n".to_string())
+    };
+    let mut out = stream;
+    write!(
+        out,
+        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    if method != "HEAD" {
+        out.write_all(body.as_bytes())?;
+    }
+    out.flush()
+}

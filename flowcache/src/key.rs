@@ -144,7 +144,7 @@ pub const KEY_WORDS: usize = core::mem::size_of::<FlowKey>() / 8;
 /// metadata). Words from here on are OpenFlow-only state.
 pub const DP_WORDS: usize = 24;
 
-const _: () = assert!(core::mem::size_of::<FlowKey>() % 8 == 0);
+const _: () = assert!(core::mem::size_of::<FlowKey>().is_multiple_of(8));
 const _: () = assert!(core::mem::offset_of!(FlowKey, metadata) == DP_WORDS * 8);
 const _: () = assert!(KEY_WORDS == 33);
 
@@ -320,12 +320,16 @@ mod tests {
 
     #[test]
     fn masked_match() {
-        let mut a = FlowKey::default();
-        a.nw_src = 0x0a00_0001;
+        let a = FlowKey {
+            nw_src: 0x0a00_0001,
+            ..FlowKey::default()
+        };
         let mut b = a;
         b.nw_src = 0x0a00_00ff;
-        let mut m = FlowKey::default();
-        m.nw_src = 0xffff_ff00;
+        let mut m = FlowKey {
+            nw_src: 0xffff_ff00,
+            ..FlowKey::default()
+        };
         assert!(a.matches(&b, &m));
         m.nw_src = 0xffff_ffff;
         assert!(!a.matches(&b, &m));

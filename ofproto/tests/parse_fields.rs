@@ -457,13 +457,15 @@ fn match_and_filter_api() {
     // Trace-style exact flows.
     let (x, _, _) =
         parse_match("in_port=1,dl_src=00:00:00:00:00:01,tcp,nw_src=10.0.0.1,tp_dst=80").unwrap();
-    let mut k = FlowKey::default();
-    k.in_port = 1;
-    k.dl_src = [0, 0, 0, 0, 0, 1];
-    k.dl_type = 0x0800;
-    k.nw_proto = 6;
-    k.nw_src = 0x0a00_0001;
-    k.tp_dst = 80;
+    let mut k = FlowKey {
+        in_port: 1,
+        dl_src: [0, 0, 0, 0, 0, 1],
+        dl_type: 0x0800,
+        nw_proto: 6,
+        nw_src: 0x0a00_0001,
+        tp_dst: 80,
+        ..FlowKey::default()
+    };
     assert!(x.matches(&k));
     k.tp_dst = 81;
     assert!(!x.matches(&k));

@@ -21,10 +21,12 @@ struct PortForward {
 impl Translator for PortForward {
     fn translate(&self, key: &FlowKey) -> Translation {
         self.translations.fetch_add(1, Ordering::Relaxed);
-        let mut mask = FlowKey::default();
-        mask.in_port = u32::MAX;
-        mask.recirc_id = u32::MAX;
-        mask.dl_type = u16::MAX;
+        let mask = FlowKey {
+            in_port: u32::MAX,
+            recirc_id: u32::MAX,
+            dl_type: u16::MAX,
+            ..FlowKey::default()
+        };
         let (actions, drop_reason) = if key.in_port == 1 && key.dl_type == ETH_TYPE_IPV4 {
             (
                 vec![DpAction::Output(self.out_port.load(Ordering::Relaxed))],

@@ -35,7 +35,7 @@ fn default_pmd_cores(eal: &str) -> Vec<usize> {
         Some(list) => vec![list[0]],
         None => {
             let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-            vec![if n > 1 { n - 1 } else { 0 }]
+            vec![n.saturating_sub(1)]
         }
     }
 }

@@ -70,13 +70,13 @@ fn run_case(case: &Path) -> Result<(), String> {
                 .iter()
                 .filter(|g| !want.contains(g))
                 .take(1)
-                .map(hex)
+                .map(|v| hex(v))
                 .collect();
             let missing: Vec<String> = want
                 .iter()
                 .filter(|w| !got.contains(w))
                 .take(1)
-                .map(hex)
+                .map(|v| hex(v))
                 .collect();
             return Err(format!(
                 "{name}: port {q}: expected {} packets, got {}; first unexpected {:?}, first missing {:?}",
@@ -90,7 +90,7 @@ fn run_case(case: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn hex(b: &Vec<u8>) -> String {
+fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 

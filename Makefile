@@ -6,8 +6,6 @@ RELEASE_BIN := target/release/vportd
 DEB_PKGS := libdpdk-dev dpdk libclang-dev clang pkg-config python3 \
             librte-net-pcap23 librte-net-null23 librte-net-ring23 librte-net-tap23 \
             iproute2 iputils-ping netcat-openbsd
-# Packages only the OVS comparison benchmark needs.
-BENCH_PKGS := dpdk-dev openvswitch-switch-dpdk
 RUN_SECONDS ?= 10
 RUN_PREFIX := vportd-run-$(shell echo $$$$)
 OUT := out
@@ -72,9 +70,12 @@ fmt:
 bench-kernels:
 	$(CARGO) bench -p vportd-benches
 
-## bench: vportd vs OVS-DPDK vs testpmd on the same traffic (see docs/benchmarks.md).
+## bench: the traffic benchmark: vportd vs dpdk-testpmd io-forward on the
+## same virtual devices, in one invocation (see docs/benchmarks.md).
 bench: release
-	benches/compare/run.sh
+	@command -v dpdk-testpmd >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get install -y -q dpdk-dev; }
+	@mkdir -p $(OUT)
+	python3 benches/traffic.py --out $(OUT)/traffic.json
 
 clean:
 	$(CARGO) clean

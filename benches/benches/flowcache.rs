@@ -239,9 +239,71 @@ fn hashing(c: &mut Criterion) {
     g.finish();
 }
 
+/// A minimum-size Ethernet/IPv4/UDP frame (the traffic benchmark's).
+fn udp_frame(i: u32) -> Vec<u8> {
+    let mut f = vec![0u8; 60];
+    f[..12].copy_from_slice(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1]);
+    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+    f[14] = 0x45;
+    f[16..18].copy_from_slice(&46u16.to_be_bytes());
+    f[22] = 64;
+    f[23] = 17;
+    f[26..30].copy_from_slice(&(0x0a00_0001 + i).to_be_bytes());
+    f[30..34].copy_from_slice(&0xc0a8_0001u32.to_be_bytes());
+    f[34..36].copy_from_slice(&(1024 + i as u16).to_be_bytes());
+    f[36..38].copy_from_slice(&5001u16.to_be_bytes());
+    f[38..40].copy_from_slice(&26u16.to_be_bytes());
+    f
+}
+
+/// Flow key extraction, per packet, on a burst of 32 IPv4/UDP frames and
+/// on 32 VLAN-tagged IPv6/TCP frames.
+fn extract(c: &mut Criterion) {
+    use flowcache::extract::{extract, PacketMeta};
+    let mut g = c.benchmark_group("extract");
+    g.throughput(Throughput::Elements(32));
+    let v4: Vec<Vec<u8>> = (0..32).map(udp_frame).collect();
+    let v6: Vec<Vec<u8>> = (0..32u8)
+        .map(|i| {
+            let mut f = vec![0u8; 78];
+            f[..12].copy_from_slice(&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1]);
+            f[12..14].copy_from_slice(&0x8100u16.to_be_bytes());
+            f[14..16].copy_from_slice(&100u16.to_be_bytes());
+            f[16..18].copy_from_slice(&0x86ddu16.to_be_bytes());
+            f[18] = 0x60;
+            f[22..24].copy_from_slice(&20u16.to_be_bytes());
+            f[24] = 6;
+            f[25] = 64;
+            f[26 + 15] = i;
+            f[42 + 15] = 1;
+            f[58..60].copy_from_slice(&1234u16.to_be_bytes());
+            f[60..62].copy_from_slice(&80u16.to_be_bytes());
+            f[70] = 0x50;
+            f[71] = 0x02;
+            f
+        })
+        .collect();
+    let meta = PacketMeta {
+        in_port: 1,
+        ..PacketMeta::default()
+    };
+    for (name, frames) in [("ipv4_udp", &v4), ("vlan_ipv6_tcp", &v6)] {
+        let mut keys = vec![FlowKey::default(); 32];
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                for (f, k) in frames.iter().zip(keys.iter_mut()) {
+                    let _ = black_box(extract(black_box(f), &meta, k));
+                }
+                black_box(&keys);
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = config();
-    targets = emc, dpcls, hashing
+    targets = extract, emc, dpcls, hashing
 }
 criterion_main!(benches);

@@ -40,6 +40,9 @@ pub struct PmdStats {
     pub rx_bursts: Counter,
     /// Packets that went through lookup again after `recirc`.
     pub recirculations: Counter,
+    /// Simple-match hits (bursts of ports whose megaflows only match
+    /// in_port, dl_type, VLAN and nw_frag skip extract, EMC and dpcls).
+    pub simple_hits: Counter,
     /// Exact-match cache hits.
     pub emc_hits: Counter,
     /// Signature-match-cache hits (megaflows found through the SMC).
@@ -99,6 +102,7 @@ impl PmdStats {
             rx_packets: self.rx_packets.get(),
             rx_bursts: self.rx_bursts.get(),
             recirculations: self.recirculations.get(),
+            simple_hits: self.simple_hits.get(),
             emc_hits: self.emc_hits.get(),
             smc_hits: self.smc_hits.get(),
             megaflow_hits: self.megaflow_hits.get(),
@@ -124,6 +128,7 @@ pub struct PmdStatsSnapshot {
     pub rx_packets: u64,
     pub rx_bursts: u64,
     pub recirculations: u64,
+    pub simple_hits: u64,
     pub emc_hits: u64,
     pub smc_hits: u64,
     pub megaflow_hits: u64,
@@ -148,6 +153,7 @@ impl PmdStatsSnapshot {
             rx_packets: self.rx_packets.wrapping_sub(earlier.rx_packets),
             rx_bursts: self.rx_bursts.wrapping_sub(earlier.rx_bursts),
             recirculations: self.recirculations.wrapping_sub(earlier.recirculations),
+            simple_hits: self.simple_hits.wrapping_sub(earlier.simple_hits),
             emc_hits: self.emc_hits.wrapping_sub(earlier.emc_hits),
             smc_hits: self.smc_hits.wrapping_sub(earlier.smc_hits),
             megaflow_hits: self.megaflow_hits.wrapping_sub(earlier.megaflow_hits),

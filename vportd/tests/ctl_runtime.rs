@@ -55,6 +55,38 @@ fn replace_flows_under_traffic_switches_the_output_port() {
     let rx = d.port_stat("p1", "rx_packets");
     assert!(wait_until(10, || d.port_stat("p1", "rx_packets") > rx));
 
+    // A rule with a new mask (a second megaflow subtable) under traffic:
+    // one flow is dropped, the others keep going to port 3.
+    d.ok(&[
+        "add-flow",
+        "priority=40000,in_port=1,ip,nw_src=10.0.0.7,actions=drop",
+    ]);
+    let p3 = d.port_stat("p3", "tx_packets");
+    assert!(
+        wait_until(15, || d.port_stat("p3", "tx_packets") > p3 + 50_000),
+        "forwarding stopped after add-flow:\n{}",
+        d.log()
+    );
+    assert!(
+        wait_until(10, || {
+            let v = d.json(&["dump-flows", "ip,nw_src=10.0.0.7"]);
+            v["flows"][0]["n_packets"].as_u64().unwrap_or(0) > 0
+        }),
+        "the new rule never matched:\n{}",
+        d.log()
+    );
+    let p3 = d.port_stat("p3", "tx_packets");
+    assert!(
+        wait_until(15, || d.port_stat("p3", "tx_packets") > p3 + 50_000),
+        "forwarding stopped after add-flow:\n{}",
+        d.log()
+    );
+    d.ok(&[
+        "del-flows",
+        "--strict",
+        "priority=40000,in_port=1,ip,nw_src=10.0.0.7",
+    ]);
+
     let v = d.json(&["dump-flows"]);
     assert_eq!(v["flows"].as_array().unwrap().len(), 1);
     assert_eq!(v["flows"][0]["actions"], "output:3");

@@ -16,6 +16,7 @@ pub mod clock;
 pub mod handlers;
 pub mod pmd_thread;
 pub mod revalidator;
+mod simple;
 
 pub use pmd_thread::{
     spawn_pmd, DatapathLimits, PmdCommand, PmdConfig, PmdEvent, PmdHandle, PmdWiring, RxqInfo,

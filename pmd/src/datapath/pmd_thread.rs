@@ -8,12 +8,13 @@
 //! reads its [`PmdStats`].
 
 use super::clock::{now_ms, tsc};
+use super::simple::{self, SimpleTable};
 use crate::execute::{execute_actions, ActionPlan, ExecContext};
 use crate::packet::{Batch, Packet, BURST};
 use crate::port::{RxQueue, TxQueue};
 use crate::stats::PmdStats;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use flowcache::actions::DropReason;
+use flowcache::actions::{DpAction, DropReason};
 use flowcache::dpcls::Dpcls;
 use flowcache::emc::Emc;
 use flowcache::extract::{extract, Offsets, PacketMeta};
@@ -274,6 +275,8 @@ pub struct Pmd<P: Packet> {
     io: PmdIo<P>,
     emc: Emc,
     dpcls: Dpcls,
+    /// Simple-match state, kept in step with `dpcls`.
+    simple: SimpleTable,
     scratch: Box<Scratch>,
     upcalls: UpcallState<P>,
     reply_rx: Receiver<UpcallReply>,
@@ -413,6 +416,7 @@ impl<P: Packet> Pmd<P> {
             },
             emc: Emc::with_insert_inv_prob(cfg.emc_insert_inv_prob),
             dpcls: Dpcls::new(),
+            simple: SimpleTable::default(),
             scratch: Box::new(Scratch {
                 keys: [FlowKey::default(); BURST],
                 hashes: [0; BURST],
@@ -552,12 +556,15 @@ impl<P: Packet> Pmd<P> {
                 }
                 PmdCommand::RemoveMegaflows(flows) => {
                     for mf in flows {
-                        self.dpcls.remove(mf.id);
+                        if let Some(removed) = self.dpcls.remove(mf.id) {
+                            self.simple.remove(&removed);
+                        }
                     }
                 }
                 PmdCommand::FlushMegaflows => {
                     self.emc.clear();
                     self.dpcls = Dpcls::new();
+                    self.simple.clear();
                 }
                 PmdCommand::SetEmcInsertInvProb(p) => self.emc.set_insert_inv_prob(p),
                 PmdCommand::Barrier(ack) => {
@@ -569,6 +576,16 @@ impl<P: Packet> Pmd<P> {
 
     /// Runs one burst of packets that share `meta` (in_port, recirc_id).
     fn process_burst(&mut self, batch: &mut Batch<P>, meta: PacketMeta, depth: u8) {
+        if depth == 0
+            && meta
+                == (PacketMeta {
+                    in_port: meta.in_port,
+                    ..PacketMeta::default()
+                })
+            && self.process_burst_simple(batch, meta)
+        {
+            return;
+        }
         let n = batch.len();
         let mut slots: [Option<P>; BURST] = std::array::from_fn(|_| None);
         let scratch = &mut *self.scratch;
@@ -621,11 +638,14 @@ impl<P: Packet> Pmd<P> {
                 }
             }
             let good = found.hits;
-            self.io.stats.smc_hits.add(found.smc_hits as u64);
+            self.io
+                .stats
+                .smc_hits
+                .add(found.smc_hits.count_ones() as u64);
             self.io
                 .stats
                 .megaflow_hits
-                .add((good.count_ones() - found.smc_hits) as u64);
+                .add((good & !found.smc_hits).count_ones() as u64);
             self.io
                 .stats
                 .subtable_lookups
@@ -670,6 +690,14 @@ impl<P: Packet> Pmd<P> {
             }
             mf.stats
                 .record(group.count_ones() as u64, bytes, now, tcp_flags);
+            if let [DpAction::Output(port)] = &mf.actions[..] {
+                for i in bits(group) {
+                    if let Some(pkt) = slots[i].take() {
+                        self.io.output(*port, pkt);
+                    }
+                }
+                continue;
+            }
             let plan = ActionPlan::new(&mf.actions);
             self.io.cur_depth = depth;
             for i in bits(group) {
@@ -679,6 +707,75 @@ impl<P: Packet> Pmd<P> {
                 }
             }
         }
+    }
+
+    /// The simple-match path for a freshly received burst: when every
+    /// megaflow that can match `meta.in_port` is simple and every packet of
+    /// the burst resolves through the mini-parse to exactly one of them,
+    /// executes the burst and returns true. Otherwise changes nothing and
+    /// returns false (the full path then runs on the whole burst, so packet
+    /// order and results are those of the full path).
+    fn process_burst_simple(&mut self, batch: &mut Batch<P>, meta: PacketMeta) -> bool {
+        let Some(table) = self.simple.port_flows(meta.in_port) else {
+            return false;
+        };
+        let n = batch.len();
+        let mut flows: [*const Megaflow; BURST] = [std::ptr::null(); BURST];
+        let mut bytes_of: [u32; BURST] = [0; BURST];
+        for (i, pkt) in batch.iter().enumerate() {
+            let data = pkt.data();
+            let Some(v) = simple::mini_parse(data) else {
+                return false;
+            };
+            let Some(mf) = simple::lookup(table, v) else {
+                return false;
+            };
+            flows[i] = Arc::as_ptr(mf);
+            bytes_of[i] = data.len() as u32;
+        }
+        self.io.stats.simple_hits.add(n as u64);
+        let mut slots: [Option<P>; BURST] = std::array::from_fn(|_| None);
+        for (slot, pkt) in slots.iter_mut().zip(batch.drain(..)) {
+            *slot = Some(pkt);
+        }
+        let mut remaining: u32 = if n >= 32 { u32::MAX } else { (1u32 << n) - 1 };
+        let now = now_ms();
+        self.io.cur_depth = 0;
+        while remaining != 0 {
+            let first = remaining.trailing_zeros() as usize;
+            let mf_ptr = flows[first];
+            let mut group = 0u32;
+            let mut bytes = 0u64;
+            for i in bits(remaining) {
+                if flows[i] == mf_ptr {
+                    group |= 1 << i;
+                    bytes += u64::from(bytes_of[i]);
+                }
+            }
+            remaining &= !group;
+            // SAFETY: `mf_ptr` came from an `Arc<Megaflow>` held by the
+            // simple table (and the dpcls), which only change between
+            // bursts, so the megaflow outlives this loop.
+            let mf: &Megaflow = unsafe { &*mf_ptr };
+            // Simple-path packets are never TCP: no flags to record.
+            mf.stats.record(group.count_ones() as u64, bytes, now, 0);
+            if let [DpAction::Output(port)] = &mf.actions[..] {
+                for i in bits(group) {
+                    if let Some(pkt) = slots[i].take() {
+                        self.io.output(*port, pkt);
+                    }
+                }
+                continue;
+            }
+            let plan = ActionPlan::new(&mf.actions);
+            for i in bits(group) {
+                if let Some(pkt) = slots[i].take() {
+                    let mut m = meta;
+                    plan.execute(&mut self.io, pkt, &mut m);
+                }
+            }
+        }
+        true
     }
 
     /// Installs the megaflows the handlers answered with and executes the
@@ -694,7 +791,8 @@ impl<P: Packet> Pmd<P> {
                 continue;
             };
             let stats = &self.io.stats;
-            stats.upcalls.add(1);
+            // Every packet parked behind this upcall was resolved by it.
+            stats.upcalls.add(parked.len() as u64);
             stats.upcall_cycles.add(tsc().wrapping_sub(reply.sent_tsc));
             let t = reply.translation;
             let megaflow = if t.install {
@@ -757,6 +855,7 @@ impl<P: Packet> Pmd<P> {
             log::debug!("megaflow not installed: {e}");
             return None;
         }
+        self.simple.insert(&mf);
         limits.n_megaflows.fetch_add(1, Ordering::Relaxed);
         self.io.stats.megaflows_installed.add(1);
         let _ = self.event_tx.send(PmdEvent::Installed {

@@ -141,7 +141,7 @@ const COMMANDS: &[Cmd] = &[
     Cmd {
         name: "trace",
         usage: "trace FLOW | trace --packet HEX in_port=N",
-        summary: "translate a flow or packet through the OpenFlow tables",
+        summary: "run a flow or a packet through the OpenFlow tables",
         aliases: &["ofproto/trace"],
     },
     Cmd {
@@ -158,8 +158,8 @@ const COMMANDS: &[Cmd] = &[
     },
     Cmd {
         name: "set",
-        usage: "set flow-limit N | set max-idle MS | set emc-insert-inv-prob N",
-        summary: "change a datapath setting",
+        usage: "set KEY VALUE",
+        summary: "flow-limit N, max-idle MS or emc-insert-inv-prob N",
         aliases: &["upcall/set-flow-limit N"],
     },
     Cmd {

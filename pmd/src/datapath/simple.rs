@@ -1,0 +1,320 @@
+//! Simple match (OVS `dp_netdev_simple_match`): when every megaflow that can
+//! match packets of an in_port only looks at {recirc_id, in_port, dl_type,
+//! outer VLAN, nw_frag}, the PMD skips the full extract / hash / EMC / dpcls
+//! for bursts from that port: a mini-parse computes exactly those fields
+//! (the values [`flowcache::extract::extract`] would give) and a tiny
+//! per-port table gives the megaflow.
+//!
+//! The mini-parse declines (the caller then takes the full path) for
+//! anything it cannot decide as cheaply and exactly as the full path:
+//! frames shorter than 14 bytes, 802.3 length fields (LLC/SNAP), IPv6, and
+//! valid IPv4 TCP (whose flags the megaflow statistics need).
+
+use flowcache::key::{
+    FlowKey, ETH_TYPE_IPV4, ETH_TYPE_IPV6, ETH_TYPE_MIN, ETH_TYPE_NONE, ETH_TYPE_VLAN,
+    ETH_TYPE_VLAN_8021AD, FRAG_ANY, FRAG_LATER, IPPROTO_TCP, VLAN_CFI,
+};
+use flowcache::megaflow::Megaflow;
+use std::sync::Arc;
+
+/// The simple-match fields packed in one word:
+/// `dl_type << 48 | vlan tpid << 32 | vlan tci << 16 | nw_frag`.
+#[inline(always)]
+fn pack(dl_type: u16, tpid: u16, tci: u16, nw_frag: u8) -> u64 {
+    (u64::from(dl_type) << 48)
+        | (u64::from(tpid) << 32)
+        | (u64::from(tci) << 16)
+        | u64::from(nw_frag)
+}
+
+/// The packed simple-match fields of `frame` exactly as `extract` (VLAN
+/// limit 1) computes them, or `None` when the frame needs the full path.
+#[inline(always)]
+pub(crate) fn mini_parse(frame: &[u8]) -> Option<u64> {
+    if frame.len() < 14 {
+        return None;
+    }
+    let mut p = 12usize;
+    let mut tpid = 0u16;
+    let mut tci = 0u16;
+    let t0 = u16::from_be_bytes([frame[12], frame[13]]);
+    if (t0 == ETH_TYPE_VLAN || t0 == ETH_TYPE_VLAN_8021AD) && frame.len() >= 18 {
+        tpid = t0;
+        tci = u16::from_be_bytes([frame[14], frame[15]]) | VLAN_CFI;
+        p = 16;
+    }
+    let dl_type = u16::from_be_bytes([frame[p], frame[p + 1]]);
+    p += 2;
+    if dl_type < ETH_TYPE_MIN {
+        // 802.3: LLC/SNAP with the Ethernet OUI goes to the full path;
+        // any other length field is ETH_TYPE_NONE with nothing after it.
+        if let Some(h) = frame[p..].first_chunk::<8>() {
+            if h[..6] == [0xaa, 0xaa, 0x03, 0, 0, 0] {
+                return None;
+            }
+        }
+        return Some(pack(ETH_TYPE_NONE, tpid, tci, 0));
+    }
+    if dl_type == ETH_TYPE_IPV6 {
+        return None;
+    }
+    let mut nw_frag = 0u8;
+    if dl_type == ETH_TYPE_IPV4 {
+        // extract's ipv4_sanity_check; an invalid header leaves nw_frag 0.
+        let rest = &frame[p..];
+        if rest.len() >= 20 {
+            let ip_len = usize::from(rest[0] & 0x0f) * 4;
+            let tot_len = usize::from(u16::from_be_bytes([rest[2], rest[3]]));
+            if ip_len >= 20
+                && rest.len() >= ip_len
+                && tot_len <= rest.len()
+                && ip_len <= tot_len
+                && rest.len() - tot_len <= usize::from(u16::MAX)
+            {
+                if rest[9] == IPPROTO_TCP {
+                    return None;
+                }
+                let ff = u16::from_be_bytes([rest[6], rest[7]]);
+                if ff & 0x3fff != 0 {
+                    nw_frag = FRAG_ANY;
+                    if ff & 0x1fff != 0 {
+                        nw_frag |= FRAG_LATER;
+                    }
+                }
+            }
+        }
+    }
+    Some(pack(dl_type, tpid, tci, nw_frag))
+}
+
+/// How a megaflow bears on the simple-match eligibility of in_ports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Class {
+    /// Matches only {recirc_id = 0, in_port = port, simple fields}.
+    Simple(u32),
+    /// Simple fields only but a recirc_id other than 0: never matches a
+    /// freshly received packet.
+    Irrelevant,
+    /// Looks at other fields; only packets of this in_port can match.
+    NonSimple(u32),
+    /// Does not match in_port exactly: may match packets of any port.
+    Global,
+}
+
+fn classify(mf: &Megaflow) -> Class {
+    let mask = mf.mask();
+    let key = mf.key();
+    if mask.in_port != u32::MAX {
+        return Class::Global;
+    }
+    let mut rest: FlowKey = *mask;
+    rest.in_port = 0;
+    rest.recirc_id = 0;
+    rest.dl_type = 0;
+    rest.vlans[0] = Default::default();
+    rest.nw_frag = 0;
+    // Only the datapath words count: the OpenFlow words (metadata,
+    // registers) of a mask never reach the dpcls.
+    if mask.recirc_id != u32::MAX || rest.dp_words().iter().any(|w| *w != 0) {
+        return Class::NonSimple(key.in_port);
+    }
+    if key.recirc_id != 0 {
+        return Class::Irrelevant;
+    }
+    Class::Simple(key.in_port)
+}
+
+/// One simple megaflow of a port, with its packed key and mask.
+pub(crate) struct SimpleFlow {
+    key: u64,
+    mask: u64,
+    pub(crate) mf: Arc<Megaflow>,
+}
+
+#[derive(Default)]
+struct SimplePort {
+    /// Installed megaflows of this in_port that are not simple.
+    nonsimple: usize,
+    flows: Vec<SimpleFlow>,
+}
+
+/// Per-in_port simple-match state, kept in step with the dpcls.
+#[derive(Default)]
+pub(crate) struct SimpleTable {
+    /// Installed megaflows that do not match in_port exactly.
+    global: usize,
+    ports: Vec<SimplePort>,
+}
+
+impl SimpleTable {
+    fn port_mut(&mut self, port: u32) -> &mut SimplePort {
+        let i = port as usize;
+        if self.ports.len() <= i {
+            self.ports.resize_with(i + 1, SimplePort::default);
+        }
+        &mut self.ports[i]
+    }
+
+    /// Accounts a megaflow just inserted into the dpcls.
+    pub(crate) fn insert(&mut self, mf: &Arc<Megaflow>) {
+        eprintln!("DBGSIMPLE {:?} {:x?}", classify(mf), mf.mask().dp_words());
+        match classify(mf) {
+            Class::Simple(port) => {
+                let (k, m) = (mf.key(), mf.mask());
+                let mask = pack(m.dl_type, m.vlans[0].tpid, m.vlans[0].tci, m.nw_frag);
+                let key = pack(k.dl_type, k.vlans[0].tpid, k.vlans[0].tci, k.nw_frag) & mask;
+                self.port_mut(port).flows.push(SimpleFlow {
+                    key,
+                    mask,
+                    mf: mf.clone(),
+                });
+            }
+            Class::Irrelevant => {}
+            Class::NonSimple(port) => self.port_mut(port).nonsimple += 1,
+            Class::Global => self.global += 1,
+        }
+    }
+
+    /// Accounts a megaflow just removed from the dpcls.
+    pub(crate) fn remove(&mut self, mf: &Arc<Megaflow>) {
+        match classify(mf) {
+            Class::Simple(port) => {
+                self.port_mut(port)
+                    .flows
+                    .retain(|f| !Arc::ptr_eq(&f.mf, mf));
+            }
+            Class::Irrelevant => {}
+            Class::NonSimple(port) => {
+                let p = self.port_mut(port);
+                p.nonsimple = p.nonsimple.saturating_sub(1);
+            }
+            Class::Global => self.global = self.global.saturating_sub(1),
+        }
+    }
+
+    /// Forgets everything (the dpcls was flushed).
+    pub(crate) fn clear(&mut self) {
+        self.global = 0;
+        self.ports.clear();
+    }
+
+    /// The simple megaflows of `port` when every megaflow that can match
+    /// its packets is one of them (and there is at least one).
+    #[inline]
+    pub(crate) fn port_flows(&self, port: u32) -> Option<&[SimpleFlow]> {
+        if self.global != 0 {
+            return None;
+        }
+        let p = self.ports.get(port as usize)?;
+        if p.nonsimple != 0 || p.flows.is_empty() {
+            return None;
+        }
+        Some(&p.flows)
+    }
+}
+
+/// The one live megaflow among `flows` that matches `v` (from
+/// [`mini_parse`]), or `None` when there is none or more than one (the
+/// full path then decides, as the dpcls would).
+#[inline(always)]
+pub(crate) fn lookup(flows: &[SimpleFlow], v: u64) -> Option<&Arc<Megaflow>> {
+    if let [f] = flows {
+        return (v & f.mask == f.key && !f.mf.is_dead()).then_some(&f.mf);
+    }
+    let mut found = None;
+    for f in flows {
+        if v & f.mask == f.key && !f.mf.is_dead() {
+            if found.is_some() {
+                return None;
+            }
+            found = Some(&f.mf);
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flowcache::extract::{extract, PacketMeta};
+
+    fn full(frame: &[u8]) -> Option<u64> {
+        let mut k = FlowKey::default();
+        extract(frame, &PacketMeta::default(), &mut k).ok()?;
+        Some(pack(k.dl_type, k.vlans[0].tpid, k.vlans[0].tci, k.nw_frag))
+    }
+
+    fn eth(ty: &[u8], rest: &[u8]) -> Vec<u8> {
+        let mut f = vec![0xaa; 12];
+        f.extend_from_slice(ty);
+        f.extend_from_slice(rest);
+        f
+    }
+
+    fn ipv4(proto: u8, frag: u16, ihl: u8, tot: u16, extra: usize) -> Vec<u8> {
+        let mut h = vec![0u8; 20 + extra];
+        h[0] = 0x40 | ihl;
+        h[2..4].copy_from_slice(&tot.to_be_bytes());
+        h[6..8].copy_from_slice(&frag.to_be_bytes());
+        h[9] = proto;
+        h
+    }
+
+    #[test]
+    fn mini_parse_agrees_with_extract() {
+        let mut frames = vec![
+            vec![0u8; 14],
+            vec![0u8; 64],
+            eth(&[0x08, 0x06], &[0; 28]),
+            eth(&[0x88, 0x47], &[0; 8]),
+            eth(&[0x81, 0x00], &[0x20, 0x05]),
+            eth(&[0x81, 0x00], &[0x20, 0x05, 0x08, 0x06]),
+            eth(
+                &[0x88, 0xa8],
+                &[0x30, 0x07, 0x81, 0x00, 0x00, 0x01, 0x08, 0x00],
+            ),
+            eth(&[0x81, 0x00], &[0xf0, 0x07, 0x08, 0x00]),
+        ];
+        for &(frag, ihl, tot, extra) in &[
+            (0u16, 5u8, 28u16, 8usize),
+            (0x2000, 5, 28, 8),
+            (0x0010, 5, 28, 8),
+            (0x4000, 5, 28, 8),
+            (0x2000, 4, 28, 8),
+            (0x2000, 6, 28, 8),
+            (0x2000, 5, 200, 8),
+            (0x2000, 5, 10, 8),
+            (0x2000, 5, 20, 0),
+        ] {
+            let ip = ipv4(17, frag, ihl, tot, extra);
+            frames.push(eth(&[0x08, 0x00], &ip));
+            let mut v = vec![0x81, 0x00, 0x00, 0x0a, 0x08, 0x00];
+            v.extend_from_slice(&ip);
+            frames.push(eth(&v[..2], &v[2..]));
+        }
+        frames.push(eth(&[0x08, 0x00], &[0x45; 10]));
+        frames.push(eth(&[0x00, 0x40], &[0xaa, 0xaa, 0x03, 0, 0, 1, 8, 0]));
+        frames.push(eth(&[0x00, 0x40], &[0xaa, 0xaa, 0x03, 0, 0, 0, 8]));
+        frames.push(eth(&[0x81, 0x00], &[0, 1, 0x00, 0x40, 0xaa, 0xaa, 0x03]));
+        frames.push(eth(&[0x05, 0xff], &[0; 40]));
+        let n = frames.iter().filter(|f| mini_parse(f).is_some()).count();
+        assert!(n >= 20, "only {n} frames took the simple path");
+        for f in &frames {
+            if let Some(v) = mini_parse(f) {
+                assert_eq!(Some(v), full(f), "frame {f:02x?}");
+            }
+        }
+        // Declined: too short, LLC/SNAP, IPv6, valid IPv4 TCP.
+        assert_eq!(mini_parse(&[0u8; 13]), None);
+        let snap = [0xaa, 0xaa, 0x03, 0, 0, 0, 0x08, 0x00];
+        assert_eq!(mini_parse(&eth(&[0x00, 0x40], &snap)), None);
+        assert_eq!(mini_parse(&eth(&[0x86, 0xdd], &[0; 50])), None);
+        assert_eq!(
+            mini_parse(&eth(&[0x08, 0x00], &ipv4(6, 0, 5, 40, 20))),
+            None
+        );
+        // But accepted for the common cases.
+        assert!(mini_parse(&vec![0u8; 64]).is_some());
+        assert!(mini_parse(&eth(&[0x08, 0x00], &ipv4(17, 0, 5, 28, 8))).is_some());
+    }
+}

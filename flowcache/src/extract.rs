@@ -26,11 +26,12 @@
 //!   like OVS `l3_ofs`, whatever the `dl_type`.
 //! * IPv4 is valid only when: >= 20 bytes, IHL >= 5, IHL*4 <= remaining,
 //!   total length <= remaining, total length >= IHL*4 (and at most 65535
-//!   bytes of L2 padding).  The version nibble is *not* checked (OVS does not
-//!   either).  Invalid: `dl_type` stays 0x0800, every L3/L4 field is 0 and
+//!   bytes of L2 padding), and the version nibble is 4 (checked against
+//!   real OVS 3.1 with `shared/conformance/tools/try_case.py`: a version-6
+//!   nibble reads as an invalid header).  Invalid: `dl_type` stays 0x0800, every L3/L4 field is 0 and
 //!   `l4` is absent.  Bytes after the total length are padding and ignored.
-//! * IPv6 is valid when >= 40 bytes and the payload length fits (version not
-//!   checked).  Extension headers 0/43/60/51/44 are walked; if one is
+//! * IPv6 is valid when >= 40 bytes, the version nibble is 6 (checked
+//!   against real OVS 3.1) and the payload length fits.  Extension headers 0/43/60/51/44 are walked; if one is
 //!   truncated only `ipv6_src`/`ipv6_dst` are kept (OVS has already pushed
 //!   them; label, TOS, TTL, proto, frag stay 0) and `l4` is absent.  A later
 //!   fragment (offset != 0) stops the walk with `nw_proto` = 44 (OVS
@@ -291,7 +292,7 @@ fn parse_after_macs(frame: &[u8], key: &mut FlowKey, vlan_limit: usize) -> Offse
         };
         let ip = ipv4::Packet::new_unchecked(h);
         let ip_len = ip.header_len();
-        if ip_len < ipv4::Packet::<&[u8]>::HEADER_LEN || rest.len() < ip_len {
+        if ip.version() != 4 || ip_len < ipv4::Packet::<&[u8]>::HEADER_LEN || rest.len() < ip_len {
             return ofs;
         }
         let tot_len = usize::from(ip.total_len());
@@ -321,7 +322,10 @@ fn parse_after_macs(frame: &[u8], key: &mut FlowKey, vlan_limit: usize) -> Offse
         let ip = ipv6::Packet::new_unchecked(h);
         let hl = ipv6::Packet::<&[u8]>::HEADER_LEN;
         let plen = usize::from(ip.payload_len());
-        if plen + hl > rest.len() || rest.len() - (plen + hl) > usize::from(u16::MAX) {
+        if ip.version() != 6
+            || plen + hl > rest.len()
+            || rest.len() - (plen + hl) > usize::from(u16::MAX)
+        {
             return ofs;
         }
         key.ipv6_src = ip.src_addr();

@@ -110,7 +110,9 @@ fn model(frame: &[u8], limit: usize) -> Option<(FlowKey, Offsets)> {
     };
     k.dl_dst = d.bytes(0);
     k.dl_src = d.bytes(6);
-    // parse_vlan
+    // parse_vlan (limit 0 means as many tags as the key holds, as
+    // `extract_with_vlan_limit` documents)
+    let limit = if limit == 0 { 2 } else { limit.min(2) };
     d.pull(12);
     let mut n = 0;
     while (d.be16(0) == 0x8100 || d.be16(0) == 0x88a8) && n < limit {
@@ -168,7 +170,7 @@ fn model(frame: &[u8], limit: usize) -> Option<(FlowKey, Offsets)> {
             return Some((k, o));
         }
         let ip_len = usize::from(d.at(0) & 0xf) * 4;
-        if ip_len < 20 || d.size < ip_len {
+        if d.at(0) >> 4 != 4 || ip_len < 20 || d.size < ip_len {
             return Some((k, o));
         }
         let tot_len = usize::from(d.be16(2));
@@ -194,7 +196,7 @@ fn model(frame: &[u8], limit: usize) -> Option<(FlowKey, Offsets)> {
             return Some((k, o));
         }
         let plen = usize::from(d.be16(4));
-        if plen + 40 > d.size || d.size - (plen + 40) > 65535 {
+        if d.at(0) >> 4 != 6 || plen + 40 > d.size || d.size - (plen + 40) > 65535 {
             return Some((k, o));
         }
         let h = d.pull(40);

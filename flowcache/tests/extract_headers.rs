@@ -571,15 +571,20 @@ fn ipv4_malformed_headers_zero_l3() {
 }
 
 #[test]
-fn ipv4_version_is_not_checked() {
-    // OVS's ipv4_sanity_check has no version test: a version-6 nibble with
-    // a sane IHL parses as IPv4.
+fn ip_version_nibble_is_checked() {
+    // Real OVS 3.1 (asked with shared/conformance/tools/try_case.py): a
+    // version-6 nibble with a sane IHL behind 0x0800 reads as an invalid
+    // IPv4 header (megaflow `nw_src=0.0.0.0/5,nw_proto=0`).
     let mut ip = ipv4(IPPROTO_UDP, &udp(1, 2, &[]));
     ip[0] = 0x65;
     let (k, o) = parse(&eth(0x0800, &ip));
-    assert_eq!(k.nw_src, 0x0a00_0001);
-    assert_eq!((k.tp_src, k.tp_dst), (1, 2));
-    assert_eq!(o.l4, 34);
+    assert_eq!(k, l2_only(0x0800));
+    assert_eq!(o.l4, NO_OFFSET);
+    // Likewise a version-4 nibble behind 0x86dd (OVS: `ipv6_src=::`).
+    let mut ip6 = ipv6(IPPROTO_UDP, &udp(1, 2, &[]));
+    ip6[0] = 0x40 | (ip6[0] & 0x0f);
+    let (k, _) = parse(&eth(0x86dd, &ip6));
+    assert_eq!(k, l2_only(0x86dd));
     // An IPv6 header behind 0x0800 has IHL 0: invalid.
     let (k, _) = parse(&eth(0x0800, &ipv6(IPPROTO_UDP, &udp(1, 2, &[]))));
     assert_eq!(k, l2_only(0x0800));
@@ -853,9 +858,9 @@ fn ipv6_malformed() {
     let (k, o) = parse(&eth(0x86dd, &ip));
     assert_eq!(k, l2_only(0x86dd));
     assert_eq!(o.l4, N);
-    // Version is not checked (OVS ipv6_sanity_check).
+    // A wrong version nibble is an invalid header (real OVS 3.1).
     let ip = ipv6_raw(0x4000_0000, None, IPPROTO_UDP, 64, &udp(1, 2, &[]));
-    assert_eq!(parse(&eth(0x86dd, &ip)).0.tp_dst, 2);
+    assert_eq!(parse(&eth(0x86dd, &ip)).0, l2_only(0x86dd));
 }
 
 #[test]

@@ -10,7 +10,7 @@ RUN_SECONDS ?= 10
 RUN_PREFIX := vportd-run-$(shell echo $$$$)
 OUT := out
 
-.PHONY: all deps build release run test unit conformance lint fmt bench bench-kernels clean
+.PHONY: all deps build release run test unit conformance lint fmt bench bench-kernels fuzz clean
 
 all: release
 
@@ -80,3 +80,15 @@ bench: release
 clean:
 	$(CARGO) clean
 	rm -rf $(OUT)
+
+## fuzz: the cargo-fuzz targets (flow key extraction, flow parser), FUZZ_SECONDS
+## each. cargo-fuzz needs a nightly toolchain: without one this says so and
+## skips (the stable proptest "never panics" tests run in `make test`).
+FUZZ_SECONDS ?= 60
+fuzz:
+	@if ! rustup run nightly rustc --version >/dev/null 2>&1; then \
+	  echo "fuzz: skipped (no nightly toolchain; cargo-fuzz needs one)"; exit 0; fi; \
+	command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz || { echo "fuzz: skipped (cargo-fuzz could not be installed)"; exit 0; }; \
+	set -e; \
+	(cd flowcache && cargo +nightly fuzz run extract -- -max_total_time=$(FUZZ_SECONDS)); \
+	(cd ofproto && cargo +nightly fuzz run parse_flows -- -max_total_time=$(FUZZ_SECONDS))

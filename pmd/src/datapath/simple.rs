@@ -1,6 +1,6 @@
 //! Simple match (OVS `dp_netdev_simple_match`): when every megaflow that can
 //! match packets of an in_port only looks at {recirc_id, in_port, dl_type,
-//! outer VLAN, nw_frag}, the PMD skips the full extract / hash / EMC / dpcls
+//! VLAN tags (only the outer one is ever parsed), nw_frag}, the PMD skips the full extract / hash / EMC / dpcls
 //! for bursts from that port: a mini-parse computes exactly those fields
 //! (the values [`flowcache::extract::extract`] would give) and a tiny
 //! per-port table gives the megaflow.
@@ -65,7 +65,8 @@ pub(crate) fn mini_parse(frame: &[u8]) -> Option<u64> {
         if rest.len() >= 20 {
             let ip_len = usize::from(rest[0] & 0x0f) * 4;
             let tot_len = usize::from(u16::from_be_bytes([rest[2], rest[3]]));
-            if ip_len >= 20
+            if rest[0] >> 4 == 4
+                && ip_len >= 20
                 && rest.len() >= ip_len
                 && tot_len <= rest.len()
                 && ip_len <= tot_len
@@ -111,14 +112,17 @@ fn classify(mf: &Megaflow) -> Class {
     rest.in_port = 0;
     rest.recirc_id = 0;
     rest.dl_type = 0;
-    rest.vlans[0] = Default::default();
+    rest.vlans = Default::default();
     rest.nw_frag = 0;
     // Only the datapath words count: the OpenFlow words (metadata,
     // registers) of a mask never reach the dpcls.
     if mask.recirc_id != u32::MAX || rest.dp_words().iter().any(|w| *w != 0) {
         return Class::NonSimple(key.in_port);
     }
-    if key.recirc_id != 0 {
+    // With VLAN limit 1, extract never fills the second tag: a megaflow
+    // wanting a non-zero one never matches (xlate unwildcards its CFI).
+    let inner = (key.vlans[1].tpid & mask.vlans[1].tpid) | (key.vlans[1].tci & mask.vlans[1].tci);
+    if key.recirc_id != 0 || inner != 0 {
         return Class::Irrelevant;
     }
     Class::Simple(key.in_port)
@@ -157,7 +161,6 @@ impl SimpleTable {
 
     /// Accounts a megaflow just inserted into the dpcls.
     pub(crate) fn insert(&mut self, mf: &Arc<Megaflow>) {
-        eprintln!("DBGSIMPLE {:?} {:x?}", classify(mf), mf.mask().dp_words());
         match classify(mf) {
             Class::Simple(port) => {
                 let (k, m) = (mf.key(), mf.mask());
@@ -293,6 +296,10 @@ mod tests {
             frames.push(eth(&v[..2], &v[2..]));
         }
         frames.push(eth(&[0x08, 0x00], &[0x45; 10]));
+        // A fragment behind a wrong version nibble: not IPv4 for extract.
+        let mut v6nibble = ipv4(17, 0x2000, 5, 28, 8);
+        v6nibble[0] = 0x65;
+        frames.push(eth(&[0x08, 0x00], &v6nibble));
         frames.push(eth(&[0x00, 0x40], &[0xaa, 0xaa, 0x03, 0, 0, 1, 8, 0]));
         frames.push(eth(&[0x00, 0x40], &[0xaa, 0xaa, 0x03, 0, 0, 0, 8]));
         frames.push(eth(&[0x81, 0x00], &[0, 1, 0x00, 0x40, 0xaa, 0xaa, 0x03]));
@@ -314,7 +321,7 @@ mod tests {
             None
         );
         // But accepted for the common cases.
-        assert!(mini_parse(&vec![0u8; 64]).is_some());
+        assert!(mini_parse(&[0u8; 64]).is_some());
         assert!(mini_parse(&eth(&[0x08, 0x00], &ipv4(17, 0, 5, 28, 8))).is_some());
     }
 }

@@ -161,8 +161,11 @@ def run_vportd(scenario, pcaps, warmup, interval, hz, vportd, flows):
     r = result(pkts, c1 - c0, t1 - t0, hz)
     pa, pb = a["pmds"][0], b["pmds"][0]
     rx = max(1, pb["rx_packets"] - pa["rx_packets"])
-    r["emc%"] = 100.0 * (pb["emc_hits"] - pa["emc_hits"]) / rx
-    r["megaflow%"] = 100.0 * (pb["megaflow_hits"] - pa["megaflow_hits"]) / rx
+    def pct(name):
+        return 100.0 * (pb.get(name, 0) - pa.get(name, 0)) / rx
+    r["simple%"] = pct("simple_hits")
+    r["emc%"] = pct("emc_hits")
+    r["megaflow%"] = pct("megaflow_hits") + pct("smc_hits")
     r["megaflows"] = b["megaflows"]
     return r
 
@@ -217,8 +220,8 @@ def main():
     shutil.rmtree(work, ignore_errors=True)
     print()
     print("TSC %.0f MHz; medians of %d runs; cycles = forwarding thread on-CPU time x TSC / packets" % (hz / 1e6, a.reps))
-    print("| scenario | contender | Mpps | cycles/pkt | vs testpmd (cycles) | throughput vs testpmd | EMC % | megaflow % |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| scenario | contender | Mpps | cycles/pkt | vs testpmd (cycles) | throughput vs testpmd | simple % | EMC % | megaflow % |")
+    print("|---|---|---|---|---|---|---|---|---|")
     summary = []
     for sc in a.scenarios.split(","):
         base = statistics.median(r["cyc_per_pkt"] for r in results[(sc, "testpmd")])
@@ -229,11 +232,13 @@ def main():
             rs = results[(sc, name)]
             cyc = statistics.median(r["cyc_per_pkt"] for r in rs)
             mpps = statistics.median(r["mpps"] for r in rs)
-            emc = statistics.median(r.get("emc%", 0) for r in rs)
-            mf = statistics.median(r.get("megaflow%", 0) for r in rs)
-            print("| %s | %s | %.2f | %.1f | %.2fx | %.0f%% | %s | %s |" % (
+            def med(key):
+                if name == "testpmd":
+                    return "-"
+                return "%.1f" % statistics.median(r.get(key, 0) for r in rs)
+            print("| %s | %s | %.2f | %.1f | %.2fx | %.0f%% | %s | %s | %s |" % (
                 sc, name, mpps, cyc, cyc / base, 100.0 * (base / cyc),
-                "%.1f" % emc if name != "testpmd" else "-", "%.1f" % mf if name != "testpmd" else "-"))
+                med("simple%"), med("emc%"), med("megaflow%")))
             summary.append({"scenario": sc, "contender": name, "mpps": mpps, "cyc_per_pkt": cyc,
                             "cycles_vs_testpmd": cyc / base, "mpps_vs_testpmd": mpps / base_mpps})
     if a.out:

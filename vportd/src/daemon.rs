@@ -297,12 +297,14 @@ fn print_counters_json(switch: &Switch) {
         for p in &dp.pmds {
             let s = p.stats.snapshot();
             pmds.push(format!(
-                r#"{{"core":{},"thread":"pmd-c{:02}","rx_packets":{},"tx_packets":{},"emc_hits":{},"megaflow_hits":{},"subtable_lookups":{},"upcalls":{},"lost_upcalls":{},"drops":{},"busy_cycles":{},"idle_cycles":{}}}"#,
+                r#"{{"core":{},"thread":"pmd-c{:02}","rx_packets":{},"tx_packets":{},"simple_hits":{},"emc_hits":{},"smc_hits":{},"megaflow_hits":{},"subtable_lookups":{},"upcalls":{},"lost_upcalls":{},"drops":{},"busy_cycles":{},"idle_cycles":{}}}"#,
                 p.core.map_or(-1, |c| c as i64),
                 p.core.unwrap_or(0),
                 s.rx_packets,
                 s.tx_packets,
+                s.simple_hits,
                 s.emc_hits,
+                s.smc_hits,
                 s.megaflow_hits,
                 s.subtable_lookups,
                 s.upcalls,

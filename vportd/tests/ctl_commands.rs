@@ -139,7 +139,8 @@ fn every_command_human_and_json() {
     let v = d.json(&["pmd-stats-show"]);
     let c = &v["pmds"][0]["counters"];
     let rx = u(&c["rx_packets"]);
-    let accounted = u(&c["emc_hits"])
+    let accounted = u(&c["simple_hits"])
+        + u(&c["emc_hits"])
         + u(&c["smc_hits"])
         + u(&c["megaflow_hits"])
         + u(&c["upcalls"])

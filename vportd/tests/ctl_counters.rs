@@ -42,7 +42,8 @@ fn counters_add_up_and_metrics_scrape() {
     let stats = || d.json(&["pmd-stats-show"])["pmds"][0]["counters"].clone();
     let settled = |c: &Value| {
         u(&c["rx_packets"]) == n
-            && u(&c["emc_hits"])
+            && u(&c["simple_hits"])
+                + u(&c["emc_hits"])
                 + u(&c["smc_hits"])
                 + u(&c["megaflow_hits"])
                 + u(&c["upcalls"])
@@ -57,7 +58,7 @@ fn counters_add_up_and_metrics_scrape() {
     });
     assert!(
         ok,
-        "rx = emc hits + smc hits + megaflow hits + upcalls + lost upcalls + invalid drops does not hold: {c}\n{}",
+        "rx = simple + emc hits + smc hits + megaflow hits + upcalls + lost upcalls + invalid drops does not hold: {c}\n{}",
         d.log()
     );
     assert_eq!(u(&c["recirculations"]), 0);
@@ -89,6 +90,7 @@ fn counters_add_up_and_metrics_scrape() {
         Some(n as f64)
     );
     let sum: f64 = [
+        "vportd_pmd_simple_hits_total",
         "vportd_pmd_emc_hits_total",
         "vportd_pmd_smc_hits_total",
         "vportd_pmd_megaflow_hits_total",
@@ -136,7 +138,11 @@ fn counters_add_up_and_metrics_scrape() {
     let c = stats();
     assert_eq!(u(&c["rx_packets"]), 0);
     assert_eq!(
-        u(&c["emc_hits"]) + u(&c["smc_hits"]) + u(&c["megaflow_hits"]) + u(&c["upcalls"]),
+        u(&c["simple_hits"])
+            + u(&c["emc_hits"])
+            + u(&c["smc_hits"])
+            + u(&c["megaflow_hits"])
+            + u(&c["upcalls"]),
         0
     );
     let (_, body) = http_get(&addr, "/metrics");

@@ -417,6 +417,7 @@ fn counters(d: &PmdStatsSnapshot) -> json::PmdCounters {
         rx_packets: d.rx_packets,
         rx_bursts: d.rx_bursts,
         recirculations: d.recirculations,
+        simple_hits: d.simple_hits,
         emc_hits: d.emc_hits,
         smc_hits: d.smc_hits,
         megaflow_hits: d.megaflow_hits,

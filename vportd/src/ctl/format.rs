@@ -588,6 +588,7 @@ pub fn pmd_stats(d: &json::PmdStats) -> String {
             "  avg. datapath passes per packet: {:.2}",
             v.avg_passes_per_packet
         );
+        let _ = writeln!(s, "  simple match hits: {}", c.simple_hits);
         let _ = writeln!(s, "  emc hits: {}", c.emc_hits);
         let _ = writeln!(s, "  smc hits: {}", c.smc_hits);
         let _ = writeln!(s, "  megaflow hits: {}", c.megaflow_hits);
@@ -672,6 +673,12 @@ pub fn pmd_perf(d: &json::PmdStats) -> String {
             s,
             "  Datapath passes:   {:>12}  ({:.2} passes/pkt)",
             passes, v.avg_passes_per_packet
+        );
+        let _ = writeln!(
+            s,
+            "  - Simple Match hits: {:>10}  ({:5.1} %)",
+            c.simple_hits,
+            pct(c.simple_hits, passes)
         );
         let _ = writeln!(
             s,

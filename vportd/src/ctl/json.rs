@@ -156,6 +156,9 @@ pub struct PmdCounters {
     pub rx_packets: u64,
     pub rx_bursts: u64,
     pub recirculations: u64,
+    /// Packets forwarded by the simple-match fast path (port-only megaflows,
+    /// no full key extraction).
+    pub simple_hits: u64,
     pub emc_hits: u64,
     /// Megaflows found through the signature match cache.
     pub smc_hits: u64,

@@ -210,7 +210,7 @@ pub fn collect(server: &Server) -> Vec<Family> {
                     ("core", p.core.map_or("none".into(), |c| c.to_string())),
                 ]
             };
-            let c: [(&str, &'static str, u64); 16] = [
+            let c: [(&str, &'static str, u64); 17] = [
                 (
                     "vportd_pmd_rx_packets_total",
                     "Packets received from rx queues.",
@@ -225,6 +225,11 @@ pub fn collect(server: &Server) -> Vec<Family> {
                     "vportd_pmd_recirculations_total",
                     "Packets looked up again after recirculation.",
                     s.recirculations,
+                ),
+                (
+                    "vportd_pmd_simple_hits_total",
+                    "Simple-match fast path hits.",
+                    s.simple_hits,
                 ),
                 (
                     "vportd_pmd_emc_hits_total",

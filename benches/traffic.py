@@ -66,6 +66,20 @@ def threads(pid):
     return out
 
 
+def wait_for_thread(proc, prefix, timeout=30.0):
+    """The id of `proc`'s first thread whose name starts with `prefix`,
+    waiting for start-up (EAL without hugepages can take seconds)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("process exited during start-up (status %s)" % proc.returncode)
+        tid = next((t for t, n in threads(proc.pid).items() if n.startswith(prefix)), None)
+        if tid is not None:
+            return tid
+        time.sleep(0.1)
+    raise RuntimeError("no %s* thread after %.0f s" % (prefix, timeout))
+
+
 def eal_common(prefix):
     return ["-l", "0-1", "--no-huge", "-m", "2048", "--no-pci", "--no-shconf",
             "--no-telemetry", "--file-prefix=%s" % prefix]
@@ -134,10 +148,8 @@ def run_vportd(scenario, pcaps, warmup, interval, hz, vportd, flows):
     env = dict(os.environ, RUST_LOG="warn")
     p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
+        tid = wait_for_thread(p, "pmd-c")
         time.sleep(warmup)
-        tid = next((t for t, n in threads(p.pid).items() if n.startswith("pmd-c")), None)
-        if tid is None:
-            raise RuntimeError("no pmd thread in vportd")
         c0 = schedstat_ns(p.pid, tid)
         os.kill(p.pid, signal.SIGUSR1)
         t0 = time.time()

@@ -174,6 +174,88 @@ pub fn extract_with_vlan_limit(
     Ok(parse_after_macs(frame, key, limit))
 }
 
+/// [`extract`] plus the key's hash ([`crate::hash::hash_key`]), cheaper
+/// than the two apart for the most common frame: untagged Ethernet, IPv4
+/// without options, not a fragment, UDP or TCP. That frame is parsed by
+/// [`extract_ipv4_l4`] and hashed from the few key words it can set.
+#[inline]
+pub fn extract_hashed(
+    frame: &[u8],
+    meta: &PacketMeta,
+    key: &mut FlowKey,
+) -> Result<(Offsets, u32), ExtractError> {
+    *key = FlowKey::zeroed();
+    key.recirc_id = meta.recirc_id;
+    key.in_port = meta.in_port;
+    key.dp_hash = meta.dp_hash;
+    key.pkt_mark = meta.pkt_mark;
+    if let Some(ofs) = extract_ipv4_l4(frame, key) {
+        return Ok((ofs, crate::hash::hash_key_ipv4_l4(key)));
+    }
+    let ofs = extract_with_vlan_limit(frame, meta, key, DEFAULT_VLAN_LIMIT)?;
+    Ok((ofs, crate::hash::hash_key(key)))
+}
+
+/// Ethernet + IPv4 header (no options) + UDP header.
+const IPV4_UDP_MIN: usize = 14 + 20 + 8;
+/// IPv4 "more fragments" flag and fragment offset.
+const IPV4_FRAG_BITS: u16 = 0x3fff;
+
+/// The fast path of [`extract_hashed`]: when `frame` is untagged Ethernet
+/// carrying IPv4 with a 20-byte header, not a fragment, and a complete UDP
+/// or TCP header, sets the MACs, `dl_type`, the IPv4 and the L4 fields of
+/// `key` (whose other fields the caller has set) exactly as the general
+/// parser does, and returns the offsets. Otherwise returns `None` having
+/// written nothing the general parser does not overwrite.
+#[inline(always)]
+fn extract_ipv4_l4(frame: &[u8], key: &mut FlowKey) -> Option<Offsets> {
+    let h = frame.first_chunk::<IPV4_UDP_MIN>()?;
+    if h[12..14] != ETH_TYPE_IPV4.to_be_bytes() || h[14] != 0x45 {
+        return None;
+    }
+    // OVS ipv4_sanity_check, for a 20-byte header.
+    let l3_len = frame.len() - 14;
+    let tot_len = usize::from(u16::from_be_bytes([h[16], h[17]]));
+    if tot_len > l3_len || tot_len < 20 || l3_len - tot_len > usize::from(u16::MAX) {
+        return None;
+    }
+    if u16::from_be_bytes([h[20], h[21]]) & IPV4_FRAG_BITS != 0 {
+        return None;
+    }
+    let proto = h[23];
+    let l4_len = tot_len - 20;
+    let ports = [h[34], h[35], h[36], h[37]];
+    match proto {
+        IPPROTO_UDP if l4_len >= 8 => {}
+        IPPROTO_TCP if l4_len >= 20 => {
+            // `frame` holds at least `14 + tot_len` bytes.
+            let t = &frame[34..54];
+            let off_flags = u16::from_be_bytes([t[12], t[13]]);
+            let hl = usize::from(off_flags >> 12) * 4;
+            if hl < 20 || hl > l4_len {
+                return None;
+            }
+            key.tcp_flags = off_flags & 0x0fff;
+        }
+        _ => return None,
+    }
+    key.dl_dst = [h[0], h[1], h[2], h[3], h[4], h[5]];
+    key.dl_src = [h[6], h[7], h[8], h[9], h[10], h[11]];
+    key.dl_type = ETH_TYPE_IPV4;
+    key.nw_tos = h[15];
+    key.nw_ttl = h[22];
+    key.nw_proto = proto;
+    key.nw_src = u32::from_be_bytes([h[26], h[27], h[28], h[29]]);
+    key.nw_dst = u32::from_be_bytes([h[30], h[31], h[32], h[33]]);
+    key.tp_src = u16::from_be_bytes([ports[0], ports[1]]);
+    key.tp_dst = u16::from_be_bytes([ports[2], ports[3]]);
+    Some(Offsets {
+        l2_5: NO_OFFSET,
+        l3: 14,
+        l4: 34,
+    })
+}
+
 /// Extracts a batch: `keys[i]`/`offsets[i]` for `frames[i]` with
 /// `metas[i]`.  Frames shorter than 14 bytes get `Err` in `offsets[i]`.
 /// Processes `min(len)` of the four slices.

@@ -30,6 +30,16 @@ fn check(frame: &[u8], limit: usize) -> Result<(FlowKey, Option<Offsets>), TestC
     let mut again = FlowKey::default();
     prop_assert_eq!(extract_with_vlan_limit(frame, &meta, &mut again, limit), r);
     prop_assert_eq!(again, k);
+    if limit == DEFAULT_VLAN_LIMIT {
+        // The hashed variant (with its IPv4/L4 fast path) agrees exactly.
+        let mut fast = FlowKey::all_ones();
+        let rh = extract_hashed(frame, &meta, &mut fast);
+        prop_assert_eq!(rh.map(|(o, _)| o), r);
+        prop_assert_eq!(fast, k);
+        if let Ok((_, h)) = rh {
+            prop_assert_eq!(h, flowcache::hash::hash_key(&k));
+        }
+    }
     let o = match r {
         Err(ExtractError::TooShort(n)) => {
             prop_assert!(frame.len() < 14);

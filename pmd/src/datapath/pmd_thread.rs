@@ -17,8 +17,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use flowcache::actions::{DpAction, DropReason};
 use flowcache::dpcls::Dpcls;
 use flowcache::emc::Emc;
-use flowcache::extract::{extract, Offsets, PacketMeta};
-use flowcache::hash::hash_key;
+use flowcache::extract::{extract_hashed, Offsets, PacketMeta};
 use flowcache::key::{FlowKey, IPPROTO_TCP};
 use flowcache::megaflow::Megaflow;
 use flowcache::upcall::{UpcallReply, UpcallRequest};
@@ -183,6 +182,55 @@ impl<P: Packet> PmdIo<P> {
         }
         self.dirty = dirty;
         self.dirty.clear();
+    }
+}
+
+/// Consecutive packets of a burst that hit the same megaflow, with their
+/// keys and header offsets.
+struct HitRun<'a, P> {
+    pkts: &'a mut [Option<P>],
+    keys: &'a [FlowKey],
+    offsets: &'a [Offsets],
+}
+
+impl<P: Packet> PmdIo<P> {
+    /// Records the stats of a run of packets that hit `mf` and executes its
+    /// actions on them.
+    #[inline(always)]
+    fn execute_run(
+        &mut self,
+        mf: &Megaflow,
+        run: HitRun<'_, P>,
+        meta: PacketMeta,
+        depth: u8,
+        now: u64,
+    ) {
+        let mut bytes = 0u64;
+        let mut tcp_flags = 0u16;
+        for (p, k) in run.pkts.iter().zip(run.keys) {
+            if let Some(p) = p {
+                bytes += p.len() as u64;
+            }
+            if k.nw_proto == IPPROTO_TCP {
+                tcp_flags |= k.tcp_flags;
+            }
+        }
+        mf.stats
+            .record(run.pkts.len() as u64, bytes, now, tcp_flags);
+        if let [DpAction::Output(port)] = &mf.actions[..] {
+            for pkt in run.pkts.iter_mut().filter_map(Option::take) {
+                self.output(*port, pkt);
+            }
+            return;
+        }
+        let plan = ActionPlan::new(&mf.actions);
+        self.cur_depth = depth;
+        for (pkt, ofs) in run.pkts.iter_mut().zip(run.offsets) {
+            if let Some(pkt) = pkt.take() {
+                let mut m = meta;
+                plan.execute_with_offsets(self, pkt, &mut m, *ofs);
+            }
+        }
     }
 }
 
@@ -613,12 +661,12 @@ impl<P: Packet> Pmd<P> {
 
         // 1. Extract the keys and hash them once.
         for (i, pkt) in batch.drain(..).enumerate() {
-            match extract(pkt.data(), &meta, &mut scratch.keys[i]) {
-                Ok(ofs) => {
+            match extract_hashed(pkt.data(), &meta, &mut scratch.keys[i]) {
+                Ok((ofs, key_hash)) => {
                     scratch.offsets[i] = ofs;
                     scratch.hashes[i] = match pkt.rss_hash() {
                         Some(h) if meta.recirc_id == 0 => h,
-                        _ => hash_key(&scratch.keys[i]),
+                        _ => key_hash,
                     };
                     slots[i] = Some(pkt);
                     live |= 1 << i;
@@ -680,52 +728,35 @@ impl<P: Packet> Pmd<P> {
             }
         }
 
-        // 4. Hits: execute per megaflow, in order of first appearance.
-        let mut remaining = live & !missed;
+        // 4. Hits: execute per run of consecutive packets that share a
+        // megaflow (one stats update and one action plan per run). Runs keep
+        // the packets in arrival order on every port, and a burst of one
+        // flow is a single run.
+        let hits = live & !missed;
         let now = now_ms();
-        while remaining != 0 {
-            let first = remaining.trailing_zeros() as usize;
-            let mf_ptr = flows[first];
-            let mut group = 0u32;
-            for i in bits(remaining) {
-                if flows[i] == mf_ptr {
-                    group |= 1 << i;
-                }
+        let mut i = 0;
+        while i < n {
+            if hits & (1 << i) == 0 {
+                i += 1;
+                continue;
             }
-            remaining &= !group;
+            let mf_ptr = flows[i];
+            let mut end = i + 1;
+            while end < n && hits & (1 << end) != 0 && flows[end] == mf_ptr {
+                end += 1;
+            }
             // SAFETY: `mf_ptr` came from an `Arc<Megaflow>` held by the
             // dpcls (every EMC entry's megaflow is also in the dpcls). The
             // dpcls is only changed between bursts (commands and upcall
             // replies), so the megaflow outlives this loop.
             let mf: &Megaflow = unsafe { &*mf_ptr };
-            let mut bytes = 0u64;
-            let mut tcp_flags = 0u16;
-            for i in bits(group) {
-                if let Some(p) = &slots[i] {
-                    bytes += p.len() as u64;
-                }
-                if keys[i].nw_proto == IPPROTO_TCP {
-                    tcp_flags |= keys[i].tcp_flags;
-                }
-            }
-            mf.stats
-                .record(group.count_ones() as u64, bytes, now, tcp_flags);
-            if let [DpAction::Output(port)] = &mf.actions[..] {
-                for i in bits(group) {
-                    if let Some(pkt) = slots[i].take() {
-                        self.io.output(*port, pkt);
-                    }
-                }
-                continue;
-            }
-            let plan = ActionPlan::new(&mf.actions);
-            self.io.cur_depth = depth;
-            for i in bits(group) {
-                if let Some(pkt) = slots[i].take() {
-                    let mut m = meta;
-                    plan.execute_with_offsets(&mut self.io, pkt, &mut m, scratch.offsets[i]);
-                }
-            }
+            let run = HitRun {
+                pkts: &mut slots[i..end],
+                keys: &keys[i..end],
+                offsets: &scratch.offsets[i..end],
+            };
+            self.io.execute_run(mf, run, meta, depth, now);
+            i = end;
         }
     }
 

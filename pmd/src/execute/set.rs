@@ -90,13 +90,24 @@ fn be32(d: &[u8], off: usize) -> u32 {
 // Ethernet.
 
 fn set_eth(d: &mut [u8], m: &Masked<EthFields>) {
-    if d.len() < 14 {
+    let Some(hdr) = d.first_chunk_mut::<14>() else {
         return;
-    }
-    let src = masked_bytes(&d[6..12], &m.value.src, &m.mask.src);
-    let dst = masked_bytes(&d[0..6], &m.value.dst, &m.mask.dst);
-    d[6..12].copy_from_slice(&src);
-    d[0..6].copy_from_slice(&dst);
+    };
+    // Destination and source are the first 12 bytes: rewrite them as one
+    // 8-byte and one 4-byte word.
+    let join = |f: &EthFields| -> [u8; 12] {
+        let mut b = [0u8; 12];
+        b[..6].copy_from_slice(&f.dst);
+        b[6..].copy_from_slice(&f.src);
+        b
+    };
+    let (value, mask) = (join(&m.value), join(&m.mask));
+    let word = |b: &[u8]| u64::from_ne_bytes(b[..8].try_into().unwrap());
+    let tail = |b: &[u8]| u32::from_ne_bytes(b[8..12].try_into().unwrap());
+    let lo = (word(hdr) & !word(&mask)) | (word(&value) & word(&mask));
+    let hi = (tail(hdr) & !tail(&mask)) | (tail(&value) & tail(&mask));
+    hdr[..8].copy_from_slice(&lo.to_ne_bytes());
+    hdr[8..12].copy_from_slice(&hi.to_ne_bytes());
 }
 
 // ---------------------------------------------------------------------------

@@ -131,11 +131,14 @@ pub enum DropReason {
     NoHeadroom,
     /// The megaflow limit is reached and the flow could not be installed.
     FlowLimit,
+    /// A recirculated packet's `recirc_id` names no frozen translation
+    /// (any more).
+    NoRecircContext,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 13] = [
+    pub const ALL: [DropReason; 14] = [
         DropReason::Action,
         DropReason::TableMiss,
         DropReason::InvalidTtl,
@@ -149,6 +152,7 @@ impl DropReason {
         DropReason::NoMbuf,
         DropReason::NoHeadroom,
         DropReason::FlowLimit,
+        DropReason::NoRecircContext,
     ];
     /// Number of reasons (size of a counter array).
     pub const COUNT: usize = Self::ALL.len();
@@ -169,6 +173,7 @@ impl DropReason {
             DropReason::NoMbuf => "no_mbuf",
             DropReason::NoHeadroom => "no_headroom",
             DropReason::FlowLimit => "flow_limit",
+            DropReason::NoRecircContext => "no_recirc_context",
         }
     }
 }

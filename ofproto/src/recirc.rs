@@ -126,7 +126,7 @@ impl RecircRegistry {
         let mut id = g.last_id;
         loop {
             id = id.wrapping_add(1);
-            if id != 0 && g.by_id.get(&id).map_or(true, |w| w.strong_count() == 0) {
+            if id != 0 && g.by_id.get(&id).is_none_or(|w| w.strong_count() == 0) {
                 break;
             }
         }

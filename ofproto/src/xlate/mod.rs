@@ -13,7 +13,8 @@
 //! * fragments are looked up with `tp_src`/`tp_dst` (ICMP type/code) 0;
 //! * outputs to the ingress port are skipped (`in_port` sends back), to
 //!   missing ports ignored, ALL/FLOOD go to every other existing port in
-//!   ascending order, the controller drops;
+//!   ascending order, `controller` emits `userspace(controller(...))` (the
+//!   handler pool counts the packet-in: there is no controller);
 //! * `dec_ttl`/`dec_mpls_ttl` at TTL ≤ 1 abandon the rest of the rule's
 //!   actions and instructions (nothing after them; outputs before them
 //!   stand; a resubmitting caller continues; the action set still runs);
@@ -36,7 +37,7 @@ use crate::recirc::{FrozenState, FrozenStep, RecircNode, RecircRegistry};
 use crate::rule::{Instructions, Match, OfAction, OutputPort, TableId};
 use crate::table::{RuleEntry, Tables};
 use commit::{count_vlans, mpls_stack, set_mpls_stack, DeepMpls};
-use flowcache::actions::{format_actions, DpAction, DropReason};
+use flowcache::actions::{format_actions, DpAction, DropReason, UserCookie};
 use flowcache::key::*;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -213,6 +214,9 @@ struct Ctx<'a> {
     indent: usize,
     /// Match of the rule being executed (names fields in trace lines).
     cur_match: Match,
+    /// Priority and cookie of the rule being executed (packet-in cookie).
+    cur_prio: u16,
+    cur_cookie: u64,
     /// Where frozen states get their ids.
     recirc: &'a RecircRegistry,
     /// Translation is being frozen: every level appends what it has left
@@ -280,6 +284,8 @@ pub fn xlate_recirc(
         trace: opts.trace.then(Vec::new),
         indent: 0,
         cur_match: Match::catchall(),
+        cur_prio: 0,
+        cur_cookie: 0,
         recirc,
         freezing: false,
         frozen: Vec::new(),
@@ -456,9 +462,9 @@ impl<'a> Ctx<'a> {
                 self.resubmits += 1;
                 let deepens = (table <= old_table) as u32;
                 self.depth += deepens;
-                let saved = self.cur_match;
+                let saved = (self.cur_match, self.cur_prio, self.cur_cookie);
                 self.exec_rule(e);
-                self.cur_match = saved;
+                (self.cur_match, self.cur_prio, self.cur_cookie) = saved;
                 self.depth -= deepens;
             }
             None => {
@@ -473,6 +479,8 @@ impl<'a> Ctx<'a> {
     /// Runs a rule's instructions in OpenFlow order.
     fn exec_rule(&mut self, e: &Arc<RuleEntry>) {
         self.cur_match = e.rule.matches;
+        self.cur_prio = e.rule.priority;
+        self.cur_cookie = e.rule.cookie;
         let ins = &e.rule.instructions;
         let flow = self.do_actions(&ins.apply);
         let mut steps: [Option<Step>; 4] = [None; 4];
@@ -744,11 +752,51 @@ impl<'a> Ctx<'a> {
                     }
                 }
             }
-            OutputPort::Controller => self.note(" >> no controller: dropped"),
+            OutputPort::Controller => self.controller(),
             OutputPort::Normal => self.note(" >> NORMAL is not supported: dropped"),
             OutputPort::Local => self.note(" >> no local port"),
             OutputPort::Table => self.table_action(self.flow.in_port, 0),
         }
+    }
+
+    /// OVS `xlate_controller_action` (no pause, default max_len): the
+    /// packet goes to the slow path as a packet-in with a frozen state for
+    /// its continuation. vportd has no controller connection, so the
+    /// handler pool counts it and goes no further; OVS without a connected
+    /// controller emits the same `userspace(...controller(...))` action.
+    fn controller(&mut self) {
+        // OpenFlow 1.3: a packet-in from the table-miss rule (priority 0,
+        // match-all) is an explicit table miss.
+        let reason = if self.cur_prio == 0 && self.cur_match.mask == FlowKey::default() {
+            6
+        } else {
+            1
+        };
+        let mut metadata = [0u64; crate::recirc::META_WORDS];
+        metadata.copy_from_slice(&self.flow.words()[DP_WORDS..]);
+        let node = self.recirc.freeze(FrozenState {
+            table_id: self.table_id,
+            steps: Vec::new(),
+            action_set: Vec::new(),
+            metadata,
+        });
+        commit::commit(
+            &self.flow,
+            &mut self.base,
+            &mut self.wc,
+            &mut self.actions,
+            &mut self.deep,
+        );
+        self.actions.push(DpAction::Userspace {
+            cookie: UserCookie::Controller {
+                reason,
+                recirc_id: node.id(),
+                rule_cookie: self.cur_cookie,
+                controller_id: 0,
+                max_len: 65535,
+            },
+        });
+        self.recircs.push(node);
     }
 
     fn compose_output(&mut self, port: u32) {

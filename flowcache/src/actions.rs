@@ -131,11 +131,17 @@ pub enum DropReason {
     NoHeadroom,
     /// The megaflow limit is reached and the flow could not be installed.
     FlowLimit,
+    /// A recirculated packet's `recirc_id` names no frozen translation
+    /// (any more).
+    NoRecircContext,
+    /// A `userspace` action's packet could not be queued to the handler
+    /// pool (queue full).
+    UserspaceQueueFull,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 13] = [
+    pub const ALL: [DropReason; 15] = [
         DropReason::Action,
         DropReason::TableMiss,
         DropReason::InvalidTtl,
@@ -149,6 +155,8 @@ impl DropReason {
         DropReason::NoMbuf,
         DropReason::NoHeadroom,
         DropReason::FlowLimit,
+        DropReason::NoRecircContext,
+        DropReason::UserspaceQueueFull,
     ];
     /// Number of reasons (size of a counter array).
     pub const COUNT: usize = Self::ALL.len();
@@ -169,6 +177,104 @@ impl DropReason {
             DropReason::NoMbuf => "no_mbuf",
             DropReason::NoHeadroom => "no_headroom",
             DropReason::FlowLimit => "flow_limit",
+            DropReason::NoRecircContext => "no_recirc_context",
+            DropReason::UserspaceQueueFull => "userspace_queue_full",
+        }
+    }
+}
+
+/// Why a `userspace` action sends a packet to the slow path (OVS `struct
+/// user_action_cookie`); the handler counts packets by kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UserCookie {
+    /// An OpenFlow `controller` action (or a packet-in OVS would send).
+    Controller {
+        /// OpenFlow packet-in reason: 0 no_match, 1 action, 2 invalid_ttl,
+        /// 6 explicit table miss.
+        reason: u8,
+        /// Frozen translation the packet-in refers to.
+        recirc_id: u32,
+        /// Cookie of the rule that sent it.
+        rule_cookie: u64,
+        controller_id: u16,
+        max_len: u16,
+    },
+    /// A sample (sFlow / IPFIX / flow sample) with its userdata.
+    Sample(u64),
+    /// Anything else, with its userdata.
+    Other(u64),
+}
+
+/// Kinds of [`UserCookie`], for per-kind counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum UserCookieKind {
+    Controller = 0,
+    Sample,
+    Other,
+}
+
+impl UserCookieKind {
+    /// Every kind, in counter order.
+    pub const ALL: [UserCookieKind; 3] = [
+        UserCookieKind::Controller,
+        UserCookieKind::Sample,
+        UserCookieKind::Other,
+    ];
+    /// Number of kinds.
+    pub const COUNT: usize = Self::ALL.len();
+
+    /// Stable name used in statistics output.
+    pub fn name(self) -> &'static str {
+        match self {
+            UserCookieKind::Controller => "controller",
+            UserCookieKind::Sample => "sample",
+            UserCookieKind::Other => "other",
+        }
+    }
+}
+
+impl UserCookie {
+    /// The cookie's kind.
+    pub fn kind(&self) -> UserCookieKind {
+        match self {
+            UserCookie::Controller { .. } => UserCookieKind::Controller,
+            UserCookie::Sample(_) => UserCookieKind::Sample,
+            UserCookie::Other(_) => UserCookieKind::Other,
+        }
+    }
+}
+
+impl From<u64> for UserCookie {
+    fn from(v: u64) -> UserCookie {
+        UserCookie::Other(v)
+    }
+}
+
+impl std::fmt::Display for UserCookie {
+    /// OVS's `userspace(...)` argument text.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UserCookie::Controller {
+                reason,
+                recirc_id,
+                rule_cookie,
+                controller_id,
+                max_len,
+            } => {
+                // C's %#x: no prefix for zero.
+                let rc = if *rule_cookie == 0 {
+                    "0".to_string()
+                } else {
+                    format!("{rule_cookie:#x}")
+                };
+                write!(
+                    f,
+                    "pid=0,controller(reason={reason},dont_send=0,continuation=0,recirc_id={recirc_id},rule_cookie={rc},controller_id={controller_id},max_len={max_len})"
+                )
+            }
+            UserCookie::Sample(v) => write!(f, "pid=0,flow_sample(userdata={v:#x})"),
+            UserCookie::Other(v) => write!(f, "pid=0,userdata({v:016x})"),
         }
     }
 }
@@ -205,7 +311,7 @@ pub enum DpAction {
         actions: ActionList,
     },
     /// Send a copy of the packet to the slow path (handler pool).
-    Userspace { cookie: u64 },
+    Userspace { cookie: UserCookie },
     /// Run `actions` on a copy of the packet; changes made there do not leak
     /// into the actions that follow.
     Clone(ActionList),
@@ -277,7 +383,7 @@ fn format_action(a: &DpAction) -> String {
             *probability as f64 * 100.0 / u32::MAX as f64,
             format_actions(actions)
         ),
-        DpAction::Userspace { cookie } => format!("userspace(cookie=0x{:x})", cookie),
+        DpAction::Userspace { cookie } => format!("userspace({cookie})"),
         DpAction::Clone(actions) => format!("clone({})", format_actions(actions)),
         DpAction::Drop(r) => format!("drop({})", r.name()),
     }

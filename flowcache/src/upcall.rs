@@ -23,6 +23,18 @@ pub struct UpcallRequest {
     pub sent_tsc: u64,
 }
 
+/// A packet a `userspace` action sends to the handler pool (OVS
+/// `DPIF_UC_ACTION` upcall): a copy of its bytes, its metadata and the
+/// action's cookie.
+#[derive(Clone, Debug)]
+pub struct UserspacePacket {
+    /// Index of the PMD that sent it.
+    pub pmd: usize,
+    pub cookie: crate::actions::UserCookie,
+    pub meta: crate::extract::PacketMeta,
+    pub data: Vec<u8>,
+}
+
 /// What the OpenFlow pipeline makes of a key.
 #[derive(Clone)]
 pub struct Translation {

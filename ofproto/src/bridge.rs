@@ -8,9 +8,10 @@
 //! revalidator re-check installed megaflows.
 
 use crate::parse::FlowFilter;
+use crate::recirc::{RecircNode, RecircRegistry};
 use crate::rule::{Instructions, Rule};
 use crate::table::{RuleEntry, Tables};
-use crate::xlate::{xlate, PortSet, XlateOptions, XlateOutput};
+use crate::xlate::{xlate_recirc, PortSet, XlateOptions, XlateOutput};
 use arc_swap::ArcSwap;
 use flowcache::actions::DpAction;
 use flowcache::key::{FlowKey, DP_WORDS, KEY_WORDS};
@@ -37,8 +38,12 @@ impl PortSet for PortMap {
     }
 }
 
-/// The rules behind one megaflow (what [`Translation::rules`] carries).
-struct MegaflowRules(Vec<Arc<RuleEntry>>);
+/// The rules behind one megaflow (what [`Translation::rules`] carries),
+/// and the recirculation ids it uses (held as long as the megaflow is).
+struct MegaflowRules(
+    Vec<Arc<RuleEntry>>,
+    #[allow(dead_code)] Vec<Arc<RecircNode>>,
+);
 
 /// One OpenFlow bridge.
 pub struct Bridge {
@@ -47,6 +52,8 @@ pub struct Bridge {
     generation: AtomicU64,
     /// Serialises changes (readers never take it).
     edit: Mutex<()>,
+    /// Recirculation ids of frozen translations.
+    recirc: RecircRegistry,
 }
 
 impl Default for Bridge {
@@ -63,6 +70,7 @@ impl Bridge {
             ports: ArcSwap::from_pointee(PortMap::default()),
             generation: AtomicU64::new(0),
             edit: Mutex::new(()),
+            recirc: RecircRegistry::new(),
         }
     }
 
@@ -152,7 +160,18 @@ impl Bridge {
     pub fn trace(&self, flow: &FlowKey) -> XlateOutput {
         let tables = self.tables.load();
         let ports = self.ports.load();
-        xlate(&tables, flow, &**ports, &XlateOptions { trace: true })
+        xlate_recirc(
+            &tables,
+            flow,
+            &**ports,
+            &XlateOptions { trace: true },
+            &self.recirc,
+        )
+    }
+
+    /// Recirculation ids in use (held by megaflows and translations).
+    pub fn recirc_ids(&self) -> usize {
+        self.recirc.len()
     }
 }
 
@@ -160,7 +179,13 @@ impl Translator for Bridge {
     fn translate(&self, key: &FlowKey) -> Translation {
         let tables = self.tables.load();
         let ports = self.ports.load();
-        let out = xlate(&tables, key, &**ports, &XlateOptions::default());
+        let out = xlate_recirc(
+            &tables,
+            key,
+            &**ports,
+            &XlateOptions::default(),
+            &self.recirc,
+        );
         let mut mask = out.wc;
         mask.words_mut()[DP_WORDS..KEY_WORDS].fill(0);
         let now = Instant::now();
@@ -173,7 +198,7 @@ impl Translator for Bridge {
             mask,
             install: true,
             drop_reason: out.drop_reason,
-            rules: Some(Arc::new(MegaflowRules(out.rules))),
+            rules: Some(Arc::new(MegaflowRules(out.rules, out.recircs))),
         }
     }
 

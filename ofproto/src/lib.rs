@@ -7,6 +7,7 @@ pub mod bridge;
 pub mod classifier;
 pub mod fields;
 pub mod parse;
+pub mod recirc;
 pub mod rule;
 pub mod table;
 pub mod xlate;

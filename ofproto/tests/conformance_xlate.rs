@@ -200,7 +200,7 @@ fn parse_ovs_actions(s: &str) -> Vec<DpAction> {
             let ethertype = num(b.strip_prefix("eth_type=").unwrap()) as u16;
             out.push(DpAction::PopMpls { ethertype });
         } else if t.starts_with("userspace(") {
-            out.push(DpAction::Userspace { cookie: 0 });
+            out.push(DpAction::Userspace { cookie: 0.into() });
         } else if let Some(b) = inner(t, "set") {
             out.push(DpAction::Set(parse_set(b)));
         } else {

@@ -256,9 +256,30 @@ fn nonexistent_port_ignored_all_flood_skip_ingress_controller_drops() {
         outs(&run("priority=10 actions=FLOOD", &udp(4))),
         vec![1, 2, 3]
     );
-    let o = run("priority=10 actions=CONTROLLER:65535", &udp(1));
-    assert!(o.actions.is_empty());
-    assert_eq!(o.drop_reason, Some(DropReason::Action));
+    // OVS 3.1 without a controller connection (try_case.py):
+    // userspace(pid=0,controller(reason=1,...,recirc_id=1,...,max_len=65535)),2
+    let o = run("priority=10 actions=CONTROLLER:65535,output:2", &udp(1));
+    assert_eq!(
+        s(&o),
+        "userspace(pid=0,controller(reason=1,dont_send=0,continuation=0,recirc_id=1,rule_cookie=0,controller_id=0,max_len=65535)),2"
+    );
+    assert_eq!(o.drop_reason, None);
+    // From the table-miss rule: reason 6 (explicit miss), as OVS.
+    let o = run("priority=0 actions=controller", &udp(1));
+    assert_eq!(
+        s(&o),
+        "userspace(pid=0,controller(reason=6,dont_send=0,continuation=0,recirc_id=1,rule_cookie=0,controller_id=0,max_len=65535))"
+    );
+    // In a later table, pending header changes are committed first.
+    let o = run(
+        "table=0,priority=10,ip actions=mod_nw_tos:0x20,goto_table:1\ntable=1,priority=10,actions=controller",
+        &udp(1),
+    );
+    assert!(
+        s(&o).starts_with("set(ipv4(tos=0x20/0xfc)),userspace(pid=0,controller(reason=1,"),
+        "{}",
+        s(&o)
+    );
 }
 
 #[test]

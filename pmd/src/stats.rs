@@ -197,3 +197,23 @@ mod tests {
         assert_eq!(a.drops[DropReason::TxFull as usize], 2);
     }
 }
+
+/// What the handler pool did with the packets of `userspace` actions,
+/// by cookie kind (several handler threads write: atomic adds).
+#[derive(Debug, Default)]
+pub struct UserspaceStats {
+    /// Packets consumed, indexed by `UserCookieKind as usize`.
+    pub by_kind: [AtomicU64; flowcache::actions::UserCookieKind::COUNT],
+}
+
+impl UserspaceStats {
+    /// Counts one packet of `kind`.
+    pub fn count(&self, kind: flowcache::actions::UserCookieKind) {
+        self.by_kind[kind as usize].fetch_add(1, Relaxed);
+    }
+
+    /// Packets of `kind` so far.
+    pub fn get(&self, kind: flowcache::actions::UserCookieKind) -> u64 {
+        self.by_kind[kind as usize].load(Relaxed)
+    }
+}

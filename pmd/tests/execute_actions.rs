@@ -4,7 +4,7 @@
 mod execute_util;
 
 use execute_util::*;
-use flowcache::actions::{DpAction, DropReason, EthFields, Masked, SetField};
+use flowcache::actions::{DpAction, DropReason, EthFields, Masked, SetField, UserCookie};
 use flowcache::extract::PacketMeta;
 use pmd::execute::{
     execute_actions, execute_actions_with_offsets, execute_batch, execute_batch_with_offsets,
@@ -205,7 +205,7 @@ fn truncate_applies_to_the_next_output_only() {
         &frame,
         &[
             DpAction::Truncate(20),
-            DpAction::Userspace { cookie: 9 },
+            DpAction::Userspace { cookie: 9.into() },
             DpAction::Output(3),
         ],
     );
@@ -336,9 +336,14 @@ fn recirc_carries_the_metadata() {
 #[test]
 fn userspace_gets_cookie_and_meta() {
     let frame = udp4(1, 2, b"");
-    let rec = run(&frame, &[DpAction::Userspace { cookie: 0xfeed }]);
+    let rec = run(
+        &frame,
+        &[DpAction::Userspace {
+            cookie: 0xfeed.into(),
+        }],
+    );
     assert_eq!(rec.upcalls.len(), 1);
-    assert_eq!(rec.upcalls[0].0, 0xfeed);
+    assert_eq!(rec.upcalls[0].0, UserCookie::Other(0xfeed));
     assert_eq!(rec.upcalls[0].1, frame);
     assert_eq!(rec.upcalls[0].2.in_port, 1);
 }

@@ -430,7 +430,7 @@ fn parse_actions(s: &str) -> Result<Vec<DpAction>, String> {
                     ethertype: num(v) as u16,
                 });
             }
-            "userspace" => out.push(DpAction::Userspace { cookie: 0 }),
+            "userspace" => out.push(DpAction::Userspace { cookie: 0.into() }),
             "recirc" => out.push(DpAction::Recirc(num(inner) as u32)),
             "trunc" => out.push(DpAction::Truncate(num(inner) as u32)),
             "clone" => out.push(DpAction::Clone(Arc::from(parse_actions(inner)?))),

@@ -315,15 +315,24 @@ fn print_counters_json(switch: &Switch) {
             ));
         }
     }
-    let megaflows = switch
+    let (megaflows, userspace) = switch
         .datapath
         .lock()
         .as_ref()
-        .map_or(0, |dp| dp.limits.n_megaflows.load(Ordering::Relaxed));
+        .map_or((0, Vec::new()), |dp| {
+            (
+                dp.limits.n_megaflows.load(Ordering::Relaxed),
+                flowcache::actions::UserCookieKind::ALL
+                    .iter()
+                    .map(|k| format!(r#""{}":{}"#, k.name(), dp.userspace_stats.get(*k)))
+                    .collect(),
+            )
+        });
     println!(
-        r#"COUNTERS {{"ports":[{}],"pmds":[{}],"megaflows":{megaflows}}}"#,
+        r#"COUNTERS {{"ports":[{}],"pmds":[{}],"megaflows":{megaflows},"userspace":{{{}}}}}"#,
         ports.join(","),
-        pmds.join(",")
+        pmds.join(","),
+        userspace.join(",")
     );
     use std::io::Write;
     let _ = std::io::stdout().flush();

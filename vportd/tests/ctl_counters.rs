@@ -127,7 +127,14 @@ fn counters_add_up_and_metrics_scrape() {
         .iter()
         .filter(|(name, _, _)| name == "vportd_pmd_drops_total")
         .count();
-    assert_eq!(reasons, 13);
+    assert_eq!(reasons, flowcache::actions::DropReason::COUNT);
+    // userspace-action packets, one sample per cookie kind.
+    for kind in ["controller", "sample", "other"] {
+        assert_eq!(
+            metric(&m, "vportd_userspace_packets_total", &[("kind", kind)]),
+            Some(0.0)
+        );
+    }
     // Every sample has the prefix.
     assert!(m.iter().all(|(name, _, _)| name.starts_with("vportd_")));
     let (head, _) = http_get(&addr, "/nope");

@@ -13,7 +13,8 @@
 //! * fragments are looked up with `tp_src`/`tp_dst` (ICMP type/code) 0;
 //! * outputs to the ingress port are skipped (`in_port` sends back), to
 //!   missing ports ignored, ALL/FLOOD go to every other existing port in
-//!   ascending order, the controller drops;
+//!   ascending order, `controller` emits `userspace(controller(...))` (the
+//!   handler pool counts the packet-in: there is no controller);
 //! * `dec_ttl`/`dec_mpls_ttl` at TTL ≤ 1 abandon the rest of the rule's
 //!   actions and instructions (nothing after them; outputs before them
 //!   stand; a resubmitting caller continues; the action set still runs);
@@ -32,10 +33,11 @@ pub mod commit;
 
 use crate::fields::{FieldId, Prereq, SubField};
 use crate::parse::{format_instructions, format_match};
+use crate::recirc::{FrozenState, FrozenStep, RecircNode, RecircRegistry};
 use crate::rule::{Instructions, Match, OfAction, OutputPort, TableId};
 use crate::table::{RuleEntry, Tables};
 use commit::{count_vlans, mpls_stack, set_mpls_stack, DeepMpls};
-use flowcache::actions::{format_actions, DpAction, DropReason};
+use flowcache::actions::{format_actions, DpAction, DropReason, UserCookie};
 use flowcache::key::*;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -120,6 +122,63 @@ pub struct XlateOutput {
     pub final_flow: FlowKey,
     /// Trace lines (only with [`XlateOptions::trace`]).
     pub trace: Vec<String>,
+    /// The recirculation ids this translation uses (the one it thawed, the
+    /// one it froze): whoever keeps the actions keeps these, so the ids
+    /// stay valid as long as a megaflow refers to them.
+    pub recircs: Vec<Arc<RecircNode>>,
+}
+
+/// One step of a rule's instructions (borrowed form of [`FrozenStep`]).
+#[derive(Clone, Copy)]
+enum Step<'r> {
+    Action(&'r OfAction),
+    ClearActions,
+    WriteActions(&'r [OfAction]),
+    WriteMetadata(u64, u64),
+    GotoTable(TableId),
+}
+
+impl Step<'_> {
+    fn to_frozen(self) -> FrozenStep {
+        match self {
+            Step::Action(a) => FrozenStep::Action(a.clone()),
+            Step::ClearActions => FrozenStep::ClearActions,
+            Step::WriteActions(w) => FrozenStep::WriteActions(w.to_vec()),
+            Step::WriteMetadata(v, m) => FrozenStep::WriteMetadata(v, m),
+            Step::GotoTable(t) => FrozenStep::GotoTable(t),
+        }
+    }
+
+    fn from_frozen(f: &FrozenStep) -> Step<'_> {
+        match f {
+            FrozenStep::Action(a) => Step::Action(a),
+            FrozenStep::ClearActions => Step::ClearActions,
+            FrozenStep::WriteActions(w) => Step::WriteActions(w),
+            FrozenStep::WriteMetadata(v, m) => Step::WriteMetadata(*v, *m),
+            FrozenStep::GotoTable(t) => Step::GotoTable(*t),
+        }
+    }
+
+    /// OVS `recirc_for_mpls`: after a `pop_mpls` to a non-MPLS type, this
+    /// step needs the headers under the label, so translation freezes
+    /// before it. Outputs, `controller` and writes of L2 fields, metadata
+    /// and registers do not.
+    fn needs_l3(self) -> bool {
+        match self {
+            Step::Action(a) => match a {
+                OfAction::Output(_) | OfAction::OutputReg(_) | OfAction::Controller => false,
+                OfAction::SetField { field, .. } => field_is_l3_or_higher(*field),
+                OfAction::Load { dst, .. } => field_is_l3_or_higher(dst.field),
+                _ => true,
+            },
+            _ => true,
+        }
+    }
+}
+
+/// OVS `mf_is_l3_or_higher`.
+fn field_is_l3_or_higher(f: FieldId) -> bool {
+    !matches!(f.prereq(), Prereq::None | Prereq::Mpls)
 }
 
 /// Result of running an action list.
@@ -155,15 +214,41 @@ struct Ctx<'a> {
     indent: usize,
     /// Match of the rule being executed (names fields in trace lines).
     cur_match: Match,
+    /// Priority and cookie of the rule being executed (packet-in cookie).
+    cur_prio: u16,
+    cur_cookie: u64,
+    /// Where frozen states get their ids.
+    recirc: &'a RecircRegistry,
+    /// Translation is being frozen: every level appends what it has left
+    /// to `frozen` and returns (OVS `ctx->freezing`).
+    freezing: bool,
+    frozen: Vec<FrozenStep>,
+    recircs: Vec<Arc<RecircNode>>,
 }
 
 /// Translates `flow` (a datapath key: registers and metadata 0) through
-/// `tables`.
+/// `tables`, with a private recirculation registry (the ids of a
+/// `recirc(ID)` in the result mean nothing to anyone else; use
+/// [`xlate_recirc`] with the bridge's registry for the datapath).
 pub fn xlate(
     tables: &Tables,
     flow: &FlowKey,
     ports: &dyn PortSet,
     opts: &XlateOptions,
+) -> XlateOutput {
+    xlate_recirc(tables, flow, ports, opts, &RecircRegistry::new())
+}
+
+/// Translates `flow` through `tables`. A translation that needs headers
+/// the key does not have yet (a lookup after `pop_mpls`) freezes into
+/// `recirc` and ends with `recirc(ID)`; a key with `recirc_id` ≠ 0 resumes
+/// the frozen translation of that id.
+pub fn xlate_recirc(
+    tables: &Tables,
+    flow: &FlowKey,
+    ports: &dyn PortSet,
+    opts: &XlateOptions,
+    recirc: &RecircRegistry,
 ) -> XlateOutput {
     let mut start = *flow;
     for w in &mut start.words_mut()[DP_WORDS..] {
@@ -199,10 +284,20 @@ pub fn xlate(
         trace: opts.trace.then(Vec::new),
         indent: 0,
         cur_match: Match::catchall(),
+        cur_prio: 0,
+        cur_cookie: 0,
+        recirc,
+        freezing: false,
+        frozen: Vec::new(),
+        recircs: Vec::new(),
     };
     if ctx.trace.is_some() {
         ctx.note_line(format!("Flow: {}", describe_key(&start)));
         ctx.note_line(String::new());
+    }
+    if start.recirc_id != 0 {
+        ctx.thaw(start.recirc_id);
+        return ctx.finish();
     }
     match ctx.lookup(0, start.in_port) {
         Some(e) => {
@@ -215,7 +310,7 @@ pub fn xlate(
             ctx.table_miss = true;
         }
     }
-    if ctx.error.is_none() {
+    if ctx.error.is_none() && !ctx.freezing {
         ctx.exec_action_set();
     }
     ctx.finish()
@@ -353,9 +448,9 @@ impl<'a> Ctx<'a> {
             return;
         }
         if self.was_mpls {
-            // OVS recirculates here to parse the headers under the popped
-            // label; vportd continues with the L3 fields unknown (zero).
-            self.note(">> lookup after pop_mpls: L3 fields unknown (no recirculation)");
+            // Only `output:TABLE` gets here (resubmit and goto_table
+            // freeze first); OVS looks up with the L3 fields unknown too.
+            self.note(">> lookup after pop_mpls: L3 fields unknown");
         }
         let old_table = self.table_id;
         self.table_id = table;
@@ -367,9 +462,9 @@ impl<'a> Ctx<'a> {
                 self.resubmits += 1;
                 let deepens = (table <= old_table) as u32;
                 self.depth += deepens;
-                let saved = self.cur_match;
+                let saved = (self.cur_match, self.cur_prio, self.cur_cookie);
                 self.exec_rule(e);
-                self.cur_match = saved;
+                (self.cur_match, self.cur_prio, self.cur_cookie) = saved;
                 self.depth -= deepens;
             }
             None => {
@@ -384,33 +479,144 @@ impl<'a> Ctx<'a> {
     /// Runs a rule's instructions in OpenFlow order.
     fn exec_rule(&mut self, e: &Arc<RuleEntry>) {
         self.cur_match = e.rule.matches;
+        self.cur_prio = e.rule.priority;
+        self.cur_cookie = e.rule.cookie;
         let ins = &e.rule.instructions;
-        if self.do_actions(&ins.apply) == Flow::Stop || self.error.is_some() {
-            return;
-        }
+        let flow = self.do_actions(&ins.apply);
+        let mut steps: [Option<Step>; 4] = [None; 4];
         if ins.clear_actions {
-            self.note("clear_actions");
-            self.action_set.clear();
+            steps[0] = Some(Step::ClearActions);
         }
         if let Some(w) = &ins.write_actions {
-            if self.trace.is_some() {
-                let i = Instructions {
-                    write_actions: Some(w.clone()),
-                    ..Default::default()
-                };
-                let s = format_instructions(&i, &self.cur_match);
-                self.note(&s);
-            }
-            self.action_set.extend(w.iter().cloned());
+            steps[1] = Some(Step::WriteActions(w));
         }
         if let Some((v, m)) = ins.write_metadata {
-            self.notef(|| format!("write_metadata:{v:#x}/{m:#x}"));
-            self.flow.metadata = (self.flow.metadata & !m) | (v & m);
+            steps[2] = Some(Step::WriteMetadata(v, m));
         }
         if let Some(t) = ins.goto_table {
-            self.notef(|| format!("goto_table:{t}"));
-            self.table_action(self.flow.in_port, t);
+            steps[3] = Some(Step::GotoTable(t));
         }
+        if self.freezing {
+            self.frozen
+                .extend(steps.iter().flatten().map(|s| s.to_frozen()));
+            return;
+        }
+        if flow == Flow::Stop || self.error.is_some() {
+            return;
+        }
+        let steps: Vec<Step> = steps.iter().flatten().copied().collect();
+        self.do_steps(&steps);
+    }
+
+    /// Runs steps in order; on a freeze, the steps not run yet go into the
+    /// frozen state.
+    fn do_steps(&mut self, steps: &[Step]) -> Flow {
+        for (i, s) in steps.iter().enumerate() {
+            if self.error.is_some() {
+                return Flow::Stop;
+            }
+            self.check_freeze(*s);
+            if self.freezing {
+                self.frozen.extend(steps[i..].iter().map(|s| s.to_frozen()));
+                return Flow::Stop;
+            }
+            if self.do_step(*s) == Flow::Stop {
+                return Flow::Stop;
+            }
+        }
+        Flow::Continue
+    }
+
+    fn do_step(&mut self, s: Step) -> Flow {
+        match s {
+            Step::Action(a) => {
+                self.trace_action(a);
+                return self.do_action(a);
+            }
+            Step::ClearActions => {
+                self.note("clear_actions");
+                self.action_set.clear();
+            }
+            Step::WriteActions(w) => {
+                if self.trace.is_some() {
+                    let i = Instructions {
+                        write_actions: Some(w.to_vec()),
+                        ..Default::default()
+                    };
+                    let s = format_instructions(&i, &self.cur_match);
+                    self.note(&s);
+                }
+                self.action_set.extend(w.iter().cloned());
+            }
+            Step::WriteMetadata(v, m) => {
+                self.notef(|| format!("write_metadata:{v:#x}/{m:#x}"));
+                self.flow.metadata = (self.flow.metadata & !m) | (v & m);
+            }
+            Step::GotoTable(t) => {
+                self.notef(|| format!("goto_table:{t}"));
+                self.table_action(self.flow.in_port, t);
+            }
+        }
+        Flow::Continue
+    }
+
+    /// Starts freezing when `step` needs headers a `pop_mpls` hid from the
+    /// key (OVS `recirc_for_mpls` + `ctx_trigger_freeze`).
+    fn check_freeze(&mut self, step: Step) {
+        if self.was_mpls && !self.freezing && step.needs_l3() {
+            self.freezing = true;
+        }
+    }
+
+    /// Ends a frozen translation (OVS `finish_freezing`): registers the
+    /// state and emits the pending header changes and `recirc(ID)`.
+    fn finish_freezing(&mut self) {
+        let mut metadata = [0u64; crate::recirc::META_WORDS];
+        metadata.copy_from_slice(&self.flow.words()[DP_WORDS..]);
+        let state = FrozenState {
+            table_id: self.table_id,
+            steps: std::mem::take(&mut self.frozen),
+            action_set: std::mem::take(&mut self.action_set),
+            metadata,
+        };
+        let node = self.recirc.freeze(state);
+        commit::commit(
+            &self.flow,
+            &mut self.base,
+            &mut self.wc,
+            &mut self.actions,
+            &mut self.deep,
+        );
+        self.actions.push(DpAction::Recirc(node.id()));
+        self.recircs.push(node);
+    }
+
+    /// Resumes the translation frozen under `id` (OVS thaw: the key now
+    /// has the headers the pop exposed).
+    fn thaw(&mut self, id: u32) {
+        let Some(node) = self.recirc.thaw(id) else {
+            self.notef(|| format!(">> no recirculation context for recirc_id 0x{id:x}: drop"));
+            self.error = Some(DropReason::NoRecircContext);
+            return;
+        };
+        let state = node.state();
+        let nmeta = self.flow.words().len() - DP_WORDS;
+        self.flow.words_mut()[DP_WORDS..].copy_from_slice(&state.metadata[..nmeta]);
+        self.table_id = state.table_id;
+        self.action_set = state.action_set.clone();
+        self.notef(|| {
+            format!(
+                "thaw: resume in table {} after recirculation",
+                state.table_id
+            )
+        });
+        let steps: Vec<Step> = state.steps.iter().map(Step::from_frozen).collect();
+        self.do_steps(&steps);
+        drop(steps);
+        if self.error.is_none() && !self.freezing {
+            self.exec_action_set();
+        }
+        self.recircs.push(node);
     }
 
     /// Executes the action set (OVS `ofpacts_execute_action_set` order).
@@ -463,8 +669,14 @@ impl<'a> Ctx<'a> {
         if acts.is_empty() {
             self.note("drop");
         }
-        for a in acts {
+        for (i, a) in acts.iter().enumerate() {
             if self.error.is_some() {
+                return Flow::Stop;
+            }
+            self.check_freeze(Step::Action(a));
+            if self.freezing {
+                self.frozen
+                    .extend(acts[i..].iter().map(|a| FrozenStep::Action(a.clone())));
                 return Flow::Stop;
             }
             self.trace_action(a);
@@ -540,11 +752,51 @@ impl<'a> Ctx<'a> {
                     }
                 }
             }
-            OutputPort::Controller => self.note(" >> no controller: dropped"),
+            OutputPort::Controller => self.controller(),
             OutputPort::Normal => self.note(" >> NORMAL is not supported: dropped"),
             OutputPort::Local => self.note(" >> no local port"),
             OutputPort::Table => self.table_action(self.flow.in_port, 0),
         }
+    }
+
+    /// OVS `xlate_controller_action` (no pause, default max_len): the
+    /// packet goes to the slow path as a packet-in with a frozen state for
+    /// its continuation. vportd has no controller connection, so the
+    /// handler pool counts it and goes no further; OVS without a connected
+    /// controller emits the same `userspace(...controller(...))` action.
+    fn controller(&mut self) {
+        // OpenFlow 1.3: a packet-in from the table-miss rule (priority 0,
+        // match-all) is an explicit table miss.
+        let reason = if self.cur_prio == 0 && self.cur_match.mask == FlowKey::default() {
+            6
+        } else {
+            1
+        };
+        let mut metadata = [0u64; crate::recirc::META_WORDS];
+        metadata.copy_from_slice(&self.flow.words()[DP_WORDS..]);
+        let node = self.recirc.freeze(FrozenState {
+            table_id: self.table_id,
+            steps: Vec::new(),
+            action_set: Vec::new(),
+            metadata,
+        });
+        commit::commit(
+            &self.flow,
+            &mut self.base,
+            &mut self.wc,
+            &mut self.actions,
+            &mut self.deep,
+        );
+        self.actions.push(DpAction::Userspace {
+            cookie: UserCookie::Controller {
+                reason,
+                recirc_id: node.id(),
+                rule_cookie: self.cur_cookie,
+                controller_id: 0,
+                max_len: 65535,
+            },
+        });
+        self.recircs.push(node);
     }
 
     fn compose_output(&mut self, port: u32) {
@@ -777,6 +1029,9 @@ impl<'a> Ctx<'a> {
 
     /// OVS `xlate_wc_finish` plus the result.
     fn finish(mut self) -> XlateOutput {
+        if self.freezing && self.error.is_none() {
+            self.finish_freezing();
+        }
         let orig = self.orig;
         let wc = &mut self.wc;
         for w in &mut wc.words_mut()[DP_WORDS..] {
@@ -809,7 +1064,10 @@ impl<'a> Ctx<'a> {
             wc.vlans[i].tci |= VLAN_CFI;
         }
 
-        let has_output = self.actions.iter().any(|a| a.is_output());
+        let has_output = self
+            .actions
+            .iter()
+            .any(|a| a.is_output() || matches!(a, DpAction::Recirc(_)));
         let drop_reason = if let Some(e) = self.error {
             self.actions.clear();
             Some(e)
@@ -849,6 +1107,7 @@ impl<'a> Ctx<'a> {
             drop_reason,
             final_flow: self.flow,
             trace: self.trace.unwrap_or_default(),
+            recircs: self.recircs,
         }
     }
 }

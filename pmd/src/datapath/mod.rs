@@ -25,6 +25,7 @@ pub use revalidator::{MegaflowEntry, Registry, RevalidatorCommand};
 
 use crate::packet::Packet;
 use crate::port::{RxQueue, TxQueue};
+use crate::stats::UserspaceStats;
 use crossbeam_channel::Sender;
 use flowcache::upcall::Translator;
 use handlers::HandlerPool;
@@ -36,6 +37,9 @@ use std::time::Duration;
 
 /// Default depth of each PMD's upcall queue.
 pub const DEFAULT_UPCALL_QUEUE: usize = 4096;
+/// Packets of `userspace` actions that may wait for the handler pool
+/// (shared by all PMDs); more are dropped (`userspace_queue_full`).
+pub const USERSPACE_QUEUE: usize = 1024;
 
 /// How the datapath is laid out.
 #[derive(Clone, Debug)]
@@ -72,6 +76,8 @@ pub type ThreadHook = Arc<dyn Fn() + Send + Sync>;
 /// The running datapath.
 pub struct Datapath<P: Packet + 'static> {
     pub pmds: Vec<PmdHandle<P>>,
+    /// Packets of `userspace` actions the handler pool consumed, by kind.
+    pub userspace_stats: Arc<UserspaceStats>,
     pub limits: Arc<DatapathLimits>,
     pub registry: Arc<Mutex<Registry>>,
     reval_tx: Sender<RevalidatorCommand>,
@@ -99,6 +105,8 @@ impl<P: Packet + 'static> Datapath<P> {
         let mut request_rxs = Vec::new();
         let mut reply_txs = Vec::new();
         let mut pmds = Vec::new();
+        let (userspace_tx, userspace_rx) = crossbeam_channel::bounded(USERSPACE_QUEUE);
+        let userspace_stats = Arc::new(UserspaceStats::default());
         for (index, core) in cfg.pmd_cores.iter().enumerate().take(n_pmds) {
             let (upcall_tx, upcall_rx) = crossbeam_channel::bounded(cfg.upcall_queue.max(1));
             let (reply_tx, reply_rx) = crossbeam_channel::unbounded();
@@ -106,6 +114,7 @@ impl<P: Packet + 'static> Datapath<P> {
             reply_txs.push(reply_tx);
             let wiring = PmdWiring {
                 upcall_tx,
+                userspace_tx: Some(userspace_tx.clone()),
                 reply_rx,
                 event_tx: event_tx.clone(),
                 limits: limits.clone(),
@@ -124,12 +133,15 @@ impl<P: Packet + 'static> Datapath<P> {
             )?);
         }
         drop(event_tx);
+        drop(userspace_tx);
         let handlers = HandlerPool::spawn(
             cfg.handler_threads,
             &cfg.handler_cores,
             request_rxs,
             reply_txs,
             translator.clone(),
+            userspace_rx,
+            userspace_stats.clone(),
         )?;
         let registry = Arc::new(Mutex::new(Registry::default()));
         let (reval_tx, reval_rx) = crossbeam_channel::unbounded();
@@ -149,6 +161,7 @@ impl<P: Packet + 'static> Datapath<P> {
         };
         Ok(Datapath {
             pmds,
+            userspace_stats,
             limits,
             registry,
             reval_tx,

@@ -14,13 +14,13 @@ use crate::packet::{Batch, Packet, BURST};
 use crate::port::{RxQueue, TxQueue};
 use crate::stats::PmdStats;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use flowcache::actions::{DpAction, DropReason};
+use flowcache::actions::{DpAction, DropReason, UserCookie};
 use flowcache::dpcls::Dpcls;
 use flowcache::emc::Emc;
 use flowcache::extract::{extract_hashed, Offsets, PacketMeta};
 use flowcache::key::{FlowKey, IPPROTO_TCP};
 use flowcache::megaflow::Megaflow;
-use flowcache::upcall::{UpcallReply, UpcallRequest};
+use flowcache::upcall::{UpcallReply, UpcallRequest, UserspacePacket};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -132,6 +132,10 @@ struct PmdIo<P: Packet> {
     rng: u32,
     /// Ports with a non-empty tx batch.
     dirty: Vec<u32>,
+    /// `userspace` action packets to the handler pool (bounded, never
+    /// blocks).
+    userspace_tx: Option<Sender<UserspacePacket>>,
+    pmd: usize,
 }
 
 struct TxSlot<P: Packet> {
@@ -257,10 +261,22 @@ impl<P: Packet> ExecContext<P> for PmdIo<P> {
         self.recirc.push((pkt, meta, self.cur_depth + 1));
     }
 
-    fn userspace(&mut self, _cookie: u64, _pkt: P, _meta: &PacketMeta) {
-        // No controller and no sFlow/IPFIX collector: nothing consumes
-        // userspace packets yet; count them where an operator sees them.
-        self.stats.add_drop(DropReason::Action, 1);
+    fn userspace(&mut self, cookie: UserCookie, pkt: P, meta: &PacketMeta) {
+        // A copy goes to the handler pool; the mbuf is freed here, so the
+        // slow path never holds datapath buffers.
+        let Some(tx) = &self.userspace_tx else {
+            self.stats.add_drop(DropReason::UserspaceQueueFull, 1);
+            return;
+        };
+        let up = UserspacePacket {
+            pmd: self.pmd,
+            cookie,
+            meta: *meta,
+            data: pkt.data().to_vec(),
+        };
+        if tx.try_send(up).is_err() {
+            self.stats.add_drop(DropReason::UserspaceQueueFull, 1);
+        }
     }
 
     fn count_drop(&mut self, reason: DropReason) {
@@ -385,6 +401,9 @@ impl<P: Packet> PmdHandle<P> {
 /// Channels and shared state a new PMD is wired to.
 pub struct PmdWiring {
     pub upcall_tx: Sender<UpcallRequest>,
+    /// Where `userspace` actions send their packets (None: counted as
+    /// `userspace_queue_full` drops).
+    pub userspace_tx: Option<Sender<UserspacePacket>>,
     pub reply_rx: Receiver<UpcallReply>,
     pub event_tx: Sender<PmdEvent>,
     pub limits: Arc<DatapathLimits>,
@@ -441,6 +460,7 @@ impl PmdWiring {
     fn clone_parts(&self) -> PmdWiring {
         PmdWiring {
             upcall_tx: self.upcall_tx.clone(),
+            userspace_tx: self.userspace_tx.clone(),
             reply_rx: self.reply_rx.clone(),
             event_tx: self.event_tx.clone(),
             limits: self.limits.clone(),
@@ -481,6 +501,8 @@ impl<P: Packet> Pmd<P> {
                 cur_depth: 0,
                 rng: 0x9e37_79b9 ^ (cfg.index as u32 + 1),
                 dirty: Vec::with_capacity(16),
+                userspace_tx: wiring.userspace_tx.clone(),
+                pmd: cfg.index,
             },
             emc: Emc::with_insert_inv_prob(cfg.emc_insert_inv_prob),
             dpcls: Dpcls::new(),

@@ -31,7 +31,7 @@ pub use checksum::{
 pub use flowcache::extract::{Offsets, PacketMeta, NO_OFFSET};
 
 use crate::packet::Packet;
-use flowcache::actions::{DpAction, DropReason, SetField};
+use flowcache::actions::{DpAction, DropReason, SetField, UserCookie};
 use flowcache::key::{FlowKey, ETH_TYPE_IPV6};
 
 /// What the executor needs from the datapath around it.
@@ -46,7 +46,7 @@ pub trait ExecContext<P: Packet> {
     /// set to the new id.
     fn recirculate(&mut self, pkt: P, meta: PacketMeta);
     /// Sends `pkt` to the slow path (handler pool) with `cookie`.
-    fn userspace(&mut self, cookie: u64, pkt: P, meta: &PacketMeta);
+    fn userspace(&mut self, cookie: UserCookie, pkt: P, meta: &PacketMeta);
     /// Counts one packet dropped for `reason` when there is no packet to
     /// free (a failed clone: [`DropReason::NoMbuf`]).
     fn count_drop(&mut self, reason: DropReason);

@@ -4,7 +4,7 @@
 //! updates against.
 #![allow(dead_code)]
 
-use flowcache::actions::DropReason;
+use flowcache::actions::{DropReason, UserCookie};
 use flowcache::extract::{extract, Offsets, PacketMeta};
 use flowcache::key::FlowKey;
 use pmd::execute::ExecContext;
@@ -19,7 +19,7 @@ use std::sync::Arc;
 pub struct Rec {
     pub outputs: Vec<(u32, Vec<u8>)>,
     pub recircs: Vec<(Vec<u8>, PacketMeta)>,
-    pub upcalls: Vec<(u64, Vec<u8>, PacketMeta)>,
+    pub upcalls: Vec<(UserCookie, Vec<u8>, PacketMeta)>,
     pub drops: Vec<DropReason>,
     /// Values `random_u32` returns, in order (then 0).
     pub randoms: Vec<u32>,
@@ -44,7 +44,7 @@ impl<P: Packet> ExecContext<P> for Rec {
     fn recirculate(&mut self, pkt: P, meta: PacketMeta) {
         self.recircs.push((pkt.data().to_vec(), meta));
     }
-    fn userspace(&mut self, cookie: u64, pkt: P, meta: &PacketMeta) {
+    fn userspace(&mut self, cookie: UserCookie, pkt: P, meta: &PacketMeta) {
         self.upcalls.push((cookie, pkt.data().to_vec(), *meta));
     }
     fn count_drop(&mut self, reason: DropReason) {

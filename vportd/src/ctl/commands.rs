@@ -1145,6 +1145,10 @@ fn upcall_show(s: &Server) -> CmdResult {
             revalidations,
             expired,
             revalidated_away,
+            userspace: flowcache::actions::UserCookieKind::ALL
+                .iter()
+                .map(|k| (k.name().to_string(), dp.userspace_stats.get(*k)))
+                .collect(),
             pmds: dp
                 .pmds
                 .iter()

@@ -810,6 +810,12 @@ pub fn upcall_show(d: &json::UpcallShow) -> String {
         "  revalidations : {} (megaflows expired {}, revalidated away {})",
         d.revalidations, d.expired, d.revalidated_away
     );
+    let us: Vec<String> = d
+        .userspace
+        .iter()
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    let _ = writeln!(s, "  userspace     : {}", us.join(", "));
     s.push('\n');
     let mut t = Table::new(&[
         "pmd",

@@ -316,6 +316,9 @@ pub struct UpcallShow {
     pub revalidations: u64,
     pub expired: u64,
     pub revalidated_away: u64,
+    /// Packets of `userspace` actions the handler pool consumed, by cookie
+    /// kind (`controller`, `sample`, `other`).
+    pub userspace: std::collections::BTreeMap<String, u64>,
     pub pmds: Vec<UpcallPmd>,
 }
 

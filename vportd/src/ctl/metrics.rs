@@ -150,6 +150,15 @@ pub fn collect(server: &Server) -> Vec<Family> {
     let dp = sw.datapath.lock();
     if let Some(dp) = dp.as_ref() {
         use std::sync::atomic::Ordering::Relaxed;
+        for kind in flowcache::actions::UserCookieKind::ALL {
+            f.add(
+                "vportd_userspace_packets_total",
+                "Packets of userspace actions the handler pool consumed, by cookie kind (no controller or collector: counted, not sent).",
+                "counter",
+                vec![("kind", kind.name().to_string())],
+                dp.userspace_stats.get(kind) as f64,
+            );
+        }
         f.add(
             "vportd_megaflows",
             "Megaflows installed over all PMDs.",

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 /// in_port=1 → output:2, with the mask xlate gives a port-only rule
 /// (recirc_id, in_port, dl_type, the VLAN TCIs' CFI). With `arp_nonsimple`
-/// set, ARP megaflows also match nw_proto (not simple) and drop.
+/// set, ARP megaflows also match the sender address, nw_src (not simple),
+/// and drop.
 struct PortOnly {
     arp_nonsimple: AtomicBool,
     generation: AtomicU64,
@@ -32,7 +33,7 @@ impl Translator for PortOnly {
         let arp_nonsimple =
             key.dl_type == ETH_TYPE_ARP && self.arp_nonsimple.load(Ordering::Relaxed);
         if arp_nonsimple {
-            mask.nw_proto = u8::MAX;
+            mask.nw_src = u32::MAX;
         }
         let (actions, drop_reason) = if key.in_port == 1 && !arp_nonsimple {
             (vec![DpAction::Output(2)], None)
@@ -222,7 +223,7 @@ fn a_non_simple_megaflow_on_the_port_disables_the_simple_path() {
     run_rounds(&s, &udp_only, 5);
     let st = check_counters(&s);
     assert!(st.simple_hits > 0, "port-only so far: {st:?}");
-    // An ARP megaflow that matches nw_proto: no more simple hits.
+    // An ARP megaflow that matches nw_src: no more simple hits.
     let arp = vec![frame(&[0x08, 0x06], &[0, 1, 8, 0, 6, 4, 0, 1])];
     run_rounds(&s, &arp, 0);
     let before = check_counters(&s).simple_hits;

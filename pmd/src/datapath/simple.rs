@@ -1,9 +1,14 @@
-//! Simple match (OVS `dp_netdev_simple_match`): when every megaflow that can
-//! match packets of an in_port only looks at {recirc_id, in_port, dl_type,
-//! VLAN tags (only the outer one is ever parsed), nw_frag}, the PMD skips the full extract / hash / EMC / dpcls
+//! Simple match (OVS `dp_netdev_simple_match`, widened): when every
+//! megaflow that can match packets of an in_port only looks at {recirc_id,
+//! in_port, dl_type, VLAN tags (only the outer one is ever parsed),
+//! nw_proto, nw_frag}, the PMD skips the full extract / hash / EMC / dpcls
 //! for bursts from that port: a mini-parse computes exactly those fields
 //! (the values [`flowcache::extract::extract`] would give) and a tiny
 //! per-port table gives the megaflow.
+//!
+//! OVS 3.1 leaves nw_proto out, so a rule like `in_port=1,udp` sends its
+//! traffic through the EMC there; here it is a simple match too (the
+//! protocol byte is one more load in the mini-parse).
 //!
 //! The mini-parse declines (the caller then takes the full path) for
 //! anything it cannot decide as cheaply and exactly as the full path:
@@ -11,20 +16,34 @@
 //! valid IPv4 TCP (whose flags the megaflow statistics need).
 
 use flowcache::key::{
-    FlowKey, ETH_TYPE_IPV4, ETH_TYPE_IPV6, ETH_TYPE_MIN, ETH_TYPE_NONE, ETH_TYPE_VLAN,
-    ETH_TYPE_VLAN_8021AD, FRAG_ANY, FRAG_LATER, IPPROTO_TCP, VLAN_CFI,
+    FlowKey, ETH_TYPE_ARP, ETH_TYPE_IPV4, ETH_TYPE_IPV6, ETH_TYPE_MIN, ETH_TYPE_NONE,
+    ETH_TYPE_RARP, ETH_TYPE_VLAN, ETH_TYPE_VLAN_8021AD, FRAG_ANY, FRAG_LATER, IPPROTO_TCP,
+    VLAN_CFI,
 };
 use flowcache::megaflow::Megaflow;
 use std::sync::Arc;
 
 /// The simple-match fields packed in one word:
-/// `dl_type << 48 | vlan tpid << 32 | vlan tci << 16 | nw_frag`.
+/// `dl_type << 48 | vlan tpid << 32 | vlan tci << 16 | nw_proto << 8 | nw_frag`.
 #[inline(always)]
-fn pack(dl_type: u16, tpid: u16, tci: u16, nw_frag: u8) -> u64 {
+fn pack(dl_type: u16, tpid: u16, tci: u16, nw_proto: u8, nw_frag: u8) -> u64 {
     (u64::from(dl_type) << 48)
         | (u64::from(tpid) << 32)
         | (u64::from(tci) << 16)
+        | (u64::from(nw_proto) << 8)
         | u64::from(nw_frag)
+}
+
+/// The simple-match fields of a key (or mask), packed.
+#[inline(always)]
+fn pack_key(k: &FlowKey) -> u64 {
+    pack(
+        k.dl_type,
+        k.vlans[0].tpid,
+        k.vlans[0].tci,
+        k.nw_proto,
+        k.nw_frag,
+    )
 }
 
 /// The packed simple-match fields of `frame` exactly as `extract` (VLAN
@@ -53,13 +72,22 @@ pub(crate) fn mini_parse(frame: &[u8]) -> Option<u64> {
                 return None;
             }
         }
-        return Some(pack(ETH_TYPE_NONE, tpid, tci, 0));
+        return Some(pack(ETH_TYPE_NONE, tpid, tci, 0, 0));
     }
     if dl_type == ETH_TYPE_IPV6 {
         return None;
     }
     let mut nw_frag = 0u8;
-    if dl_type == ETH_TYPE_IPV4 {
+    let mut nw_proto = 0u8;
+    if dl_type == ETH_TYPE_ARP || dl_type == ETH_TYPE_RARP {
+        // extract's parse_arp: Ethernet/IPv4 ARP only, opcode <= 0xff.
+        if let Some(a) = frame[p..].first_chunk::<28>() {
+            let op = u16::from_be_bytes([a[6], a[7]]);
+            if a[..6] == [0, 1, 0x08, 0x00, 6, 4] && op <= 0xff {
+                nw_proto = op as u8;
+            }
+        }
+    } else if dl_type == ETH_TYPE_IPV4 {
         // extract's ipv4_sanity_check; an invalid header leaves nw_frag 0.
         let rest = &frame[p..];
         if rest.len() >= 20 {
@@ -75,6 +103,7 @@ pub(crate) fn mini_parse(frame: &[u8]) -> Option<u64> {
                 if rest[9] == IPPROTO_TCP {
                     return None;
                 }
+                nw_proto = rest[9];
                 let ff = u16::from_be_bytes([rest[6], rest[7]]);
                 if ff & 0x3fff != 0 {
                     nw_frag = FRAG_ANY;
@@ -85,7 +114,7 @@ pub(crate) fn mini_parse(frame: &[u8]) -> Option<u64> {
             }
         }
     }
-    Some(pack(dl_type, tpid, tci, nw_frag))
+    Some(pack(dl_type, tpid, tci, nw_proto, nw_frag))
 }
 
 /// How a megaflow bears on the simple-match eligibility of in_ports.
@@ -114,6 +143,7 @@ fn classify(mf: &Megaflow) -> Class {
     rest.dl_type = 0;
     rest.vlans = Default::default();
     rest.nw_frag = 0;
+    rest.nw_proto = 0;
     // Only the datapath words count: the OpenFlow words (metadata,
     // registers) of a mask never reach the dpcls.
     if mask.recirc_id != u32::MAX || rest.dp_words().iter().any(|w| *w != 0) {
@@ -164,8 +194,8 @@ impl SimpleTable {
         match classify(mf) {
             Class::Simple(port) => {
                 let (k, m) = (mf.key(), mf.mask());
-                let mask = pack(m.dl_type, m.vlans[0].tpid, m.vlans[0].tci, m.nw_frag);
-                let key = pack(k.dl_type, k.vlans[0].tpid, k.vlans[0].tci, k.nw_frag) & mask;
+                let mask = pack_key(m);
+                let key = pack_key(k) & mask;
                 self.port_mut(port).flows.push(SimpleFlow {
                     key,
                     mask,
@@ -244,7 +274,7 @@ mod tests {
     fn full(frame: &[u8]) -> Option<u64> {
         let mut k = FlowKey::default();
         extract(frame, &PacketMeta::default(), &mut k).ok()?;
-        Some(pack(k.dl_type, k.vlans[0].tpid, k.vlans[0].tci, k.nw_frag))
+        Some(pack_key(&k))
     }
 
     fn eth(ty: &[u8], rest: &[u8]) -> Vec<u8> {
@@ -296,6 +326,23 @@ mod tests {
             frames.push(eth(&v[..2], &v[2..]));
         }
         frames.push(eth(&[0x08, 0x00], &[0x45; 10]));
+        // ARP/RARP: the opcode is nw_proto only for Ethernet/IPv4 ARP and
+        // opcodes up to 0xff.
+        for (ty, hdr, op) in [
+            (0x0806u16, [0u8, 1, 8, 0, 6, 4], 1u16),
+            (0x8035, [0, 1, 8, 0, 6, 4], 4),
+            (0x0806, [0, 1, 8, 0, 6, 4], 0x0102),
+            (0x0806, [0, 6, 8, 0, 6, 4], 2),
+        ] {
+            let mut a = vec![0u8; 28];
+            a[..6].copy_from_slice(&hdr);
+            a[6..8].copy_from_slice(&op.to_be_bytes());
+            frames.push(eth(&ty.to_be_bytes(), &a));
+            frames.push(eth(&ty.to_be_bytes(), &a[..27]));
+        }
+        // ICMP and an unknown protocol.
+        frames.push(eth(&[0x08, 0x00], &ipv4(1, 0, 5, 28, 8)));
+        frames.push(eth(&[0x08, 0x00], &ipv4(200, 0, 5, 28, 8)));
         // A fragment behind a wrong version nibble: not IPv4 for extract.
         let mut v6nibble = ipv4(17, 0x2000, 5, 28, 8);
         v6nibble[0] = 0x65;

@@ -68,6 +68,10 @@ pub struct ActionPlan<'a> {
     /// Index of the action that takes the packet itself; `None` when no
     /// action consumes it (the packet is dropped).
     last: Option<usize>,
+    /// When the list is header rewrites followed by one output (the
+    /// common shape, e.g. `set(eth(..)),set(ipv4(ttl=..)),2`): the output
+    /// port. Such a list runs without the general executor's state.
+    rewrite_then_output: Option<u32>,
 }
 
 impl<'a> ActionPlan<'a> {
@@ -76,6 +80,7 @@ impl<'a> ActionPlan<'a> {
         ActionPlan {
             actions,
             last: last_consumer(actions),
+            rewrite_then_output: rewrite_then_output(actions),
         }
     }
 
@@ -108,6 +113,17 @@ impl<'a> ActionPlan<'a> {
         meta: &mut PacketMeta,
         ofs: Offsets,
     ) {
+        if let Some(port) = self.rewrite_then_output {
+            let mut pkt = pkt;
+            let (rewrites, _) = self.actions.split_at(self.actions.len() - 1);
+            for a in rewrites {
+                if let DpAction::Set(field) = a {
+                    set::set_field(pkt.data_mut(), &ofs, field);
+                }
+            }
+            ctx.output(port, pkt);
+            return;
+        }
         self.run_top(ctx, pkt, meta, Some(ofs));
     }
 
@@ -200,6 +216,18 @@ fn last_consumer(actions: &[DpAction]) -> Option<usize> {
         }
     }
     last
+}
+
+/// The output port of a list made of header rewrites (no metadata-only
+/// `pkt_mark`) followed by exactly one output.
+fn rewrite_then_output(actions: &[DpAction]) -> Option<u32> {
+    let (DpAction::Output(port), rewrites) = actions.split_last()? else {
+        return None;
+    };
+    rewrites
+        .iter()
+        .all(|a| matches!(a, DpAction::Set(f) if !matches!(f, SetField::PktMark(_))))
+        .then_some(*port)
 }
 
 /// Per-packet state carried along the action list (OVS keeps it in

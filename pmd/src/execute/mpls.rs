@@ -117,6 +117,7 @@ pub(super) fn pop_mpls<P: Packet>(pkt: &mut P, ofs: &mut Offsets, eth_type: u16)
 }
 
 /// Masked rewrite of the top label stack entry.
+#[inline(never)]
 pub(super) fn set_mpls(d: &mut [u8], ofs: &Offsets, m: &Masked<u32>) {
     let Some(p) = top_label(d, ofs) else {
         return;

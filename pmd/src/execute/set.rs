@@ -28,6 +28,11 @@ const ND_OPT_SOURCE_LINKADDR: u8 = 1;
 const ND_OPT_TARGET_LINKADDR: u8 = 2;
 
 /// Applies one masked set action to `frame` (whose headers are at `ofs`).
+///
+/// Inlined into the executor, with one out-of-line function per header
+/// (except the tiny Ethernet rewrite), so a rewrite pays for the registers
+/// its own header needs, not for those of the largest one.
+#[inline(always)]
 pub(super) fn set_field(frame: &mut [u8], ofs: &Offsets, f: &SetField) {
     match f {
         SetField::Ethernet(m) => set_eth(frame, m),
@@ -89,6 +94,7 @@ fn be32(d: &[u8], off: usize) -> u32 {
 // ---------------------------------------------------------------------------
 // Ethernet.
 
+#[inline(always)]
 fn set_eth(d: &mut [u8], m: &Masked<EthFields>) {
     let Some(hdr) = d.first_chunk_mut::<14>() else {
         return;
@@ -113,6 +119,7 @@ fn set_eth(d: &mut [u8], m: &Masked<EthFields>) {
 // ---------------------------------------------------------------------------
 // IPv4 (OVS `odp_set_ipv4`, `packet_set_ipv4_addr`).
 
+#[inline(never)]
 fn set_ipv4(d: &mut [u8], ofs: &Offsets, m: &Masked<Ipv4Fields>) {
     let Some(l3) = at(ofs.l3) else {
         return;
@@ -281,6 +288,7 @@ fn update_l4_csum128(d: &mut [u8], ofs: &Offsets, proto: u8, old: &[u8; 16], new
     }
 }
 
+#[inline(never)]
 fn set_ipv6(d: &mut [u8], ofs: &Offsets, m: &Masked<Ipv6Fields>) {
     let Some(l3) = at(ofs.l3) else {
         return;
@@ -343,6 +351,7 @@ fn set_port(d: &mut [u8], port_off: usize, new: u16, csum_off: Option<usize>) {
     }
 }
 
+#[inline(never)]
 fn set_tcp(d: &mut [u8], ofs: &Offsets, m: &Masked<PortFields>) {
     let Some((l4, l4_size)) = l4_span(d, ofs) else {
         return;
@@ -360,6 +369,7 @@ fn set_tcp(d: &mut [u8], ofs: &Offsets, m: &Masked<PortFields>) {
     set_port(d, l4 + 2, dst, Some(l4 + 16));
 }
 
+#[inline(never)]
 fn set_udp(d: &mut [u8], ofs: &Offsets, m: &Masked<PortFields>) {
     let Some((l4, l4_size)) = l4_span(d, ofs) else {
         return;
@@ -377,6 +387,7 @@ fn set_udp(d: &mut [u8], ofs: &Offsets, m: &Masked<PortFields>) {
     }
 }
 
+#[inline(never)]
 fn set_sctp(d: &mut [u8], ofs: &Offsets, m: &Masked<PortFields>) {
     let Some((l4, l4_size)) = l4_span(d, ofs) else {
         return;
@@ -411,6 +422,7 @@ fn set_sctp(d: &mut [u8], ofs: &Offsets, m: &Masked<PortFields>) {
 // ---------------------------------------------------------------------------
 // ICMP / ICMPv6 type and code (OVS `packet_set_icmp`).
 
+#[inline(never)]
 fn set_icmp(d: &mut [u8], ofs: &Offsets, m: &Masked<IcmpFields>) {
     let Some((l4, l4_size)) = l4_span(d, ofs) else {
         return;
@@ -433,6 +445,7 @@ fn set_icmp(d: &mut [u8], ofs: &Offsets, m: &Masked<IcmpFields>) {
 // ---------------------------------------------------------------------------
 // ARP (OVS `set_arp`).
 
+#[inline(never)]
 fn set_arp(d: &mut [u8], ofs: &Offsets, m: &Masked<ArpFields>) {
     let Some(l3) = at(ofs.l3) else {
         return;
@@ -478,6 +491,7 @@ fn find_lla_opt(d: &[u8], l4: usize, l4_size: usize) -> Option<(usize, u8)> {
     None
 }
 
+#[inline(never)]
 fn set_nd(d: &mut [u8], ofs: &Offsets, m: &Masked<NdFields>) {
     let Some((l4, l4_size)) = l4_span(d, ofs) else {
         return;

@@ -90,17 +90,6 @@ def result(pkts, oncpu_ns, wall_s, hz):
     }
 
 
-def stop_process(p, timeout=30):
-    """SIGTERM, then SIGKILL, of one child we started; returns its output."""
-    try:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-        return p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        return p.communicate()
-
-
 def run_testpmd(vdevs, warmup, interval, hz):
     """dpdk-testpmd io forwarding vdevs[0] -> vdevs[1] on core 1: result()."""
     prefix = unique("tbtp")

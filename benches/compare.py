@@ -90,6 +90,7 @@ Flow-setup scenario `setup` (upcall storm), same for OVS and vportd:
 import argparse
 import json
 import os
+import shutil
 import signal
 import statistics
 import struct
@@ -144,8 +145,7 @@ def check_prerequisites(a):
     if not os.access(a.vportd, os.X_OK):
         raise BenchError("%s is missing: run `cargo build --release` first" % a.vportd)
     for tool in ("dpdk-testpmd", "stdbuf", "taskset"):
-        if not any(os.access(os.path.join(d, tool), os.X_OK)
-                   for d in os.environ.get("PATH", "").split(":")):
+        if not shutil.which(tool):
             raise BenchError("%s is missing (Debian: dpdk-dev / coreutils / util-linux)" % tool)
     if os.geteuid() != 0:
         raise BenchError("needs root (/var/run/dpdk/<prefix>, the OVS bridge's tap port)")
@@ -531,7 +531,7 @@ def main():
     print(report(results, a, hz, started))
     if a.out:
         with open(a.out, "w") as f:
-            json.dump({"args": {k: v for k, v in vars(a).items()}, "tsc_hz": hz,
+            json.dump({"args": vars(a), "tsc_hz": hz,
                        "runs": [{"contender": n, "case": k, **r}
                                 for (n, k), rs in results.items() for r in rs]},
                       f, indent=1)

@@ -159,10 +159,6 @@ class Ovs:
                 stats[m.group(1).strip()] = float(m.group(2))
         return stats
 
-    def megaflows(self):
-        out = self.appctl("dpctl/dump-flows")
-        return sum(1 for line in out.splitlines() if "actions:" in line)
-
     # -------------------------------------------------------------- stop --
     def __exit__(self, *exc):
         ctl = {"ovs-vswitchd": ["exit", "--cleanup"], "ovsdb-server": ["exit"]}

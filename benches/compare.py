@@ -31,6 +31,12 @@ Steady-state scenarios (rules, pcap):
   routes-100k    routes      routes100k
   pipeline-1k    pipeline    routes1k    2 tables (OpenFlow 1.3), rewrites
   pipeline-100k  pipeline    routes100k
+  smc-100k       p2p_udp     flows100k   OVS smc-enable=true (optional)
+  routes-100k-smc, pipeline-100k-smc     the same with OVS smc-enable=true
+vportd has no SMC switch: its signature match cache (1M entries) is on as
+soon as a PMD's classifier has 2 or more subtables (so not in emc-100k or
+smc-100k), while OVS's is off unless smc-enable=true. The *-smc variants
+give OVS its SMC too; vportd runs unchanged in them.
 Each run: start, warm up --warmup s (all megaflows are installed by then),
 then a --interval s window. Reported per contender (median over the runs,
 min-max in brackets):
@@ -119,8 +125,12 @@ STEADY = {
     "routes-100k": ("routes.txt", "routes100k", "OpenFlow10", {}, []),
     "pipeline-1k": ("pipeline.txt", "routes1k", "OpenFlow13", {}, []),
     "pipeline-100k": ("pipeline.txt", "routes100k", "OpenFlow13", {}, []),
+    "smc-100k": ("p2p_udp.txt", "flows100k", "OpenFlow10", {"smc-enable": "true"}, []),
+    "routes-100k-smc": ("routes.txt", "routes100k", "OpenFlow10", {"smc-enable": "true"}, []),
+    "pipeline-100k-smc": ("pipeline.txt", "routes100k", "OpenFlow13",
+                          {"smc-enable": "true"}, []),
 }
-DEFAULT_SCENARIOS = [s for s in STEADY if s != "simple-100k"] + ["setup"]
+DEFAULT_SCENARIOS = [s for s in STEADY if s not in ("simple-100k", "smc-100k")] + ["setup"]
 HITS = ["simple", "emc", "smc", "megaflow", "upcall"]
 
 

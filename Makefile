@@ -70,12 +70,16 @@ fmt:
 bench-kernels:
 	$(CARGO) bench -p vportd-benches
 
-## bench: the traffic benchmark: vportd vs dpdk-testpmd io-forward on the
-## same virtual devices, in one invocation (see docs/benchmarks.md).
+## bench: vportd vs Open vSwitch 3.1 (OVS-DPDK) vs dpdk-testpmd on the peer
+## harness's traffic and flow tables (../shared/peer), in one invocation:
+## benches/compare.py (see its docstring). Options via BENCH_ARGS, e.g.
+## make bench BENCH_ARGS="--quick --scenarios emc-1k,setup".
+## benches/traffic.py (vportd vs testpmd only) still runs on its own.
+BENCH_ARGS ?=
 bench: release
 	@command -v dpdk-testpmd >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get install -y -q dpdk-dev; }
 	@mkdir -p $(OUT)
-	python3 benches/traffic.py --out $(OUT)/traffic.json
+	python3 benches/compare.py --out $(OUT)/compare.json $(BENCH_ARGS)
 
 clean:
 	$(CARGO) clean

@@ -184,6 +184,8 @@ impl CaptureTap {
 pub enum CaptureError {
     #[error("port {port} is already being captured to {} (stop it first: capture-stop)", path.display())]
     Busy { port: u32, path: PathBuf },
+    #[error("{} is the file of the capture of port {port}", path.display())]
+    FileInUse { port: u32, path: PathBuf },
     #[error("cannot write {}: {source}", path.display())]
     Create { path: PathBuf, source: io::Error },
     #[error("the packet count must be at least 1")]

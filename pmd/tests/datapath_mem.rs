@@ -251,6 +251,8 @@ fn capture_mirrors_rx_and_tx_into_pcap_files() {
     let e = s.dp.start_capture(2, &tx_file, None).unwrap_err();
     assert!(e.to_string().contains("already being captured"), "{e}");
     assert!(s.dp.start_capture(3, &dir.join("x"), Some(0)).is_err());
+    let e = s.dp.start_capture(3, &rx_file, None).unwrap_err();
+    assert!(e.to_string().contains("capture of port 1"), "{e}");
     let e =
         s.dp.start_capture(3, &dir.join("no/such/dir/x.pcap"), None)
             .unwrap_err();

@@ -175,6 +175,8 @@ fn capture_tx_and_rx_of_a_forwarding_port() {
             "vportctl: capture: port p1 is already being captured to {all} (capture-stop p1 first)\n"
         )
     );
+    let e = d.err(&["capture", "p2", &all]);
+    assert!(e.contains("is the file of the capture of port p1"), "{e}");
     assert!(wait_until(10, || {
         d.json(&["capture-show"])["captures"][0]["written_rx"]
             .as_u64()

@@ -62,6 +62,12 @@ impl<P: Packet + 'static> Datapath<P> {
                 path: s.status.path.clone(),
             });
         }
+        if let Some(s) = by_port.values().find(|s| s.status.path == path) {
+            return Err(CaptureError::FileInUse {
+                port: s.status.port,
+                path: path.to_path_buf(),
+            });
+        }
         let create_err = |source| CaptureError::Create {
             path: path.to_path_buf(),
             source,

@@ -1307,16 +1307,25 @@ fn ofport_of(s: &Server, cmd: &str, name: &str) -> Result<u32, String> {
 fn capture(s: &Server, args: &[String]) -> CmdResult {
     let (name, file, count) = parse_capture(args)?;
     let ofport = ofport_of(s, "capture", &name)?;
+    // Taken before the datapath lock (del-port takes the port lock first).
+    let names = port_names(s);
     let info = with_dp(s, |dp| {
         dp.start_capture(ofport, &file, count).map_err(|e| match e {
             CaptureError::Busy { path, .. } => format!(
                 "capture: port {name} is already being captured to {} (capture-stop {name} first)",
                 path.display()
             ),
+            CaptureError::FileInUse { port, path } => format!(
+                "capture: {} is the file of the capture of port {}",
+                path.display(),
+                port_names(s)
+                    .get(&port)
+                    .map_or(port.to_string(), Clone::clone)
+            ),
             e => format!("capture: {e}"),
         })
     })?;
-    let d = capture_json(&info, &port_names(s));
+    let d = capture_json(&info, &names);
     out(format::capture_started(&d), &d)
 }
 

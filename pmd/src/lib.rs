@@ -1,5 +1,6 @@
 //! `pmd`: ports, PMD threads, packet batches and datapath action execution.
 
+pub mod capture;
 pub mod execute;
 pub mod packet;
 pub mod port;

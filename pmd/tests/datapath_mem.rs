@@ -217,3 +217,64 @@ fn idle_detection_waits_for_pending_upcalls() {
     assert!(!s.dp.is_idle(50));
     s.dp.shutdown();
 }
+
+/// Frames of a classic pcap written by the capture (native byte order).
+fn pcap_frames(path: &std::path::Path) -> Vec<Vec<u8>> {
+    let b = std::fs::read(path).unwrap();
+    assert!(b.len() >= 24, "no pcap header");
+    let rd = |o: usize| u32::from_ne_bytes(b[o..o + 4].try_into().unwrap());
+    assert_eq!(rd(0), 0xa1b2_c3d4);
+    assert_eq!(rd(20), 1, "linktype Ethernet");
+    let mut out = Vec::new();
+    let mut off = 24;
+    while off < b.len() {
+        let incl = rd(off + 8) as usize;
+        assert_eq!(rd(off + 12) as usize, incl);
+        off += 16;
+        out.push(b[off..off + incl].to_vec());
+        off += incl;
+    }
+    out
+}
+
+#[test]
+fn capture_mirrors_rx_and_tx_into_pcap_files() {
+    let s = setup(1);
+    let dir = std::env::temp_dir().join(format!("pmd-capture-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (rx_file, tx_file) = (dir.join("p1.pcap"), dir.join("p2.pcap"));
+    let frames: Vec<Vec<u8>> = (0..20).map(|i| udp_frame(0x0a00_0001 + i, 1000)).collect();
+
+    s.dp.start_capture(1, &rx_file, None).unwrap();
+    s.dp.start_capture(2, &tx_file, Some(5)).unwrap();
+    // One capture per port.
+    let e = s.dp.start_capture(2, &tx_file, None).unwrap_err();
+    assert!(e.to_string().contains("already being captured"), "{e}");
+    assert!(s.dp.start_capture(3, &dir.join("x"), Some(0)).is_err());
+    let e = s.dp.start_capture(3, &rx_file, None).unwrap_err();
+    assert!(e.to_string().contains("capture of port 1"), "{e}");
+    let e =
+        s.dp.start_capture(3, &dir.join("no/such/dir/x.pcap"), None)
+            .unwrap_err();
+    assert!(e.to_string().contains("cannot write"), "{e}");
+    assert_eq!(s.dp.captures().len(), 2);
+
+    for f in &frames {
+        s.p1.inject(f);
+    }
+    wait_for("the capture of port 2 to end", || {
+        s.dp.captures().iter().all(|c| c.port != 2)
+    });
+    // Port 2's capture ended by itself after 5 packets.
+    assert_eq!(pcap_frames(&tx_file), frames[..5].to_vec());
+    wait_for("20 packets captured on p1", || {
+        s.dp.captures()[0].written_rx == 20
+    });
+    let info = s.dp.stop_capture(1).unwrap();
+    assert_eq!((info.written_rx, info.written_tx, info.lost), (20, 0, 0));
+    assert_eq!(pcap_frames(&rx_file), frames);
+    assert!(s.dp.captures().is_empty());
+    assert!(s.dp.stop_capture(1).is_err());
+    let _ = std::fs::remove_dir_all(&dir);
+    s.dp.shutdown();
+}

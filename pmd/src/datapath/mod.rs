@@ -12,6 +12,7 @@
 //! [`Datapath`] is generic over the packet type, so the same code runs on
 //! DPDK mbufs in the daemon and on [`crate::VecPacket`]s in tests.
 
+mod capture;
 pub mod clock;
 pub mod handlers;
 pub mod pmd_thread;
@@ -87,6 +88,8 @@ pub struct Datapath<P: Packet + 'static> {
     revalidator: Option<JoinHandle<()>>,
     /// Round-robin cursor for rx queue assignment.
     next_rxq_pmd: usize,
+    /// Running `capture` sessions.
+    captures: Arc<capture::Sessions>,
 }
 
 impl<P: Packet + 'static> Datapath<P> {
@@ -170,6 +173,7 @@ impl<P: Packet + 'static> Datapath<P> {
             handlers: Some(handlers),
             revalidator: Some(revalidator),
             next_rxq_pmd: 0,
+            captures: Arc::new(capture::Sessions::default()),
         })
     }
 
@@ -195,6 +199,8 @@ impl<P: Packet + 'static> Datapath<P> {
     /// Stops every PMD from polling and sending on `port`, waiting until
     /// they all have (so the port can then be closed).
     pub fn remove_port(&self, port: u32) {
+        // A capture of the port ends with it (its file is completed).
+        let _ = self.stop_capture(port);
         let mut acks = Vec::new();
         for p in &self.pmds {
             let (tx, rx) = crossbeam_channel::bounded(1);
@@ -260,6 +266,8 @@ impl<P: Packet + 'static> Datapath<P> {
     }
 
     fn stop_threads(&mut self) {
+        // Captures first: their writers stop the PMDs' mirroring.
+        self.stop_all_captures();
         self.pmd_stop.store(true, Ordering::Relaxed);
         for p in &mut self.pmds {
             if let Some(t) = p.thread.take() {

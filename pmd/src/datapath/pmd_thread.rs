@@ -9,6 +9,7 @@
 
 use super::clock::{now_ms, tsc};
 use super::simple::{self, SimpleTable};
+use crate::capture::{CaptureDir, CaptureTap};
 use crate::execute::{execute_actions, ActionPlan, ExecContext};
 use crate::packet::{Batch, Packet, BURST};
 use crate::port::{RxQueue, TxQueue};
@@ -59,6 +60,10 @@ pub enum PmdCommand<P: Packet> {
     FlushMegaflows,
     /// OVS `emc-insert-inv-prob`.
     SetEmcInsertInvProb(u32),
+    /// Mirror what `port` receives and sends into `tap` (`capture`).
+    StartCapture { port: u32, tap: Arc<CaptureTap> },
+    /// Stop mirroring `port`.
+    StopCapture { port: u32 },
     /// Acknowledge at the next burst boundary (a barrier for tests and the
     /// control plane).
     Barrier(Sender<()>),
@@ -106,6 +111,8 @@ struct RxSlot<P: Packet> {
     /// TSC cycles spent on this queue's bursts (for rxq-show and
     /// rebalancing).
     cycles: Arc<AtomicU64>,
+    /// Set while the port is captured: each rx burst is mirrored into it.
+    capture: Option<Arc<CaptureTap>>,
 }
 
 /// Everything a PMD needs to know about one of its rx queues, for
@@ -141,6 +148,9 @@ struct PmdIo<P: Packet> {
 struct TxSlot<P: Packet> {
     txq: Box<dyn TxQueue<Pkt = P>>,
     batch: Batch<P>,
+    /// Set while the port is captured: each tx batch is mirrored into it
+    /// before it is sent.
+    capture: Option<Arc<CaptureTap>>,
 }
 
 impl<P: Packet> PmdIo<P> {
@@ -149,6 +159,9 @@ impl<P: Packet> PmdIo<P> {
             let n = slot.batch.len();
             if n == 0 {
                 return;
+            }
+            if let Some(tap) = &slot.capture {
+                tap.mirror(&slot.batch, CaptureDir::Tx);
             }
             let sent = slot.txq.send(&mut slot.batch);
             self.stats.tx_packets.add(sent as u64);
@@ -369,6 +382,9 @@ pub struct Pmd<P: Packet> {
     limits: Arc<DatapathLimits>,
     rxq_info: Arc<parking_lot::Mutex<Vec<RxqInfo>>>,
     last_optimize_ms: u64,
+    /// Ports being captured (`StartCapture`), so that queues added later
+    /// are mirrored too.
+    captures: Vec<Arc<CaptureTap>>,
 }
 
 /// What the control plane keeps of a PMD.
@@ -523,6 +539,7 @@ impl<P: Packet> Pmd<P> {
             limits: wiring.limits,
             rxq_info,
             last_optimize_ms: 0,
+            captures: Vec::new(),
         }
     }
 
@@ -561,6 +578,9 @@ impl<P: Packet> Pmd<P> {
                     continue;
                 }
                 did_work = true;
+                if let Some(tap) = &self.rxqs[i].capture {
+                    tap.mirror(&batch, CaptureDir::Rx);
+                }
                 let port = self.rxqs[i].port;
                 self.io.stats.rx_packets.add(n as u64);
                 self.io.stats.rx_bursts.add(1);
@@ -621,7 +641,13 @@ impl<P: Packet> Pmd<P> {
                         queue,
                         cycles: cycles.clone(),
                     });
-                    self.rxqs.push(RxSlot { port, rxq, cycles });
+                    let capture = self.capture_of(port);
+                    self.rxqs.push(RxSlot {
+                        port,
+                        rxq,
+                        cycles,
+                        capture,
+                    });
                 }
                 PmdCommand::AddTxq { port, txq } => {
                     let idx = port as usize;
@@ -632,6 +658,7 @@ impl<P: Packet> Pmd<P> {
                     self.io.tx[idx] = Some(TxSlot {
                         txq,
                         batch: Batch::new(),
+                        capture: self.capture_of(port),
                     });
                 }
                 PmdCommand::RemovePort { port, done } => {
@@ -642,6 +669,7 @@ impl<P: Packet> Pmd<P> {
                         *slot = None;
                     }
                     self.io.dirty.retain(|p| *p != port);
+                    self.set_capture(port, None);
                     let _ = done.send(());
                 }
                 PmdCommand::RemoveMegaflows(flows) => {
@@ -657,10 +685,32 @@ impl<P: Packet> Pmd<P> {
                     self.simple.clear();
                 }
                 PmdCommand::SetEmcInsertInvProb(p) => self.emc.set_insert_inv_prob(p),
+                PmdCommand::StartCapture { port, tap } => self.set_capture(port, Some(tap)),
+                PmdCommand::StopCapture { port } => self.set_capture(port, None),
                 PmdCommand::Barrier(ack) => {
                     let _ = ack.send(());
                 }
             }
+        }
+    }
+
+    /// The tap of `port`, if it is captured.
+    fn capture_of(&self, port: u32) -> Option<Arc<CaptureTap>> {
+        self.captures.iter().find(|t| t.port() == port).cloned()
+    }
+
+    /// Starts (`Some`) or stops (`None`) mirroring `port`'s rx queues and
+    /// tx queue.
+    fn set_capture(&mut self, port: u32, tap: Option<Arc<CaptureTap>>) {
+        self.captures.retain(|t| t.port() != port);
+        if let Some(t) = &tap {
+            self.captures.push(t.clone());
+        }
+        for r in self.rxqs.iter_mut().filter(|r| r.port == port) {
+            r.capture = tap.clone();
+        }
+        if let Some(Some(slot)) = self.io.tx.get_mut(port as usize) {
+            slot.capture = tap;
         }
     }
 

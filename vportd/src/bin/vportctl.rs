@@ -11,7 +11,8 @@
 //!
 //! `add-flows FILE|-` and `replace-flows FILE|-` read the file (or standard
 //! input) here and send its lines in the request, so the daemon needs no
-//! access to the file.
+//! access to the file. `capture PORT FILE` is written by the daemon: a
+//! relative FILE is sent as an absolute path.
 
 #[path = "../ctl/proto.rs"]
 #[allow(dead_code)]
@@ -138,6 +139,37 @@ fn inline_flow_files(words: Vec<String>) -> Result<Vec<String>, Fail> {
     Ok(out)
 }
 
+/// `capture PORT FILE ...`: the daemon writes FILE, so a relative path is
+/// made absolute here (relative to vportctl's working directory).
+fn absolute_capture_file(mut words: Vec<String>) -> Result<Vec<String>, Fail> {
+    if words[0] != "capture" {
+        return Ok(words);
+    }
+    let mut positional = 0;
+    let mut i = 1;
+    while i < words.len() {
+        let w = &words[i];
+        if w == "--count" {
+            i += 2;
+            continue;
+        }
+        if !w.starts_with("--") {
+            positional += 1;
+            if positional == 2 {
+                let p = std::path::Path::new(w);
+                if !p.is_absolute() {
+                    let cwd = std::env::current_dir()
+                        .map_err(|e| Fail::Usage(format!("capture: current directory: {e}")))?;
+                    words[i] = cwd.join(p).display().to_string();
+                }
+                break;
+            }
+        }
+        i += 1;
+    }
+    Ok(words)
+}
+
 fn request(opts: &Opts, line: &str) -> Result<proto::Reply, Fail> {
     let path = &opts.ctl;
     let unreachable = |what: &str, e: std::io::Error| {
@@ -187,7 +219,7 @@ fn run() -> Result<(), Fail> {
     let Some(opts) = parse_args(std::env::args().skip(1).collect())? else {
         return Ok(());
     };
-    let words = inline_flow_files(opts.words.clone())?;
+    let words = absolute_capture_file(inline_flow_files(opts.words.clone())?)?;
     if let Some(w) = words.iter().find(|w| w.contains('\n') || w.contains('\r')) {
         return Err(Fail::Usage(format!(
             "argument {w:?} contains a line break (not allowed in a request)"

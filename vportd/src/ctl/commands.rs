@@ -16,12 +16,14 @@ use ofproto::parse::{
 use ofproto::table::filter_selects;
 use ofproto::xlate::XlateOutput;
 use ofproto::Match;
+use pmd::capture::{CaptureError, CaptureInfo};
 use pmd::datapath::clock;
 use pmd::datapath::Datapath;
 use pmd::dpdk::Mbuf;
 use pmd::stats::PmdStatsSnapshot;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
@@ -171,7 +173,20 @@ const COMMANDS: &[Cmd] = &[
     Cmd {
         name: "capture",
         usage: "capture PORT FILE [--count N]",
-        summary: "(not implemented yet)",
+        summary:
+            "write what PORT receives and sends to a pcap file (N packets, or until capture-stop)",
+        aliases: &[],
+    },
+    Cmd {
+        name: "capture-show",
+        usage: "capture-show",
+        summary: "running captures: packets written and lost",
+        aliases: &[],
+    },
+    Cmd {
+        name: "capture-stop",
+        usage: "capture-stop PORT",
+        summary: "stop a capture and complete its file",
         aliases: &[],
     },
     Cmd {
@@ -315,9 +330,12 @@ fn run(s: &Server, cmd: &str, args: &[String]) -> CmdResult {
             let f = metrics::collect(s);
             out(metrics::render(&f), &metrics::samples(&f))
         }
-        "capture" => {
-            Err("capture: not implemented yet (it needs a packet tap in the PMD rx/tx path)".into())
+        "capture" => capture(s, args),
+        "capture-show" => {
+            no_args(cmd)?;
+            capture_show(s)
         }
+        "capture-stop" => capture_stop(s, args),
         "version" => {
             no_args(cmd)?;
             let d = json::Version {
@@ -1215,6 +1233,127 @@ fn set(s: &Server, args: &[String]) -> CmdResult {
     out(format!("{key} = {n}{prev}\n"), &d)
 }
 
+// ---------------------------------------------------------------------
+// Packet capture.
+
+fn capture_json(c: &CaptureInfo, names: &BTreeMap<u32, String>) -> json::Capture {
+    json::Capture {
+        port: names.get(&c.port).cloned(),
+        ofport: c.port,
+        file: c.path.display().to_string(),
+        count: c.limit,
+        written: c.written(),
+        written_rx: c.written_rx,
+        written_tx: c.written_tx,
+        lost: c.lost,
+        duration_s: c.duration.as_secs_f64(),
+        error: c.error.clone(),
+    }
+}
+
+/// `capture PORT FILE [--count N]`.
+fn parse_capture(args: &[String]) -> Result<(String, PathBuf, Option<u64>), String> {
+    let usage = "usage: capture PORT FILE [--count N]";
+    let mut words = Vec::new();
+    let mut count = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let v = if a == "--count" {
+            Some(
+                it.next()
+                    .ok_or_else(|| format!("capture: --count needs a number ({usage})"))?
+                    .as_str(),
+            )
+        } else {
+            a.strip_prefix("--count=")
+        };
+        match v {
+            Some(v) => {
+                let n = v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| format!("capture: --count {v:?}: not a positive integer"))?;
+                count = Some(n);
+            }
+            None if a.starts_with("--") => {
+                return Err(format!("capture: unknown option {a:?} ({usage})"))
+            }
+            None => words.push(a.clone()),
+        }
+    }
+    let [port, file] = &words[..] else {
+        return Err(format!("capture: {usage}"));
+    };
+    let file = PathBuf::from(file);
+    if !file.is_absolute() {
+        return Err(format!(
+            "capture: {}: the file must be an absolute path (the daemon writes it; vportctl makes paths absolute)",
+            file.display()
+        ));
+    }
+    Ok((port.clone(), file, count))
+}
+
+fn ofport_of(s: &Server, cmd: &str, name: &str) -> Result<u32, String> {
+    s.switch
+        .ports
+        .lock()
+        .by_name(name)
+        .map(|p| p.ofport)
+        .ok_or_else(|| format!("{cmd}: no port named {name:?}"))
+}
+
+fn capture(s: &Server, args: &[String]) -> CmdResult {
+    let (name, file, count) = parse_capture(args)?;
+    let ofport = ofport_of(s, "capture", &name)?;
+    // Taken before the datapath lock (del-port takes the port lock first).
+    let names = port_names(s);
+    let info = with_dp(s, |dp| {
+        dp.start_capture(ofport, &file, count).map_err(|e| match e {
+            CaptureError::Busy { path, .. } => format!(
+                "capture: port {name} is already being captured to {} (capture-stop {name} first)",
+                path.display()
+            ),
+            CaptureError::FileInUse { port, path } => format!(
+                "capture: {} is the file of the capture of port {}",
+                path.display(),
+                port_names(s)
+                    .get(&port)
+                    .map_or(port.to_string(), Clone::clone)
+            ),
+            e => format!("capture: {e}"),
+        })
+    })?;
+    let d = capture_json(&info, &names);
+    out(format::capture_started(&d), &d)
+}
+
+fn capture_show(s: &Server) -> CmdResult {
+    let names = port_names(s);
+    let caps = with_dp(s, |dp| Ok(dp.captures()))?;
+    let d = json::CaptureShow {
+        captures: caps.iter().map(|c| capture_json(c, &names)).collect(),
+    };
+    out(format::capture_show(&d), &d)
+}
+
+fn capture_stop(s: &Server, args: &[String]) -> CmdResult {
+    let [name] = args else {
+        return Err("capture-stop: usage: capture-stop PORT".into());
+    };
+    let ofport = ofport_of(s, "capture-stop", name)?;
+    let info = with_dp(s, |dp| match dp.stop_capture(ofport) {
+        Ok(i) => Ok(i),
+        Err(CaptureError::NotRunning(_)) => Err(format!(
+            "capture-stop: no capture is running on port {name}"
+        )),
+        Err(e) => Err(format!("capture-stop: {e}")),
+    })?;
+    let d = capture_json(&info, &port_names(s));
+    out(format::capture_stopped(&d), &d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1243,6 +1382,30 @@ mod tests {
         assert!(parse_add_port(&a(&["p4"])).is_err());
         assert!(parse_add_port(&a(&["p/4", "x"])).is_err());
         assert!(parse_add_port(&a(&["p4", "x,ofport=0"])).is_err());
+    }
+
+    #[test]
+    fn capture_args() {
+        let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let (port, file, n) = parse_capture(&a(&["p2", "/t/x.pcap", "--count", "50"])).unwrap();
+        assert_eq!(
+            (port.as_str(), file.to_str(), n),
+            ("p2", Some("/t/x.pcap"), Some(50))
+        );
+        let (_, _, n) = parse_capture(&a(&["--count=7", "p2", "/x"])).unwrap();
+        assert_eq!(n, Some(7));
+        assert_eq!(parse_capture(&a(&["p2", "/x"])).unwrap().2, None);
+        for bad in [
+            &["p2"][..],
+            &["p2", "x.pcap"],
+            &["p2", "/x", "--count", "0"],
+            &["p2", "/x", "--count", "-1"],
+            &["p2", "/x", "--count"],
+            &["p2", "/x", "/y"],
+            &["p2", "/x", "--snaplen", "5"],
+        ] {
+            assert!(parse_capture(&a(bad)).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

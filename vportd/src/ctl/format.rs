@@ -843,6 +843,64 @@ pub fn upcall_show(d: &json::UpcallShow) -> String {
     s
 }
 
+/// `capture`: what was started.
+pub fn capture_started(c: &json::Capture) -> String {
+    let port = c.port.as_deref().unwrap_or("?");
+    let until = match c.count {
+        Some(n) => format!("stops after {n} packet(s)"),
+        None => format!("until `capture-stop {port}`"),
+    };
+    format!(
+        "capturing port {port} (OpenFlow port {}) rx and tx to {}: {until}\n",
+        c.ofport, c.file
+    )
+}
+
+/// `capture-stop`: the final counts.
+pub fn capture_stopped(c: &json::Capture) -> String {
+    let mut s = format!(
+        "capture of port {} stopped: {} packet(s) written to {} (rx {}, tx {}), {} lost\n",
+        c.port.as_deref().unwrap_or("?"),
+        c.written,
+        c.file,
+        c.written_rx,
+        c.written_tx,
+        c.lost
+    );
+    if let Some(e) = &c.error {
+        let _ = writeln!(s, "write error: {e}");
+    }
+    s
+}
+
+/// `capture-show`.
+pub fn capture_show(d: &json::CaptureShow) -> String {
+    if d.captures.is_empty() {
+        return "no capture running\n".into();
+    }
+    let mut t = Table::new(&[
+        "port", "ofport", "written", "rx", "tx", "lost", "count", "duration", "file",
+    ]);
+    for c in &d.captures {
+        let mut file = c.file.clone();
+        if let Some(e) = &c.error {
+            file.push_str(&format!(" (write error: {e})"));
+        }
+        t.row(vec![
+            c.port.clone().unwrap_or_else(|| "?".into()),
+            c.ofport.to_string(),
+            c.written.to_string(),
+            c.written_rx.to_string(),
+            c.written_tx.to_string(),
+            c.lost.to_string(),
+            c.count.map_or("-".into(), |n| n.to_string()),
+            secs(c.duration_s),
+            file,
+        ]);
+    }
+    t.render()
+}
+
 pub fn help(d: &json::Help) -> String {
     let mut s = String::from("vportctl [--ctl PATH] [--json] COMMAND [ARG...]\n\nCommands:\n");
     let w = d.commands.iter().map(|c| c.usage.len()).max().unwrap_or(0);

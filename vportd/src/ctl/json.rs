@@ -343,6 +343,33 @@ pub struct SetValue {
     pub previous: Option<u64>,
 }
 
+/// One capture in `capture`, `capture-show` and `capture-stop`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Capture {
+    /// Port name (`null` if the port is gone).
+    pub port: Option<String>,
+    pub ofport: u32,
+    /// The pcap file.
+    pub file: String,
+    /// `--count N` (`null`: until `capture-stop`).
+    pub count: Option<u64>,
+    /// Packets written to the file: received and sent on the port.
+    pub written: u64,
+    pub written_rx: u64,
+    pub written_tx: u64,
+    /// Packets not written because the queue to the writer was full.
+    pub lost: u64,
+    pub duration_s: f64,
+    /// Why writing failed, if it did.
+    pub error: Option<String>,
+}
+
+/// `capture-show`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaptureShow {
+    pub captures: Vec<Capture>,
+}
+
 /// `metrics`: every sample of the Prometheus text.
 #[derive(Debug, Clone, Serialize)]
 pub struct Metrics {

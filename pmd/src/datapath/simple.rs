@@ -50,6 +50,28 @@ fn pack_key(k: &FlowKey) -> u64 {
 /// limit 1) computes them, or `None` when the frame needs the full path.
 #[inline(always)]
 pub(crate) fn mini_parse(frame: &[u8]) -> Option<u64> {
+    // The common frame first: untagged IPv4 with a 20-byte header.
+    if let Some(h) = frame.first_chunk::<34>() {
+        if h[12..15] == [0x08, 0x00, 0x45] {
+            let l3_len = frame.len() - 14;
+            let tot_len = usize::from(u16::from_be_bytes([h[16], h[17]]));
+            if (20..=l3_len).contains(&tot_len) && l3_len - tot_len <= usize::from(u16::MAX) {
+                let proto = h[23];
+                if proto == IPPROTO_TCP {
+                    return None;
+                }
+                let ff = u16::from_be_bytes([h[20], h[21]]);
+                let nw_frag = if ff & 0x3fff == 0 {
+                    0
+                } else if ff & 0x1fff == 0 {
+                    FRAG_ANY
+                } else {
+                    FRAG_ANY | FRAG_LATER
+                };
+                return Some(pack(ETH_TYPE_IPV4, 0, 0, proto, nw_frag));
+            }
+        }
+    }
     if frame.len() < 14 {
         return None;
     }
@@ -310,6 +332,8 @@ mod tests {
         ];
         for &(frag, ihl, tot, extra) in &[
             (0u16, 5u8, 28u16, 8usize),
+            (0, 5, 28, 40),      // Ethernet padding after the datagram
+            (0x2000, 5, 20, 30), // header-only first fragment, padded
             (0x2000, 5, 28, 8),
             (0x0010, 5, 28, 8),
             (0x4000, 5, 28, 8),

@@ -96,8 +96,10 @@ impl core::fmt::Display for InsertError {
 
 impl std::error::Error for InsertError {}
 
+/// Asks the CPU to bring the cache line at `p` into L1 (a hint: any
+/// address, even an invalid one, is allowed).
 #[inline(always)]
-pub(crate) fn prefetch<T>(p: *const T) {
+pub fn prefetch<T>(p: *const T) {
     #[cfg(target_arch = "x86_64")]
     // SAFETY: prefetch is a hint; it never faults, whatever the address.
     unsafe {

@@ -31,6 +31,7 @@
 //! `lookup_batch` → dpcls for the misses → execute → `maybe_insert` for the
 //! packets that hit in dpcls.
 
+use crate::dpcls::prefetch;
 use crate::key::{FlowKey, DP_WORDS};
 use crate::megaflow::Megaflow;
 use core::borrow::Borrow;
@@ -88,17 +89,6 @@ unsafe fn eq_words_avx2(a: &[u64; DP_WORDS], b: &[u64; DP_WORDS]) -> bool {
         acc = _mm256_or_si256(acc, _mm256_xor_si256(x, y));
     }
     _mm256_testz_si256(acc, acc) != 0
-}
-
-#[inline(always)]
-fn prefetch<T>(p: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: prefetch is a hint; it never faults, whatever the address.
-    unsafe {
-        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
 
 /// Exact-match cache of one PMD.

@@ -17,7 +17,7 @@ pub mod upcall;
 pub mod wire;
 
 pub use actions::{ActionList, DpAction, DropReason, SetField};
-pub use dpcls::{BatchResult, Dpcls, InsertError};
+pub use dpcls::{prefetch, BatchResult, Dpcls, InsertError};
 pub use emc::Emc;
 pub use hash::hash_key;
 pub use key::FlowKey;

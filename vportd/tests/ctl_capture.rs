@@ -7,28 +7,10 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 
-fn input() -> Vec<Vec<u8>> {
-    (0..64).map(udp_frame).collect()
-}
-
-/// p1 (net_pcap, the 64 frames of `input()` forever) → p2; p3 idle.
+/// p1 (net_pcap, the 64 frames of `traffic_frames()` forever) → p2; p3
+/// idle.
 fn daemon(tag: &str) -> Daemon {
-    let dir = TempDir::new(tag);
-    write_pcap(&dir.path("in.pcap"), &input());
-    Daemon::start(
-        tag,
-        Setup {
-            vdevs: vec![
-                "net_pcap0,rx_pcap={dir}/in.pcap,infinite_rx=1".into(),
-                "net_null0,no-rx=1".into(),
-                "net_null1,no-rx=1".into(),
-            ],
-            ports: vec!["p1=net_pcap0", "p2=net_null0", "p3=net_null1"],
-            flows: "in_port=1,actions=output:2\n",
-            extra: vec![],
-        },
-        dir,
-    )
+    traffic_daemon(tag, "in_port=1,actions=output:2\n")
 }
 
 /// Checks the classic pcap header byte for byte and returns the records
@@ -59,10 +41,10 @@ fn pcap_records(path: &Path) -> Vec<(u32, u32, Vec<u8>)> {
 }
 
 /// The frames are consecutive packets of the replayed input (which
-/// cycles through `input()` in order), with non-decreasing timestamps
+/// cycles through `traffic_frames()` in order), with non-decreasing timestamps
 /// close to now.
 fn assert_consecutive_input(recs: &[(u32, u32, Vec<u8>)]) {
-    let inp = input();
+    let inp = traffic_frames();
     let idx = |f: &Vec<u8>| {
         inp.iter()
             .position(|x| x == f)
@@ -201,7 +183,7 @@ fn capture_tx_and_rx_of_a_forwarding_port() {
     assert_eq!(written, v["written_rx"].as_u64().unwrap());
     let recs = pcap_records(&all_file);
     assert_eq!(recs.len() as u64, written);
-    assert!(recs.iter().all(|r| input().contains(&r.2)));
+    assert!(recs.iter().all(|r| traffic_frames().contains(&r.2)));
     assert_eq!(d.ok(&["capture-show"]), "no capture running\n");
 
     // A capture ends with its port.

@@ -16,28 +16,6 @@ fn u(v: &Value) -> u64 {
     v.as_u64().unwrap_or_else(|| panic!("not a number: {v}"))
 }
 
-fn traffic_daemon(tag: &str, flows: &str) -> Daemon {
-    let dir = TempDir::new(tag);
-    write_pcap(
-        &dir.path("in.pcap"),
-        &(0..64).map(udp_frame).collect::<Vec<_>>(),
-    );
-    Daemon::start(
-        tag,
-        Setup {
-            vdevs: vec![
-                "net_pcap0,rx_pcap={dir}/in.pcap,infinite_rx=1".into(),
-                "net_null0,no-rx=1".into(),
-                "net_null1,no-rx=1".into(),
-            ],
-            ports: vec!["p1=net_pcap0", "p2=net_null0", "p3=net_null1"],
-            flows,
-            extra: vec![],
-        },
-        dir,
-    )
-}
-
 #[test]
 fn every_command_human_and_json() {
     let d = traffic_daemon(

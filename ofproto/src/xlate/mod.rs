@@ -571,15 +571,25 @@ impl<'a> Ctx<'a> {
     /// Ends a frozen translation (OVS `finish_freezing`): registers the
     /// state and emits the pending header changes and `recirc(ID)`.
     fn finish_freezing(&mut self) {
+        let steps = std::mem::take(&mut self.frozen);
+        let action_set = std::mem::take(&mut self.action_set);
+        let id = self.freeze_and_commit(steps, action_set);
+        self.actions.push(DpAction::Recirc(id));
+    }
+
+    /// Registers a frozen state (the current table and metadata, with
+    /// `steps` and `action_set` left to run), emits the pending header
+    /// changes, and returns the state's recirculation id (held by this
+    /// translation's megaflow).
+    fn freeze_and_commit(&mut self, steps: Vec<FrozenStep>, action_set: Vec<OfAction>) -> u32 {
         let mut metadata = [0u64; crate::recirc::META_WORDS];
         metadata.copy_from_slice(&self.flow.words()[DP_WORDS..]);
-        let state = FrozenState {
+        let node = self.recirc.freeze(FrozenState {
             table_id: self.table_id,
-            steps: std::mem::take(&mut self.frozen),
-            action_set: std::mem::take(&mut self.action_set),
+            steps,
+            action_set,
             metadata,
-        };
-        let node = self.recirc.freeze(state);
+        });
         commit::commit(
             &self.flow,
             &mut self.base,
@@ -587,8 +597,9 @@ impl<'a> Ctx<'a> {
             &mut self.actions,
             &mut self.deep,
         );
-        self.actions.push(DpAction::Recirc(node.id()));
+        let id = node.id();
         self.recircs.push(node);
+        id
     }
 
     /// Resumes the translation frozen under `id` (OVS thaw: the key now
@@ -772,31 +783,16 @@ impl<'a> Ctx<'a> {
         } else {
             1
         };
-        let mut metadata = [0u64; crate::recirc::META_WORDS];
-        metadata.copy_from_slice(&self.flow.words()[DP_WORDS..]);
-        let node = self.recirc.freeze(FrozenState {
-            table_id: self.table_id,
-            steps: Vec::new(),
-            action_set: Vec::new(),
-            metadata,
-        });
-        commit::commit(
-            &self.flow,
-            &mut self.base,
-            &mut self.wc,
-            &mut self.actions,
-            &mut self.deep,
-        );
+        let recirc_id = self.freeze_and_commit(Vec::new(), Vec::new());
         self.actions.push(DpAction::Userspace {
             cookie: UserCookie::Controller {
                 reason,
-                recirc_id: node.id(),
+                recirc_id,
                 rule_cookie: self.cur_cookie,
                 controller_id: 0,
                 max_len: 65535,
             },
         });
-        self.recircs.push(node);
     }
 
     fn compose_output(&mut self, port: u32) {

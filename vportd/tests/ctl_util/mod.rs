@@ -28,6 +28,32 @@ mod common;
 pub use common::{udp_frame, write_pcap, TempDir};
 
 /// Hex of a frame.
+/// The 64 UDP frames the traffic daemons replay.
+pub fn traffic_frames() -> Vec<Vec<u8>> {
+    (0..64).map(udp_frame).collect()
+}
+
+/// vportd with p1 = net_pcap replaying [`traffic_frames`] forever, p2 and
+/// p3 = net_null sinks, and `flows`.
+pub fn traffic_daemon(tag: &str, flows: &str) -> Daemon {
+    let dir = TempDir::new(tag);
+    write_pcap(&dir.path("in.pcap"), &traffic_frames());
+    Daemon::start(
+        tag,
+        Setup {
+            vdevs: vec![
+                "net_pcap0,rx_pcap={dir}/in.pcap,infinite_rx=1".into(),
+                "net_null0,no-rx=1".into(),
+                "net_null1,no-rx=1".into(),
+            ],
+            ports: vec!["p1=net_pcap0", "p2=net_null0", "p3=net_null1"],
+            flows,
+            extra: vec![],
+        },
+        dir,
+    )
+}
+
 pub fn hex(f: &[u8]) -> String {
     f.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -1,14 +1,17 @@
 //! The whole datapath (PMD thread, handler pool, revalidator) over
 //! in-memory ports, with a small translator standing in for ofproto.
 
+#[path = "mem_common/mod.rs"]
+mod mem_common;
 use flowcache::actions::{DpAction, DropReason};
 use flowcache::key::{FlowKey, ETH_TYPE_IPV4};
 use flowcache::upcall::{Translation, Translator};
+use mem_common::wait_for;
 use pmd::datapath::{Datapath, DatapathConfig};
 use pmd::{MemPort, VecPacket};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// in_port=1,ip → output:<out_port>; everything else dropped. The mask is
 /// in_port + dl_type, so every IPv4 packet of port 1 shares one megaflow.
@@ -70,17 +73,6 @@ fn arp_frame() -> Vec<u8> {
     f[..6].copy_from_slice(&[0xff; 6]);
     f[12..14].copy_from_slice(&0x0806u16.to_be_bytes());
     f
-}
-
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let t0 = Instant::now();
-    while !cond() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 struct Setup {

@@ -2,14 +2,16 @@
 //! in-memory ports: same results as the full path, and fallback as soon as
 //! a megaflow of the port looks at anything else.
 
+#[path = "mem_common/mod.rs"]
+mod mem_common;
 use flowcache::actions::{DpAction, DropReason};
 use flowcache::key::{FlowKey, ETH_TYPE_ARP, VLAN_CFI};
 use flowcache::upcall::{Translation, Translator};
+use mem_common::wait_for;
 use pmd::datapath::{Datapath, DatapathConfig};
 use pmd::{MemPort, VecPacket};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 /// in_port=1 → output:2, with the mask xlate gives a port-only rule
 /// (recirc_id, in_port, dl_type, the VLAN TCIs' CFI). With `arp_nonsimple`
@@ -97,17 +99,6 @@ fn mixed_frames() -> Vec<Vec<u8>> {
         frame(&[0x08, 0x06], &[0, 1, 8, 0, 6, 4, 0, 1]),
         vec![0u8; 14],
     ]
-}
-
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let t0 = Instant::now();
-    while !cond() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
 }
 
 struct Setup {

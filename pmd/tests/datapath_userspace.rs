@@ -2,13 +2,15 @@
 //! packet to the handler pool (never blocking) and the handler counts it
 //! by cookie kind; the rest of the action list still runs.
 
+#[path = "mem_common/mod.rs"]
+mod mem_common;
 use flowcache::actions::{DpAction, DropReason, UserCookie, UserCookieKind};
 use flowcache::key::FlowKey;
 use flowcache::upcall::{Translation, Translator};
+use mem_common::wait_for;
 use pmd::datapath::{Datapath, DatapathConfig};
 use pmd::{MemPort, VecPacket};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 /// Port 1: packet-in then output:2. Port 3: a sample cookie only.
 struct ToSlowPath;
@@ -48,17 +50,6 @@ impl Translator for ToSlowPath {
     }
     fn generation(&self) -> u64 {
         0
-    }
-}
-
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let t0 = Instant::now();
-    while !cond() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
     }
 }
 

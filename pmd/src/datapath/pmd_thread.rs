@@ -64,14 +64,19 @@ pub enum PmdCommand<P: Packet> {
     Barrier(Sender<()>),
 }
 
+/// Rules behind a megaflow, opaque to the datapath (a translation's
+/// [`flowcache::upcall::Translation::rules`]).
+pub type OpaqueRules = Option<Arc<dyn std::any::Any + Send + Sync>>;
+
 /// Events from a PMD to the revalidator.
 pub enum PmdEvent {
-    /// A megaflow was installed; `rules` is the translation's opaque rule
-    /// list (for statistics).
+    /// Megaflows were installed (one event per PMD iteration, not per
+    /// megaflow, so a storm of installs wakes the revalidator once per
+    /// iteration); each with its translation's opaque rule list (for
+    /// statistics).
     Installed {
         pmd: usize,
-        megaflow: Arc<Megaflow>,
-        rules: Option<Arc<dyn std::any::Any + Send + Sync>>,
+        flows: Vec<(Arc<Megaflow>, OpaqueRules)>,
     },
 }
 
@@ -366,6 +371,8 @@ pub struct Pmd<P: Packet> {
     reply_rx: Receiver<UpcallReply>,
     cmd_rx: Receiver<PmdCommand<P>>,
     event_tx: Sender<PmdEvent>,
+    /// Megaflows installed since the last [`PmdEvent::Installed`].
+    installed: Vec<(Arc<Megaflow>, OpaqueRules)>,
     limits: Arc<DatapathLimits>,
     rxq_info: Arc<parking_lot::Mutex<Vec<RxqInfo>>>,
     last_optimize_ms: u64,
@@ -520,6 +527,7 @@ impl<P: Packet> Pmd<P> {
             reply_rx: wiring.reply_rx,
             cmd_rx,
             event_tx: wiring.event_tx,
+            installed: Vec::new(),
             limits: wiring.limits,
             rxq_info,
             last_optimize_ms: 0,
@@ -906,6 +914,12 @@ impl<P: Packet> Pmd<P> {
                 execute_actions(&mut self.io, pkt, &t.actions, &mut m);
             }
         }
+        if !self.installed.is_empty() {
+            let _ = self.event_tx.send(PmdEvent::Installed {
+                pmd: self.index,
+                flows: std::mem::take(&mut self.installed),
+            });
+        }
         if handled {
             self.drain_recirculations();
             self.io.flush_all();
@@ -943,11 +957,7 @@ impl<P: Packet> Pmd<P> {
         self.simple.insert(&mf);
         limits.n_megaflows.fetch_add(1, Ordering::Relaxed);
         self.io.stats.megaflows_installed.add(1);
-        let _ = self.event_tx.send(PmdEvent::Installed {
-            pmd: self.index,
-            megaflow: mf.clone(),
-            rules: t.rules.clone(),
-        });
+        self.installed.push((mf.clone(), t.rules.clone()));
         Some(mf)
     }
 

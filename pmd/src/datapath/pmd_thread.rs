@@ -21,7 +21,6 @@ use flowcache::extract::{extract_hashed, Offsets, PacketMeta};
 use flowcache::key::{FlowKey, IPPROTO_TCP};
 use flowcache::megaflow::Megaflow;
 use flowcache::upcall::{UpcallReply, UpcallRequest, UserspacePacket};
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -298,21 +297,64 @@ impl<P: Packet> ExecContext<P> for PmdIo<P> {
     }
 }
 
+/// The packets parked behind one upcall in flight.
+struct Parked<P> {
+    key: FlowKey,
+    /// [`pending_hash`] of `key`.
+    hash: u64,
+    /// The packet that caused the upcall (there is always one, so the
+    /// common case of a single packet per new flow allocates nothing).
+    first: (P, PacketMeta),
+    /// Later packets of the same key, in arrival order (at most
+    /// `MAX_PARKED_PER_FLOW - 1`); taken from `UpcallState::spare`.
+    more: Vec<(P, PacketMeta)>,
+}
+
+/// Vectors of parked packets kept for reuse, at most.
+const MAX_SPARE_PARKED_VECS: usize = 64;
+
+/// The hash of a key in the pending table: [`flowcache::hash_key`] (the
+/// datapath words only, which are all a request carries), spread over 64
+/// bits because the table takes its 7-bit tags from the top bits.
+#[inline]
+fn pending_hash(key: &FlowKey) -> u64 {
+    u64::from(flowcache::hash_key(key)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
 /// Upcalls in flight: the parked packets by exact key, and the queue to
 /// the handler pool.
 struct UpcallState<P: Packet> {
     pmd: usize,
-    pending: HashMap<FlowKey, Vec<(P, PacketMeta)>>,
+    /// At most [`MAX_PENDING_UPCALLS`] entries, each with its upcall
+    /// queued or being translated: exactly one reply removes it.
+    pending: hashbrown::HashTable<Parked<P>>,
+    /// Empty vectors with capacity, recycled from answered upcalls.
+    spare: Vec<Vec<(P, PacketMeta)>>,
     upcall_tx: Sender<UpcallRequest>,
 }
 
 impl<P: Packet> UpcallState<P> {
+    fn new(pmd: usize, upcall_tx: Sender<UpcallRequest>) -> Self {
+        UpcallState {
+            pmd,
+            pending: hashbrown::HashTable::with_capacity(MAX_PENDING_UPCALLS),
+            spare: Vec::new(),
+            upcall_tx,
+        }
+    }
+
     /// Parks a missed packet and sends its upcall, or drops it (counted)
     /// when the handler pool cannot take it.
     fn park(&mut self, pkt: P, key: &FlowKey, meta: PacketMeta, stats: &PmdStats) {
-        if let Some(parked) = self.pending.get_mut(key) {
-            if parked.len() < MAX_PARKED_PER_FLOW {
-                parked.push((pkt, meta));
+        let hash = pending_hash(key);
+        if let Some(parked) = self.pending.find_mut(hash, |e| e.key == *key) {
+            if parked.more.len() + 1 < MAX_PARKED_PER_FLOW {
+                if parked.more.capacity() == 0 {
+                    if let Some(v) = self.spare.pop() {
+                        parked.more = v;
+                    }
+                }
+                parked.more.push((pkt, meta));
             } else {
                 stats.lost_upcalls.add(1);
                 stats.add_drop(DropReason::UpcallQueueFull, 1);
@@ -331,12 +373,38 @@ impl<P: Packet> UpcallState<P> {
         };
         match self.upcall_tx.try_send(req) {
             Ok(()) => {
-                self.pending.insert(*key, vec![(pkt, meta)]);
+                self.pending.insert_unique(
+                    hash,
+                    Parked {
+                        key: *key,
+                        hash,
+                        first: (pkt, meta),
+                        more: Vec::new(),
+                    },
+                    |e| e.hash,
+                );
             }
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 stats.lost_upcalls.add(1);
                 stats.add_drop(DropReason::UpcallQueueFull, 1);
             }
+        }
+    }
+
+    /// Takes the packets parked behind the upcall for `key`, if any.
+    fn take(&mut self, key: &FlowKey) -> Option<Parked<P>> {
+        let hash = pending_hash(key);
+        self.pending
+            .find_entry(hash, |e| e.key == *key)
+            .ok()
+            .map(|e| e.remove().0)
+    }
+
+    /// Keeps an emptied vector of parked packets for reuse.
+    fn recycle(&mut self, mut v: Vec<(P, PacketMeta)>) {
+        if v.capacity() > 0 && self.spare.len() < MAX_SPARE_PARKED_VECS {
+            v.clear();
+            self.spare.push(v);
         }
     }
 }
@@ -519,11 +587,7 @@ impl<P: Packet> Pmd<P> {
                 hashes: [0; BURST],
                 offsets: [Offsets::default(); BURST],
             }),
-            upcalls: UpcallState {
-                pmd: cfg.index,
-                pending: HashMap::new(),
-                upcall_tx: wiring.upcall_tx,
-            },
+            upcalls: UpcallState::new(cfg.index, wiring.upcall_tx),
             reply_rx: wiring.reply_rx,
             cmd_rx,
             event_tx: wiring.event_tx,
@@ -880,12 +944,12 @@ impl<P: Packet> Pmd<P> {
                 break;
             };
             handled = true;
-            let Some(parked) = self.upcalls.pending.remove(&reply.key) else {
+            let Some(mut parked) = self.upcalls.take(&reply.key) else {
                 continue;
             };
             let stats = &self.io.stats;
             // Every packet parked behind this upcall was resolved by it.
-            stats.upcalls.add(parked.len() as u64);
+            stats.upcalls.add(1 + parked.more.len() as u64);
             stats.upcall_cycles.add(tsc().wrapping_sub(reply.sent_tsc));
             let t = reply.translation;
             let megaflow = if t.install {
@@ -894,13 +958,14 @@ impl<P: Packet> Pmd<P> {
                 None
             };
             let now = now_ms();
-            for (pkt, meta) in parked {
+            let tcp = if reply.key.nw_proto == IPPROTO_TCP {
+                reply.key.tcp_flags
+            } else {
+                0
+            };
+            let mut more = std::mem::take(&mut parked.more);
+            for (pkt, meta) in std::iter::once(parked.first).chain(more.drain(..)) {
                 if let Some(mf) = &megaflow {
-                    let tcp = if reply.key.nw_proto == IPPROTO_TCP {
-                        reply.key.tcp_flags
-                    } else {
-                        0
-                    };
                     mf.stats.record(1, pkt.len() as u64, now, tcp);
                 }
                 if t.actions.is_empty() {
@@ -913,6 +978,7 @@ impl<P: Packet> Pmd<P> {
                 let mut m = meta;
                 execute_actions(&mut self.io, pkt, &t.actions, &mut m);
             }
+            self.upcalls.recycle(more);
         }
         if !self.installed.is_empty() {
             let _ = self.event_tx.send(PmdEvent::Installed {

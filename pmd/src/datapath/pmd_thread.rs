@@ -27,8 +27,9 @@ use std::time::Duration;
 
 /// Packets of one flow parked while its upcall is in flight, at most.
 const MAX_PARKED_PER_FLOW: usize = 64;
-/// Upcalls in flight per PMD, at most.
-const MAX_PENDING_UPCALLS: usize = 4096;
+/// Upcalls in flight per PMD, at most (requests queued or being
+/// translated, and replies not yet taken).
+pub(crate) const MAX_PENDING_UPCALLS: usize = 4096;
 /// Nested recirculations, at most (OVS `MAX_RECIRC_DEPTH`).
 const MAX_RECIRC_DEPTH: u8 = 8;
 /// Upcall replies handled per iteration, at most (bounds the time between

@@ -1,9 +1,11 @@
 //! The upcall handler pool: threads `handler-N` that translate missed keys
 //! through the slow path ([`Translator`]) and answer the PMD that asked.
 
+use super::clock::now_ms;
 use crate::stats::UserspaceStats;
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
 use flowcache::actions::UserCookie;
+use flowcache::megaflow::Megaflow;
 use flowcache::upcall::{Translator, UpcallReply, UpcallRequest, UserspacePacket};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -126,6 +128,19 @@ fn serve(
                     Ok(req) => {
                         busy = true;
                         let translation = translator.translate(&req.key);
+                        // Built here rather than on the PMD: a storm of new
+                        // flows makes the PMD's heap grow page by page
+                        // (glibc grows a thread arena with one mprotect per
+                        // page), which was most of its install cost.
+                        let megaflow = translation.install.then(|| {
+                            Arc::new(Megaflow::new(
+                                0,
+                                &req.key,
+                                &translation.mask,
+                                translation.actions.clone(),
+                                now_ms(),
+                            ))
+                        });
                         if let Some(tx) = replies.get(req.pmd) {
                             // Never blocks: the reply queue holds as many
                             // replies as the PMD can have upcalls in flight.
@@ -133,6 +148,7 @@ fn serve(
                                 key: req.key,
                                 sent_tsc: req.sent_tsc,
                                 translation,
+                                megaflow,
                             });
                         }
                     }

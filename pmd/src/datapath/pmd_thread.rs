@@ -954,7 +954,7 @@ impl<P: Packet> Pmd<P> {
             stats.upcall_cycles.add(tsc().wrapping_sub(reply.sent_tsc));
             let t = reply.translation;
             let megaflow = if t.install {
-                self.install(&reply.key, &t)
+                self.install(&reply.key, &t, reply.megaflow)
             } else {
                 None
             };
@@ -996,10 +996,13 @@ impl<P: Packet> Pmd<P> {
 
     /// Installs the megaflow of a translation unless an equivalent one is
     /// already there or the flow limit is reached.
+    /// `prepared` is the megaflow the handler built from `key` and `t`
+    /// (used when it is still unshared, built here otherwise).
     fn install(
         &mut self,
         key: &FlowKey,
         t: &flowcache::upcall::Translation,
+        prepared: Option<Arc<Megaflow>>,
     ) -> Option<Arc<Megaflow>> {
         if let Some(existing) = self.dpcls.lookup(key) {
             if !existing.is_dead() {
@@ -1012,10 +1015,16 @@ impl<P: Packet> Pmd<P> {
             return None;
         }
         let id = limits.next_megaflow_id.fetch_add(1, Ordering::Relaxed);
-        let mf = Arc::new(
-            Megaflow::new(id, key, &t.mask, t.actions.clone(), now_ms())
-                .with_pmd_id(self.index as u32),
-        );
+        let owned = prepared.and_then(|mut mf| {
+            Arc::get_mut(&mut mf)?.set_owner(id, self.index as u32);
+            Some(mf)
+        });
+        let mf = owned.unwrap_or_else(|| {
+            Arc::new(
+                Megaflow::new(id, key, &t.mask, t.actions.clone(), now_ms())
+                    .with_pmd_id(self.index as u32),
+            )
+        });
         if let Err(e) = self.dpcls.insert(mf.clone()) {
             // An equivalent live megaflow is there: use it.
             log::debug!("megaflow not installed: {e}");

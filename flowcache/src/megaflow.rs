@@ -216,6 +216,12 @@ impl Megaflow {
         self.packed_hash
     }
 
+    /// Where [`Self::packed_hash`] lives (for prefetching).
+    #[inline(always)]
+    pub(crate) fn packed_hash_addr(&self) -> *const u64 {
+        &self.packed_hash
+    }
+
     /// Number of mask bits set (specificity).
     pub fn mask_bits(&self) -> u32 {
         self.mask.dp_words().iter().map(|w| w.count_ones()).sum()

@@ -35,6 +35,10 @@ const MAX_RECIRC_DEPTH: u8 = 8;
 /// Upcall replies handled per iteration, at most (bounds the time between
 /// two rx polls).
 const MAX_REPLIES_PER_ITERATION: usize = 64;
+/// While upcalls are in flight, installed megaflows are reported to the
+/// revalidator at most this often (µs); the control plane sees a new
+/// megaflow within about this long.
+const INSTALLED_EVENT_INTERVAL_US: u64 = 1000;
 /// How often the dpcls re-ranks its subtables (OVS: 1 s).
 const DPCLS_OPTIMIZE_INTERVAL_MS: u64 = 1000;
 
@@ -442,6 +446,8 @@ pub struct Pmd<P: Packet> {
     event_tx: Sender<PmdEvent>,
     /// Megaflows installed since the last [`PmdEvent::Installed`].
     installed: Vec<(Arc<Megaflow>, OpaqueRules)>,
+    /// TSC of the last [`PmdEvent::Installed`].
+    last_installed_tsc: u64,
     limits: Arc<DatapathLimits>,
     rxq_info: Arc<parking_lot::Mutex<Vec<RxqInfo>>>,
     last_optimize_ms: u64,
@@ -593,6 +599,7 @@ impl<P: Packet> Pmd<P> {
             cmd_rx,
             event_tx: wiring.event_tx,
             installed: Vec::new(),
+            last_installed_tsc: 0,
             limits: wiring.limits,
             rxq_info,
             last_optimize_ms: 0,
@@ -614,6 +621,8 @@ impl<P: Packet> Pmd<P> {
             }
             if !self.upcalls.pending.is_empty() {
                 did_work |= self.handle_replies();
+            } else {
+                self.report_installed(start);
             }
 
             if self.rxqs.is_empty() {
@@ -981,17 +990,33 @@ impl<P: Packet> Pmd<P> {
             }
             self.upcalls.recycle(more);
         }
-        if !self.installed.is_empty() {
-            let _ = self.event_tx.send(PmdEvent::Installed {
-                pmd: self.index,
-                flows: std::mem::take(&mut self.installed),
-            });
-        }
+        self.report_installed(tsc());
         if handled {
             self.drain_recirculations();
             self.io.flush_all();
         }
         handled
+    }
+
+    /// Sends the megaflows installed so far to the revalidator, at most
+    /// once per [`INSTALLED_EVENT_INTERVAL_US`] while upcalls are still in
+    /// flight (each send may wake the revalidator: a futex syscall here),
+    /// and at once when none is left.
+    fn report_installed(&mut self, now_tsc: u64) {
+        if self.installed.is_empty() {
+            return;
+        }
+        let interval = INSTALLED_EVENT_INTERVAL_US * super::clock::tsc_hz() / 1_000_000;
+        if !self.upcalls.pending.is_empty()
+            && now_tsc.wrapping_sub(self.last_installed_tsc) < interval
+        {
+            return;
+        }
+        self.last_installed_tsc = now_tsc;
+        let _ = self.event_tx.send(PmdEvent::Installed {
+            pmd: self.index,
+            flows: std::mem::take(&mut self.installed),
+        });
     }
 
     /// Installs the megaflow of a translation unless an equivalent one is

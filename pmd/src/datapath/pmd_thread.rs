@@ -949,6 +949,10 @@ impl<P: Packet> Pmd<P> {
     /// parked packets. Returns whether any reply was handled.
     fn handle_replies(&mut self) -> bool {
         let mut handled = false;
+        // Read once per call, and only when a reply came (the clock is a
+        // vDSO call, several % of the PMD in an upcall storm when read per
+        // reply).
+        let mut now_cache: Option<u64> = None;
         for _ in 0..MAX_REPLIES_PER_ITERATION {
             let Ok(reply) = self.reply_rx.try_recv() else {
                 break;
@@ -967,7 +971,7 @@ impl<P: Packet> Pmd<P> {
             } else {
                 None
             };
-            let now = now_ms();
+            let now = *now_cache.get_or_insert_with(now_ms);
             let tcp = if reply.key.nw_proto == IPPROTO_TCP {
                 reply.key.tcp_flags
             } else {

@@ -345,16 +345,29 @@ impl FlowTable {
 
     /// Rebuilds with `n` buckets; what does not fit goes to the stash.
     fn resize(&mut self, n: usize) {
+        /// How many entries ahead the megaflows are prefetched.
+        const AHEAD: usize = 8;
         let mut t = FlowTable::with_buckets(n.max(1));
         t.len = self.len;
         let old = core::mem::take(&mut self.buckets);
         let stash = core::mem::take(&mut self.stash);
-        for mf in old
+        let mut all: std::collections::VecDeque<Arc<Megaflow>> = old
             .into_vec()
             .into_iter()
             .flat_map(|b| b.flows.into_iter().flatten())
             .chain(stash)
-        {
+            .collect();
+        // Placing an entry reads its hash from the megaflow, a cache miss
+        // per entry when the megaflows were installed long ago (a storm of
+        // new flows doubles a large table every so often): prefetch the
+        // hashes AHEAD entries in advance.
+        for mf in all.iter().take(AHEAD) {
+            prefetch(mf.packed_hash_addr());
+        }
+        while let Some(mf) = all.pop_front() {
+            if let Some(next) = all.get(AHEAD) {
+                prefetch(next.packed_hash_addr());
+            }
             if let Err(mf) = t.try_place(mf) {
                 t.stash.push(mf);
             }

@@ -142,6 +142,13 @@ impl Megaflow {
         self
     }
 
+    /// Sets the id and the owning PMD of a megaflow built before its
+    /// owner was known (by an upcall handler).
+    pub fn set_owner(&mut self, id: u64, pmd_id: u32) {
+        self.id = id;
+        self.pmd_id = pmd_id;
+    }
+
     /// The masked key.
     #[inline]
     pub fn key(&self) -> &FlowKey {
@@ -207,6 +214,12 @@ impl Megaflow {
     #[inline(always)]
     pub(crate) fn packed_hash(&self) -> u64 {
         self.packed_hash
+    }
+
+    /// Where [`Self::packed_hash`] lives (for prefetching).
+    #[inline(always)]
+    pub(crate) fn packed_hash_addr(&self) -> *const u64 {
+        &self.packed_hash
     }
 
     /// Number of mask bits set (specificity).

@@ -9,6 +9,7 @@
 
 use crate::actions::{ActionList, DropReason};
 use crate::key::FlowKey;
+use crate::megaflow::Megaflow;
 use std::any::Any;
 use std::sync::Arc;
 
@@ -72,6 +73,12 @@ pub struct UpcallReply {
     pub sent_tsc: u64,
     /// The translation.
     pub translation: Translation,
+    /// The megaflow of `key` and the translation, built by the handler
+    /// (when `translation.install`) so that its allocation and the first
+    /// touch of its memory happen off the PMD. Not yet owned: its id and
+    /// PMD are set with [`Megaflow::set_owner`] by the PMD that installs
+    /// it, which holds the only reference until then.
+    pub megaflow: Option<Arc<Megaflow>>,
 }
 
 /// The slow path as the datapath sees it: turns keys into actions and

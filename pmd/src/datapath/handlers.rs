@@ -1,9 +1,11 @@
 //! The upcall handler pool: threads `handler-N` that translate missed keys
 //! through the slow path ([`Translator`]) and answer the PMD that asked.
 
+use super::clock::now_ms;
 use crate::stats::UserspaceStats;
 use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
 use flowcache::actions::UserCookie;
+use flowcache::megaflow::Megaflow;
 use flowcache::upcall::{Translator, UpcallReply, UpcallRequest, UserspacePacket};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -92,9 +94,19 @@ pub fn consume_userspace(up: &UserspacePacket, stats: &UserspaceStats) {
     }
 }
 
-/// One handler's loop: wait on all PMD queues and the userspace-action
-/// queue; translate and reply, or consume; ends when every PMD has dropped
-/// its senders.
+/// Requests a handler takes from one PMD's queue before looking at the
+/// next queue (fairness between PMDs; the userspace queue is drained the
+/// same way).
+const HANDLER_BATCH: usize = 64;
+
+/// One handler's loop: drain every PMD queue and the userspace-action
+/// queue in batches, translating and replying; block only when all of them
+/// are empty. Ends when every PMD has dropped its senders.
+///
+/// Blocking per request (one `Select::ready` per message) cost a wake-up
+/// of this thread, and a futex syscall on the PMD that woke it, for every
+/// upcall of a storm; draining means a PMD only wakes a handler that ran
+/// out of work.
 fn serve(
     requests: &[Receiver<UpcallRequest>],
     replies: &[Sender<UpcallReply>],
@@ -103,41 +115,73 @@ fn serve(
     userspace_stats: &UserspaceStats,
 ) {
     let mut select = Select::new();
-    for r in requests {
-        select.recv(r);
-    }
-    let us_idx = select.recv(userspace);
+    // `select` indices of the open request queues, by queue.
+    let mut req_sel: Vec<Option<usize>> = requests.iter().map(|r| Some(select.recv(r))).collect();
+    let mut us_sel = Some(select.recv(userspace));
     let mut open = requests.len();
-    let mut us_open = true;
-    while open > 0 || us_open {
-        let idx = select.ready();
-        if idx == us_idx {
-            match userspace.try_recv() {
-                Ok(up) => consume_userspace(&up, userspace_stats),
-                Err(TryRecvError::Empty) => {}
-                Err(TryRecvError::Disconnected) => {
-                    select.remove(idx);
-                    us_open = false;
+    while open > 0 || us_sel.is_some() {
+        let mut busy = false;
+        for (i, r) in requests.iter().enumerate() {
+            let Some(sel) = req_sel[i] else { continue };
+            for _ in 0..HANDLER_BATCH {
+                match r.try_recv() {
+                    Ok(req) => {
+                        busy = true;
+                        let translation = translator.translate(&req.key);
+                        // Built here rather than on the PMD: a storm of new
+                        // flows makes the PMD's heap grow page by page
+                        // (glibc grows a thread arena with one mprotect per
+                        // page), which was most of its install cost.
+                        let megaflow = translation.install.then(|| {
+                            Arc::new(Megaflow::new(
+                                0,
+                                &req.key,
+                                &translation.mask,
+                                translation.actions.clone(),
+                                now_ms(),
+                            ))
+                        });
+                        if let Some(tx) = replies.get(req.pmd) {
+                            // Never blocks: the reply queue holds as many
+                            // replies as the PMD can have upcalls in flight.
+                            let _ = tx.send(UpcallReply {
+                                key: req.key,
+                                sent_tsc: req.sent_tsc,
+                                translation,
+                                megaflow,
+                            });
+                        }
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        select.remove(sel);
+                        req_sel[i] = None;
+                        open -= 1;
+                        break;
+                    }
                 }
             }
-            continue;
         }
-        match requests[idx].try_recv() {
-            Ok(req) => {
-                let translation = translator.translate(&req.key);
-                if let Some(tx) = replies.get(req.pmd) {
-                    let _ = tx.send(UpcallReply {
-                        key: req.key,
-                        sent_tsc: req.sent_tsc,
-                        translation,
-                    });
+        if let Some(sel) = us_sel {
+            for _ in 0..HANDLER_BATCH {
+                match userspace.try_recv() {
+                    Ok(up) => {
+                        busy = true;
+                        consume_userspace(&up, userspace_stats);
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        select.remove(sel);
+                        us_sel = None;
+                        break;
+                    }
                 }
             }
-            Err(TryRecvError::Empty) => {}
-            Err(TryRecvError::Disconnected) => {
-                select.remove(idx);
-                open -= 1;
-            }
+        }
+        if !busy && (open > 0 || us_sel.is_some()) {
+            // Every queue was empty: wait until one has a message or is
+            // closed (the loop above then takes it).
+            select.ready();
         }
     }
 }

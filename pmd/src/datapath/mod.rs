@@ -112,7 +112,11 @@ impl<P: Packet + 'static> Datapath<P> {
         let userspace_stats = Arc::new(UserspaceStats::default());
         for (index, core) in cfg.pmd_cores.iter().enumerate().take(n_pmds) {
             let (upcall_tx, upcall_rx) = crossbeam_channel::bounded(cfg.upcall_queue.max(1));
-            let (reply_tx, reply_rx) = crossbeam_channel::unbounded();
+            // Bounded, and large enough that a handler never waits: every
+            // reply answers one of the PMD's upcalls in flight, of which
+            // there are at most MAX_PENDING_UPCALLS. A preallocated ring
+            // also spares the handler an allocation every few replies.
+            let (reply_tx, reply_rx) = crossbeam_channel::bounded(pmd_thread::MAX_PENDING_UPCALLS);
             request_rxs.push(upcall_rx);
             reply_txs.push(reply_tx);
             let wiring = PmdWiring {

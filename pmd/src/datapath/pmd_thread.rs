@@ -23,20 +23,24 @@ use flowcache::key::{FlowKey, IPPROTO_TCP};
 use flowcache::megaflow::Megaflow;
 use flowcache::prefetch;
 use flowcache::upcall::{UpcallReply, UpcallRequest, UserspacePacket};
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Packets of one flow parked while its upcall is in flight, at most.
 const MAX_PARKED_PER_FLOW: usize = 64;
-/// Upcalls in flight per PMD, at most.
-const MAX_PENDING_UPCALLS: usize = 4096;
+/// Upcalls in flight per PMD, at most (requests queued or being
+/// translated, and replies not yet taken).
+pub(crate) const MAX_PENDING_UPCALLS: usize = 4096;
 /// Nested recirculations, at most (OVS `MAX_RECIRC_DEPTH`).
 const MAX_RECIRC_DEPTH: u8 = 8;
 /// Upcall replies handled per iteration, at most (bounds the time between
 /// two rx polls).
 const MAX_REPLIES_PER_ITERATION: usize = 64;
+/// While upcalls are in flight, installed megaflows are reported to the
+/// revalidator at most this often (µs); the control plane sees a new
+/// megaflow within about this long.
+const INSTALLED_EVENT_INTERVAL_US: u64 = 1000;
 /// How often the dpcls re-ranks its subtables (OVS: 1 s).
 const DPCLS_OPTIMIZE_INTERVAL_MS: u64 = 1000;
 
@@ -70,14 +74,19 @@ pub enum PmdCommand<P: Packet> {
     Barrier(Sender<()>),
 }
 
+/// Rules behind a megaflow, opaque to the datapath (a translation's
+/// [`flowcache::upcall::Translation::rules`]).
+pub type OpaqueRules = Option<Arc<dyn std::any::Any + Send + Sync>>;
+
 /// Events from a PMD to the revalidator.
 pub enum PmdEvent {
-    /// A megaflow was installed; `rules` is the translation's opaque rule
-    /// list (for statistics).
+    /// Megaflows were installed (one event per PMD iteration, not per
+    /// megaflow, so a storm of installs wakes the revalidator once per
+    /// iteration); each with its translation's opaque rule list (for
+    /// statistics).
     Installed {
         pmd: usize,
-        megaflow: Arc<Megaflow>,
-        rules: Option<Arc<dyn std::any::Any + Send + Sync>>,
+        flows: Vec<(Arc<Megaflow>, OpaqueRules)>,
     },
 }
 
@@ -307,21 +316,64 @@ impl<P: Packet> ExecContext<P> for PmdIo<P> {
     }
 }
 
+/// The packets parked behind one upcall in flight.
+struct Parked<P> {
+    key: FlowKey,
+    /// [`pending_hash`] of `key`.
+    hash: u64,
+    /// The packet that caused the upcall (there is always one, so the
+    /// common case of a single packet per new flow allocates nothing).
+    first: (P, PacketMeta),
+    /// Later packets of the same key, in arrival order (at most
+    /// `MAX_PARKED_PER_FLOW - 1`); taken from `UpcallState::spare`.
+    more: Vec<(P, PacketMeta)>,
+}
+
+/// Vectors of parked packets kept for reuse, at most.
+const MAX_SPARE_PARKED_VECS: usize = 64;
+
+/// The hash of a key in the pending table: [`flowcache::hash_key`] (the
+/// datapath words only, which are all a request carries), spread over 64
+/// bits because the table takes its 7-bit tags from the top bits.
+#[inline]
+fn pending_hash(key: &FlowKey) -> u64 {
+    u64::from(flowcache::hash_key(key)).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
 /// Upcalls in flight: the parked packets by exact key, and the queue to
 /// the handler pool.
 struct UpcallState<P: Packet> {
     pmd: usize,
-    pending: HashMap<FlowKey, Vec<(P, PacketMeta)>>,
+    /// At most [`MAX_PENDING_UPCALLS`] entries, each with its upcall
+    /// queued or being translated: exactly one reply removes it.
+    pending: hashbrown::HashTable<Parked<P>>,
+    /// Empty vectors with capacity, recycled from answered upcalls.
+    spare: Vec<Vec<(P, PacketMeta)>>,
     upcall_tx: Sender<UpcallRequest>,
 }
 
 impl<P: Packet> UpcallState<P> {
+    fn new(pmd: usize, upcall_tx: Sender<UpcallRequest>) -> Self {
+        UpcallState {
+            pmd,
+            pending: hashbrown::HashTable::with_capacity(MAX_PENDING_UPCALLS),
+            spare: Vec::new(),
+            upcall_tx,
+        }
+    }
+
     /// Parks a missed packet and sends its upcall, or drops it (counted)
     /// when the handler pool cannot take it.
     fn park(&mut self, pkt: P, key: &FlowKey, meta: PacketMeta, stats: &PmdStats) {
-        if let Some(parked) = self.pending.get_mut(key) {
-            if parked.len() < MAX_PARKED_PER_FLOW {
-                parked.push((pkt, meta));
+        let hash = pending_hash(key);
+        if let Some(parked) = self.pending.find_mut(hash, |e| e.key == *key) {
+            if parked.more.len() + 1 < MAX_PARKED_PER_FLOW {
+                if parked.more.capacity() == 0 {
+                    if let Some(v) = self.spare.pop() {
+                        parked.more = v;
+                    }
+                }
+                parked.more.push((pkt, meta));
             } else {
                 stats.lost_upcalls.add(1);
                 stats.add_drop(DropReason::UpcallQueueFull, 1);
@@ -340,12 +392,38 @@ impl<P: Packet> UpcallState<P> {
         };
         match self.upcall_tx.try_send(req) {
             Ok(()) => {
-                self.pending.insert(*key, vec![(pkt, meta)]);
+                self.pending.insert_unique(
+                    hash,
+                    Parked {
+                        key: *key,
+                        hash,
+                        first: (pkt, meta),
+                        more: Vec::new(),
+                    },
+                    |e| e.hash,
+                );
             }
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 stats.lost_upcalls.add(1);
                 stats.add_drop(DropReason::UpcallQueueFull, 1);
             }
+        }
+    }
+
+    /// Takes the packets parked behind the upcall for `key`, if any.
+    fn take(&mut self, key: &FlowKey) -> Option<Parked<P>> {
+        let hash = pending_hash(key);
+        self.pending
+            .find_entry(hash, |e| e.key == *key)
+            .ok()
+            .map(|e| e.remove().0)
+    }
+
+    /// Keeps an emptied vector of parked packets for reuse.
+    fn recycle(&mut self, mut v: Vec<(P, PacketMeta)>) {
+        if v.capacity() > 0 && self.spare.len() < MAX_SPARE_PARKED_VECS {
+            v.clear();
+            self.spare.push(v);
         }
     }
 }
@@ -380,6 +458,10 @@ pub struct Pmd<P: Packet> {
     reply_rx: Receiver<UpcallReply>,
     cmd_rx: Receiver<PmdCommand<P>>,
     event_tx: Sender<PmdEvent>,
+    /// Megaflows installed since the last [`PmdEvent::Installed`].
+    installed: Vec<(Arc<Megaflow>, OpaqueRules)>,
+    /// TSC of the last [`PmdEvent::Installed`].
+    last_installed_tsc: u64,
     limits: Arc<DatapathLimits>,
     rxq_info: Arc<parking_lot::Mutex<Vec<RxqInfo>>>,
     last_optimize_ms: u64,
@@ -540,14 +622,12 @@ impl<P: Packet> Pmd<P> {
                 hashes: [0; BURST],
                 offsets: [Offsets::default(); BURST],
             }),
-            upcalls: UpcallState {
-                pmd: cfg.index,
-                pending: HashMap::new(),
-                upcall_tx: wiring.upcall_tx,
-            },
+            upcalls: UpcallState::new(cfg.index, wiring.upcall_tx),
             reply_rx: wiring.reply_rx,
             cmd_rx,
             event_tx: wiring.event_tx,
+            installed: Vec::new(),
+            last_installed_tsc: 0,
             limits: wiring.limits,
             rxq_info,
             last_optimize_ms: 0,
@@ -570,6 +650,8 @@ impl<P: Packet> Pmd<P> {
             }
             if !self.upcalls.pending.is_empty() {
                 did_work |= self.handle_replies();
+            } else {
+                self.report_installed(start);
             }
 
             if self.rxqs.is_empty() {
@@ -936,32 +1018,37 @@ impl<P: Packet> Pmd<P> {
     /// parked packets. Returns whether any reply was handled.
     fn handle_replies(&mut self) -> bool {
         let mut handled = false;
+        // Read once per call, and only when a reply came (the clock is a
+        // vDSO call, several % of the PMD in an upcall storm when read per
+        // reply).
+        let mut now_cache: Option<u64> = None;
         for _ in 0..MAX_REPLIES_PER_ITERATION {
             let Ok(reply) = self.reply_rx.try_recv() else {
                 break;
             };
             handled = true;
-            let Some(parked) = self.upcalls.pending.remove(&reply.key) else {
+            let Some(mut parked) = self.upcalls.take(&reply.key) else {
                 continue;
             };
             let stats = &self.io.stats;
             // Every packet parked behind this upcall was resolved by it.
-            stats.upcalls.add(parked.len() as u64);
+            stats.upcalls.add(1 + parked.more.len() as u64);
             stats.upcall_cycles.add(tsc().wrapping_sub(reply.sent_tsc));
             let t = reply.translation;
             let megaflow = if t.install {
-                self.install(&reply.key, &t)
+                self.install(&reply.key, &t, reply.megaflow)
             } else {
                 None
             };
-            let now = now_ms();
-            for (pkt, meta) in parked {
+            let now = *now_cache.get_or_insert_with(now_ms);
+            let tcp = if reply.key.nw_proto == IPPROTO_TCP {
+                reply.key.tcp_flags
+            } else {
+                0
+            };
+            let mut more = std::mem::take(&mut parked.more);
+            for (pkt, meta) in std::iter::once(parked.first).chain(more.drain(..)) {
                 if let Some(mf) = &megaflow {
-                    let tcp = if reply.key.nw_proto == IPPROTO_TCP {
-                        reply.key.tcp_flags
-                    } else {
-                        0
-                    };
                     mf.stats.record(1, pkt.len() as u64, now, tcp);
                 }
                 if t.actions.is_empty() {
@@ -974,7 +1061,9 @@ impl<P: Packet> Pmd<P> {
                 let mut m = meta;
                 execute_actions(&mut self.io, pkt, &t.actions, &mut m);
             }
+            self.upcalls.recycle(more);
         }
+        self.report_installed(tsc());
         if handled {
             self.drain_recirculations();
             self.io.flush_all();
@@ -982,12 +1071,36 @@ impl<P: Packet> Pmd<P> {
         handled
     }
 
+    /// Sends the megaflows installed so far to the revalidator, at most
+    /// once per [`INSTALLED_EVENT_INTERVAL_US`] while upcalls are still in
+    /// flight (each send may wake the revalidator: a futex syscall here),
+    /// and at once when none is left.
+    fn report_installed(&mut self, now_tsc: u64) {
+        if self.installed.is_empty() {
+            return;
+        }
+        let interval = INSTALLED_EVENT_INTERVAL_US * super::clock::tsc_hz() / 1_000_000;
+        if !self.upcalls.pending.is_empty()
+            && now_tsc.wrapping_sub(self.last_installed_tsc) < interval
+        {
+            return;
+        }
+        self.last_installed_tsc = now_tsc;
+        let _ = self.event_tx.send(PmdEvent::Installed {
+            pmd: self.index,
+            flows: std::mem::take(&mut self.installed),
+        });
+    }
+
     /// Installs the megaflow of a translation unless an equivalent one is
     /// already there or the flow limit is reached.
+    /// `prepared` is the megaflow the handler built from `key` and `t`
+    /// (used when it is still unshared, built here otherwise).
     fn install(
         &mut self,
         key: &FlowKey,
         t: &flowcache::upcall::Translation,
+        prepared: Option<Arc<Megaflow>>,
     ) -> Option<Arc<Megaflow>> {
         if let Some(existing) = self.dpcls.lookup(key) {
             if !existing.is_dead() {
@@ -1000,10 +1113,16 @@ impl<P: Packet> Pmd<P> {
             return None;
         }
         let id = limits.next_megaflow_id.fetch_add(1, Ordering::Relaxed);
-        let mf = Arc::new(
-            Megaflow::new(id, key, &t.mask, t.actions.clone(), now_ms())
-                .with_pmd_id(self.index as u32),
-        );
+        let owned = prepared.and_then(|mut mf| {
+            Arc::get_mut(&mut mf)?.set_owner(id, self.index as u32);
+            Some(mf)
+        });
+        let mf = owned.unwrap_or_else(|| {
+            Arc::new(
+                Megaflow::new(id, key, &t.mask, t.actions.clone(), now_ms())
+                    .with_pmd_id(self.index as u32),
+            )
+        });
         if let Err(e) = self.dpcls.insert(mf.clone()) {
             // An equivalent live megaflow is there: use it.
             log::debug!("megaflow not installed: {e}");
@@ -1012,11 +1131,7 @@ impl<P: Packet> Pmd<P> {
         self.simple.insert(&mf);
         limits.n_megaflows.fetch_add(1, Ordering::Relaxed);
         self.io.stats.megaflows_installed.add(1);
-        let _ = self.event_tx.send(PmdEvent::Installed {
-            pmd: self.index,
-            megaflow: mf.clone(),
-            rules: t.rules.clone(),
-        });
+        self.installed.push((mf.clone(), t.rules.clone()));
         Some(mf)
     }
 

@@ -13,7 +13,7 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How often the revalidator wakes up when nothing asks it to.
 pub const REVALIDATE_INTERVAL: Duration = Duration::from_millis(100);
@@ -51,6 +51,13 @@ pub enum RevalidatorCommand {
 }
 
 /// Runs the revalidator loop until `stop` is set.
+///
+/// Installed-megaflow events are registered as soon as they arrive (so the
+/// control plane sees new megaflows at once), but a round — a pass over
+/// the whole registry — runs only every [`REVALIDATE_INTERVAL`], when the
+/// rule tables changed, or when asked. Running one per wake-up made the
+/// cost of an upcall storm quadratic: every batch of installs walked every
+/// megaflow installed before it.
 #[allow(clippy::too_many_arguments)]
 pub fn run<P: Packet>(
     events: Receiver<PmdEvent>,
@@ -62,10 +69,16 @@ pub fn run<P: Packet>(
     stop: Arc<AtomicBool>,
 ) {
     let mut generation = translator.generation();
+    let mut next_round = Instant::now() + REVALIDATE_INTERVAL;
     while !stop.load(Ordering::Relaxed) {
         let mut acks: Vec<Sender<()>> = Vec::new();
         let mut force = false;
         let mut flush = false;
+        // Wake up at the next round at the latest; `stop` is checked at
+        // least every interval.
+        let wait = next_round
+            .saturating_duration_since(Instant::now())
+            .min(REVALIDATE_INTERVAL);
         crossbeam_channel::select! {
             recv(events) -> ev => { if let Ok(ev) = ev { register(&registry, ev); } }
             recv(commands) -> cmd => match cmd {
@@ -73,22 +86,28 @@ pub fn run<P: Packet>(
                 Ok(RevalidatorCommand::FlushAll(ack)) => { flush = true; acks.push(ack); }
                 Err(_) => {}
             },
-            default(REVALIDATE_INTERVAL) => {}
+            default(wait) => {}
         }
+        // Everything installed so far is registered before any round, so
+        // a round never misses a megaflow a PMD already uses.
         while let Ok(ev) = events.try_recv() {
             register(&registry, ev);
         }
         let now_gen = translator.generation();
         let changed = now_gen != generation;
         generation = now_gen;
-        round(
-            &registry,
-            &*translator,
-            &limits,
-            &pmds,
-            force || changed,
-            flush,
-        );
+        let now = Instant::now();
+        if force || flush || changed || now >= next_round {
+            round(
+                &registry,
+                &*translator,
+                &limits,
+                &pmds,
+                force || changed,
+                flush,
+            );
+            next_round = now + REVALIDATE_INTERVAL;
+        }
         for ack in acks {
             let _ = ack.send(());
         }
@@ -97,21 +116,20 @@ pub fn run<P: Packet>(
 
 fn register(registry: &Mutex<Registry>, ev: PmdEvent) {
     match ev {
-        PmdEvent::Installed {
-            pmd,
-            megaflow,
-            rules,
-        } => {
-            registry.lock().flows.insert(
-                megaflow.id,
-                MegaflowEntry {
-                    megaflow,
-                    pmd,
-                    rules,
-                    credited_packets: 0,
-                    credited_bytes: 0,
-                },
-            );
+        PmdEvent::Installed { pmd, flows } => {
+            let mut reg = registry.lock();
+            for (megaflow, rules) in flows {
+                reg.flows.insert(
+                    megaflow.id,
+                    MegaflowEntry {
+                        megaflow,
+                        pmd,
+                        rules,
+                        credited_packets: 0,
+                        credited_bytes: 0,
+                    },
+                );
+            }
         }
     }
 }

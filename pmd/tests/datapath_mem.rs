@@ -270,3 +270,55 @@ fn capture_mirrors_rx_and_tx_into_pcap_files() {
     let _ = std::fs::remove_dir_all(&dir);
     s.dp.shutdown();
 }
+
+#[test]
+fn an_rx_queue_moves_between_pmds_and_keeps_forwarding() {
+    let translator = Arc::new(PortForward {
+        out_port: AtomicU32::new(2),
+        generation: AtomicU64::new(0),
+        translations: AtomicU64::new(0),
+    });
+    let cfg = DatapathConfig {
+        pmd_cores: vec![None, None],
+        ..DatapathConfig::default()
+    };
+    let mut dp: Datapath<VecPacket> =
+        Datapath::start(&cfg, translator, Arc::new(|| {}), Arc::new(|| {})).unwrap();
+    let (p1, p2) = (MemPort::new(), MemPort::new());
+    for pmd in 0..2 {
+        dp.add_txq(pmd, 1, Box::new(p1.txq()));
+        dp.add_txq(pmd, 2, Box::new(p2.txq()));
+    }
+    // Round-robin: p1's queue on PMD 0, p2's on PMD 1.
+    assert_eq!(dp.add_rxq(1, 0, Box::new(p1.rxq())), 0);
+    assert_eq!(dp.add_rxq(2, 0, Box::new(p2.rxq())), 1);
+    dp.barrier();
+    let polled =
+        |pmd: usize| -> Vec<u32> { dp.pmds[pmd].rxqs.lock().iter().map(|r| r.port).collect() };
+
+    p1.inject(&udp_frame(0x0a00_0001, 1));
+    wait_for("forwarded by PMD 0", || p2.state.lock().tx.len() == 1);
+    assert_eq!(dp.pmds[0].stats.rx_packets.get(), 1);
+
+    dp.move_rxq(1, 0, 1).unwrap();
+    assert_eq!((polled(0), polled(1)), (vec![], vec![2, 1]));
+    for i in 0..50 {
+        p1.inject(&udp_frame(0x0a00_0001, 1 + i));
+    }
+    wait_for("forwarded by PMD 1", || p2.state.lock().tx.len() == 51);
+    assert_eq!(
+        dp.pmds[0].stats.rx_packets.get(),
+        1,
+        "PMD 0 no longer polls p1"
+    );
+    assert_eq!(dp.pmds[1].stats.rx_packets.get(), 50);
+
+    use pmd::datapath::MoveRxqError;
+    assert_eq!(dp.move_rxq(1, 0, 1), Ok(()), "already there");
+    assert_eq!(dp.move_rxq(1, 0, 7), Err(MoveRxqError::NoSuchPmd(7)));
+    assert_eq!(
+        dp.move_rxq(9, 0, 0),
+        Err(MoveRxqError::NotPolled { port: 9, queue: 0 })
+    );
+    dp.shutdown();
+}

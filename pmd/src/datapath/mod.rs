@@ -195,6 +195,36 @@ impl<P: Packet + 'static> Datapath<P> {
         idx
     }
 
+    /// Moves rx queue `queue` of `port` to PMD `to` (OVS
+    /// `pmd-rxq-rebalance`): the PMD polling it stops at its next burst
+    /// boundary and hands the queue over, so it is never polled by two
+    /// threads. Its cycle count starts again from zero on the new PMD.
+    pub fn move_rxq(&self, port: u32, queue: u16, to: usize) -> Result<(), MoveRxqError> {
+        let target = self.pmds.get(to).ok_or(MoveRxqError::NoSuchPmd(to))?;
+        let from = self
+            .pmds
+            .iter()
+            .find(|p| {
+                p.rxqs
+                    .lock()
+                    .iter()
+                    .any(|r| r.port == port && r.queue == queue)
+            })
+            .ok_or(MoveRxqError::NotPolled { port, queue })?;
+        if from.index == to {
+            return Ok(());
+        }
+        let (reply, taken) = crossbeam_channel::bounded(1);
+        from.send(PmdCommand::TakeRxq { port, queue, reply });
+        let rxq = taken
+            .recv_timeout(Duration::from_secs(5))
+            .map_err(|_| MoveRxqError::Timeout(from.index))?
+            .ok_or(MoveRxqError::NotPolled { port, queue })?;
+        target.send(PmdCommand::AddRxq { port, queue, rxq });
+        target.barrier(Duration::from_secs(5));
+        Ok(())
+    }
+
     /// Gives PMD `pmd` its tx queue for `port`.
     pub fn add_txq(&self, pmd: usize, port: u32, txq: Box<dyn TxQueue<Pkt = P>>) {
         self.pmds[pmd].send(PmdCommand::AddTxq { port, txq });
@@ -293,4 +323,15 @@ impl<P: Packet + 'static> Drop for Datapath<P> {
     fn drop(&mut self) {
         self.stop_threads();
     }
+}
+
+/// Why [`Datapath::move_rxq`] did not move a queue.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MoveRxqError {
+    #[error("no PMD thread {0}")]
+    NoSuchPmd(usize),
+    #[error("rx queue {queue} of port {port} is not polled by any PMD thread")]
+    NotPolled { port: u32, queue: u16 },
+    #[error("PMD thread {0} did not hand the queue over within 5 s")]
+    Timeout(usize),
 }

@@ -59,6 +59,13 @@ pub enum PmdCommand<P: Packet> {
     },
     /// Stop polling and sending on `port`; acknowledged once done.
     RemovePort { port: u32, done: Sender<()> },
+    /// Stop polling rx queue `queue` of `port` and hand it back (`None`
+    /// when this PMD does not poll it), to move it to another PMD.
+    TakeRxq {
+        port: u32,
+        queue: u16,
+        reply: Sender<Option<Box<dyn RxQueue<Pkt = P>>>>,
+    },
     /// Forget these megaflows (already marked dead by the revalidator).
     RemoveMegaflows(Vec<Arc<Megaflow>>),
     /// Forget every megaflow and EMC entry.
@@ -117,6 +124,7 @@ impl Default for DatapathLimits {
 /// One polled rx queue.
 struct RxSlot<P: Packet> {
     port: u32,
+    queue: u16,
     rxq: Box<dyn RxQueue<Pkt = P>>,
     /// TSC cycles spent on this queue's bursts (for rxq-show and
     /// rebalancing).
@@ -738,6 +746,7 @@ impl<P: Packet> Pmd<P> {
                     let capture = self.capture_of(port);
                     self.rxqs.push(RxSlot {
                         port,
+                        queue,
                         rxq,
                         cycles,
                         capture,
@@ -754,6 +763,17 @@ impl<P: Packet> Pmd<P> {
                         batch: Batch::new(),
                         capture: self.capture_of(port),
                     });
+                }
+                PmdCommand::TakeRxq { port, queue, reply } => {
+                    let taken = self
+                        .rxqs
+                        .iter()
+                        .position(|r| r.port == port && r.queue == queue)
+                        .map(|i| self.rxqs.remove(i).rxq);
+                    self.rxq_info
+                        .lock()
+                        .retain(|r| !(r.port == port && r.queue == queue));
+                    let _ = reply.send(taken);
                 }
                 PmdCommand::RemovePort { port, done } => {
                     self.io.flush_port(port);

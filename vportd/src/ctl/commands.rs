@@ -137,7 +137,7 @@ const COMMANDS: &[Cmd] = &[
     Cmd {
         name: "pmd-rxq-rebalance",
         usage: "pmd-rxq-rebalance",
-        summary: "report what a cycle-based rx queue assignment would change",
+        summary: "move rx queues to balance the PMDs' cycles (cycle-based assignment)",
         aliases: &["dpif-netdev/pmd-rxq-rebalance"],
     },
     Cmd {
@@ -999,6 +999,7 @@ fn rebalance(s: &Server) -> CmdResult {
             if to != *from {
                 moves.push(json::RxqMove {
                     port: q.port.clone(),
+                    ofport: q.ofport,
                     queue: q.queue,
                     cycles: q.cycles,
                     from_pmd: *from,
@@ -1007,14 +1008,24 @@ fn rebalance(s: &Server) -> CmdResult {
             }
         }
         if moves.is_empty() {
-            "the round-robin assignment is already what a cycle-based one would be; nothing to move"
-                .to_string()
+            "the assignment is already what a cycle-based one would be; nothing to move".to_string()
         } else {
-            "not applied: moving rx queues between running PMD threads is not implemented (queues are assigned round-robin when a port is added); a cycle-based assignment would make these moves:".to_string()
+            format!(
+                "{} rx queue(s) moved to balance the PMD threads' rx cycles:",
+                moves.len()
+            )
         }
     };
+    with_dp(s, |dp| {
+        for m in &moves {
+            dp.move_rxq(m.ofport, m.queue, m.to_pmd).map_err(|e| {
+                format!("pmd-rxq-rebalance: port {} queue {}: {e}", m.port, m.queue)
+            })?;
+        }
+        Ok(())
+    })?;
     let r = json::Rebalance {
-        applied: false,
+        applied: !moves.is_empty(),
         reason,
         proposed_moves: moves,
     };

@@ -749,10 +749,11 @@ pub fn rxq_show(d: &json::RxqShow) -> String {
 pub fn rebalance(d: &json::Rebalance) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "{}", d.reason);
+    let verb = if d.applied { "moved" } else { "would move" };
     for m in &d.proposed_moves {
         let _ = writeln!(
             s,
-            "  would move port {} queue {} ({} cycles): pmd {} -> pmd {}",
+            "  {verb} port {} queue {} ({} cycles): pmd {} -> pmd {}",
             m.port, m.queue, m.cycles, m.from_pmd, m.to_pmd
         );
     }

@@ -256,16 +256,17 @@ pub struct RxqLoad {
 /// `pmd-rxq-rebalance`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Rebalance {
-    /// Whether anything was moved (always false for now).
+    /// Whether queues were moved.
     pub applied: bool,
     pub reason: String,
-    /// What a cycle-based assignment would move.
+    /// The moves of the cycle-based assignment (made when `applied`).
     pub proposed_moves: Vec<RxqMove>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RxqMove {
     pub port: String,
+    pub ofport: u32,
     pub queue: u16,
     pub cycles: u64,
     pub from_pmd: usize,

@@ -577,6 +577,18 @@ impl<'a> Ctx<'a> {
         self.actions.push(DpAction::Recirc(id));
     }
 
+    /// Emits the header changes made since the last commit as datapath
+    /// set actions (OVS `xlate_commit_actions`).
+    fn commit_pending(&mut self) {
+        commit::commit(
+            &self.flow,
+            &mut self.base,
+            &mut self.wc,
+            &mut self.actions,
+            &mut self.deep,
+        );
+    }
+
     /// Registers a frozen state (the current table and metadata, with
     /// `steps` and `action_set` left to run), emits the pending header
     /// changes, and returns the state's recirculation id (held by this
@@ -590,13 +602,7 @@ impl<'a> Ctx<'a> {
             action_set,
             metadata,
         });
-        commit::commit(
-            &self.flow,
-            &mut self.base,
-            &mut self.wc,
-            &mut self.actions,
-            &mut self.deep,
-        );
+        self.commit_pending();
         let id = node.id();
         self.recircs.push(node);
         id
@@ -800,13 +806,7 @@ impl<'a> Ctx<'a> {
             self.note(" >> Nonexistent output port");
             return;
         }
-        commit::commit(
-            &self.flow,
-            &mut self.base,
-            &mut self.wc,
-            &mut self.actions,
-            &mut self.deep,
-        );
+        self.commit_pending();
         self.actions.push(DpAction::Output(port));
     }
 
@@ -967,13 +967,7 @@ impl<'a> Ctx<'a> {
     fn push_mpls(&mut self, ethertype: u16) {
         let mut stack = self.flow_mpls();
         if stack.is_empty() {
-            commit::commit(
-                &self.flow,
-                &mut self.base,
-                &mut self.wc,
-                &mut self.actions,
-                &mut self.deep,
-            );
+            self.commit_pending();
             let f = &mut self.flow;
             let label: u32 = if f.is_ipv6() { 2 } else { 0 };
             let mut tc = 0u32;

@@ -174,6 +174,13 @@ impl PmdStatsSnapshot {
         }
     }
 
+    /// Adds `other`'s counters to these (totals over several PMDs).
+    pub fn add(&mut self, other: &PmdStatsSnapshot) {
+        // `since` with the operands' roles swapped: self - (0 - other).
+        let neg = PmdStatsSnapshot::default().since(other);
+        *self = self.since(&neg);
+    }
+
     /// Total drops.
     pub fn total_drops(&self) -> u64 {
         self.drops.iter().sum()
@@ -183,6 +190,23 @@ impl PmdStatsSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn add_sums_every_counter() {
+        let a = PmdStatsSnapshot {
+            rx_packets: 5,
+            simple_hits: 3,
+            smc_hits: 1,
+            drops: std::array::from_fn(|i| i as u64),
+            ..Default::default()
+        };
+        let mut t = a;
+        t.add(&a);
+        assert_eq!(t.rx_packets, 10);
+        assert_eq!((t.simple_hits, t.smc_hits), (6, 2));
+        assert_eq!(t.drops[3], 6);
+        assert_eq!(t.since(&a), a);
+    }
 
     #[test]
     fn counters_and_windows() {

@@ -231,16 +231,7 @@ fn pmd_totals(switch: &Switch) -> pmd::stats::PmdStatsSnapshot {
     let mut total = pmd::stats::PmdStatsSnapshot::default();
     if let Some(dp) = switch.datapath.lock().as_ref() {
         for p in &dp.pmds {
-            let s = p.stats.snapshot();
-            total.rx_packets += s.rx_packets;
-            total.tx_packets += s.tx_packets;
-            total.emc_hits += s.emc_hits;
-            total.megaflow_hits += s.megaflow_hits;
-            total.upcalls += s.upcalls;
-            total.lost_upcalls += s.lost_upcalls;
-            for (d, v) in total.drops.iter_mut().zip(s.drops) {
-                *d += v;
-            }
+            total.add(&p.stats.snapshot());
         }
     }
     total
@@ -261,19 +252,22 @@ fn print_rates(
         line.push_str(&format!("  {name}: rx {rx:6.2} tx {tx:6.2} Mpps"));
     }
     let d = pmd_after.since(pmd_before);
-    let hits = d.emc_hits + d.megaflow_hits;
-    let emc_pct = if d.rx_packets > 0 {
-        100.0 * d.emc_hits as f64 / d.rx_packets as f64
-    } else {
-        0.0
+    let hits = d.simple_hits + d.emc_hits + d.smc_hits + d.megaflow_hits;
+    let pct = |n: u64| {
+        if d.rx_packets > 0 {
+            100.0 * n as f64 / d.rx_packets as f64
+        } else {
+            0.0
+        }
     };
+    let (simple_pct, emc_pct) = (pct(d.simple_hits), pct(d.emc_hits));
     let megaflows = switch
         .datapath
         .lock()
         .as_ref()
         .map_or(0, |dp| dp.limits.n_megaflows.load(Ordering::Relaxed));
     line.push_str(&format!(
-        "  | hits {hits} (emc {emc_pct:.1}%) upcalls {} drops {} megaflows {megaflows}",
+        "  | hits {hits} (simple {simple_pct:.1}% emc {emc_pct:.1}%) upcalls {} drops {} megaflows {megaflows}",
         d.upcalls,
         d.total_drops()
     ));

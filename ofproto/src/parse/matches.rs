@@ -12,7 +12,7 @@ use super::lexer::{Kv, KvIter};
 use super::values::{
     parse_port_number, parse_u16, parse_u64, parse_uint, parse_uint_bits, port_to_output,
 };
-use crate::fields::FieldId;
+use crate::fields::{FieldId, Prereq};
 use crate::rule::{Match, OutputPort, TableId, MAX_TABLE};
 use flowcache::key::{FRAG_LATER, VLAN_CFI, VLAN_PCP_MASK, VLAN_VID_MASK};
 
@@ -140,6 +140,29 @@ impl Builder {
         Ok(())
     }
 
+    /// A protocol shorthand sets `nw_proto` as well as `dl_type`, and a later
+    /// shorthand replaces only the `dl_type` when it has no protocol of its
+    /// own: `tcp6,mpls` would leave `nw_proto=6` on an MPLS match.  OVS drops
+    /// such a field when it encodes the match (`tcp6,mpls` is installed as
+    /// `mpls`; `tcp,arp` as `arp,arp_op=6`, since ARP keeps its opcode
+    /// there), so the last shorthand wins.  A `nw_proto` the user wrote out
+    /// is left to the prerequisite check instead.
+    fn drop_stale_shorthand_proto(&mut self) {
+        let explicit = self
+            .pending
+            .iter()
+            .any(|p| matches!(p.field, FieldId::NwProto | FieldId::ArpOp));
+        let m = &mut self.h.m;
+        if explicit || FieldId::NwProto.get(&m.mask) == 0 {
+            return;
+        }
+        let carries_proto = Prereq::Ip.satisfied(&m.value, &m.mask)
+            || Prereq::Arp.satisfied(&m.value, &m.mask);
+        if !carries_proto {
+            put(m, FieldId::NwProto, 0, 0);
+        }
+    }
+
     /// `reg0[0..7]=5` style subfield match.
     fn subfield(&mut self, kv: &Kv) -> PResult<()> {
         let (def, sf, used) =
@@ -166,6 +189,7 @@ impl Builder {
     }
 
     fn finish(mut self) -> PResult<Header> {
+        self.drop_stale_shorthand_proto();
         let m = &mut self.h.m;
         for p in &self.pending {
             if p.field.get(&m.mask) == 0 {

@@ -196,6 +196,35 @@ pub fn extract_hashed(
     Ok((ofs, crate::hash::hash_key(key)))
 }
 
+/// The lengths of a valid IPv4 header (see [`ipv4_lengths`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IPv4Lengths {
+    /// IHL * 4: at least 20, at most the bytes available.
+    pub header: usize,
+    /// The total length field: from `header` up to the bytes available
+    /// (what follows it is L2 padding).
+    pub total: usize,
+}
+
+/// OVS `ipv4_sanity_check` on `l3`, the bytes from the IPv4 header to the
+/// end of the frame: the header and total lengths when the header is valid
+/// (version 4, IHL >= 5, both lengths within `l3`, total >= header, at most
+/// 65535 bytes of padding), else `None` (OVS then keeps `dl_type` and
+/// leaves every L3/L4 field zero). Shared with the PMD's simple-match
+/// mini-parse, which must agree with the extractor exactly.
+#[inline(always)]
+pub fn ipv4_lengths(l3: &[u8]) -> Option<IPv4Lengths> {
+    let h = l3.first_chunk::<{ ipv4::Packet::<&[u8]>::HEADER_LEN }>()?;
+    let header = usize::from(h[0] & 0x0f) * 4;
+    let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
+    let valid = h[0] >> 4 == 4
+        && header >= ipv4::Packet::<&[u8]>::HEADER_LEN
+        && header <= total
+        && total <= l3.len()
+        && l3.len() - total <= usize::from(u16::MAX);
+    valid.then_some(IPv4Lengths { header, total })
+}
+
 /// Ethernet + IPv4 header (no options) + UDP header.
 const IPV4_UDP_MIN: usize = 14 + 20 + 8;
 /// IPv4 "more fragments" flag and fragment offset.
@@ -213,12 +242,8 @@ fn extract_ipv4_l4(frame: &[u8], key: &mut FlowKey) -> Option<Offsets> {
     if h[12..14] != ETH_TYPE_IPV4.to_be_bytes() || h[14] != 0x45 {
         return None;
     }
-    // OVS ipv4_sanity_check, for a 20-byte header.
-    let l3_len = frame.len() - 14;
-    let tot_len = usize::from(u16::from_be_bytes([h[16], h[17]]));
-    if tot_len > l3_len || tot_len < 20 || l3_len - tot_len > usize::from(u16::MAX) {
-        return None;
-    }
+    // h[14] == 0x45: version 4 with a 20-byte header.
+    let tot_len = ipv4_lengths(&frame[14..])?.total;
     if u16::from_be_bytes([h[20], h[21]]) & IPV4_FRAG_BITS != 0 {
         return None;
     }
@@ -368,20 +393,14 @@ fn parse_after_macs(frame: &[u8], key: &mut FlowKey, vlan_limit: usize) -> Offse
     let mut nw_proto;
     let l4: &[u8];
     if dl_type == ETH_TYPE_IPV4 {
-        // OVS ipv4_sanity_check.
-        let Some(h) = rest.first_chunk::<{ ipv4::Packet::<&[u8]>::HEADER_LEN }>() else {
+        let Some(IPv4Lengths {
+            header: ip_len,
+            total: tot_len,
+        }) = ipv4_lengths(rest)
+        else {
             return ofs;
         };
-        let ip = ipv4::Packet::new_unchecked(h);
-        let ip_len = ip.header_len();
-        if ip.version() != 4 || ip_len < ipv4::Packet::<&[u8]>::HEADER_LEN || rest.len() < ip_len {
-            return ofs;
-        }
-        let tot_len = usize::from(ip.total_len());
-        if tot_len > rest.len() || ip_len > tot_len || rest.len() - tot_len > usize::from(u16::MAX)
-        {
-            return ofs;
-        }
+        let ip = ipv4::Packet::new_unchecked(&rest[..ip_len]);
         key.nw_src = u32::from_be_bytes(ip.src_addr());
         key.nw_dst = u32::from_be_bytes(ip.dst_addr());
         nw_tos = ip.tos();

@@ -79,7 +79,6 @@ fn later_shorthand_replaces_earlier() {
     assert!(err("udp,tp_dst=5,mpls").contains("tp_dst requires"));
 }
 
-
 #[test]
 fn header_keys() {
     let r =

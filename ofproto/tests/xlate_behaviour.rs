@@ -142,23 +142,61 @@ fn recursion_limit_drops_the_whole_packet() {
 
 // ------------------------------------------------------------ megaflow basics
 
+/// OVS puts the Ethernet type, IP fragment bits and VLAN presence in every
+/// megaflow; vportd does too as soon as the translation looks at the packet
+/// (a lookup consulting a packet field, or an action other than output).
 #[test]
 fn always_exact_fields() {
-    let o = run("priority=1 actions=output:2", &udp(1));
-    assert_eq!(o.wc.recirc_id, u32::MAX);
-    assert_eq!(o.wc.in_port, u32::MAX);
+    for flows in [
+        "priority=1,udp actions=output:2",
+        "priority=1 actions=load:1->NXM_NX_REG0[],output:2",
+        "priority=1 actions=push_vlan:0x8100,output:2",
+    ] {
+        let o = run(flows, &udp(1));
+        assert_eq!(o.wc.recirc_id, u32::MAX, "{flows}");
+        assert_eq!(o.wc.in_port, u32::MAX, "{flows}");
+        assert_eq!(o.wc.dl_type, 0xffff, "{flows}");
+        assert_eq!(o.wc.nw_frag, FRAG_ANY | FRAG_LATER, "{flows}");
+        assert_eq!(o.wc.vlans[0].tci, VLAN_CFI, "{flows}: VLAN presence");
+        assert_eq!(
+            o.wc.nw_src | o.wc.nw_dst | o.wc.tp_src as u32 | o.wc.tp_dst as u32,
+            0,
+            "{flows}"
+        );
+    }
+    let o = run("priority=1 actions=load:1->NXM_NX_REG0[],output:2", &arp(1));
     assert_eq!(o.wc.dl_type, 0xffff);
-    assert_eq!(o.wc.nw_frag, FRAG_ANY | FRAG_LATER);
-    assert_eq!(
-        o.wc.vlans[0].tci, VLAN_CFI,
-        "VLAN presence is always matched"
-    );
-    assert_eq!(
-        o.wc.nw_src | o.wc.nw_dst | o.wc.tp_src as u32 | o.wc.tp_dst as u32,
-        0
-    );
-    let o = run("priority=1 actions=output:2", &arp(1));
     assert_eq!(o.wc.nw_frag, 0);
+}
+
+/// A translation that consulted nothing of the packet but its in_port and
+/// only sent it to ports forwards every packet of that port alike: its
+/// megaflow is the port alone (the PMD then forwards without parsing).
+#[test]
+fn port_forwarding_megaflow_is_the_port() {
+    let flows =
+        "in_port=1,priority=1 actions=output:2\nin_port=3,priority=1 actions=output:1,output:2";
+    for pkt in [udp(1), arp(1), udp(3)] {
+        let o = run(flows, &pkt);
+        let mut port_only = FlowKey {
+            recirc_id: u32::MAX,
+            in_port: u32::MAX,
+            ..Default::default()
+        };
+        for w in &mut port_only.words_mut()[DP_WORDS..] {
+            *w = 0;
+        }
+        assert_eq!(o.wc, port_only, "in_port {}", pkt.in_port);
+        assert!(!outs(&o).is_empty());
+    }
+    // A rule that looks at the packet brings the usual fields back, for
+    // the packets it was consulted on.
+    let o = run(
+        "in_port=1,priority=2,tcp actions=output:3\nin_port=1,priority=1 actions=output:2",
+        &udp(1),
+    );
+    assert_eq!(o.wc.dl_type, 0xffff);
+    assert_eq!(o.wc.vlans[0].tci, VLAN_CFI);
 }
 
 #[test]

@@ -16,6 +16,42 @@ pub trait RxQueue: Send {
     /// Appends up to `batch.remaining_capacity()` received packets to
     /// `batch`; returns how many were added.
     fn recv(&mut self, batch: &mut Batch<Self::Pkt>) -> usize;
+
+    /// Like [`recv`](RxQueue::recv), and also sizes up the packets added.
+    /// Queues that look at every packet as they receive it do this in that
+    /// same pass, so that a PMD forwarding bursts whole never has to touch
+    /// the packets itself.
+    fn recv_counted(&mut self, batch: &mut Batch<Self::Pkt>) -> Received {
+        let first = batch.len();
+        let packets = self.recv(batch);
+        Received::of(&batch[first..], packets)
+    }
+}
+
+/// What a [`RxQueue::recv_counted`] added to a batch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Received {
+    pub packets: usize,
+    /// Frame bytes of those packets.
+    pub bytes: u64,
+    /// Length of the shortest of them (`usize::MAX` when none).
+    pub shortest: usize,
+}
+
+impl Received {
+    /// Sizes up `pkts`, the `packets` just received.
+    pub fn of<P: Packet>(pkts: &[P], packets: usize) -> Self {
+        let mut r = Received {
+            packets,
+            bytes: 0,
+            shortest: usize::MAX,
+        };
+        for p in pkts {
+            r.bytes += p.len() as u64;
+            r.shortest = r.shortest.min(p.len());
+        }
+        r
+    }
 }
 
 /// A transmit queue.

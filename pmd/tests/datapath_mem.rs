@@ -322,3 +322,82 @@ fn an_rx_queue_moves_between_pmds_and_keeps_forwarding() {
     );
     dp.shutdown();
 }
+
+/// in_port=1 → output:2 whatever the packet, with the port-only megaflow
+/// ofproto makes for such a rule (`in_port=1 actions=output:2`).
+struct PortOnly;
+
+impl Translator for PortOnly {
+    fn translate(&self, _key: &FlowKey) -> Translation {
+        let mask = FlowKey {
+            in_port: u32::MAX,
+            recirc_id: u32::MAX,
+            ..FlowKey::default()
+        };
+        Translation {
+            actions: vec![DpAction::Output(2)].into(),
+            mask,
+            install: true,
+            drop_reason: None,
+            rules: None,
+        }
+    }
+    fn generation(&self) -> u64 {
+        0
+    }
+}
+
+/// A port whose one megaflow matches every frame is forwarded without
+/// parsing: any mix of frame types leaves in order through that megaflow,
+/// and runts are still dropped as invalid (by the full path).
+#[test]
+fn port_wide_megaflow_forwards_every_frame_type_but_runts() {
+    let mut dp: Datapath<VecPacket> = Datapath::start(
+        &DatapathConfig::default(),
+        Arc::new(PortOnly),
+        Arc::new(|| {}),
+        Arc::new(|| {}),
+    )
+    .unwrap();
+    let (p1, p2) = (MemPort::new(), MemPort::new());
+    for (no, p) in [(1, &p1), (2, &p2)] {
+        dp.add_txq(0, no, Box::new(p.txq()));
+        dp.add_rxq(no, 0, Box::new(p.rxq()));
+    }
+    dp.barrier();
+    p1.inject(&udp_frame(0x0a00_0001, 1));
+    wait_for("first packet", || p2.state.lock().tx.len() == 1);
+
+    let mut frames = Vec::new();
+    for i in 0..40u32 {
+        frames.push(match i % 4 {
+            0 => udp_frame(0x0a00_0001 + i, 7),
+            1 => arp_frame(),
+            2 => vec![0u8; 64],
+            _ => {
+                let mut tagged = udp_frame(0x0a00_0002, 9);
+                tagged.splice(12..12, [0x81, 0x00, 0x00, 0x05]);
+                tagged
+            }
+        });
+    }
+    for f in &frames {
+        p1.inject(f);
+    }
+    p1.inject(&[0u8; 13]);
+    wait_for("all forwarded", || p2.state.lock().tx.len() == 41);
+    wait_for("runt counted", || {
+        dp.pmds[0].stats.drops[DropReason::InvalidPacket as usize].get() == 1
+    });
+    let sent = p2.take_sent();
+    assert_eq!(sent[1..], frames[..], "forwarded unchanged and in order");
+    let st = dp.pmds[0].stats.snapshot();
+    assert_eq!(st.upcalls, 1, "one megaflow serves every frame type");
+    assert_eq!(dp.limits.n_megaflows.load(Ordering::Relaxed), 1);
+    assert_eq!(st.rx_packets, 42);
+    assert_eq!(
+        st.simple_hits + st.emc_hits + st.smc_hits + st.megaflow_hits + st.upcalls + 1,
+        42
+    );
+    dp.shutdown();
+}

@@ -156,8 +156,8 @@ impl Builder {
         if explicit || FieldId::NwProto.get(&m.mask) == 0 {
             return;
         }
-        let carries_proto = Prereq::Ip.satisfied(&m.value, &m.mask)
-            || Prereq::Arp.satisfied(&m.value, &m.mask);
+        let carries_proto =
+            Prereq::Ip.satisfied(&m.value, &m.mask) || Prereq::Arp.satisfied(&m.value, &m.mask);
         if !carries_proto {
             put(m, FieldId::NwProto, 0, 0);
         }

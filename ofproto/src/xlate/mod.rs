@@ -224,6 +224,10 @@ struct Ctx<'a> {
     freezing: bool,
     frozen: Vec<FrozenStep>,
     recircs: Vec<Arc<RecircNode>>,
+    /// An action ran whose translation depends on what the packet is (a
+    /// header change, a push or pop, TTL, controller, a resumed frozen
+    /// state...): anything but output to ports and resubmit.
+    typed_action: bool,
 }
 
 /// Translates `flow` (a datapath key: registers and metadata 0) through
@@ -254,15 +258,14 @@ pub fn xlate_recirc(
     for w in &mut start.words_mut()[DP_WORDS..] {
         *w = 0;
     }
-    let mut wc = FlowKey {
+    // The Ethernet type, IP fragment bits and VLAN tag presence that OVS
+    // always puts in a megaflow are added by `finish` (see
+    // `pins_packet_type`).
+    let wc = FlowKey {
         recirc_id: u32::MAX,
         in_port: u32::MAX,
-        dl_type: 0xffff,
         ..Default::default()
     };
-    if start.is_ip() {
-        wc.nw_frag = FRAG_ANY | FRAG_LATER;
-    }
     let mut ctx = Ctx {
         tables,
         ports,
@@ -290,12 +293,14 @@ pub fn xlate_recirc(
         freezing: false,
         frozen: Vec::new(),
         recircs: Vec::new(),
+        typed_action: false,
     };
     if ctx.trace.is_some() {
         ctx.note_line(format!("Flow: {}", describe_key(&start)));
         ctx.note_line(String::new());
     }
     if start.recirc_id != 0 {
+        ctx.typed_action = true;
         ctx.thaw(start.recirc_id);
         return ctx.finish();
     }
@@ -314,6 +319,21 @@ pub fn xlate_recirc(
         ctx.exec_action_set();
     }
     ctx.finish()
+}
+
+/// Actions whose translation reads nothing of the packet but its in_port:
+/// output to ports and resubmit (whose lookup records what it consults).
+fn is_port_action(a: &OfAction) -> bool {
+    matches!(
+        a,
+        OfAction::Output(
+            OutputPort::Port(_)
+                | OutputPort::InPort
+                | OutputPort::All
+                | OutputPort::Flood
+                | OutputPort::Table
+        ) | OfAction::Resubmit { .. }
+    )
 }
 
 /// The prerequisite translation checks before writing a field (OVS
@@ -705,6 +725,9 @@ impl<'a> Ctx<'a> {
     }
 
     fn do_action(&mut self, a: &OfAction) -> Flow {
+        if !is_port_action(a) {
+            self.typed_action = true;
+        }
         match a {
             OfAction::Output(p) => self.output(*p),
             OfAction::Controller => self.output(OutputPort::Controller),
@@ -1018,14 +1041,40 @@ impl<'a> Ctx<'a> {
     }
 
     /// OVS `xlate_wc_finish` plus the result.
+    /// Whether the megaflow must hold the Ethernet type, the fragment bits
+    /// of IP and VLAN tag presence even where no lookup consulted them.
+    /// OVS always puts them in (`xlate_wc_init`), and much of translation
+    /// relies on that (prerequisite checks, commits read `dl_type` freely).
+    /// The one exception: a translation whose lookups consulted nothing of
+    /// the packet but its in_port, and whose actions only sent it to ports
+    /// (`in_port=1 actions=output:2`), forwards every packet of that port
+    /// alike, so its megaflow is the port alone, and the PMD forwards that
+    /// port's bursts without reading a frame.
+    fn pins_packet_type(&self) -> bool {
+        if self.typed_action {
+            return true;
+        }
+        let mut rest = self.wc;
+        rest.in_port = 0;
+        rest.recirc_id = 0;
+        rest.dp_words().iter().any(|w| *w != 0)
+    }
+
     fn finish(mut self) -> XlateOutput {
         if self.freezing && self.error.is_none() {
             self.finish_freezing();
         }
         let orig = self.orig;
+        let pins_type = self.pins_packet_type();
         let wc = &mut self.wc;
         for w in &mut wc.words_mut()[DP_WORDS..] {
             *w = 0;
+        }
+        if pins_type {
+            wc.dl_type = 0xffff;
+            if orig.is_ip() {
+                wc.nw_frag |= FRAG_ANY | FRAG_LATER;
+            }
         }
         if (orig.dl_type == ETH_TYPE_IPV4 && orig.nw_proto == IPPROTO_ICMP)
             || (orig.dl_type == ETH_TYPE_IPV6 && orig.nw_proto == IPPROTO_ICMPV6)
@@ -1046,12 +1095,15 @@ impl<'a> Ctx<'a> {
             wc.tcp_flags = 0;
         }
         for i in 0..wc.vlans.len() {
+            let consulted = wc.vlans[i] != VlanTag::default();
             if orig.vlans[i].tci & VLAN_CFI == 0 {
                 wc.vlans[i] = VlanTag::default();
             }
-            // Tag presence is part of every megaflow (OVS gets it from the
-            // ODP key's Ethertype).
-            wc.vlans[i].tci |= VLAN_CFI;
+            // Tag presence is part of every megaflow that looks at the
+            // packet (OVS gets it from the ODP key's Ethertype).
+            if pins_type || consulted {
+                wc.vlans[i].tci |= VLAN_CFI;
+            }
         }
 
         let has_output = self

@@ -7,12 +7,12 @@
 //! to it only through [`PmdCommand`] messages (applied between bursts) and
 //! reads its [`PmdStats`].
 
-use super::clock::{now_ms, tsc};
+use super::clock::{ms_at, now_ms, tsc};
 use super::simple::{self, SimpleTable};
 use crate::capture::{CaptureDir, CaptureTap};
 use crate::execute::{execute_actions, ActionPlan, ExecContext};
 use crate::packet::{Batch, Packet, BURST};
-use crate::port::{RxQueue, TxQueue};
+use crate::port::{Received, RxQueue, TxQueue};
 use crate::stats::PmdStats;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use flowcache::actions::{DpAction, DropReason, UserCookie};
@@ -171,43 +171,54 @@ struct TxSlot<P: Packet> {
     capture: Option<Arc<CaptureTap>>,
 }
 
+/// Sends `batch` on `txq` (mirrored first when the port is captured),
+/// counting what was sent and, as `tx_full` drops, what the queue refused.
+fn transmit<P: Packet>(
+    txq: &mut dyn TxQueue<Pkt = P>,
+    capture: Option<&CaptureTap>,
+    batch: &mut Batch<P>,
+    stats: &PmdStats,
+) {
+    let n = batch.len();
+    if n == 0 {
+        return;
+    }
+    if let Some(tap) = capture {
+        tap.mirror(batch, CaptureDir::Tx);
+    }
+    let sent = txq.send(batch);
+    stats.tx_packets.add(sent as u64);
+    stats.tx_batches.add(1);
+    if sent < n {
+        stats.add_drop(DropReason::TxFull, (n - sent) as u64);
+    }
+}
+
 impl<P: Packet> PmdIo<P> {
     fn flush_port(&mut self, port: u32) {
         if let Some(Some(slot)) = self.tx.get_mut(port as usize) {
-            let n = slot.batch.len();
-            if n == 0 {
-                return;
-            }
-            if let Some(tap) = &slot.capture {
-                tap.mirror(&slot.batch, CaptureDir::Tx);
-            }
-            let sent = slot.txq.send(&mut slot.batch);
-            self.stats.tx_packets.add(sent as u64);
-            self.stats.tx_batches.add(1);
-            if sent < n {
-                self.stats.add_drop(DropReason::TxFull, (n - sent) as u64);
-            }
+            transmit(
+                &mut *slot.txq,
+                slot.capture.as_deref(),
+                &mut slot.batch,
+                &self.stats,
+            );
         }
     }
 
-    /// Moves the whole of `batch` to `port`'s tx batch when that one is
-    /// empty (what `output` per packet would do, without per-packet
-    /// work); leaves `batch` untouched and returns false otherwise.
+    /// Sends the whole of `batch` to `port` at once when nothing is queued
+    /// for that port yet (what `output` per packet and a flush would do,
+    /// without moving packets between batches); leaves `batch` untouched
+    /// and returns false otherwise.
     #[inline]
-    fn output_batch(&mut self, port: u32, batch: &mut Batch<P>) -> bool {
-        let Some(Some(slot)) = self.tx.get_mut(port as usize) else {
-            return false;
-        };
-        if !slot.batch.is_empty() {
-            return false;
+    fn send_batch(&mut self, port: u32, batch: &mut Batch<P>) -> bool {
+        match self.tx.get_mut(port as usize) {
+            Some(Some(slot)) if slot.batch.is_empty() => {
+                transmit(&mut *slot.txq, slot.capture.as_deref(), batch, &self.stats);
+                true
+            }
+            _ => false,
         }
-        std::mem::swap(&mut slot.batch, batch);
-        let full = slot.batch.is_full();
-        self.dirty.push(port);
-        if full {
-            self.flush_port(port);
-        }
-        true
     }
 
     fn flush_all(&mut self) {
@@ -265,6 +276,25 @@ impl<P: Packet> PmdIo<P> {
                 let mut m = meta;
                 plan.execute_with_offsets(self, pkt, &mut m, *ofs);
             }
+        }
+    }
+}
+
+impl<P: Packet> PmdIo<P> {
+    /// Executes `mf`'s actions on a run of simple-path packets (stats
+    /// already recorded by the caller).
+    fn execute_simple_run(&mut self, mf: &Megaflow, run: &mut [Option<P>], meta: PacketMeta) {
+        if let [DpAction::Output(port)] = &mf.actions[..] {
+            for pkt in run.iter_mut().filter_map(Option::take) {
+                self.output(*port, pkt);
+            }
+            return;
+        }
+        let plan = ActionPlan::new(&mf.actions);
+        self.cur_depth = 0;
+        for pkt in run.iter_mut().filter_map(Option::take) {
+            let mut m = meta;
+            plan.execute(self, pkt, &mut m);
         }
     }
 }
@@ -476,6 +506,9 @@ pub struct Pmd<P: Packet> {
     /// Ports being captured (`StartCapture`), so that queues added later
     /// are mirrored too.
     captures: Vec<Arc<CaptureTap>>,
+    /// The TSC reading taken just before the current burst was received:
+    /// the burst's time for megaflow `used` stamps, without another read.
+    burst_tsc: u64,
 }
 
 /// What the control plane keeps of a PMD.
@@ -640,16 +673,26 @@ impl<P: Packet> Pmd<P> {
             rxq_info,
             last_optimize_ms: 0,
             captures: Vec::new(),
+            burst_tsc: 0,
         }
     }
 
     /// The poll loop: runs until `stop` is set, then flushes every tx batch.
+    ///
+    /// Time is read once after each rx queue that had packets, and once at
+    /// the end of an iteration in which none had; each reading closes the
+    /// interval since the previous one. A queue's interval holds its
+    /// burst's processing and tx, plus whatever ran since the last reading
+    /// (control messages, upcall replies, empty polls). Every cycle lands
+    /// in exactly one iteration, so busy + idle is the thread's whole
+    /// running time, at one TSC read per busy burst.
     pub fn run(&mut self, stop: &AtomicBool) {
         let mut batch: Batch<P> = Batch::new();
-        self.io.stats.last_activity_tsc.set(tsc());
+        let mut last = tsc();
+        let mut iter_start = last;
+        self.io.stats.last_activity_tsc.set(last);
         let mut iter: u64 = 0;
         while !stop.load(Ordering::Relaxed) {
-            let start = tsc();
             let mut did_work = false;
 
             // Control messages and upcall replies, between bursts.
@@ -659,7 +702,7 @@ impl<P: Packet> Pmd<P> {
             if !self.upcalls.pending.is_empty() {
                 did_work |= self.handle_replies();
             } else {
-                self.report_installed(start);
+                self.report_installed(last);
             }
 
             if self.rxqs.is_empty() {
@@ -669,17 +712,20 @@ impl<P: Packet> Pmd<P> {
                     .pending_upcalls
                     .set(self.upcalls.pending.len() as u64);
                 std::thread::sleep(Duration::from_millis(1));
+                last = tsc();
+                iter_start = last;
                 iter = iter.wrapping_add(1);
                 continue;
             }
 
+            let mut received = false;
             for i in 0..self.rxqs.len() {
-                let q_start = tsc();
-                let n = self.rxqs[i].rxq.recv(&mut batch);
+                let rx = self.rxqs[i].rxq.recv_counted(&mut batch);
+                let n = rx.packets;
                 if n == 0 {
                     continue;
                 }
-                did_work = true;
+                received = true;
                 if let Some(tap) = &self.rxqs[i].capture {
                     tap.mirror(&batch, CaptureDir::Rx);
                 }
@@ -690,22 +736,30 @@ impl<P: Packet> Pmd<P> {
                     in_port: port,
                     ..PacketMeta::default()
                 };
-                self.process_burst(&mut batch, meta, 0);
+                self.burst_tsc = last;
+                if !self.process_burst_simple(&mut batch, meta, rx) {
+                    self.process_burst(&mut batch, meta, 0);
+                }
                 self.drain_recirculations();
                 self.io.flush_all();
-                let spent = tsc().wrapping_sub(q_start);
+                let now = tsc();
                 let c = &self.rxqs[i].cycles;
                 c.store(
-                    c.load(Ordering::Relaxed).wrapping_add(spent),
+                    c.load(Ordering::Relaxed)
+                        .wrapping_add(now.wrapping_sub(last)),
                     Ordering::Relaxed,
                 );
+                last = now;
+            }
+            if !received {
+                last = tsc();
             }
 
-            let end = tsc();
-            let spent = end.wrapping_sub(start);
-            if did_work {
+            let spent = last.wrapping_sub(iter_start);
+            iter_start = last;
+            if did_work || received {
                 self.io.stats.busy_cycles.add(spent);
-                self.io.stats.last_activity_tsc.set(end);
+                self.io.stats.last_activity_tsc.set(last);
             } else {
                 self.io.stats.idle_cycles.add(spent);
             }
@@ -830,16 +884,6 @@ impl<P: Packet> Pmd<P> {
 
     /// Runs one burst of packets that share `meta` (in_port, recirc_id).
     fn process_burst(&mut self, batch: &mut Batch<P>, meta: PacketMeta, depth: u8) {
-        if depth == 0
-            && meta
-                == (PacketMeta {
-                    in_port: meta.in_port,
-                    ..PacketMeta::default()
-                })
-            && self.process_burst_simple(batch, meta)
-        {
-            return;
-        }
         let n = batch.len();
         let mut slots: [Option<P>; BURST] = std::array::from_fn(|_| None);
         let scratch = &mut *self.scratch;
@@ -925,7 +969,7 @@ impl<P: Packet> Pmd<P> {
         for i in bits(hits) {
             prefetch(flows[i]);
         }
-        let now = now_ms();
+        let now = ms_at(self.burst_tsc);
         let mut i = 0;
         while i < n {
             if hits & (1 << i) == 0 {
@@ -958,78 +1002,104 @@ impl<P: Packet> Pmd<P> {
     /// executes the burst and returns true. Otherwise changes nothing and
     /// returns false (the full path then runs on the whole burst, so packet
     /// order and results are those of the full path).
-    fn process_burst_simple(&mut self, batch: &mut Batch<P>, meta: PacketMeta) -> bool {
+    ///
+    /// `meta` is that of a received burst (in_port only) and `rx` its
+    /// sizes, as the rx queue counted them.
+    fn process_burst_simple(
+        &mut self,
+        batch: &mut Batch<P>,
+        meta: PacketMeta,
+        rx: Received,
+    ) -> bool {
         let Some(table) = self.simple.port_flows(meta.in_port) else {
             return false;
         };
         let n = batch.len();
-        let mut flows: [*const Megaflow; BURST] = [std::ptr::null(); BURST];
-        let mut bytes_of: [u32; BURST] = [0; BURST];
-        let mut total_bytes = 0u64;
-        prefetch_frames(batch);
-        for (i, pkt) in batch.iter().enumerate() {
-            let data = pkt.data();
-            let Some(v) = simple::mini_parse(data) else {
-                return false;
-            };
-            let Some(mf) = simple::lookup(table, v) else {
-                return false;
-            };
-            flows[i] = Arc::as_ptr(mf);
-            bytes_of[i] = data.len() as u32;
-            total_bytes += data.len() as u64;
+        if n == 0 {
+            return true;
         }
-        self.io.stats.simple_hits.add(n as u64);
-        if flows[..n].iter().all(|f| *f == flows[0]) {
-            // SAFETY: as below.
-            let mf: &Megaflow = unsafe { &*flows[0] };
+        // 1. Find the burst's megaflow when it has one. A port whose only
+        // megaflow matches every frame needs no parsing at all; otherwise
+        // mini-parse every frame (the usual burst is still one flow from
+        // end to end).
+        let mut parsed = [0u64; BURST];
+        let mut total_bytes = 0u64;
+        let port_wide = simple::port_wide(table).filter(|_| rx.shortest >= simple::ETH_HEADER_LEN);
+        let one_flow = if let Some(mf) = port_wide {
+            // Every frame is at least an Ethernet header (runts take the
+            // full path, which drops them as invalid).
+            total_bytes = rx.bytes;
+            Some(mf)
+        } else {
+            let mut same = true;
+            prefetch_frames(batch);
+            for (i, pkt) in batch.iter().enumerate() {
+                let data = pkt.data();
+                let Some(v) = simple::mini_parse(data) else {
+                    return false;
+                };
+                parsed[i] = v;
+                same &= v == parsed[0];
+                total_bytes += data.len() as u64;
+            }
+            if same {
+                let Some(mf) = simple::lookup(table, parsed[0]) else {
+                    return false;
+                };
+                Some(mf)
+            } else {
+                None
+            }
+        };
+        if let Some(mf) = one_flow {
+            self.io.stats.simple_hits.add(n as u64);
+            mf.stats
+                .record(n as u64, total_bytes, ms_at(self.burst_tsc), 0);
             if let [DpAction::Output(port)] = &mf.actions[..] {
-                if self.io.output_batch(*port, batch) {
-                    mf.stats.record(n as u64, total_bytes, now_ms(), 0);
+                if self.io.send_batch(*port, batch) {
                     return true;
                 }
             }
+            let mf = Arc::clone(mf);
+            let mut slots: [Option<P>; BURST] = std::array::from_fn(|_| None);
+            for (slot, pkt) in slots.iter_mut().zip(batch.drain(..)) {
+                *slot = Some(pkt);
+            }
+            self.io.execute_simple_run(&mf, &mut slots[..n], meta);
+            return true;
         }
+
+        // 2. A mixed burst: every packet must resolve before anything runs.
+        let mut flows: [*const Megaflow; BURST] = [std::ptr::null(); BURST];
+        for (flow, v) in flows.iter_mut().zip(&parsed[..n]) {
+            let Some(mf) = simple::lookup(table, *v) else {
+                return false;
+            };
+            *flow = Arc::as_ptr(mf);
+        }
+        self.io.stats.simple_hits.add(n as u64);
+
+        // 3. Execute per run of consecutive packets of one megaflow, in
+        // arrival order (as `process_burst` does).
         let mut slots: [Option<P>; BURST] = std::array::from_fn(|_| None);
         for (slot, pkt) in slots.iter_mut().zip(batch.drain(..)) {
             *slot = Some(pkt);
         }
-        let mut remaining: u32 = if n >= 32 { u32::MAX } else { (1u32 << n) - 1 };
-        let now = now_ms();
-        self.io.cur_depth = 0;
-        while remaining != 0 {
-            let first = remaining.trailing_zeros() as usize;
-            let mf_ptr = flows[first];
-            let mut group = 0u32;
-            let mut bytes = 0u64;
-            for i in bits(remaining) {
-                if flows[i] == mf_ptr {
-                    group |= 1 << i;
-                    bytes += u64::from(bytes_of[i]);
-                }
-            }
-            remaining &= !group;
+        let now = ms_at(self.burst_tsc);
+        let mut i = 0;
+        while i < n {
+            let mf_ptr = flows[i];
+            let end = i + flows[i..n].iter().take_while(|f| **f == mf_ptr).count();
             // SAFETY: `mf_ptr` came from an `Arc<Megaflow>` held by the
             // simple table (and the dpcls), which only change between
             // bursts, so the megaflow outlives this loop.
             let mf: &Megaflow = unsafe { &*mf_ptr };
+            let run = &mut slots[i..end];
+            let bytes: u64 = run.iter().flatten().map(|p| p.len() as u64).sum();
             // Simple-path packets are never TCP: no flags to record.
-            mf.stats.record(group.count_ones() as u64, bytes, now, 0);
-            if let [DpAction::Output(port)] = &mf.actions[..] {
-                for i in bits(group) {
-                    if let Some(pkt) = slots[i].take() {
-                        self.io.output(*port, pkt);
-                    }
-                }
-                continue;
-            }
-            let plan = ActionPlan::new(&mf.actions);
-            for i in bits(group) {
-                if let Some(pkt) = slots[i].take() {
-                    let mut m = meta;
-                    plan.execute(&mut self.io, pkt, &mut m);
-                }
-            }
+            mf.stats.record(run.len() as u64, bytes, now, 0);
+            self.io.execute_simple_run(mf, run, meta);
+            i = end;
         }
         true
     }

@@ -3,8 +3,8 @@
 use super::error::QueueDir;
 use super::mbuf::Mbuf;
 use super::port::PortShared;
-use crate::packet::Batch;
-use crate::port::{RxQueue, TxQueue};
+use crate::packet::{Batch, Packet};
+use crate::port::{Received, RxQueue, TxQueue};
 use dpdk_sys::rte_mbuf;
 use std::sync::Arc;
 
@@ -82,11 +82,16 @@ impl RxQueue for DpdkRxq {
 
     #[inline]
     fn recv(&mut self, batch: &mut Batch<Mbuf>) -> usize {
+        self.recv_counted(batch).packets
+    }
+
+    #[inline]
+    fn recv_counted(&mut self, batch: &mut Batch<Mbuf>) -> Received {
         let first = batch.len();
         // BURST (32) fits u16.
         let room = batch.remaining_capacity() as u16;
         if room == 0 {
-            return 0;
+            return Received::default();
         }
         // SAFETY: `first + room` is within the ArrayVec's capacity, and
         // `Mbuf` is `repr(transparent)` over `NonNull<rte_mbuf>`, so the
@@ -102,10 +107,24 @@ impl RxQueue for DpdkRxq {
         // pointers whose ownership passes to us; they are valid `Mbuf`s
         // except possibly for being multi-segment, fixed just below.
         unsafe { batch.set_len(first + usize::from(received)) };
-        if batch[first..].iter().any(|m| m.segments() != 1) {
-            self.fix_chains(batch, first);
+        // One pass over the new mbufs' headers: chains, and the sizes.
+        let mut chained = false;
+        let mut bytes = 0u64;
+        let mut shortest = usize::MAX;
+        for m in &batch[first..] {
+            chained |= m.segments() != 1;
+            bytes += m.len() as u64;
+            shortest = shortest.min(m.len());
         }
-        batch.len() - first
+        if chained {
+            self.fix_chains(batch, first);
+            return Received::of(&batch[first..], batch.len() - first);
+        }
+        Received {
+            packets: batch.len() - first,
+            bytes,
+            shortest,
+        }
     }
 }
 

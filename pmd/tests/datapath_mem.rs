@@ -352,19 +352,8 @@ impl Translator for PortOnly {
 /// and runts are still dropped as invalid (by the full path).
 #[test]
 fn port_wide_megaflow_forwards_every_frame_type_but_runts() {
-    let mut dp: Datapath<VecPacket> = Datapath::start(
-        &DatapathConfig::default(),
-        Arc::new(PortOnly),
-        Arc::new(|| {}),
-        Arc::new(|| {}),
-    )
-    .unwrap();
-    let (p1, p2) = (MemPort::new(), MemPort::new());
-    for (no, p) in [(1, &p1), (2, &p2)] {
-        dp.add_txq(0, no, Box::new(p.txq()));
-        dp.add_rxq(no, 0, Box::new(p.rxq()));
-    }
-    dp.barrier();
+    let (dp, ports) = mem_common::start_with_ports(Arc::new(PortOnly), 2);
+    let (p1, p2) = (&ports[0], &ports[1]);
     p1.inject(&udp_frame(0x0a00_0001, 1));
     wait_for("first packet", || p2.state.lock().tx.len() == 1);
 

@@ -8,8 +8,6 @@ use flowcache::actions::{DpAction, DropReason, UserCookie, UserCookieKind};
 use flowcache::key::FlowKey;
 use flowcache::upcall::{Translation, Translator};
 use mem_common::wait_for;
-use pmd::datapath::{Datapath, DatapathConfig};
-use pmd::{MemPort, VecPacket};
 use std::sync::Arc;
 
 /// Port 1: packet-in then output:2. Port 3: a sample cookie only.
@@ -55,19 +53,8 @@ impl Translator for ToSlowPath {
 
 #[test]
 fn userspace_packets_reach_the_handler_pool_and_are_counted_by_kind() {
-    let mut dp: Datapath<VecPacket> = Datapath::start(
-        &DatapathConfig::default(),
-        Arc::new(ToSlowPath),
-        Arc::new(|| {}),
-        Arc::new(|| {}),
-    )
-    .unwrap();
-    let (p1, p2, p3) = (MemPort::new(), MemPort::new(), MemPort::new());
-    for (no, p) in [(1, &p1), (2, &p2), (3, &p3)] {
-        dp.add_txq(0, no, Box::new(p.txq()));
-        dp.add_rxq(no, 0, Box::new(p.rxq()));
-    }
-    dp.barrier();
+    let (dp, ports) = mem_common::start_with_ports(Arc::new(ToSlowPath), 3);
+    let (p1, p2, p3) = (&ports[0], &ports[1], &ports[2]);
     let frame = vec![0x02u8; 60];
     for _ in 0..5 {
         p1.inject(&frame);

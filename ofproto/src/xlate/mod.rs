@@ -1040,7 +1040,6 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// OVS `xlate_wc_finish` plus the result.
     /// Whether the megaflow must hold the Ethernet type, the fragment bits
     /// of IP and VLAN tag presence even where no lookup consulted them.
     /// OVS always puts them in (`xlate_wc_init`), and much of translation
@@ -1060,6 +1059,7 @@ impl<'a> Ctx<'a> {
         rest.dp_words().iter().any(|w| *w != 0)
     }
 
+    /// OVS `xlate_wc_finish` plus the result.
     fn finish(mut self) -> XlateOutput {
         if self.freezing && self.error.is_none() {
             self.finish_freezing();

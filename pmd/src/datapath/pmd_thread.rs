@@ -1051,31 +1051,26 @@ impl<P: Packet> Pmd<P> {
                 None
             }
         };
+        // 2. The megaflow of every packet; a whole burst for one output
+        // leaves at once. Every packet must resolve before anything runs.
+        let mut flows: [*const Megaflow; BURST] = [std::ptr::null(); BURST];
         if let Some(mf) = one_flow {
-            self.io.stats.simple_hits.add(n as u64);
-            mf.stats
-                .record(n as u64, total_bytes, ms_at(self.burst_tsc), 0);
             if let [DpAction::Output(port)] = &mf.actions[..] {
                 if self.io.send_batch(*port, batch) {
+                    self.io.stats.simple_hits.add(n as u64);
+                    mf.stats
+                        .record(n as u64, total_bytes, ms_at(self.burst_tsc), 0);
                     return true;
                 }
             }
-            let mf = Arc::clone(mf);
-            let mut slots: [Option<P>; BURST] = std::array::from_fn(|_| None);
-            for (slot, pkt) in slots.iter_mut().zip(batch.drain(..)) {
-                *slot = Some(pkt);
+            flows[..n].fill(Arc::as_ptr(mf));
+        } else {
+            for (flow, v) in flows.iter_mut().zip(&parsed[..n]) {
+                let Some(mf) = simple::lookup(table, *v) else {
+                    return false;
+                };
+                *flow = Arc::as_ptr(mf);
             }
-            self.io.execute_simple_run(&mf, &mut slots[..n], meta);
-            return true;
-        }
-
-        // 2. A mixed burst: every packet must resolve before anything runs.
-        let mut flows: [*const Megaflow; BURST] = [std::ptr::null(); BURST];
-        for (flow, v) in flows.iter_mut().zip(&parsed[..n]) {
-            let Some(mf) = simple::lookup(table, *v) else {
-                return false;
-            };
-            *flow = Arc::as_ptr(mf);
         }
         self.io.stats.simple_hits.add(n as u64);
 
@@ -1108,10 +1103,6 @@ impl<P: Packet> Pmd<P> {
     /// parked packets. Returns whether any reply was handled.
     fn handle_replies(&mut self) -> bool {
         let mut handled = false;
-        // Read once per call, and only when a reply came (the clock is a
-        // vDSO call, several % of the PMD in an upcall storm when read per
-        // reply).
-        let mut now_cache: Option<u64> = None;
         for _ in 0..MAX_REPLIES_PER_ITERATION {
             let Ok(reply) = self.reply_rx.try_recv() else {
                 break;
@@ -1123,14 +1114,17 @@ impl<P: Packet> Pmd<P> {
             let stats = &self.io.stats;
             // Every packet parked behind this upcall was resolved by it.
             stats.upcalls.add(1 + parked.more.len() as u64);
-            stats.upcall_cycles.add(tsc().wrapping_sub(reply.sent_tsc));
+            let now_tsc = tsc();
+            stats
+                .upcall_cycles
+                .add(now_tsc.wrapping_sub(reply.sent_tsc));
             let t = reply.translation;
             let megaflow = if t.install {
                 self.install(&reply.key, &t, reply.megaflow)
             } else {
                 None
             };
-            let now = *now_cache.get_or_insert_with(now_ms);
+            let now = ms_at(now_tsc);
             let tcp = if reply.key.nw_proto == IPPROTO_TCP {
                 reply.key.tcp_flags
             } else {

@@ -12,6 +12,10 @@ Scenarios (source -> sink, one forwarding thread on core 1, burst 32):
 Contenders per scenario, run alternately REPS times:
   testpmd     dpdk-testpmd --forward-mode=io (the I/O ceiling)
   vportd-fwd  vportd --fwd  (rule in_port=1 actions=output:2)
+  vportd-fwd-eal  the same with --mbuf-memory eal: mbufs in the EAL's
+              no-huge memory, one 2 KiB mbuf per 4 KiB page, as testpmd's
+              pool (vportd's default without hugepages is a pool on
+              transparent huge pages; see docs/benchmarks.md)
   vportd-udp  vportd with in_port=1,udp actions=output:2 (extract + EMC + dpcls)
 
 Measurement (as ../shared/peer does for OVS): the forwarding thread's
@@ -38,9 +42,9 @@ def vdevs(scenario, pcaps):
     return ["net_pcap0,rx_pcap=%s,infinite_rx=1" % pcaps[scenario], "net_null0,no-rx=1"]
 
 
-def run_vportd(scenario, pcaps, warmup, interval, hz, vportd, flows):
+def run_vportd(scenario, pcaps, warmup, interval, hz, vportd, flows, extra=()):
     ports = list(zip(["p1", "p2"], vdevs(scenario, pcaps)))
-    with Vportd(vportd, ports, flows, mbufs=262143) as v:
+    with Vportd(vportd, ports, flows, mbufs=262143, extra_args=extra) as v:
         time.sleep(warmup)
         tid = v.pmd_tid()
         c0 = schedstat_ns(v.p.pid, tid)
@@ -86,6 +90,8 @@ def main():
     contenders = [
         ("testpmd", lambda sc: run_testpmd(vdevs(sc, pcaps), a.warmup, a.interval, hz)),
         ("vportd-fwd", lambda sc: run_vportd(sc, pcaps, a.warmup, a.interval, hz, a.vportd, None)),
+        ("vportd-fwd-eal", lambda sc: run_vportd(sc, pcaps, a.warmup, a.interval, hz, a.vportd, None,
+                                                 ["--mbuf-memory", "eal"])),
         ("vportd-udp", lambda sc: run_vportd(sc, pcaps, a.warmup, a.interval, hz, a.vportd, udp_flows)),
     ]
 

@@ -65,6 +65,21 @@ pub struct Args {
     /// mbufs in the packet pool.
     #[arg(long, value_name = "N", default_value_t = 65535)]
     pub mbufs: u32,
+
+    /// Where the packet pool lives: `eal` (the EAL's memory: hugepages, or
+    /// 4 KiB pages with --no-huge), `thp` (transparent huge pages; only for
+    /// virtual devices), or `auto`: `thp` when the EAL has no hugepages,
+    /// every device is virtual and the kernel offers THP, `eal` otherwise.
+    #[arg(long, value_name = "WHERE", value_enum, default_value_t = MbufMemoryArg::Auto)]
+    pub mbuf_memory: MbufMemoryArg,
+}
+
+/// `--mbuf-memory`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum MbufMemoryArg {
+    Auto,
+    Eal,
+    Thp,
 }
 
 /// One `--port` argument, parsed.

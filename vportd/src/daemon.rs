@@ -2,13 +2,13 @@
 //! the control socket, and the main loop that waits for a signal, for
 //! `--exit-when-idle`, and prints `--stats-interval` rates.
 
-use crate::args::{self, Args, PortSpec};
+use crate::args::{self, Args, MbufMemoryArg, PortSpec};
 use crate::ports::Ports;
 use anyhow::{Context, Result};
 use ofproto::Bridge;
 use parking_lot::Mutex;
 use pmd::datapath::{Datapath, DatapathConfig};
-use pmd::dpdk::{self, Eal, Mbuf, Mempool, MBUF_DEFAULT_BUF_SIZE};
+use pmd::dpdk::{self, Eal, Mbuf, MbufMemory, Mempool, MBUF_DEFAULT_BUF_SIZE};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -80,10 +80,7 @@ pub fn run(args: Args) -> Result<()> {
         .context("installing the SIGUSR1 handler")?;
 
     let eal = Eal::init(&args.eal).map_err(|e| anyhow::anyhow!("--eal: {e}"))?;
-    let pool = Arc::new(
-        Mempool::new("vportd_mbufs", args.mbufs, 256, MBUF_DEFAULT_BUF_SIZE)
-            .context("creating the mbuf pool (try a larger -m in --eal or fewer --mbufs)")?,
-    );
+    let pool = Arc::new(create_pool(&args)?);
 
     let bridge = Arc::new(Bridge::new());
     bridge
@@ -330,4 +327,39 @@ fn print_counters_json(switch: &Switch) {
     );
     use std::io::Write;
     let _ = std::io::stdout().flush();
+}
+
+/// The packet pool, in the memory `--mbuf-memory` asks for (see
+/// `pmd::dpdk::thp` for why `auto` picks transparent huge pages without
+/// hugepages).
+fn create_pool(args: &Args) -> anyhow::Result<Mempool> {
+    let memory = match args.mbuf_memory {
+        MbufMemoryArg::Eal => MbufMemory::Eal,
+        MbufMemoryArg::Thp => MbufMemory::TransparentHugePages,
+        MbufMemoryArg::Auto => {
+            if !dpdk::has_hugepages() && dpdk::every_device_virtual() && dpdk::thp::available() {
+                MbufMemory::TransparentHugePages
+            } else {
+                MbufMemory::Eal
+            }
+        }
+    };
+    let pool = Mempool::with_memory(
+        "vportd_mbufs",
+        args.mbufs,
+        256,
+        MBUF_DEFAULT_BUF_SIZE,
+        memory,
+    )
+    .context("creating the mbuf pool (try a larger -m in --eal or fewer --mbufs)")?;
+    match pool.huge_page_backing() {
+        Some((bytes, huge)) => log::info!(
+            "mbuf pool: {} mbufs, {} MiB of anonymous memory on transparent huge pages ({} MiB backed by huge pages)",
+            args.mbufs,
+            bytes >> 20,
+            huge.map_or_else(|| "?".to_string(), |h| (h >> 20).to_string())
+        ),
+        None => log::info!("mbuf pool: {} mbufs in the EAL's memory", args.mbufs),
+    }
+    Ok(pool)
 }

@@ -77,6 +77,13 @@ pub fn is_initialized() -> bool {
     eal_ref().is_ok()
 }
 
+/// Whether the EAL runs on hugepages (false with `--no-huge`, or before
+/// the EAL is initialised).
+pub fn has_hugepages() -> bool {
+    // SAFETY: reads a flag of the EAL configuration, set by rte_eal_init.
+    is_initialized() && unsafe { dpdk_sys::rte_eal_has_hugepages() } != 0
+}
+
 /// The initialised DPDK Environment Abstraction Layer.
 ///
 /// Dropping it (or calling [`Eal::cleanup`]) runs `rte_eal_cleanup` once

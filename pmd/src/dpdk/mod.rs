@@ -18,12 +18,16 @@ mod mbuf;
 mod mempool;
 mod port;
 mod queue;
+pub mod thp;
 mod thread;
 
-pub use eal::{is_initialized, Eal};
+pub use eal::{has_hugepages, is_initialized, Eal};
 pub use error::{DpdkError, QueueDir, RteError};
 pub use mbuf::Mbuf;
-pub use mempool::{Mempool, MBUF_DEFAULT_BUF_SIZE, MBUF_HEADROOM, MEMPOOL_NAME_MAX};
-pub use port::{DeviceInfo, EthPort, LinkStatus, PortState, PortStats, ETH_NAME_MAX, MAX_ETHPORTS};
+pub use mempool::{MbufMemory, Mempool, MBUF_DEFAULT_BUF_SIZE, MBUF_HEADROOM, MEMPOOL_NAME_MAX};
+pub use port::{
+    every_device_virtual, DeviceInfo, EthPort, LinkStatus, PortState, PortStats, ETH_NAME_MAX,
+    MAX_ETHPORTS,
+};
 pub use queue::{DpdkRxq, DpdkTxq};
 pub use thread::{lcore_id, register_thread, tsc, tsc_hz, unregister_thread};

@@ -17,7 +17,7 @@
 
 use super::eal::{eal_ref, EalRef};
 use super::error::{DpdkError, QueueDir, RteError};
-use super::mempool::Mempool;
+use super::mempool::{MbufMemory, Mempool};
 use super::queue::{DpdkRxq, DpdkTxq};
 use std::ffi::{c_char, CStr, CString};
 use std::fmt;
@@ -401,6 +401,14 @@ impl EthPort {
         let shared = self.exclusive(OP)?;
         let port_id = shared.port_id;
         let info = dev_info(port_id, &shared.name)?;
+        if pool.memory() != MbufMemory::Eal && !is_virtual_device(&info) {
+            return Err(DpdkError::InvalidArgument(format!(
+                "port {:?}: a device that does DMA cannot use mbuf pool {:?}, which is on {:?} memory; use the EAL's memory (hugepages) for it",
+                shared.name,
+                pool.name(),
+                pool.memory()
+            )));
+        }
         if info.max_rx_queues == 0 || info.max_tx_queues == 0 {
             return Err(DpdkError::InvalidArgument(format!(
                 "port {:?}: device supports {} rx and {} tx queues",
@@ -808,6 +816,40 @@ fn find_port(name: &str) -> Result<u16, DpdkError> {
 }
 
 /// `rte_eth_dev_info_get`.
+/// Whether the device sits on DPDK's virtual-device bus (`--vdev`:
+/// net_null, net_pcap, net_tap, net_ring, ...), which does no DMA.
+fn is_virtual_device(info: &dpdk_sys::rte_eth_dev_info) -> bool {
+    if info.device.is_null() {
+        return false;
+    }
+    // SAFETY: `info.device` is the ethdev's live rte_device; the bus name
+    // is a NUL-terminated literal; both calls only read.
+    unsafe {
+        let vdev = dpdk_sys::rte_bus_find_by_name(c"vdev".as_ptr());
+        !vdev.is_null() && dpdk_sys::rte_dev_bus(info.device) == vdev.cast_const()
+    }
+}
+
+/// Whether every ethdev of the process is a virtual device (see
+/// [`EthPort::configure`]: only those can use pools outside the EAL's
+/// memory).
+pub fn every_device_virtual() -> bool {
+    let mut port_id = 0u16;
+    loop {
+        // SAFETY: any port id may be passed; returns RTE_MAX_ETHPORTS when
+        // there is no further valid port.
+        port_id = unsafe { dpdk_sys::rte_eth_find_next(port_id) };
+        if u32::from(port_id) >= dpdk_sys::RTE_MAX_ETHPORTS {
+            return true;
+        }
+        match dev_info(port_id, "") {
+            Ok(info) if is_virtual_device(&info) => {}
+            _ => return false,
+        }
+        port_id += 1;
+    }
+}
+
 fn dev_info(port_id: u16, name: &str) -> Result<dpdk_sys::rte_eth_dev_info, DpdkError> {
     let mut info = dpdk_sys::rte_eth_dev_info::default();
     // SAFETY: valid port id; `info` is a live struct to fill.

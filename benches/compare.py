@@ -96,6 +96,7 @@ Flow-setup scenario `setup` (upcall storm), same for OVS and vportd:
 import argparse
 import json
 import os
+import shlex
 import shutil
 import signal
 import statistics
@@ -138,8 +139,9 @@ HITS = ["simple", "emc", "smc", "megaflow", "upcall"]
 class Inputs:
     """Paths of the generated pcaps and the peer's flow tables."""
 
-    def __init__(self, peer, scratch, vportd):
+    def __init__(self, peer, scratch, vportd, vportd_args=()):
         self.peer, self.scratch, self.vportd = peer, scratch, vportd
+        self.vportd_args = list(vportd_args)
 
     def pcap(self, name):
         return os.path.join(self.scratch, "out", "pcap", name + ".pcap")
@@ -241,7 +243,7 @@ def run_vportd_steady(inp, sc, warmup, interval, hz):
     rules, pcap, _, _, extra = STEADY[sc]
     ports = [("p1", pcap_vdev(0, inp.pcap(pcap))), ("p2", SINK)]
     mbufs = pcap_packets(inp.pcap(pcap)) + 16384
-    with Vportd(inp.vportd, ports, inp.flows(rules), mbufs, extra) as v:
+    with Vportd(inp.vportd, ports, inp.flows(rules), mbufs, list(extra) + inp.vportd_args) as v:
         tid = v.pmd_tid()
         time.sleep(warmup)
         a = v.counters()
@@ -311,7 +313,7 @@ class VportdSide:
         mbufs = STORM_PACKETS + pcap_packets(inp.pcap("flow1")) + 16384
         ports = [("p2", SINK, 2), ("p3", pcap_vdev(1, inp.pcap("flow1")), 3)]
         self.v = Vportd(inp.vportd, ports, os.path.join(inp.scratch, "storm.flows"),
-                        mbufs, ctl=self.ctl)
+                        mbufs, inp.vportd_args, ctl=self.ctl)
 
     def __enter__(self):
         self.v.__enter__()
@@ -499,6 +501,8 @@ def parse_args():
     ap.add_argument("--quick", action="store_true", help="reps 1, interval 3, warmup 2")
     ap.add_argument("--peer", default=default_peer, help="the peer harness (%(default)s)")
     ap.add_argument("--vportd", default=os.path.join(ROOT, "target/release/vportd"))
+    ap.add_argument("--vportd-args", default="",
+                    help="extra vportd arguments for every run, e.g. '--mbuf-memory eal'")
     a = ap.parse_args()
     if a.quick:
         a.reps, a.interval, a.warmup = 1, 3.0, 2.0
@@ -532,7 +536,8 @@ def main():
     check_prerequisites(a)
     hz = tsc_hz()
     with tempfile.TemporaryDirectory(prefix="vportd-compare-") as scratch:
-        inp = Inputs(os.path.abspath(a.peer), scratch, os.path.abspath(a.vportd))
+        inp = Inputs(os.path.abspath(a.peer), scratch, os.path.abspath(a.vportd),
+                     shlex.split(a.vportd_args))
         generate_traffic(inp.peer, scratch)
         write_storm_pcap(inp.pcap("flow1"), inp.pcap("storm"), STORM_PACKETS)
         write_storm_flows(os.path.join(scratch, "storm.flows"))

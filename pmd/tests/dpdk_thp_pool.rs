@@ -33,6 +33,19 @@ fn pool_on_transparent_huge_pages() {
     assert!(bytes >= u64::from(n) * u64::from(MBUF_DEFAULT_BUF_SIZE));
     eprintln!("thp pool: {bytes} bytes, {huge:?} on huge pages");
 
+    // A second pool of the same name is refused, and its memory given back.
+    let again = Mempool::with_memory(
+        "thp_pool",
+        64,
+        0,
+        MBUF_DEFAULT_BUF_SIZE,
+        MbufMemory::TransparentHugePages,
+    );
+    assert!(
+        matches!(again, Err(dpdk::DpdkError::MempoolCreate { .. })),
+        "{again:?}"
+    );
+
     // Every mbuf can be taken at once and is a proper pktmbuf.
     let all: Vec<Mbuf> = (0..n)
         .map(|i| Mbuf::alloc(&pool).unwrap_or_else(|e| panic!("mbuf {i}: {e}")))

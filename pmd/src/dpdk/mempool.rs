@@ -155,6 +155,22 @@ impl Mempool {
         // per page, as the EAL's own no-huge pools have it.
         const POOL_FLAGS: u32 = dpdk_sys::RTE_MEMPOOL_F_NO_IOVA_CONTIG;
         let elt_size = std::mem::size_of::<dpdk_sys::rte_mbuf>() as u32 + u32::from(data_room);
+        // Objects are packed back to back (NO_IOVA_CONTIG: they may
+        // straddle pages, which only matters for DMA), plus room for the
+        // alignment of the first one.
+        let mut objsz = dpdk_sys::rte_mempool_objsz::default();
+        // SAFETY: `objsz` is a live struct to fill.
+        let obj_size =
+            unsafe { dpdk_sys::rte_mempool_calc_obj_size(elt_size, POOL_FLAGS, &mut objsz) };
+        let size = n_mbufs as usize * obj_size as usize + HUGE_PAGE;
+        // Declared before the pool, so dropped after it on the error paths
+        // (freeing a pool walks its objects, which live in the region).
+        let region = HugeRegion::map(size).map_err(|e| {
+            failed(
+                "anonymous memory",
+                RteError::from_errno(e.raw_os_error().unwrap_or(libc::ENOMEM)),
+            )
+        })?;
         // SAFETY: the EAL is initialised; c_name is NUL-terminated and
         // copied; the private area is the pktmbuf one, filled just below.
         let raw = unsafe {
@@ -168,18 +184,10 @@ impl Mempool {
                 POOL_FLAGS,
             )
         };
-        let raw = NonNull::new(raw).ok_or_else(|| failed("create", RteError::last()))?;
-        // From here on, dropping `pool` frees the DPDK pool (and then the
-        // region, once it is set).
-        let mut pool = MempoolShared {
-            raw,
-            name: name.to_string(),
-            capacity: n_mbufs,
-            data_room,
-            region: None,
-            eal,
-        };
-        let mp = raw.as_ptr();
+        let building = NonNull::new(raw)
+            .map(PoolUnderConstruction)
+            .ok_or_else(|| failed("create", RteError::last()))?;
+        let mp = raw;
         // SAFETY: `mp` is an empty pool just created; the ops name is a
         // static NUL-terminated string from librte_mbuf.
         let ret = unsafe {
@@ -205,24 +213,10 @@ impl Mempool {
                 (&mut private as *mut dpdk_sys::rte_pktmbuf_pool_private).cast(),
             )
         };
-
-        // Objects are packed back to back (NO_IOVA_CONTIG: they may
-        // straddle pages, which only matters for DMA), plus room for the
-        // alignment of the first one.
-        let mut objsz = dpdk_sys::rte_mempool_objsz::default();
-        // SAFETY: `objsz` is a live struct to fill.
-        let obj_size =
-            unsafe { dpdk_sys::rte_mempool_calc_obj_size(elt_size, POOL_FLAGS, &mut objsz) };
-        let size = n_mbufs as usize * obj_size as usize + HUGE_PAGE;
-        let region = HugeRegion::map(size).map_err(|e| {
-            failed(
-                "anonymous memory",
-                RteError::from_errno(e.raw_os_error().unwrap_or(libc::ENOMEM)),
-            )
-        })?;
         // SAFETY: the region is `region.len()` writable bytes, aligned to
-        // HUGE_PAGE, and outlives the pool (`pool.region` is dropped after
-        // the pool is freed); no free callback: the region is ours.
+        // HUGE_PAGE, and outlives the pool (it is dropped after the pool
+        // is freed, here or in MempoolShared's drop); no free callback:
+        // the region is ours.
         let populated = unsafe {
             dpdk_sys::rte_mempool_populate_virt(
                 mp,
@@ -233,7 +227,6 @@ impl Mempool {
                 std::ptr::null_mut(),
             )
         };
-        pool.region = Some(region);
         if populated < 0 {
             return Err(failed("populate", RteError::from_ret(populated)));
         }
@@ -250,7 +243,14 @@ impl Mempool {
             )
         };
         Ok(Mempool {
-            shared: Arc::new(pool),
+            shared: Arc::new(MempoolShared {
+                raw: building.finish(),
+                name: name.to_string(),
+                capacity: n_mbufs,
+                data_room,
+                region: Some(region),
+                eal,
+            }),
         })
     }
 
@@ -299,6 +299,25 @@ impl Mempool {
     /// The raw pool, valid while `self` (or any clone) is alive.
     pub fn as_ptr(&self) -> *mut dpdk_sys::rte_mempool {
         self.shared.raw.as_ptr()
+    }
+}
+
+/// A pool being built: freed on drop unless [`finish`](Self::finish)ed.
+struct PoolUnderConstruction(NonNull<dpdk_sys::rte_mempool>);
+
+impl PoolUnderConstruction {
+    fn finish(self) -> NonNull<dpdk_sys::rte_mempool> {
+        let raw = self.0;
+        std::mem::forget(self);
+        raw
+    }
+}
+
+impl Drop for PoolUnderConstruction {
+    fn drop(&mut self) {
+        // SAFETY: a pool created here that nothing else refers to; none of
+        // its mbufs was handed out.
+        unsafe { dpdk_sys::rte_mempool_free(self.0.as_ptr()) };
     }
 }
 

@@ -815,7 +815,6 @@ fn find_port(name: &str) -> Result<u16, DpdkError> {
     Ok(port_id)
 }
 
-/// `rte_eth_dev_info_get`.
 /// Whether the device sits on DPDK's virtual-device bus (`--vdev`:
 /// net_null, net_pcap, net_tap, net_ring, ...), which does no DMA.
 fn is_virtual_device(info: &dpdk_sys::rte_eth_dev_info) -> bool {
@@ -850,6 +849,7 @@ pub fn every_device_virtual() -> bool {
     }
 }
 
+/// `rte_eth_dev_info_get`.
 fn dev_info(port_id: u16, name: &str) -> Result<dpdk_sys::rte_eth_dev_info, DpdkError> {
     let mut info = dpdk_sys::rte_eth_dev_info::default();
     // SAFETY: valid port id; `info` is a live struct to fill.

@@ -29,6 +29,7 @@
 //! and actions consulted; it never has bits in the OpenFlow-only words
 //! (`metadata`, registers).
 
+mod clone;
 pub mod commit;
 
 use crate::fields::{FieldId, Prereq, SubField};
@@ -228,6 +229,12 @@ struct Ctx<'a> {
     /// header change, a push or pop, TTL, controller, a resumed frozen
     /// state...): anything but output to ports and resubmit.
     typed_action: bool,
+    /// `exit` (or `check_pkt_larger`, which translated the rest itself)
+    /// ended the translation at every level.
+    exit: bool,
+    /// While a rule's apply-actions run: its instructions after them (what
+    /// `check_pkt_larger` must translate as the rest of the list).
+    rule_tail: Option<Vec<FrozenStep>>,
 }
 
 /// Translates `flow` (a datapath key: registers and metadata 0) through
@@ -294,6 +301,8 @@ pub fn xlate_recirc(
         frozen: Vec::new(),
         recircs: Vec::new(),
         typed_action: false,
+        exit: false,
+        rule_tail: None,
     };
     if ctx.trace.is_some() {
         ctx.note_line(format!("Flow: {}", describe_key(&start)));
@@ -315,7 +324,7 @@ pub fn xlate_recirc(
             ctx.table_miss = true;
         }
     }
-    if ctx.error.is_none() && !ctx.freezing {
+    if ctx.error.is_none() && !ctx.freezing && !ctx.exit {
         ctx.exec_action_set();
     }
     ctx.finish()
@@ -502,7 +511,6 @@ impl<'a> Ctx<'a> {
         self.cur_prio = e.rule.priority;
         self.cur_cookie = e.rule.cookie;
         let ins = &e.rule.instructions;
-        let flow = self.do_actions(&ins.apply);
         let mut steps: [Option<Step>; 4] = [None; 4];
         if ins.clear_actions {
             steps[0] = Some(Step::ClearActions);
@@ -515,6 +523,17 @@ impl<'a> Ctx<'a> {
         }
         if let Some(t) = ins.goto_table {
             steps[3] = Some(Step::GotoTable(t));
+        }
+        let checks_len = ins
+            .apply
+            .iter()
+            .any(|a| matches!(a, OfAction::CheckPktLarger { .. }));
+        let tail = checks_len.then(|| steps.iter().flatten().map(|s| s.to_frozen()).collect());
+        let saved_tail = std::mem::replace(&mut self.rule_tail, tail);
+        let flow = self.do_actions(&ins.apply);
+        self.rule_tail = saved_tail;
+        if self.exit {
+            return;
         }
         if self.freezing {
             self.frozen
@@ -532,8 +551,12 @@ impl<'a> Ctx<'a> {
     /// frozen state.
     fn do_steps(&mut self, steps: &[Step]) -> Flow {
         for (i, s) in steps.iter().enumerate() {
-            if self.error.is_some() {
+            if self.error.is_some() || self.exit {
                 return Flow::Stop;
+            }
+            if let Step::Action(OfAction::CheckPktLarger { pkt_len, dst }) = s {
+                let rest = steps[i + 1..].iter().map(|s| s.to_frozen()).collect();
+                return self.check_pkt_larger(*pkt_len, dst, rest);
             }
             self.check_freeze(*s);
             if self.freezing {
@@ -650,7 +673,7 @@ impl<'a> Ctx<'a> {
         let steps: Vec<Step> = state.steps.iter().map(Step::from_frozen).collect();
         self.do_steps(&steps);
         drop(steps);
-        if self.error.is_none() && !self.freezing {
+        if self.error.is_none() && !self.freezing && !self.exit {
             self.exec_action_set();
         }
         self.recircs.push(node);
@@ -697,9 +720,11 @@ impl<'a> Ctx<'a> {
         self.note_line(String::new());
         self.note_line("--. Executing action set:".into());
         let saved = self.indent;
+        let saved_tail = self.rule_tail.take();
         self.indent = 0;
         self.do_actions(&list);
         self.indent = saved;
+        self.rule_tail = saved_tail;
     }
 
     fn do_actions(&mut self, acts: &[OfAction]) -> Flow {
@@ -707,8 +732,18 @@ impl<'a> Ctx<'a> {
             self.note("drop");
         }
         for (i, a) in acts.iter().enumerate() {
-            if self.error.is_some() {
+            if self.error.is_some() || self.exit {
                 return Flow::Stop;
+            }
+            if let OfAction::CheckPktLarger { pkt_len, dst } = a {
+                self.trace_action(a);
+                self.typed_action = true;
+                let mut rest: Vec<FrozenStep> = acts[i + 1..]
+                    .iter()
+                    .map(|a| FrozenStep::Action(a.clone()))
+                    .collect();
+                rest.extend(self.rule_tail.take().unwrap_or_default());
+                return self.check_pkt_larger(*pkt_len, dst, rest);
             }
             self.check_freeze(Step::Action(a));
             if self.freezing {
@@ -762,6 +797,22 @@ impl<'a> Ctx<'a> {
             OfAction::PopVlan => self.pop_vlan(),
             OfAction::PushMpls(ethertype) => self.push_mpls(*ethertype),
             OfAction::PopMpls(ethertype) => self.pop_mpls(*ethertype),
+            OfAction::Clone(acts) => self.clone_actions(acts),
+            OfAction::OutputTrunc { port, max_len } => self.output_trunc(*port, *max_len),
+            OfAction::DecTtlIds(_) => return self.dec_ttl(),
+            OfAction::Exit => {
+                self.exit = true;
+                return Flow::Stop;
+            }
+            // Handled by `do_actions`/`do_steps` (they hand it the rest).
+            OfAction::CheckPktLarger { .. } => {}
+            // No datapath effect in vportd (no queues, no IPFIX collectors,
+            // no FIN-driven rule timeouts).
+            OfAction::Note(_)
+            | OfAction::SetQueue(_)
+            | OfAction::PopQueue
+            | OfAction::Sample { .. }
+            | OfAction::FinTimeout { .. } => {}
             OfAction::Resubmit { in_port, table } => {
                 let port = match in_port {
                     Some(p) if *p != OFPP_IN_PORT => *p,
@@ -1106,10 +1157,7 @@ impl<'a> Ctx<'a> {
             }
         }
 
-        let has_output = self
-            .actions
-            .iter()
-            .any(|a| a.is_output() || matches!(a, DpAction::Recirc(_)));
+        let has_output = clone::emits_output(&self.actions);
         let drop_reason = if let Some(e) = self.error {
             self.actions.clear();
             Some(e)

@@ -78,6 +78,12 @@ pub fn run(args: Args) -> Result<()> {
     let dump = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGUSR1, dump.clone())
         .context("installing the SIGUSR1 handler")?;
+    // SIGHUP (a closed terminal, `kill -HUP`) does not stop the daemon, as
+    // with OVS daemons: vportd logs to stderr and has nothing to reopen, so
+    // the main loop only notes it. Only SIGINT and SIGTERM stop it.
+    let hangup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hangup.clone())
+        .context("installing the SIGHUP handler")?;
 
     let eal = Eal::init(&args.eal).map_err(|e| anyhow::anyhow!("--eal: {e}"))?;
     let pool = Arc::new(create_pool(&args)?);
@@ -141,19 +147,24 @@ pub fn run(args: Args) -> Result<()> {
         stop: stop.clone(),
     });
 
+    // A daemon that cannot be managed is not left running: a control
+    // socket or metrics endpoint that cannot be served stops it with the
+    // reason (after the same orderly teardown as a signal).
     let ctl = crate::ctl::start(&switch, args.ctl.clone(), args.metrics.clone());
-    if let Err(e) = &ctl {
-        log::warn!("control socket disabled: {e:#}");
+    if ctl.is_ok() {
+        main_loop(&switch, &args, &dump, &hangup);
     }
-
-    main_loop(&switch, &args, &dump);
 
     // Shutdown: PMDs stop and flush, then ports stop and close (which
     // completes net_pcap tx files), then EAL.
     log::info!("stopping");
-    if let Ok(ctl) = ctl {
-        ctl.stop();
-    }
+    let ctl_error = match ctl {
+        Ok(ctl) => {
+            ctl.stop();
+            None
+        }
+        Err(e) => Some(e),
+    };
     if let Some(dp) = switch.datapath.lock().take() {
         dp.shutdown();
     }
@@ -168,10 +179,13 @@ pub fn run(args: Args) -> Result<()> {
     if let Err(e) = eal.cleanup() {
         log::warn!("EAL cleanup: {e}");
     }
-    Ok(())
+    match ctl_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
-fn main_loop(switch: &Switch, args: &Args, dump: &AtomicBool) {
+fn main_loop(switch: &Switch, args: &Args, dump: &AtomicBool, hangup: &AtomicBool) {
     let tick = Duration::from_millis(20);
     let interval = args.stats_interval.map(|s| Duration::from_secs(s.max(1)));
     let mut last_print = Instant::now();
@@ -184,6 +198,9 @@ fn main_loop(switch: &Switch, args: &Args, dump: &AtomicBool) {
         std::thread::sleep(tick);
         if dump.swap(false, Ordering::Relaxed) {
             print_counters_json(switch);
+        }
+        if hangup.swap(false, Ordering::Relaxed) {
+            log::info!("SIGHUP: ignored (stop with SIGINT or SIGTERM)");
         }
         if let Some(ms) = args.exit_when_idle {
             let idle = switch
@@ -268,7 +285,7 @@ fn print_rates(
         d.upcalls,
         d.total_drops()
     ));
-    println!("{line}");
+    print_stdout_line(&line);
 }
 
 /// SIGUSR1: one line `COUNTERS {json}` on stdout with every port's and
@@ -319,14 +336,27 @@ fn print_counters_json(switch: &Switch) {
                     .collect(),
             )
         });
-    println!(
+    print_stdout_line(&format!(
         r#"COUNTERS {{"ports":[{}],"pmds":[{}],"megaflows":{megaflows},"userspace":{{{}}}}}"#,
         ports.join(","),
         pmds.join(","),
         userspace.join(",")
-    );
+    ));
+}
+
+/// One line on stdout, flushed. A closed or full stdout (`| head -n 1`)
+/// loses the line and nothing else: forwarding never depends on stdout
+/// (`println!` would panic on EPIPE). The first failure is logged once.
+fn print_stdout_line(line: &str) {
     use std::io::Write;
-    let _ = std::io::stdout().flush();
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    let mut out = std::io::stdout().lock();
+    let res = writeln!(out, "{line}").and_then(|()| out.flush());
+    if let Err(e) = res {
+        if !WARNED.swap(true, Ordering::Relaxed) {
+            log::warn!("stdout: {e}; statistics lines are dropped from now on");
+        }
+    }
 }
 
 /// The packet pool, in the memory `--mbuf-memory` asks for (see

@@ -1,0 +1,330 @@
+//! Regression tests for the defects found probing vportd as a hostile user
+//! would (issue 20): each fails on the code before its fix.
+
+mod ctl_util;
+use ctl_util::*;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn s(v: &str) -> String {
+    v.to_string()
+}
+
+fn unique_prefix(tag: &str) -> String {
+    format!("vptdefects{tag}{}", std::process::id())
+}
+
+/// vportd forwarding an infinite pcap to net_null, stdout piped.
+fn spawn_forwarding(tag: &str, dir: &TempDir, extra: &[String]) -> (Child, String) {
+    let prefix = unique_prefix(tag);
+    let inp = dir.path("in.pcap");
+    write_pcap(&inp, &traffic_frames());
+    let eal = format!(
+        "-l 0-1 --no-huge -m 1024 --no-pci --no-shconf --no-telemetry --file-prefix={prefix} \
+         --vdev=net_pcap0,rx_pcap={},infinite_rx=1 --vdev=net_null0,no-rx=1",
+        inp.display()
+    );
+    let mut args = vec![
+        s("--eal"),
+        eal,
+        s("--port"),
+        s("p1=net_pcap0"),
+        s("--port"),
+        s("p2=net_null0"),
+        s("--fwd"),
+        s("--pmd-cores"),
+        s("1"),
+        s("--ctl"),
+        dir.path("vportd.ctl").display().to_string(),
+    ];
+    args.extend_from_slice(extra);
+    let child = Command::new(VPORTD)
+        .args(&args)
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    (child, prefix)
+}
+
+fn signal(child: &Child, sig: i32) {
+    // SAFETY: kill(2) on the PID of a child this test started.
+    unsafe {
+        libc::kill(child.id() as i32, sig);
+    }
+}
+
+/// Waits up to 30 s for the child to exit; kills it otherwise.
+fn wait_exit(child: &mut Child) -> Option<std::process::ExitStatus> {
+    let mut st = None;
+    wait_until(30, || {
+        st = child.try_wait().unwrap();
+        st.is_some()
+    });
+    if st.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    st
+}
+
+fn stderr_of(child: &mut Child) -> String {
+    let mut e = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        let _ = err.read_to_string(&mut e);
+    }
+    e
+}
+
+/// Item 6: `--stats-interval 1 | head -n 1` must not stop forwarding.
+#[test]
+fn closed_stdout_does_not_stop_the_daemon() {
+    let dir = TempDir::new("defects-stdout");
+    let (mut child, prefix) = spawn_forwarding("so", &dir, &[s("--stats-interval"), s("1")]);
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(line.contains("rx"), "a rate line first: {line:?}");
+    drop(out);
+    // At least two more intervals print into the closed pipe.
+    std::thread::sleep(Duration::from_millis(3000));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "vportd stopped after stdout closed: {}",
+        stderr_of(&mut child)
+    );
+    signal(&child, libc::SIGTERM);
+    let st = wait_exit(&mut child);
+    let err = stderr_of(&mut child);
+    let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{prefix}"));
+    assert!(st.is_some_and(|s| s.success()), "{st:?}: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains("mbufs in use at exit: 0"), "{err}");
+}
+
+/// Item 7: SIGHUP is ignored; SIGTERM then stops cleanly and removes the
+/// socket.
+#[test]
+fn sighup_is_ignored_and_sigterm_stops_cleanly() {
+    let dir = TempDir::new("defects-hup");
+    let (mut child, prefix) = spawn_forwarding("hu", &dir, &[]);
+    let ctl = dir.path("vportd.ctl");
+    assert!(wait_until(20, || UnixStream::connect(&ctl).is_ok()));
+    signal(&child, libc::SIGHUP);
+    std::thread::sleep(Duration::from_millis(1000));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "SIGHUP stopped vportd: {}",
+        stderr_of(&mut child)
+    );
+    assert!(UnixStream::connect(&ctl).is_ok(), "still managed");
+    signal(&child, libc::SIGTERM);
+    let st = wait_exit(&mut child);
+    let err = stderr_of(&mut child);
+    let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{prefix}"));
+    assert!(st.is_some_and(|s| s.success()), "{st:?}: {err}");
+    assert!(err.contains("SIGHUP: ignored"), "{err}");
+    assert!(!ctl.exists(), "socket removed at exit");
+}
+
+/// Item 9: an endpoint that cannot be bound stops the daemon with exit 1
+/// and the reason.
+#[test]
+fn unbindable_metrics_or_ctl_exits_one() {
+    for (tag, extra, want) in [
+        (
+            "mb",
+            vec![s("--metrics"), s("not-an-address")],
+            "--metrics not-an-address",
+        ),
+        (
+            "mc",
+            vec![s("--metrics"), s("127.0.0.1:1")],
+            "--metrics 127.0.0.1:1",
+        ),
+    ] {
+        let dir = TempDir::new("defects-bind");
+        let (mut child, prefix) = spawn_forwarding(tag, &dir, &extra);
+        let st = wait_exit(&mut child);
+        let err = stderr_of(&mut child);
+        let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{prefix}"));
+        // Port 1 needs root to bind: skip that case when running as root.
+        // SAFETY: geteuid has no preconditions.
+        if tag == "mc" && unsafe { libc::geteuid() } == 0 {
+            continue;
+        }
+        assert_eq!(st.and_then(|s| s.code()), Some(1), "{err}");
+        let last = err.lines().last().unwrap_or("");
+        assert!(last.starts_with("vportd: ") && last.contains(want), "{err}");
+    }
+    // A control socket that a live daemon already serves.
+    let d = traffic_daemon("defects-busy", "actions=drop\n");
+    let dir = TempDir::new("defects-busy2");
+    let prefix = unique_prefix("bz");
+    let out = Command::new(VPORTD)
+        .args([
+            s("--eal"),
+            format!(
+                "-l 0-1 --no-huge -m 1024 --no-pci --no-shconf --no-telemetry \
+                 --file-prefix={prefix} --vdev=net_null0"
+            ),
+            s("--port"),
+            s("p1=net_null0"),
+            s("--ctl"),
+            d.ctl.display().to_string(),
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{prefix}"));
+    drop(dir);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("another daemon is listening"), "{err}");
+    assert!(
+        UnixStream::connect(&d.ctl).is_ok(),
+        "the first daemon keeps its socket"
+    );
+    d.stop();
+}
+
+/// Item 3: the request limit holds while the client is still streaming
+/// (no pause needed): the daemon answers and closes before 3x the limit.
+#[test]
+fn ctl_request_limit_is_enforced_while_reading() {
+    let d = traffic_daemon("defects-long", "actions=drop\n");
+    let mut c = UnixStream::connect(&d.ctl).unwrap();
+    c.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
+    let chunk = vec![b'x'; 1 << 20];
+    let mut sent = 0usize;
+    let refused = loop {
+        if sent >= 192 << 20 {
+            break false;
+        }
+        match c.write_all(&chunk) {
+            Ok(()) => sent += chunk.len(),
+            Err(_) => break true,
+        }
+    };
+    assert!(refused, "192 MiB accepted without a newline");
+    let mut reply = String::new();
+    let _ = BufReader::new(&c).read_line(&mut reply);
+    assert!(reply.contains("request longer than"), "{reply:?}");
+    // The daemon still answers others.
+    assert_eq!(d.raw(b"version")["ok"], true);
+    d.stop();
+}
+
+/// Item 3: clients past the cap are told so, not given a thread each.
+#[test]
+fn ctl_clients_are_bounded() {
+    let d = traffic_daemon("defects-many", "actions=drop\n");
+    let mut idle: Vec<UnixStream> = Vec::new();
+    for _ in 0..vportd_max_clients() {
+        idle.push(UnixStream::connect(&d.ctl).unwrap());
+    }
+    // Let the accept loop take every one of them.
+    std::thread::sleep(Duration::from_millis(1500));
+    let mut extra = UnixStream::connect(&d.ctl).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(&mut extra).read_line(&mut line).unwrap();
+    assert!(line.contains("too many control clients"), "{line:?}");
+    idle.truncate(0);
+    assert!(wait_until(20, || {
+        let mut s = UnixStream::connect(&d.ctl).unwrap();
+        s.write_all(b"version\n").unwrap();
+        let mut l = String::new();
+        let _ = BufReader::new(s).read_line(&mut l);
+        l.contains("\"ok\":true")
+    }));
+    d.stop();
+}
+
+fn vportd_max_clients() -> usize {
+    256
+}
+
+/// Item 2: a slow client does not hold up a scrape, and an oversized
+/// head is refused with 431 instead of being buffered.
+#[test]
+fn metrics_serves_past_a_slow_client_and_caps_the_head() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let addr = format!("127.0.0.1:{port}");
+    let d = {
+        let dir = TempDir::new("defects-http");
+        write_pcap(&dir.path("in.pcap"), &traffic_frames());
+        Daemon::start(
+            "defects-http",
+            Setup {
+                vdevs: vec!["net_null0,no-rx=1".into()],
+                ports: vec!["p1=net_null0"],
+                flows: "actions=drop\n",
+                extra: vec![s("--metrics"), addr.clone()],
+            },
+            dir,
+        )
+    };
+    assert!(wait_until(20, || TcpStream::connect(&addr).is_ok()));
+    // The slow client: one byte, then silence (it stays open for the
+    // whole scrape below).
+    let mut slow = TcpStream::connect(&addr).unwrap();
+    slow.write_all(b"G").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut fast = TcpStream::connect(&addr).unwrap();
+    fast.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut body = String::new();
+    fast.read_to_string(&mut body).unwrap();
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    assert!(body.contains("vportd_"), "{body}");
+    // The slow one is still open (it had no answer yet) ...
+    slow.set_nonblocking(true).unwrap();
+    let mut b = [0u8; 1];
+    assert!(
+        matches!(slow.read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the slow client was answered or closed before the scrape"
+    );
+    // ... and is timed out with 408 by the deadline.
+    slow.set_nonblocking(false).unwrap();
+    let mut r = String::new();
+    let _ = slow.read_to_string(&mut r);
+    assert!(r.starts_with("HTTP/1.1 408"), "{r:?}");
+
+    // An oversized head.
+    let mut big = TcpStream::connect(&addr).unwrap();
+    big.write_all(b"GET /metrics HTTP/1.1\r\n").unwrap();
+    let filler = format!("X-Filler: {}\r\n", "a".repeat(1000));
+    let mut answer = String::new();
+    for _ in 0..64 {
+        if big.write_all(filler.as_bytes()).is_err() {
+            break;
+        }
+    }
+    let _ = big.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer:?}");
+    d.stop();
+}
+
+/// Item 10: at exit the daemon removes only the socket it created.
+#[test]
+fn exit_leaves_a_socket_it_did_not_create() {
+    let d = traffic_daemon("defects-inode", "actions=drop\n");
+    let ctl = d.ctl.clone();
+    std::fs::remove_file(&ctl).unwrap();
+    let other = std::os::unix::net::UnixListener::bind(&ctl).unwrap();
+    // (stop() also removes the test directory: the log is the witness.)
+    let log = d.stop();
+    assert!(log.contains("not the socket this daemon created"), "{log}");
+    drop(other);
+}

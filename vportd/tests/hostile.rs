@@ -17,8 +17,17 @@ fn unique_prefix(tag: &str) -> String {
     format!("vptdefects{tag}{}", std::process::id())
 }
 
-/// vportd forwarding an infinite pcap to net_null, stdout piped.
+/// vportd forwarding an infinite pcap to net_null, stdout piped, control
+/// socket in `dir`.
 fn spawn_forwarding(tag: &str, dir: &TempDir, extra: &[String]) -> (Child, String) {
+    let mut args = vec![s("--ctl"), dir.path("vportd.ctl").display().to_string()];
+    args.extend_from_slice(extra);
+    spawn_forwarding_with(tag, dir, &args)
+}
+
+/// vportd forwarding an infinite pcap to net_null with exactly `extra`
+/// after the ports and rules (no `--ctl` unless it is there).
+fn spawn_forwarding_with(tag: &str, dir: &TempDir, extra: &[String]) -> (Child, String) {
     let prefix = unique_prefix(tag);
     let inp = dir.path("in.pcap");
     write_pcap(&inp, &traffic_frames());
@@ -37,8 +46,6 @@ fn spawn_forwarding(tag: &str, dir: &TempDir, extra: &[String]) -> (Child, Strin
         s("--fwd"),
         s("--pmd-cores"),
         s("1"),
-        s("--ctl"),
-        dir.path("vportd.ctl").display().to_string(),
     ];
     args.extend_from_slice(extra);
     let child = Command::new(VPORTD)
@@ -327,4 +334,41 @@ fn exit_leaves_a_socket_it_did_not_create() {
     let log = d.stop();
     assert!(log.contains("not the socket this daemon created"), "{log}");
     drop(other);
+}
+
+/// Two daemons started without `--ctl` (as `check.sh -j 2` starts them) both
+/// run: the one that finds the default socket taken listens on
+/// `vportd.<pid>.ctl` beside it and says so, instead of exiting 1.
+#[test]
+fn default_ctl_socket_taken_falls_back_to_a_pid_socket() {
+    if unsafe_geteuid() != 0 {
+        eprintln!("skipped: the default socket is /run/vportd only for root");
+        return;
+    }
+    let dir = TempDir::new("defects-defctl");
+    let (mut first, p1) = spawn_forwarding_with("d1", &dir, &[]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let (mut second, p2) = spawn_forwarding_with("d2", &dir, &[]);
+    let own = std::path::PathBuf::from("/run/vportd").join(format!("vportd.{}.ctl", second.id()));
+    let listening = wait_until(20, || UnixStream::connect(&own).is_ok());
+    let both_running = first.try_wait().unwrap().is_none() && second.try_wait().unwrap().is_none();
+    for child in [&first, &second] {
+        signal(child, libc::SIGTERM);
+    }
+    let st1 = wait_exit(&mut first);
+    let st2 = wait_exit(&mut second);
+    let err2 = stderr_of(&mut second);
+    for p in [p1, p2] {
+        let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{p}"));
+    }
+    assert!(both_running, "a daemon exited: {err2}");
+    assert!(listening, "second daemon not on {}: {err2}", own.display());
+    assert!(err2.contains("instead"), "{err2}");
+    assert!(st1.is_some_and(|s| s.success()) && st2.is_some_and(|s| s.success()));
+    assert!(!own.exists(), "its own socket removed at exit");
+}
+
+fn unsafe_geteuid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
 }

@@ -185,6 +185,29 @@ fn bind(path: &Path) -> Result<(UnixListener, (u64, u64))> {
     Ok((listener, (md.dev(), md.ino())))
 }
 
+/// Binds the default control socket, as OVS daemons do with theirs: the
+/// well-known path when it is free, else (another daemon holds it, e.g.
+/// parallel conformance runs) `vportd.<pid>.ctl` beside it, logged so that
+/// `vportctl --ctl` can be pointed at it. Only an explicit `--ctl` that
+/// cannot be bound is fatal by itself.
+fn bind_default() -> Result<(PathBuf, (UnixListener, (u64, u64)))> {
+    let path = proto::default_ctl_path();
+    match bind(&path) {
+        Ok(bound) => Ok((path, bound)),
+        Err(first) => {
+            let own = path.with_file_name(format!("vportd.{}.ctl", std::process::id()));
+            let bound = bind(&own)
+                .with_context(|| format!("default control socket: {first:#}"))
+                .context("--ctl")?;
+            log::warn!(
+                "default control socket unavailable ({first:#}); listening on {} instead",
+                own.display()
+            );
+            Ok((own, bound))
+        }
+    }
+}
+
 /// Starts the control socket server (and the metrics endpoint when
 /// `metrics` names an address). Either failing to bind is an error: the
 /// daemon does not run unmanageable.
@@ -193,8 +216,13 @@ pub fn start(
     path: Option<PathBuf>,
     metrics: Option<String>,
 ) -> Result<CtlHandle> {
-    let path = path.unwrap_or_else(proto::default_ctl_path);
-    let (listener, bound) = bind(&path).context("--ctl")?;
+    let (path, (listener, bound)) = match path {
+        Some(path) => {
+            let bound = bind(&path).context("--ctl")?;
+            (path, bound)
+        }
+        None => bind_default()?,
+    };
     let server = Arc::new(Server::new(switch.clone(), path.clone()));
     let stop = Arc::new(AtomicBool::new(false));
     let conns: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::new(Mutex::new(Vec::new()));

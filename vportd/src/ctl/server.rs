@@ -146,10 +146,14 @@ fn check_socket_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// A bound control socket and the (device, inode) of its file, so that
+/// exit removes only the socket this daemon created.
+type Bound = (UnixListener, (u64, u64));
+
 /// Binds the socket: creates its directory (0700) or checks an existing
 /// one, replaces a stale socket, refuses to take over one a live daemon
 /// listens on; mode 0600.
-fn bind(path: &Path) -> Result<(UnixListener, (u64, u64))> {
+fn bind(path: &Path) -> Result<Bound> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if dir.exists() {
             check_socket_dir(dir)?;
@@ -190,7 +194,7 @@ fn bind(path: &Path) -> Result<(UnixListener, (u64, u64))> {
 /// parallel conformance runs) `vportd.<pid>.ctl` beside it, logged so that
 /// `vportctl --ctl` can be pointed at it. Only an explicit `--ctl` that
 /// cannot be bound is fatal by itself.
-fn bind_default() -> Result<(PathBuf, (UnixListener, (u64, u64)))> {
+fn bind_default() -> Result<(PathBuf, Bound)> {
     let path = proto::default_ctl_path();
     match bind(&path) {
         Ok(bound) => Ok((path, bound)),

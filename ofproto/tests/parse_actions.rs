@@ -834,3 +834,27 @@ fn new_action_forms_reparse_from_their_dump_form() {
         assert_eq!(again, r, "{line} -> {s}");
     }
 }
+
+#[test]
+fn port_names_resolve_through_the_callers_map() {
+    use ofproto::parse::with_port_names;
+    let names = || vec![("p1".to_string(), 1), ("p2".to_string(), 2)];
+    let r = with_port_names(names(), || {
+        parse_flow("in_port=p1,actions=output:p2,output(port=p2,max_len=60),resubmit(p1,1),p2")
+    })
+    .unwrap();
+    assert_eq!(
+        format_rule(&r),
+        "in_port=1 actions=output:2,output(port=2,max_len=60),resubmit(1,1),output:2"
+    );
+    // Names are case-sensitive and only valid while the map is in force.
+    assert!(with_port_names(names(), || parse_flow("in_port=P1,actions=drop")).is_err());
+    assert!(parse_flow("in_port=p1,actions=drop").is_err());
+    // Reserved names still win.
+    assert_eq!(
+        with_port_names(vec![("LOCAL".to_string(), 3)], || acts(
+            "actions=output:LOCAL"
+        )),
+        "LOCAL"
+    );
+}

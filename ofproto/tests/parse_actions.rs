@@ -814,3 +814,47 @@ fn match_fields_without_prerequisites_are_dropped() {
     // What OVS itself rejects stays an error.
     assert!(parse_flow("tcp,nw_frag=later,tp_dst=80,actions=drop").is_err());
 }
+
+#[test]
+fn new_action_forms_reparse_from_their_dump_form() {
+    for line in [
+        "tcp,actions=clone(push_vlan:0x8100,set_field:4101->vlan_vid,output:2,clone(mod_tp_dst:9,output:3)),output:4",
+        "actions=clone()",
+        "ip,actions=check_pkt_larger(100)->NXM_NX_REG0[0],resubmit(,1)",
+        "actions=output(port=in_port,max_len=40),output(port=LOCAL,max_len=40),output(port=3,max_len=14)",
+        "udp,actions=note:de.ad.be.ef,set_queue:1,output:2,pop_queue",
+        "actions=note:",
+        "icmp,actions=sample(probability=1,collector_set_id=1,obs_domain_id=2,obs_point_id=3),exit",
+        "tcp,actions=fin_timeout(idle_timeout=10,hard_timeout=20),fin_timeout()",
+        "icmp6,actions=dec_ttl(5,6),output:4",
+    ] {
+        let r = parse_flow(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        let s = format_rule(&r);
+        let again = parse_flow(&s).unwrap_or_else(|e| panic!("{s}: {e}"));
+        assert_eq!(again, r, "{line} -> {s}");
+    }
+}
+
+#[test]
+fn port_names_resolve_through_the_callers_map() {
+    use ofproto::parse::with_port_names;
+    let names = || vec![("p1".to_string(), 1), ("p2".to_string(), 2)];
+    let r = with_port_names(names(), || {
+        parse_flow("in_port=p1,actions=output:p2,output(port=p2,max_len=60),resubmit(p1,1),p2")
+    })
+    .unwrap();
+    assert_eq!(
+        format_rule(&r),
+        "in_port=1 actions=output:2,output(port=2,max_len=60),resubmit(1,1),output:2"
+    );
+    // Names are case-sensitive and only valid while the map is in force.
+    assert!(with_port_names(names(), || parse_flow("in_port=P1,actions=drop")).is_err());
+    assert!(parse_flow("in_port=p1,actions=drop").is_err());
+    // Reserved names still win.
+    assert_eq!(
+        with_port_names(vec![("LOCAL".to_string(), 3)], || acts(
+            "actions=output:LOCAL"
+        )),
+        "LOCAL"
+    );
+}

@@ -68,7 +68,11 @@ pub fn run(args: Args) -> Result<()> {
         Some(l) => args::parse_core_list(l)?,
         None => default_pmd_cores(&args.eal),
     };
-    let rules = load_rules(&args)?;
+    // `in_port=p1` / `output:p2` in --flows name the --port ports.
+    let names = specs
+        .iter()
+        .filter_map(|s| Some((s.name.clone(), s.ofport?)));
+    let rules = ofproto::parse::with_port_names(names, || load_rules(&args))?;
 
     let stop = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())

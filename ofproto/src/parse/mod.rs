@@ -28,10 +28,12 @@ mod fields;
 mod format;
 mod lexer;
 mod matches;
+mod port_names;
 mod values;
 
 pub use error::ParseError;
 pub use format::{format_instructions, format_match, format_rule};
+pub use port_names::with_port_names;
 
 use error::{PResult, Perr};
 use matches::{parse_header, Header, Mode};

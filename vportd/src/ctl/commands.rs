@@ -387,6 +387,15 @@ fn with_dp<T>(
     }
 }
 
+/// Runs a flow-syntax parse with the bridge's port names resolvable
+/// (`in_port=p1`, `output:p2`, as ovs-ofctl accepts them).
+fn with_names<R>(s: &Server, parse: impl FnOnce() -> R) -> R {
+    let names = port_names(s)
+        .into_iter()
+        .map(|(ofport, name)| (name, ofport));
+    ofproto::parse::with_port_names(names, parse)
+}
+
 /// OpenFlow number → port name.
 fn port_names(s: &Server) -> BTreeMap<u32, String> {
     s.switch
@@ -700,7 +709,7 @@ fn add_flow(s: &Server, args: &[String]) -> CmdResult {
         return Err("add-flow: usage: add-flow FLOW (e.g. in_port=1,actions=output:2)".into());
     }
     let line = args.join(" ");
-    let rule = parse_flow(&line).map_err(|e| format!("add-flow: {e}"))?;
+    let rule = with_names(s, || parse_flow(&line)).map_err(|e| format!("add-flow: {e}"))?;
     let _edit = s.edit.lock();
     s.switch.bridge.add_rules(vec![rule]);
     let d = json::FlowChange {
@@ -718,7 +727,7 @@ fn add_flows(s: &Server, args: &[String], replace: bool) -> CmdResult {
         "add-flows"
     };
     let (text, name) = flow_text(cmd, args)?;
-    let rules = parse_flows(&text, &name).map_err(|e| format!("{cmd}: {e}"))?;
+    let rules = with_names(s, || parse_flows(&text, &name)).map_err(|e| format!("{cmd}: {e}"))?;
     let count = rules.len();
     let _edit = s.edit.lock();
     if replace {
@@ -743,12 +752,13 @@ fn mod_flows(s: &Server, args: &[String]) -> CmdResult {
         return Err("mod-flows: usage: mod-flows [--strict] FLOW".into());
     }
     let line = rest.join(" ");
-    let rule = parse_flow(&line).map_err(|e| format!("mod-flows: {e}"))?;
+    let rule = with_names(s, || parse_flow(&line)).map_err(|e| format!("mod-flows: {e}"))?;
     let mpart = line
         .find("action")
         .map_or(line.as_str(), |p| &line[..p])
         .trim_end_matches(|c: char| c == ',' || c.is_whitespace());
-    let mut filter = parse_filter(mpart).map_err(|e| format!("mod-flows: {e}"))?;
+    let mut filter =
+        with_names(s, || parse_filter(mpart)).map_err(|e| format!("mod-flows: {e}"))?;
     if strict {
         filter.priority = Some(rule.priority);
     } else {
@@ -770,7 +780,7 @@ fn mod_flows(s: &Server, args: &[String]) -> CmdResult {
 fn del_flows(s: &Server, args: &[String]) -> CmdResult {
     let (strict, rest) = take_flag(args, "--strict");
     let line = rest.join(" ");
-    let filter = parse_filter(&line).map_err(|e| format!("del-flows: {e}"))?;
+    let filter = with_names(s, || parse_filter(&line)).map_err(|e| format!("del-flows: {e}"))?;
     let _edit = s.edit.lock();
     let n = s.switch.bridge.delete_rules(&filter, strict);
     let d = json::FlowChange {
@@ -783,7 +793,7 @@ fn del_flows(s: &Server, args: &[String]) -> CmdResult {
 
 fn dump_flows(s: &Server, args: &[String]) -> CmdResult {
     let line = args.join(" ");
-    let filter = parse_filter(&line).map_err(|e| format!("dump-flows: {e}"))?;
+    let filter = with_names(s, || parse_filter(&line)).map_err(|e| format!("dump-flows: {e}"))?;
     let tables = s.switch.bridge.tables();
     let now = Instant::now();
     let flows = tables

@@ -3,6 +3,8 @@
 //! * [`fields`]: the field registry (names, widths, prerequisites, access).
 //! * [`rule`]: rules, matches, instructions and OpenFlow actions.
 
+#![forbid(unsafe_code)]
+
 pub mod bridge;
 pub mod classifier;
 pub mod fields;

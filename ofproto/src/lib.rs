@@ -8,6 +8,7 @@
 pub mod bridge;
 pub mod classifier;
 pub mod fields;
+pub mod group;
 pub mod parse;
 pub mod recirc;
 pub mod rule;

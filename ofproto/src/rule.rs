@@ -115,6 +115,8 @@ pub enum OfAction {
     /// `clone(...)`: the actions run on a copy of the packet; their header
     /// and register changes and their action-set writes stay inside.
     Clone(Vec<OfAction>),
+    /// `group:N`: run group N (see [`crate::group`]).
+    Group(u32),
     /// `check_pkt_larger(N)->dst`: writes 1 to the 1-bit `dst` when the
     /// frame (L2 padding excluded) is longer than N bytes, else 0, and the
     /// rest of the translation runs once per outcome (datapath

@@ -583,6 +583,17 @@ fn case_dirs() -> Vec<PathBuf> {
     v
 }
 
+/// The case's `groups.txt` as a group table (empty without one).
+fn load_groups(dir: &std::path::Path) -> ofproto::group::GroupTable {
+    let mut t = ofproto::group::GroupTable::default();
+    if let Ok(text) = std::fs::read_to_string(dir.join("groups.txt")) {
+        for g in ofproto::group::parse_groups(&text, "groups.txt").unwrap() {
+            t = t.add(g).unwrap();
+        }
+    }
+    t
+}
+
 #[test]
 fn conformance_public_corpus() {
     let dirs = case_dirs();
@@ -606,14 +617,25 @@ fn conformance_public_corpus() {
                 continue;
             }
         };
+        // OVS picks a select group's bucket with `hash(...)` and a
+        // recirculation; vportd hashes in the slow path and puts the hashed
+        // fields in the megaflow: the datapath actions differ by design
+        // (check.sh compares what leaves the ports).
+        if std::fs::read_to_string(dir.join("groups.txt")).is_ok_and(|g| g.contains("type=select"))
+        {
+            eprintln!("{name}: select group (hashed in the megaflow, not with dp_hash), skipped");
+            continue;
+        }
         let nports: u32 = std::fs::read_to_string(dir.join("ports"))
             .unwrap()
             .trim()
             .parse()
             .unwrap();
         let ports = PortRange(nports);
-        let tables = Tables::from_rules(rules.clone());
-        let tables_ovs = Tables::from_rules_with_config(rules, ClassifierConfig::ovs_default());
+        let groups = std::sync::Arc::new(load_groups(dir));
+        let tables = Tables::from_rules(rules.clone()).with_groups(groups.clone());
+        let tables_ovs = Tables::from_rules_with_config(rules, ClassifierConfig::ovs_default())
+            .with_groups(groups);
         let trace = read_trace(&dir.join("expected/trace.txt"));
         let mut pcaps: std::collections::HashMap<u32, Vec<Vec<u8>>> = Default::default();
 

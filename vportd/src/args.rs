@@ -23,6 +23,10 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub flows: Option<PathBuf>,
 
+    /// OpenFlow groups in ovs-ofctl add-groups syntax (loaded before --flows).
+    #[arg(long, value_name = "FILE")]
+    pub groups: Option<PathBuf>,
+
     /// Built-in forwarding rule "in_port=1 actions=output:2" (for
     /// measuring forwarding without a flow file).
     #[arg(long)]

@@ -40,6 +40,23 @@ fn default_pmd_cores(eal: &str) -> Vec<usize> {
     }
 }
 
+/// The `--groups` file as a group table (each group may name the groups
+/// of earlier lines).
+fn load_groups(args: &Args) -> Result<ofproto::group::GroupTable> {
+    let mut table = ofproto::group::GroupTable::default();
+    if let Some(path) = &args.groups {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("--groups {}", path.display()))?;
+        let name = path.display().to_string();
+        for g in ofproto::group::parse_groups(&text, &name).map_err(|e| anyhow::anyhow!("{e}"))? {
+            table = table
+                .add(g)
+                .map_err(|e| anyhow::anyhow!("--groups {name}: {e}"))?;
+        }
+    }
+    Ok(table)
+}
+
 fn load_rules(args: &Args) -> Result<Vec<ofproto::Rule>> {
     let mut rules = Vec::new();
     if let Some(path) = &args.flows {
@@ -68,11 +85,20 @@ pub fn run(args: Args) -> Result<()> {
         Some(l) => args::parse_core_list(l)?,
         None => default_pmd_cores(&args.eal),
     };
+    let groups = load_groups(&args)?;
     // `in_port=p1` / `output:p2` in --flows name the --port ports.
     let names = specs
         .iter()
         .filter_map(|s| Some((s.name.clone(), s.ofport?)));
     let rules = ofproto::parse::with_port_names(names, || load_rules(&args))?;
+    for r in &rules {
+        if let Some(g) = ofproto::group::missing_groups(r, &groups) {
+            anyhow::bail!(
+                "--flows: {}: group {g} does not exist (OFPGMFC_INVALID_GROUP)",
+                ofproto::format_rule(r)
+            );
+        }
+    }
 
     let stop = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())
@@ -93,6 +119,7 @@ pub fn run(args: Args) -> Result<()> {
     let pool = Arc::new(create_pool(&args)?);
 
     let bridge = Arc::new(Bridge::new());
+    bridge.set_groups(groups);
     bridge
         .replace_rules(rules)
         .map_err(|e| anyhow::anyhow!("--flows: {e}"))?;

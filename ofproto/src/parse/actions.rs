@@ -29,15 +29,18 @@ pub(crate) struct State {
     pub key: FlowKey,
     pub mask: FlowKey,
     pub table: TableId,
+    /// Group buckets: there is no match to check prerequisites against
+    /// (OVS checks them only as packets are translated).
+    pub lenient: bool,
 }
 
 impl State {
     fn ok(&self, r: Req) -> bool {
-        r.ok(&self.key, &self.mask)
+        self.lenient || r.ok(&self.key, &self.mask)
     }
 
     fn has_vlan(&self) -> bool {
-        self.key.vlans[0].tci & VLAN_CFI != 0
+        self.lenient || self.key.vlans[0].tci & VLAN_CFI != 0
     }
 
     fn push_vlan(&mut self) {
@@ -492,6 +495,7 @@ fn parse_action(key: &str, kv: &Kv) -> PResult<Lower> {
         "check_pkt_larger" => more::parse_check_pkt_larger(kv),
         "note" => num(more::parse_note(v)),
         "exit" => Ok(Lower::Plain(OfAction::Exit)),
+        "group" => num(parse_u32(v, "group_id").map(|g| Lower::Plain(OfAction::Group(g)))),
         "set_queue" => num(more::parse_set_queue(v)),
         "pop_queue" => Ok(Lower::Plain(OfAction::PopQueue)),
         "sample" => num(more::parse_sample(v)),
@@ -814,7 +818,7 @@ fn lower(
         Lower::SetIpv4 { dst, addr } => {
             let what = if *dst { "mod_nw_dst" } else { "mod_nw_src" };
             need(
-                st.mask.dl_type == 0xffff && st.key.dl_type == ETH_TYPE_IPV4,
+                st.lenient || (st.mask.dl_type == 0xffff && st.key.dl_type == ETH_TYPE_IPV4),
                 pos,
                 || format!("{what} requires ip in the match"),
             )?;
@@ -844,7 +848,7 @@ fn lower(
             let what = if *dst { "mod_tp_dst" } else { "mod_tp_src" };
             let proto_ok = st.mask.nw_proto == 0xff
                 && matches!(st.key.nw_proto, IPPROTO_TCP | IPPROTO_UDP | IPPROTO_SCTP);
-            need(st.is_ip() && proto_ok, pos, || {
+            need(st.lenient || (st.is_ip() && proto_ok), pos, || {
                 format!("{what} requires tcp, udp or sctp (v4 or v6) in the match")
             })?;
             need(
@@ -970,4 +974,31 @@ pub(crate) fn parse_instructions(s: &str, base: usize, mut st: State) -> PResult
         }
     }
     Ok(ins)
+}
+
+/// Parses a group bucket's actions `s` (at offset `base` in the line):
+/// apply-style actions, no match to check them against.
+pub(crate) fn parse_bucket_actions(s: &str, base: usize) -> PResult<Vec<OfAction>> {
+    let mut st = State {
+        key: FlowKey::default(),
+        mask: FlowKey::default(),
+        table: 0,
+        lenient: true,
+    };
+    let mut out = Vec::new();
+    for (inst, pos) in parse_list(s, base, false)? {
+        match inst {
+            Inst::Apply(l) => lower(&l, pos, &mut st, &mut out, false)?,
+            other => {
+                return Err(Perr::new(
+                    pos,
+                    format!(
+                        "{} instruction not allowed in a group bucket",
+                        other.kind().1
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(out)
 }

@@ -184,6 +184,7 @@ pub(crate) fn format_action(a: &OfAction, proto: Option<u8>) -> String {
                 .join(".")
         ),
         OfAction::Exit => "exit".into(),
+        OfAction::Group(g) => format!("group:{g}"),
         OfAction::SetQueue(q) => format!("set_queue:{q}"),
         OfAction::PopQueue => "pop_queue".into(),
         OfAction::Sample {
@@ -509,4 +510,16 @@ fn match_into(s: &mut String, m: &Match, priority: Option<u16>) {
     if s.len() > start && s.ends_with(',') {
         s.pop();
     }
+}
+
+/// A group bucket's actions as `dump-groups` prints them (no match to name
+/// the L4 protocol; an empty list is `drop`).
+pub(crate) fn format_action_list(acts: &[OfAction]) -> String {
+    if acts.is_empty() {
+        return "drop".into();
+    }
+    acts.iter()
+        .map(|a| format_action(a, None))
+        .collect::<Vec<_>>()
+        .join(",")
 }

@@ -22,10 +22,10 @@
 //! `matches` (the match part), `actions` (actions and instructions),
 //! `format` (dump-flows output), `error`.
 
-mod actions;
-mod error;
-mod fields;
-mod format;
+pub(crate) mod actions;
+pub(crate) mod error;
+pub(crate) mod fields;
+pub(crate) mod format;
 mod lexer;
 mod matches;
 mod port_names;
@@ -83,6 +83,7 @@ fn parse_rule_line(line: &str) -> PResult<Rule> {
         key: h.m.value,
         mask: h.m.mask,
         table,
+        lenient: false,
     };
     let instructions = actions::parse_instructions(astr, apos, st)?;
     Ok(Rule {

@@ -31,6 +31,7 @@
 
 mod clone;
 pub mod commit;
+mod group;
 
 use crate::fields::{FieldId, Prereq, SubField};
 use crate::parse::{format_instructions, format_match};
@@ -54,6 +55,11 @@ pub trait PortSet {
     fn contains(&self, port: u32) -> bool;
     /// Every port, ascending.
     fn ports(&self) -> Vec<u32>;
+    /// True when `port` can carry packets (exists, link up, not admin
+    /// down): fast_failover liveness.
+    fn is_live(&self, port: u32) -> bool {
+        self.contains(port)
+    }
 }
 
 impl PortSet for [u32] {
@@ -175,6 +181,47 @@ impl Step<'_> {
             _ => true,
         }
     }
+}
+
+/// The action set `set` as the list it executes (OVS
+/// `ofpacts_execute_action_set`): pops, pushes, TTLs, sets, then a group or
+/// else the output and resubmit.
+fn action_set_order(set: &[OfAction]) -> Vec<OfAction> {
+    let last = |pred: &dyn Fn(&OfAction) -> bool| set.iter().rev().find(|a| pred(a)).cloned();
+    let mut list = Vec::new();
+    list.extend(last(&|a| matches!(a, OfAction::PopVlan)));
+    list.extend(last(&|a| matches!(a, OfAction::PopMpls(_))));
+    list.extend(last(&|a| matches!(a, OfAction::PushMpls(_))));
+    list.extend(last(&|a| matches!(a, OfAction::PushVlan(_))));
+    list.extend(last(&|a| matches!(a, OfAction::DecTtl)));
+    list.extend(last(&|a| matches!(a, OfAction::DecMplsTtl)));
+    list.extend(
+        set.iter()
+            .filter(|a| {
+                matches!(
+                    a,
+                    OfAction::SetField { .. }
+                        | OfAction::Load { .. }
+                        | OfAction::Move { .. }
+                        | OfAction::SetMplsTtl(_)
+                        | OfAction::SetNwTtl(_)
+                )
+            })
+            .cloned(),
+    );
+    // OpenFlow: with both a group and an output, only the group runs.
+    if let Some(g) = last(&|a| matches!(a, OfAction::Group(_))) {
+        list.push(g);
+    } else {
+        list.extend(last(&|a| {
+            matches!(
+                a,
+                OfAction::Output(_) | OfAction::OutputReg(_) | OfAction::Controller
+            )
+        }));
+        list.extend(last(&|a| matches!(a, OfAction::Resubmit { .. })));
+    }
+    list
 }
 
 /// OVS `mf_is_l3_or_higher`.
@@ -685,35 +732,7 @@ impl<'a> Ctx<'a> {
         if set.is_empty() {
             return;
         }
-        let last = |pred: &dyn Fn(&OfAction) -> bool| set.iter().rev().find(|a| pred(a)).cloned();
-        let mut list = Vec::new();
-        list.extend(last(&|a| matches!(a, OfAction::PopVlan)));
-        list.extend(last(&|a| matches!(a, OfAction::PopMpls(_))));
-        list.extend(last(&|a| matches!(a, OfAction::PushMpls(_))));
-        list.extend(last(&|a| matches!(a, OfAction::PushVlan(_))));
-        list.extend(last(&|a| matches!(a, OfAction::DecTtl)));
-        list.extend(last(&|a| matches!(a, OfAction::DecMplsTtl)));
-        list.extend(
-            set.iter()
-                .filter(|a| {
-                    matches!(
-                        a,
-                        OfAction::SetField { .. }
-                            | OfAction::Load { .. }
-                            | OfAction::Move { .. }
-                            | OfAction::SetMplsTtl(_)
-                            | OfAction::SetNwTtl(_)
-                    )
-                })
-                .cloned(),
-        );
-        list.extend(last(&|a| {
-            matches!(
-                a,
-                OfAction::Output(_) | OfAction::OutputReg(_) | OfAction::Controller
-            )
-        }));
-        list.extend(last(&|a| matches!(a, OfAction::Resubmit { .. })));
+        let list = action_set_order(&set);
         if list.is_empty() {
             return;
         }
@@ -798,6 +817,7 @@ impl<'a> Ctx<'a> {
             OfAction::PushMpls(ethertype) => self.push_mpls(*ethertype),
             OfAction::PopMpls(ethertype) => self.pop_mpls(*ethertype),
             OfAction::Clone(acts) => self.clone_actions(acts),
+            OfAction::Group(g) => self.group_action(*g),
             OfAction::OutputTrunc { port, max_len } => self.output_trunc(*port, *max_len),
             OfAction::DecTtlIds(_) => return self.dec_ttl(),
             OfAction::Exit => {

@@ -6,6 +6,7 @@
 pub mod bridge;
 pub mod classifier;
 pub mod fields;
+pub mod mac_learning;
 pub mod parse;
 pub mod recirc;
 pub mod rule;

@@ -87,6 +87,13 @@ pub trait Translator: Send + Sync {
     /// Translates one datapath key.
     fn translate(&self, key: &FlowKey) -> Translation;
 
+    /// Translates an installed megaflow's key to check it is still right:
+    /// like [`Translator::translate`] but without side effects (NORMAL
+    /// learns nothing from a key no packet just brought).
+    fn revalidate(&self, key: &FlowKey) -> Translation {
+        self.translate(key)
+    }
+
     /// A number that changes whenever the rule tables change, so the
     /// revalidator knows when installed megaflows must be checked again.
     fn generation(&self) -> u64;

@@ -7,11 +7,12 @@
 //! revalidator. Every change bumps the generation, which makes the
 //! revalidator re-check installed megaflows.
 
+use crate::mac_learning::MacTable;
 use crate::parse::FlowFilter;
 use crate::recirc::{RecircNode, RecircRegistry};
 use crate::rule::{Instructions, Rule};
 use crate::table::{RuleEntry, Tables};
-use crate::xlate::{xlate_recirc, PortSet, XlateOptions, XlateOutput};
+use crate::xlate::{xlate_l2, L2Switch, PortSet, PortVlan, XlateOptions, XlateOutput};
 use arc_swap::ArcSwap;
 use flowcache::actions::DpAction;
 use flowcache::key::{FlowKey, DP_WORDS, KEY_WORDS};
@@ -54,6 +55,10 @@ pub struct Bridge {
     edit: Mutex<()>,
     /// Recirculation ids of frozen translations.
     recirc: RecircRegistry,
+    /// NORMAL's MAC learning table (translation only, never the PMDs).
+    macs: Mutex<MacTable>,
+    /// VLAN settings of the ports (absent: trunk of every VLAN).
+    vlans: ArcSwap<BTreeMap<u32, PortVlan>>,
 }
 
 impl Default for Bridge {
@@ -71,6 +76,8 @@ impl Bridge {
             generation: AtomicU64::new(0),
             edit: Mutex::new(()),
             recirc: RecircRegistry::new(),
+            macs: Mutex::new(MacTable::new()),
+            vlans: ArcSwap::from_pointee(BTreeMap::new()),
         }
     }
 
@@ -164,17 +171,62 @@ impl Bridge {
         self.generation.fetch_add(1, Ordering::Release);
     }
 
-    /// Translates a flow with a trace (`vportctl trace`).
-    pub fn trace(&self, flow: &FlowKey) -> XlateOutput {
+    /// Sets a port's VLAN configuration (`tag=`, `trunks=`, `vlan_mode=`,
+    /// `no-flood`).
+    pub fn set_port_vlan(&self, ofport: u32, cfg: PortVlan) {
+        let _g = self.edit.lock();
+        let mut v = (**self.vlans.load()).clone();
+        v.insert(ofport, cfg);
+        self.vlans.store(Arc::new(v));
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// The MAC learning table (for `fdb-show`, `fdb-flush`, settings).
+    /// A caller that changes it must call [`Bridge::mac_table_changed`].
+    pub fn mac_table(&self) -> &Mutex<MacTable> {
+        &self.macs
+    }
+
+    /// Makes the revalidator re-check megaflows after a MAC table change
+    /// made outside translation (flush, expiry, a smaller size).
+    pub fn mac_table_changed(&self) {
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    /// Removes aged-out MAC entries; returns how many.
+    pub fn expire_macs(&self, now: Instant) -> usize {
+        let n = self.macs.lock().expire(now).len();
+        if n > 0 {
+            self.mac_table_changed();
+        }
+        n
+    }
+
+    /// Translates `flow`; NORMAL learns only when `may_learn`.
+    fn xlate(&self, flow: &FlowKey, opts: &XlateOptions, may_learn: bool) -> XlateOutput {
         let tables = self.tables.load();
         let ports = self.ports.load();
-        xlate_recirc(
-            &tables,
-            flow,
-            &**ports,
-            &XlateOptions { trace: true },
-            &self.recirc,
-        )
+        let vlans = self.vlans.load();
+        let l2 = L2Switch {
+            macs: &self.macs,
+            vlans: &vlans,
+            may_learn,
+            now: Instant::now(),
+        };
+        let before = self.macs.lock().version();
+        let out = xlate_l2(&tables, flow, &**ports, opts, &self.recirc, Some(&l2));
+        if !out.mac_deps.is_empty() && self.macs.lock().version() != before {
+            // A learned, moved or evicted MAC: megaflows made before it may
+            // forward to where the MAC no longer is.
+            self.mac_table_changed();
+        }
+        out
+    }
+
+    /// Translates a flow with a trace (`vportctl trace`). Like OVS's
+    /// `ofproto/trace` of a flow, it learns nothing.
+    pub fn trace(&self, flow: &FlowKey) -> XlateOutput {
+        self.xlate(flow, &XlateOptions { trace: true }, false)
     }
 
     /// Recirculation ids in use (held by megaflows and translations).
@@ -185,15 +237,30 @@ impl Bridge {
 
 impl Translator for Bridge {
     fn translate(&self, key: &FlowKey) -> Translation {
-        let tables = self.tables.load();
-        let ports = self.ports.load();
-        let out = xlate_recirc(
-            &tables,
-            key,
-            &**ports,
-            &XlateOptions::default(),
-            &self.recirc,
-        );
+        self.translation(key, true)
+    }
+
+    fn revalidate(&self, key: &FlowKey) -> Translation {
+        self.translation(key, false)
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    fn credit(&self, rules: &(dyn Any + Send + Sync), packets: u64, bytes: u64, _used_ms: u64) {
+        if let Some(r) = rules.downcast_ref::<MegaflowRules>() {
+            let now = Instant::now();
+            for e in &r.0 {
+                e.stats.credit(packets, bytes, now);
+            }
+        }
+    }
+}
+
+impl Bridge {
+    fn translation(&self, key: &FlowKey, may_learn: bool) -> Translation {
+        let out = self.xlate(key, &XlateOptions::default(), may_learn);
         let mut mask = out.wc;
         mask.words_mut()[DP_WORDS..KEY_WORDS].fill(0);
         let now = Instant::now();
@@ -207,19 +274,6 @@ impl Translator for Bridge {
             install: true,
             drop_reason: out.drop_reason,
             rules: Some(Arc::new(MegaflowRules(out.rules, out.recircs))),
-        }
-    }
-
-    fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
-    }
-
-    fn credit(&self, rules: &(dyn Any + Send + Sync), packets: u64, bytes: u64, _used_ms: u64) {
-        if let Some(r) = rules.downcast_ref::<MegaflowRules>() {
-            let now = Instant::now();
-            for e in &r.0 {
-                e.stats.credit(packets, bytes, now);
-            }
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod bridge;
 pub mod classifier;
 pub mod fields;
 pub mod group;
+pub mod mac_learning;
 pub mod parse;
 pub mod recirc;
 pub mod rule;

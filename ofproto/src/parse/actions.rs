@@ -209,17 +209,12 @@ fn split_arrow(v: &str) -> Result<(&str, &str), String> {
     Ok((a, b))
 }
 
-fn normal_unsupported() -> String {
-    "output to NORMAL (the L2 learning pipeline) is not supported yet".to_string()
-}
-
 fn parse_output(v: &str) -> Result<Lower, String> {
     if v.contains("port") && v.contains("max_len") {
         return more::parse_output_trunc(v);
     }
     match parse_port_number(v) {
         Ok(p) => match port_to_output(p) {
-            Some(OutputPort::Normal) => Err(normal_unsupported()),
             Some(o) => Ok(Lower::Output(o)),
             None => Err(format!("{v}: output to unknown port")),
         },
@@ -501,13 +496,12 @@ fn parse_action(key: &str, kv: &Kv) -> PResult<Lower> {
         "sample" => num(more::parse_sample(v)),
         "fin_timeout" => num(more::parse_fin_timeout(v)),
         "set_tunnel" | "set_tunnel64" => num(parse_u64(v, "tunnel id").map(Lower::SetTunnel)),
-        "normal" => Err(Perr::new(kv.key_pos, normal_unsupported())),
+        "normal" if v.is_empty() => Ok(Lower::Output(OutputPort::Normal)),
         _ if UNSUPPORTED.contains(&key) => Err(Perr::new(
             kv.key_pos,
             format!("action {key} is not supported by vportd"),
         )),
         _ => match parse_port_number(kv.key).ok().and_then(port_to_output) {
-            Some(OutputPort::Normal) => Err(Perr::new(kv.key_pos, normal_unsupported())),
             Some(o) if kv.delim.is_none() => Ok(Lower::Output(o)),
             Some(_) => Err(Perr::new(
                 vp,

@@ -32,6 +32,7 @@
 mod clone;
 pub mod commit;
 mod group;
+pub mod normal;
 
 use crate::fields::{FieldId, Prereq, SubField};
 use crate::parse::{format_instructions, format_match};
@@ -43,6 +44,8 @@ use flowcache::actions::{format_actions, DpAction, DropReason, UserCookie};
 use flowcache::key::*;
 use std::collections::BTreeSet;
 use std::sync::Arc;
+
+pub use normal::{L2Switch, PortVlan, VlanMode};
 
 /// OVS `MAX_DEPTH`: nested resubmits allowed.
 pub const MAX_DEPTH: u32 = 64;
@@ -133,6 +136,9 @@ pub struct XlateOutput {
     /// one it froze): whoever keeps the actions keeps these, so the ids
     /// stay valid as long as a megaflow refers to them.
     pub recircs: Vec<Arc<RecircNode>>,
+    /// The (VLAN, MAC) entries of the MAC table NORMAL consulted: the
+    /// actions are right only while these stay as they are.
+    pub mac_deps: Vec<(u16, [u8; 6])>,
 }
 
 /// One step of a rule's instructions (borrowed form of [`FrozenStep`]).
@@ -282,6 +288,10 @@ struct Ctx<'a> {
     /// While a rule's apply-actions run: its instructions after them (what
     /// `check_pkt_larger` must translate as the rest of the list).
     rule_tail: Option<Vec<FrozenStep>>,
+    /// The L2 switch NORMAL uses (none: NORMAL drops).
+    l2: Option<&'a L2Switch<'a>>,
+    /// MAC table entries NORMAL consulted.
+    mac_deps: Vec<(u16, [u8; 6])>,
 }
 
 /// Translates `flow` (a datapath key: registers and metadata 0) through
@@ -307,6 +317,18 @@ pub fn xlate_recirc(
     ports: &dyn PortSet,
     opts: &XlateOptions,
     recirc: &RecircRegistry,
+) -> XlateOutput {
+    xlate_l2(tables, flow, ports, opts, recirc, None)
+}
+
+/// [`xlate_recirc`] with the L2 switch NORMAL learns in and looks up.
+pub fn xlate_l2<'a>(
+    tables: &'a Tables,
+    flow: &FlowKey,
+    ports: &'a dyn PortSet,
+    opts: &XlateOptions,
+    recirc: &'a RecircRegistry,
+    l2: Option<&'a L2Switch<'a>>,
 ) -> XlateOutput {
     let mut start = *flow;
     for w in &mut start.words_mut()[DP_WORDS..] {
@@ -350,6 +372,8 @@ pub fn xlate_recirc(
         typed_action: false,
         exit: false,
         rule_tail: None,
+        l2,
+        mac_deps: Vec::new(),
     };
     if ctx.trace.is_some() {
         ctx.note_line(format!("Flow: {}", describe_key(&start)));
@@ -856,15 +880,22 @@ impl<'a> Ctx<'a> {
                 }
             }
             OutputPort::InPort => self.compose_output(self.flow.in_port),
-            OutputPort::All | OutputPort::Flood => {
+            OutputPort::All => {
                 for p in self.ports.ports() {
                     if p != self.flow.in_port {
                         self.compose_output(p);
                     }
                 }
             }
+            OutputPort::Flood => {
+                for p in self.ports.ports() {
+                    if p != self.flow.in_port && self.floods_to(p) {
+                        self.compose_output(p);
+                    }
+                }
+            }
             OutputPort::Controller => self.controller(),
-            OutputPort::Normal => self.note(" >> NORMAL is not supported: dropped"),
+            OutputPort::Normal => self.normal(),
             OutputPort::Local => self.note(" >> no local port"),
             OutputPort::Table => self.table_action(self.flow.in_port, 0),
         }
@@ -1218,6 +1249,7 @@ impl<'a> Ctx<'a> {
             final_flow: self.flow,
             trace: self.trace.unwrap_or_default(),
             recircs: self.recircs,
+            mac_deps: self.mac_deps,
         }
     }
 }

@@ -187,7 +187,7 @@ fn round<P: Packet>(
             expired += 1;
             false
         } else if retranslate {
-            let t = translator.translate(e.megaflow.key());
+            let t = translator.revalidate(e.megaflow.key());
             let same = t.install
                 && *t.actions == *e.megaflow.actions
                 && mask_within(&t.mask, e.megaflow.mask());

@@ -328,3 +328,44 @@ fn exit_leaves_a_socket_it_did_not_create() {
     assert!(log.contains("not the socket this daemon created"), "{log}");
     drop(other);
 }
+
+/// Item 8: arguments past what the machine or OVS allow are one line and
+/// exit 1, before anything is allocated.
+#[test]
+fn out_of_range_arguments_are_one_line() {
+    for (args, want) in [
+        (vec!["--pmd-cores", "0-1000000000000"], "is above 1023"),
+        (
+            vec!["--pmd-cores", "0-18446744073709551615"],
+            "is above 1023",
+        ),
+        (
+            vec!["--handler-threads", "20000"],
+            "--handler-threads 20000",
+        ),
+        (vec!["--handler-threads", "0"], "--handler-threads 0"),
+        (vec!["--flows", "/dev/zero"], "longer than 512 MiB"),
+    ] {
+        let mut a: Vec<String> = vec![s("--eal"), s("-l 0"), s("--port"), s("p1=net_null0")];
+        a.extend(args.iter().map(|x| x.to_string()));
+        let out = Command::new(VPORTD)
+            .args(&a)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    let d = traffic_daemon("defects-limits", "actions=drop\n");
+    assert!(d.err(&["set", "flow-limit", "0"]).contains("out of range"));
+    assert!(d
+        .err(&["set", "flow-limit", "4294967296"])
+        .contains("out of range"));
+    assert!(d
+        .err(&["set", "max-idle", "18446744073709551615"])
+        .contains("above OVS's maximum"));
+    d.ok(&["set", "flow-limit", "4294967295"]);
+    d.stop();
+}

@@ -1216,13 +1216,27 @@ fn set(s: &Server, args: &[String]) -> CmdResult {
         .map_err(|_| format!("set {key}: {val:?} is not a non-negative integer"))?;
     let previous = with_dp(s, |dp| match key.as_str() {
         "flow-limit" => {
-            let n = usize::try_from(n).map_err(|_| format!("set flow-limit: {n} is too large"))?;
+            // OVS's flow limit is an unsigned int; 0 would refuse every
+            // megaflow.
+            if n == 0 || n > u64::from(u32::MAX) {
+                return Err(format!(
+                    "set flow-limit: {n} is out of range (1 to {})",
+                    u32::MAX
+                ));
+            }
+            let n = n as usize;
             Ok(Some(dp.limits.flow_limit.swap(n, Relaxed) as u64))
         }
         "max-idle" => {
             if n < 100 {
                 return Err(format!(
                     "set max-idle: {n} ms is below the minimum of 100 ms"
+                ));
+            }
+            if n > u64::from(u32::MAX) {
+                return Err(format!(
+                    "set max-idle: {n} ms is above OVS's maximum of {} ms",
+                    u32::MAX
                 ));
             }
             Ok(Some(dp.limits.max_idle_ms.swap(n, Relaxed)))

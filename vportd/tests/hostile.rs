@@ -369,3 +369,62 @@ fn out_of_range_arguments_are_one_line() {
     d.ok(&["set", "flow-limit", "4294967295"]);
     d.stop();
 }
+
+/// Item 4: frames longer than one mbuf are counted on their port with a
+/// reason, in `show`, `show --json` and the metrics.
+#[test]
+fn oversized_frames_are_counted_per_port() {
+    let dir = TempDir::new("defects-jumbo");
+    let mut frames = traffic_frames();
+    for len in [8960usize, 65440] {
+        let mut f = udp_frame(7);
+        f.resize(len, 0xab);
+        frames.push(f);
+    }
+    write_pcap(&dir.path("in.pcap"), &frames);
+    let d = Daemon::start(
+        "defects-jumbo",
+        Setup {
+            vdevs: vec![
+                // Not infinite_rx: net_pcap preloads those into single mbufs.
+                "net_pcap0,rx_pcap={dir}/in.pcap".into(),
+                "net_null0,no-rx=1".into(),
+            ],
+            ports: vec!["p1=net_pcap0", "p2=net_null0"],
+            flows: "in_port=1,actions=output:2\n",
+            extra: vec![],
+        },
+        dir,
+    );
+    let oversized = || -> u64 {
+        let v = d.json(&["show"]);
+        v["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "p1")
+            .map_or(0, |p| p["stats"]["rx_oversized"].as_u64().unwrap_or(0))
+    };
+    assert!(wait_until(20, || oversized() > 0), "{}", d.log());
+    let v = d.json(&["show"]);
+    let p1 = v["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "p1")
+        .unwrap()
+        .clone();
+    assert!(
+        p1["stats"]["drops"].as_u64().unwrap() >= p1["stats"]["rx_oversized"].as_u64().unwrap()
+    );
+    let m = d.ok(&["metrics"]);
+    assert!(
+        m.lines()
+            .any(|l| l.starts_with("vportd_port_rx_oversized_total{")
+                && l.contains("p1")
+                && !l.ends_with(" 0")),
+        "{m}"
+    );
+    assert!(m.contains("vportd_port_tx_full_total"), "{m}");
+    d.stop();
+}

@@ -414,7 +414,9 @@ fn port_info(p: &SwitchPort) -> json::PortInfo {
         rx_errors: s.ierrors,
         tx_errors: s.oerrors,
         rx_nombuf: s.rx_nombuf,
-        drops: s.imissed + s.ierrors + s.oerrors + s.rx_nombuf,
+        rx_oversized: s.rx_oversized,
+        tx_full: s.tx_full,
+        drops: s.total_drops(),
     });
     json::PortInfo {
         name: p.name.clone(),

@@ -428,3 +428,34 @@ fn oversized_frames_are_counted_per_port() {
     assert!(m.contains("vportd_port_tx_full_total"), "{m}");
     d.stop();
 }
+
+/// Item 10: `capture` never follows a symlink and refuses an existing file
+/// unless `--force`.
+#[test]
+fn capture_refuses_symlinks_and_existing_files() {
+    let d = traffic_daemon("defects-cap", "actions=drop\n");
+    let victim = d.dir.path("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    let link = d.dir.path("link.pcap");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let e = d.err(&["capture", "p2", link.to_str().unwrap(), "--count", "1"]);
+    assert!(e.contains("symbolic link"), "{e}");
+    let e = d.err(&["capture", "p2", link.to_str().unwrap(), "--force"]);
+    assert!(
+        e.contains("symbolic link"),
+        "not followed even with --force: {e}"
+    );
+    let e = d.err(&["capture", "p2", victim.to_str().unwrap(), "--count", "1"]);
+    assert!(e.contains("exists: refused"), "{e}");
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    d.ok(&[
+        "capture",
+        "p2",
+        victim.to_str().unwrap(),
+        "--count",
+        "1",
+        "--force",
+    ]);
+    assert!(wait_until(20, || std::fs::read(&victim).unwrap() != b"precious"));
+    d.stop();
+}

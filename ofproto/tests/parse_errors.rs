@@ -68,3 +68,40 @@ fn actions_keyword() {
         .reason
         .contains("must specify an action"));
 }
+
+/// Issue 20 item 5: a rule's actions are capped at OVS's 64 KB, with the
+/// position and the reason.
+#[test]
+fn actions_above_64k_are_refused() {
+    let outputs: Vec<String> = (0..20_000)
+        .map(|i| format!("output:{}", i % 60 + 1))
+        .collect();
+    let line = format!("priority=1 actions={}", outputs.join(","));
+    let e = parse_flow(&line).unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("above the limit of 65535"), "{msg}");
+    assert!(msg.starts_with("col 20:"), "column of actions: {msg}");
+    // Just under the limit parses.
+    let n = (65535 - 9) / 9;
+    let ok: Vec<&str> = std::iter::repeat_n("output:1", n).collect();
+    assert!(parse_flow(&format!("actions={}", ok.join(","))).is_ok());
+}
+
+/// Issue 20 item 12: error reasons quote a bounded excerpt of the input.
+#[test]
+fn error_reasons_are_bounded() {
+    let token = "z".repeat(1 << 20);
+    let e = parse_flows(&format!("{token}=1,actions=drop\n"), "f.txt").unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.len() < 1000, "{} bytes", msg.len());
+    assert!(msg.contains("more bytes cut"), "{msg}");
+}
+
+/// Issue 20 item 12: a UTF-8 byte order mark before the first line is not
+/// a keyword.
+#[test]
+fn utf8_bom_is_skipped() {
+    let rules = parse_flows("\u{feff}priority=5,actions=drop\n", "bom.txt").unwrap();
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0].priority, 5);
+}

@@ -57,11 +57,41 @@ fn load_groups(args: &Args) -> Result<ofproto::group::GroupTable> {
     Ok(table)
 }
 
+/// The largest `--flows` file read (a 1M-rule file is about 100 MiB): a
+/// path such as /dev/zero is refused instead of read until memory runs out.
+pub const MAX_FLOW_FILE_BYTES: u64 = 512 << 20;
+
+/// Upcall handler threads at most (`--handler-threads`).
+pub const MAX_HANDLER_THREADS: usize = 256;
+
+/// Reads a `--flows` file of at most [`MAX_FLOW_FILE_BYTES`].
+fn read_flow_file(path: &std::path::Path) -> Result<String> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).with_context(|| format!("--flows {}", path.display()))?;
+    let mut bytes = Vec::new();
+    f.take(MAX_FLOW_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("--flows {}", path.display()))?;
+    if bytes.len() as u64 > MAX_FLOW_FILE_BYTES {
+        anyhow::bail!(
+            "--flows {}: longer than {} MiB",
+            path.display(),
+            MAX_FLOW_FILE_BYTES >> 20
+        );
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "--flows {}: not UTF-8 (byte {})",
+            path.display(),
+            e.utf8_error().valid_up_to() + 1
+        )
+    })
+}
+
 fn load_rules(args: &Args) -> Result<Vec<ofproto::Rule>> {
     let mut rules = Vec::new();
     if let Some(path) = &args.flows {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("--flows {}", path.display()))?;
+        let text = read_flow_file(path)?;
         let name = path.display().to_string();
         rules = ofproto::parse::parse_flows(&text, &name).map_err(|e| anyhow::anyhow!("{e}"))?;
     }
@@ -85,6 +115,11 @@ pub fn run(args: Args) -> Result<()> {
         Some(l) => args::parse_core_list(l)?,
         None => default_pmd_cores(&args.eal),
     };
+    if let Some(n) = args.handler_threads {
+        if n == 0 || n > MAX_HANDLER_THREADS {
+            anyhow::bail!("--handler-threads {n}: must be 1 to {MAX_HANDLER_THREADS}");
+        }
+    }
     let groups = load_groups(&args)?;
     // `in_port=p1` / `output:p2` in --flows name the --port ports.
     let names = specs
@@ -181,7 +216,16 @@ pub fn run(args: Args) -> Result<()> {
     // A daemon that cannot be managed is not left running: a control
     // socket or metrics endpoint that cannot be served stops it with the
     // reason (after the same orderly teardown as a signal).
-    let ctl = crate::ctl::start(&switch, args.ctl.clone(), args.metrics.clone());
+    // Only the default socket path (no --ctl, no --metrics) may be busy
+    // and leave the daemon running without one: runs such as the
+    // conformance harness start many daemons in parallel without --ctl.
+    let ctl = match crate::ctl::start(&switch, args.ctl.clone(), args.metrics.clone()) {
+        Err(e) if args.ctl.is_none() && args.metrics.is_none() => {
+            log::warn!("control socket disabled: {e:#} (give --ctl PATH to make this fatal)");
+            Ok(None)
+        }
+        other => other.map(Some),
+    };
     if ctl.is_ok() {
         main_loop(&switch, &args, &dump, &hangup);
     }
@@ -191,7 +235,9 @@ pub fn run(args: Args) -> Result<()> {
     log::info!("stopping");
     let ctl_error = match ctl {
         Ok(ctl) => {
-            ctl.stop();
+            if let Some(ctl) = ctl {
+                ctl.stop();
+            }
             None
         }
         Err(e) => Some(e),

@@ -371,4 +371,133 @@ fn default_ctl_socket_taken_falls_back_to_a_pid_socket() {
 fn unsafe_geteuid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
+/// Item 8: arguments past what the machine or OVS allow are one line and
+/// exit 1, before anything is allocated.
+#[test]
+fn out_of_range_arguments_are_one_line() {
+    for (args, want) in [
+        (vec!["--pmd-cores", "0-1000000000000"], "is above 1023"),
+        (
+            vec!["--pmd-cores", "0-18446744073709551615"],
+            "is above 1023",
+        ),
+        (
+            vec!["--handler-threads", "20000"],
+            "--handler-threads 20000",
+        ),
+        (vec!["--handler-threads", "0"], "--handler-threads 0"),
+        (vec!["--flows", "/dev/zero"], "longer than 512 MiB"),
+    ] {
+        let mut a: Vec<String> = vec![s("--eal"), s("-l 0"), s("--port"), s("p1=net_null0")];
+        a.extend(args.iter().map(|x| x.to_string()));
+        let out = Command::new(VPORTD)
+            .args(&a)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+    let d = traffic_daemon("defects-limits", "actions=drop\n");
+    assert!(d.err(&["set", "flow-limit", "0"]).contains("out of range"));
+    assert!(d
+        .err(&["set", "flow-limit", "4294967296"])
+        .contains("out of range"));
+    assert!(d
+        .err(&["set", "max-idle", "18446744073709551615"])
+        .contains("above OVS's maximum"));
+    d.ok(&["set", "flow-limit", "4294967295"]);
+    d.stop();
+}
+
+/// Item 4: frames longer than one mbuf are counted on their port with a
+/// reason, in `show`, `show --json` and the metrics.
+#[test]
+fn oversized_frames_are_counted_per_port() {
+    let dir = TempDir::new("defects-jumbo");
+    let mut frames = traffic_frames();
+    for len in [8960usize, 65440] {
+        let mut f = udp_frame(7);
+        f.resize(len, 0xab);
+        frames.push(f);
+    }
+    write_pcap(&dir.path("in.pcap"), &frames);
+    let d = Daemon::start(
+        "defects-jumbo",
+        Setup {
+            vdevs: vec![
+                // Not infinite_rx: net_pcap preloads those into single mbufs.
+                "net_pcap0,rx_pcap={dir}/in.pcap".into(),
+                "net_null0,no-rx=1".into(),
+            ],
+            ports: vec!["p1=net_pcap0", "p2=net_null0"],
+            flows: "in_port=1,actions=output:2\n",
+            extra: vec![],
+        },
+        dir,
+    );
+    let oversized = || -> u64 {
+        let v = d.json(&["show"]);
+        v["ports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "p1")
+            .map_or(0, |p| p["stats"]["rx_oversized"].as_u64().unwrap_or(0))
+    };
+    assert!(wait_until(20, || oversized() > 0), "{}", d.log());
+    let v = d.json(&["show"]);
+    let p1 = v["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "p1")
+        .unwrap()
+        .clone();
+    assert!(
+        p1["stats"]["drops"].as_u64().unwrap() >= p1["stats"]["rx_oversized"].as_u64().unwrap()
+    );
+    let m = d.ok(&["metrics"]);
+    assert!(
+        m.lines()
+            .any(|l| l.starts_with("vportd_port_rx_oversized_total{")
+                && l.contains("p1")
+                && !l.ends_with(" 0")),
+        "{m}"
+    );
+    assert!(m.contains("vportd_port_tx_full_total"), "{m}");
+    d.stop();
+}
+
+/// Item 10: `capture` never follows a symlink and refuses an existing file
+/// unless `--force`.
+#[test]
+fn capture_refuses_symlinks_and_existing_files() {
+    let d = traffic_daemon("defects-cap", "actions=drop\n");
+    let victim = d.dir.path("victim");
+    std::fs::write(&victim, b"precious").unwrap();
+    let link = d.dir.path("link.pcap");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let e = d.err(&["capture", "p2", link.to_str().unwrap(), "--count", "1"]);
+    assert!(e.contains("symbolic link"), "{e}");
+    let e = d.err(&["capture", "p2", link.to_str().unwrap(), "--force"]);
+    assert!(
+        e.contains("symbolic link"),
+        "not followed even with --force: {e}"
+    );
+    let e = d.err(&["capture", "p2", victim.to_str().unwrap(), "--count", "1"]);
+    assert!(e.contains("exists: refused"), "{e}");
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    d.ok(&[
+        "capture",
+        "p2",
+        victim.to_str().unwrap(),
+        "--count",
+        "1",
+        "--force",
+    ]);
+    assert!(wait_until(20, || std::fs::read(&victim).unwrap() != b"precious"));
+    d.stop();
 }

@@ -86,7 +86,7 @@ pub fn collect(server: &Server) -> Vec<Family> {
                 p.eth.n_rxq() as f64,
             );
             let Ok(s) = p.eth.stats() else { continue };
-            let c: [(&str, &'static str, u64); 8] = [
+            let c: [(&str, &'static str, u64); 10] = [
                 (
                     "vportd_port_rx_packets_total",
                     "Packets received by the port.",
@@ -127,16 +127,26 @@ pub fn collect(server: &Server) -> Vec<Family> {
                     "Receive failures for lack of mbufs (rx_nombuf).",
                     s.rx_nombuf,
                 ),
+                (
+                    "vportd_port_rx_oversized_total",
+                    "Received frames longer than one mbuf, dropped by vportd.",
+                    s.rx_oversized,
+                ),
+                (
+                    "vportd_port_tx_full_total",
+                    "Packets the tx queue refused (full), dropped by vportd.",
+                    s.tx_full,
+                ),
             ];
             for (name, help, v) in c {
                 f.add(name, help, "counter", l(), v as f64);
             }
             f.add(
                 "vportd_port_drops_total",
-                "rx_missed + rx_errors + tx_errors + rx_nombuf.",
+                "rx_missed + rx_errors + tx_errors + rx_nombuf + rx_oversized + tx_full.",
                 "counter",
                 l(),
-                (s.imissed + s.ierrors + s.oerrors + s.rx_nombuf) as f64,
+                s.total_drops() as f64,
             );
         }
     }

@@ -371,6 +371,8 @@ fn default_ctl_socket_taken_falls_back_to_a_pid_socket() {
 fn unsafe_geteuid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
+}
+
 /// Item 8: arguments past what the machine or OVS allow are one line and
 /// exit 1, before anything is allocated.
 #[test]

@@ -644,3 +644,71 @@ fn trace_and_rules() {
     o.rules[0].stats.credit(1, 100, std::time::Instant::now());
     assert_eq!(t.iter().next().unwrap().stats.n_packets(), 1);
 }
+
+// clone / check_pkt_larger / output trunc / exit: the expected datapath
+// actions are OVS 3.1's (`Datapath actions:` of the conformance cases
+// hw_clone_isolation, hw_check_pkt_larger_len, hw_trunc_output and of
+// try_case.py runs).
+
+fn dp(flows: &str, key: &FlowKey) -> String {
+    format_actions(&run(flows, key).actions)
+}
+
+#[test]
+fn clone_is_inlined_and_undone_by_the_next_commit() {
+    let f = "udp,actions=clone(mod_nw_dst:10.0.0.99,output:2),output:3";
+    assert_eq!(
+        dp(f, &udp(1)),
+        "set(ipv4(dst=10.0.0.99)),2,set(ipv4(dst=10.0.0.2)),3"
+    );
+    // Register writes and header changes without an output leave nothing.
+    let f = "udp,actions=clone(load:1->NXM_NX_REG0[],mod_dl_src:00:00:00:00:00:ee),resubmit(,1)\n\
+             table=1,reg0=1,actions=output:2\ntable=1,priority=5,actions=output:3";
+    assert_eq!(dp(f, &udp(1)), "3");
+}
+
+#[test]
+fn clone_with_truncation_is_a_datapath_clone() {
+    let f = "udp,actions=clone(output(port=2,max_len=20)),output:3";
+    assert_eq!(dp(f, &udp(1)), "clone(trunc(20),2),3");
+}
+
+#[test]
+fn output_trunc_goes_only_to_real_other_ports() {
+    let f = "udp,actions=output(port=in_port,max_len=40),output(port=LOCAL,max_len=40),\
+             output(port=7,max_len=40),output(port=1,max_len=40),output(port=3,max_len=20)";
+    assert_eq!(dp(f, &udp(1)), "trunc(20),3");
+    let f = "tcp,actions=output(port=2,max_len=34),mod_nw_dst:10.0.0.77,output(port=3,max_len=200),output:4";
+    assert_eq!(
+        dp(f, &tcp(1)),
+        "trunc(34),2,trunc(200),set(ipv4(dst=10.0.0.77)),3,4"
+    );
+}
+
+#[test]
+fn check_pkt_larger_translates_the_rest_twice() {
+    let f = "ip,actions=check_pkt_larger(100)->NXM_NX_REG0[0],resubmit(,1)\n\
+             table=1,priority=10,reg0=0x1/0x1,actions=output:2\n\
+             table=1,priority=5,actions=output:3";
+    let out = run(f, &udp(1));
+    assert_eq!(
+        format_actions(&out.actions),
+        "check_pkt_len(size=100,gt(2),le(3))"
+    );
+    // The length is the datapath's: nothing of it is in the megaflow, and
+    // the register is not either.
+    assert_eq!(out.drop_reason, None);
+    assert!(out.wc.words()[DP_WORDS..].iter().all(|w| *w == 0));
+    // The rest includes the rule's action set and goto_table.
+    let f =
+        "ip,actions=check_pkt_larger(64)->NXM_NX_REG1[3],write_actions(output:4),goto_table:1\n\
+             table=1,reg1=0x8/0x8,actions=output:2\ntable=1,priority=0,actions=drop";
+    assert_eq!(dp(f, &udp(1)), "check_pkt_len(size=64,gt(2,4),le(4))");
+}
+
+#[test]
+fn exit_ends_everything_including_the_action_set() {
+    let f =
+        "udp,actions=write_actions(output:2),goto_table:1\ntable=1,actions=output:3,exit,output:4";
+    assert_eq!(dp(f, &udp(1)), "3");
+}

@@ -176,7 +176,7 @@ fn bad_eal_is_one_clear_line() {
 fn bad_flow_file_names_line_and_column() {
     let dir = TempDir::new("flows");
     let flows = dir.path("flows.txt");
-    std::fs::write(&flows, "in_port=1 actions=output:2\ntcp,nw_src=10.0.0.1,tp_dst=80,actions=output:2\nnw_src=10.0.0.1 actions=drop\n").unwrap();
+    std::fs::write(&flows, "in_port=1 actions=output:2\ntcp,nw_src=10.0.0.1,tp_dst=80,actions=output:2\nip,nw_src=10.0.0.1 actions=frob\n").unwrap();
     let out = run_vportd(
         &[
             s("--eal"),

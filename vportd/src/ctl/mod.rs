@@ -13,6 +13,7 @@
 //! the daemon tears the datapath down.
 
 pub mod commands;
+pub mod fdb;
 pub mod format;
 pub mod json;
 pub mod metrics;

@@ -16,6 +16,7 @@
     unnecessary_transmutes,
     unsafe_op_in_unsafe_fn,
     clippy::all,
+    clippy::restriction,
     clippy::pedantic,
     clippy::nursery,
     rustdoc::all,

@@ -315,6 +315,14 @@ pub enum DpAction {
     /// Run `actions` on a copy of the packet; changes made there do not leak
     /// into the actions that follow.
     Clone(ActionList),
+    /// Run `gt` when the frame (without its L2 padding) is longer than
+    /// `size` bytes, `le` otherwise (OVS `check_pkt_len`), on the packet
+    /// itself when this is its last consumer, else on a copy.
+    CheckPktLen {
+        size: u16,
+        gt: ActionList,
+        le: ActionList,
+    },
     /// Drop the packet, counted under `reason`.
     Drop(DropReason),
 }
@@ -385,6 +393,11 @@ fn format_action(a: &DpAction) -> String {
         ),
         DpAction::Userspace { cookie } => format!("userspace({cookie})"),
         DpAction::Clone(actions) => format!("clone({})", format_actions(actions)),
+        DpAction::CheckPktLen { size, gt, le } => format!(
+            "check_pkt_len(size={size},gt({}),le({}))",
+            format_actions(gt),
+            format_actions(le)
+        ),
         DpAction::Drop(r) => format!("drop({})", r.name()),
     }
 }

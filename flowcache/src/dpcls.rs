@@ -51,6 +51,7 @@
 //! idle expiry uses [`Dpcls::iter`] / [`Dpcls::remove_if`] with the
 //! megaflows' `stats.used()`.
 
+use crate::cpu::{eq_mask_u32x4, prefetch};
 use crate::hash::{hash_words, hash_words_with, key_word, MaskWords};
 use crate::key::{FlowKey, DP_WORDS};
 use crate::megaflow::Megaflow;
@@ -96,19 +97,6 @@ impl core::fmt::Display for InsertError {
 
 impl std::error::Error for InsertError {}
 
-/// Asks the CPU to bring the cache line at `p` into L1 (a hint: any
-/// address, even an invalid one, is allowed).
-#[inline(always)]
-pub fn prefetch<T>(p: *const T) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: prefetch is a hint; it never faults, whatever the address.
-    unsafe {
-        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p as *const i8)
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
-}
-
 const WAYS: usize = 5;
 /// Tables up to this many buckets (16 KiB, 160 megaflows at most) are
 /// searched in a single pass, without the prefetching passes.
@@ -130,26 +118,8 @@ impl Bucket {
     /// an empty slot keeps a stale signature).
     #[inline(always)]
     fn matches(&self, sig: u32) -> u32 {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use core::arch::x86_64::*;
-            // SAFETY: SSE2 is part of the x86_64 baseline; the load reads
-            // sigs[0..4], in bounds.
-            let m4 = unsafe {
-                let v = _mm_loadu_si128(self.sigs.as_ptr() as *const __m128i);
-                let eq = _mm_cmpeq_epi32(v, _mm_set1_epi32(sig as i32));
-                _mm_movemask_ps(_mm_castsi128_ps(eq)) as u32
-            };
-            m4 | ((self.sigs[4] == sig) as u32) << 4
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            let mut m = 0;
-            for j in 0..WAYS {
-                m |= ((self.sigs[j] == sig) as u32) << j;
-            }
-            m
-        }
+        let (first4, _) = self.sigs.split_first_chunk::<4>().expect("WAYS >= 4");
+        eq_mask_u32x4(first4, sig) | ((self.sigs[4] == sig) as u32) << 4
     }
 
     fn free_slot(&self) -> Option<usize> {

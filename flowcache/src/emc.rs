@@ -31,7 +31,9 @@
 //! `lookup_batch` → dpcls for the misses → execute → `maybe_insert` for the
 //! packets that hit in dpcls.
 
-use crate::dpcls::prefetch;
+#[cfg(target_arch = "x86_64")]
+use crate::cpu::eq_words_avx2;
+use crate::cpu::prefetch;
 use crate::key::{FlowKey, DP_WORDS};
 use crate::megaflow::Megaflow;
 use core::borrow::Borrow;
@@ -71,24 +73,6 @@ fn eq_words(a: &[u64; DP_WORDS], b: &[u64; DP_WORDS]) -> bool {
         d |= a[i] ^ b[i];
     }
     d == 0
-}
-
-/// [`eq_words`] with AVX2: 6 × 256-bit XOR/OR, one `vptest`.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-#[inline]
-unsafe fn eq_words_avx2(a: &[u64; DP_WORDS], b: &[u64; DP_WORDS]) -> bool {
-    use core::arch::x86_64::*;
-    const _: () = assert!(DP_WORDS & 3 == 0);
-    let pa = a.as_ptr() as *const __m256i;
-    let pb = b.as_ptr() as *const __m256i;
-    let mut acc = _mm256_setzero_si256();
-    for k in 0..DP_WORDS / 4 {
-        // SAFETY: k * 4 + 4 <= DP_WORDS: in bounds; unaligned loads.
-        let (x, y) = unsafe { (_mm256_loadu_si256(pa.add(k)), _mm256_loadu_si256(pb.add(k))) };
-        acc = _mm256_or_si256(acc, _mm256_xor_si256(x, y));
-    }
-    _mm256_testz_si256(acc, acc) != 0
 }
 
 /// Exact-match cache of one PMD.
@@ -182,14 +166,7 @@ impl Emc {
     /// [`Self::lookup_batch`]; on by default. Results are identical either
     /// way (tested); this exists for tests and benchmarks.
     pub fn set_simd(&mut self, on: bool) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            self.avx2 = on && std::is_x86_feature_detected!("avx2");
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            let _ = on;
-        }
+        self.avx2 = on && crate::cpu::has_avx2();
     }
 
     /// True when lookups use the AVX2 compare.
@@ -203,7 +180,8 @@ impl Emc {
         self.lookup_with::<false>(hash, key)
     }
 
-    /// `AVX2` must only be true when the CPU has AVX2 (`self.avx2`).
+    /// `AVX2 = true` only from [`Self::lookup_batch_avx2`] (whose contract
+    /// is that the CPU has AVX2): the compare then uses AVX2 instructions.
     #[inline(always)]
     fn lookup_with<const AVX2: bool>(&self, hash: u32, key: &FlowKey) -> Option<&Arc<Megaflow>> {
         let (a, b) = slots(hash);
@@ -224,7 +202,8 @@ impl Emc {
         let eq = |a: &[u64; DP_WORDS], b: &[u64; DP_WORDS]| {
             #[cfg(target_arch = "x86_64")]
             if AVX2 {
-                // SAFETY: AVX2 is only true when the CPU supports it.
+                // SAFETY: `AVX2` is true only under `lookup_batch_avx2`,
+                // which is only called when the CPU supports AVX2.
                 return unsafe { eq_words_avx2(a, b) };
             }
             eq_words(a, b)
@@ -251,12 +230,18 @@ impl Emc {
     ) -> u32 {
         #[cfg(target_arch = "x86_64")]
         if self.avx2 {
-            // SAFETY: `avx2` is only set when the CPU supports AVX2.
+            // SAFETY: `avx2` is only set when `cpu::has_avx2()` said yes.
             return unsafe { self.lookup_batch_avx2(hashes, keys, map, results) };
         }
         self.lookup_batch_impl::<false, K>(hashes, keys, map, results)
     }
 
+    /// [`Self::lookup_batch_impl`] compiled with AVX2 enabled, so that the
+    /// inlined probes use the 256-bit key compare.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2 (`self.avx2`, set from
+    /// [`crate::cpu::has_avx2`]).
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
     unsafe fn lookup_batch_avx2<'a, K: Borrow<FlowKey>>(
@@ -483,7 +468,7 @@ mod tests {
     #[test]
     fn avx2_compare_equals_scalar() {
         #[cfg(target_arch = "x86_64")]
-        if std::is_x86_feature_detected!("avx2") {
+        if crate::cpu::has_avx2() {
             let mut x = 0x1234_5678_9abc_def1u64;
             let mut next = || {
                 x ^= x << 13;

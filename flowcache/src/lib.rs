@@ -6,6 +6,7 @@
 //! * [`wire`]: zero-copy typed views of protocol headers.
 
 pub mod actions;
+pub mod cpu;
 pub mod dpcls;
 pub mod emc;
 pub mod extract;
@@ -17,7 +18,8 @@ pub mod upcall;
 pub mod wire;
 
 pub use actions::{ActionList, DpAction, DropReason, SetField};
-pub use dpcls::{prefetch, BatchResult, Dpcls, InsertError};
+pub use cpu::prefetch;
+pub use dpcls::{BatchResult, Dpcls, InsertError};
 pub use emc::Emc;
 pub use hash::hash_key;
 pub use key::FlowKey;

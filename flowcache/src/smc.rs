@@ -79,7 +79,7 @@ impl Smc {
     /// Prefetches the bucket of `hash`.
     #[inline(always)]
     pub fn prefetch(&self, hash: u32) {
-        crate::dpcls::prefetch(self.bucket(hash));
+        crate::cpu::prefetch(self.bucket(hash));
     }
 
     /// The slot cached for `hash`, if any.

@@ -100,8 +100,16 @@ impl Bridge {
     /// sees a half-loaded table.
     pub fn replace_rules(&self, rules: Vec<Rule>) -> Result<(), std::convert::Infallible> {
         let _g = self.edit.lock();
-        self.publish(Tables::from_rules(rules));
+        let groups = self.tables.load().groups().clone();
+        self.publish(Tables::from_rules(rules).with_groups(groups));
         Ok(())
+    }
+
+    /// Replaces the group table (`--groups`); the rules stay.
+    pub fn set_groups(&self, groups: crate::group::GroupTable) {
+        let _g = self.edit.lock();
+        let t = self.tables.load().with_groups(Arc::new(groups));
+        self.publish(t);
     }
 
     /// Adds rules (`add-flow`, `add-flows`).

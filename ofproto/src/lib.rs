@@ -3,9 +3,12 @@
 //! * [`fields`]: the field registry (names, widths, prerequisites, access).
 //! * [`rule`]: rules, matches, instructions and OpenFlow actions.
 
+#![forbid(unsafe_code)]
+
 pub mod bridge;
 pub mod classifier;
 pub mod fields;
+pub mod group;
 pub mod mac_learning;
 pub mod parse;
 pub mod recirc;

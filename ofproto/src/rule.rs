@@ -112,6 +112,49 @@ pub enum OfAction {
     },
     /// `controller` (dropped: there is no controller).
     Controller,
+    /// `clone(...)`: the actions run on a copy of the packet; their header
+    /// and register changes and their action-set writes stay inside.
+    Clone(Vec<OfAction>),
+    /// `group:N`: run group N (see [`crate::group`]).
+    Group(u32),
+    /// `check_pkt_larger(N)->dst`: writes 1 to the 1-bit `dst` when the
+    /// frame (L2 padding excluded) is longer than N bytes, else 0, and the
+    /// rest of the translation runs once per outcome (datapath
+    /// `check_pkt_len`).
+    CheckPktLarger {
+        pkt_len: u16,
+        dst: SubField,
+    },
+    /// `output(port=P,max_len=N)`: send at most the first N bytes to P.
+    OutputTrunc {
+        port: OutputPort,
+        max_len: u32,
+    },
+    /// `dec_ttl(id,...)`: `dec_ttl` whose TTL exception goes to these
+    /// controller ids (there is no controller: it drops like `dec_ttl`).
+    DecTtlIds(Vec<u16>),
+    /// `note:HEX`: carries bytes, does nothing (kept padded as OVS stores
+    /// it: NXAST_NOTE rounds the action to 8 bytes).
+    Note(Vec<u8>),
+    /// `exit`: stops translation (every level, the action set included).
+    Exit,
+    /// `set_queue:N` / `pop_queue`: the output queue (vportd ports have one
+    /// queue: no effect on forwarding).
+    SetQueue(u32),
+    PopQueue,
+    /// `sample(...)`: a flow sample for an IPFIX collector set (vportd has
+    /// no collectors: no effect).
+    Sample {
+        probability: u16,
+        collector_set_id: u32,
+        obs_domain_id: u32,
+        obs_point_id: u32,
+    },
+    /// `fin_timeout(idle_timeout=I,hard_timeout=H)` (0 = unchanged).
+    FinTimeout {
+        idle: u16,
+        hard: u16,
+    },
 }
 
 /// A rule's instructions, in OpenFlow 1.3's fixed execution order: apply

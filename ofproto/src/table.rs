@@ -251,6 +251,8 @@ impl Table {
 pub struct Tables {
     tables: Vec<Arc<Table>>,
     config: ClassifierConfig,
+    /// The group table (published with the rules).
+    groups: Arc<crate::group::GroupTable>,
 }
 
 impl Default for Tables {
@@ -354,6 +356,21 @@ impl Tables {
                 })
                 .collect(),
             config,
+            groups: Arc::default(),
+        }
+    }
+
+    /// The group table.
+    pub fn groups(&self) -> &Arc<crate::group::GroupTable> {
+        &self.groups
+    }
+
+    /// The same rules with `groups` as the group table.
+    pub fn with_groups(&self, groups: Arc<crate::group::GroupTable>) -> Tables {
+        Tables {
+            tables: self.tables.clone(),
+            config: self.config.clone(),
+            groups,
         }
     }
 
@@ -401,6 +418,7 @@ impl Tables {
         Tables {
             tables,
             config: self.config.clone(),
+            groups: self.groups.clone(),
         }
     }
 
@@ -439,6 +457,7 @@ impl Tables {
         Tables {
             tables,
             config: self.config.clone(),
+            groups: self.groups.clone(),
         }
     }
 

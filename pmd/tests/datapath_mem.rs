@@ -237,16 +237,19 @@ fn capture_mirrors_rx_and_tx_into_pcap_files() {
     let (rx_file, tx_file) = (dir.join("p1.pcap"), dir.join("p2.pcap"));
     let frames: Vec<Vec<u8>> = (0..20).map(|i| udp_frame(0x0a00_0001 + i, 1000)).collect();
 
-    s.dp.start_capture(1, &rx_file, None).unwrap();
-    s.dp.start_capture(2, &tx_file, Some(5)).unwrap();
+    s.dp.start_capture(1, &rx_file, None, false).unwrap();
+    s.dp.start_capture(2, &tx_file, Some(5), false).unwrap();
     // One capture per port.
-    let e = s.dp.start_capture(2, &tx_file, None).unwrap_err();
+    let e = s.dp.start_capture(2, &tx_file, None, false).unwrap_err();
     assert!(e.to_string().contains("already being captured"), "{e}");
-    assert!(s.dp.start_capture(3, &dir.join("x"), Some(0)).is_err());
-    let e = s.dp.start_capture(3, &rx_file, None).unwrap_err();
+    assert!(s
+        .dp
+        .start_capture(3, &dir.join("x"), Some(0), false)
+        .is_err());
+    let e = s.dp.start_capture(3, &rx_file, None, false).unwrap_err();
     assert!(e.to_string().contains("capture of port 1"), "{e}");
     let e =
-        s.dp.start_capture(3, &dir.join("no/such/dir/x.pcap"), None)
+        s.dp.start_capture(3, &dir.join("no/such/dir/x.pcap"), None, false)
             .unwrap_err();
     assert!(e.to_string().contains("cannot write"), "{e}");
     assert_eq!(s.dp.captures().len(), 2);

@@ -455,3 +455,85 @@ fn explicit_offsets_match_lazy_parsing() {
     assert_eq!(lazy.outputs, rec.outputs);
     assert_eq!(be16(&rec.outputs[0].1, 38), 9);
 }
+
+fn check_len(size: u16, gt: Vec<DpAction>, le: Vec<DpAction>) -> DpAction {
+    DpAction::CheckPktLen {
+        size,
+        gt: Arc::from(gt),
+        le: Arc::from(le),
+    }
+}
+
+#[test]
+fn check_pkt_len_picks_the_branch_per_packet() {
+    // One action list (one megaflow) for frames of different lengths.
+    let acts = [check_len(
+        60,
+        vec![DpAction::Output(2)],
+        vec![DpAction::Output(3)],
+    )];
+    let short = udp4(1, 2, b"");
+    let long = udp4(1, 2, &[0u8; 100]);
+    assert!(short.len() <= 60 && long.len() > 60);
+    assert_eq!(run(&short, &acts).ports(), vec![3]);
+    assert_eq!(run(&long, &acts).ports(), vec![2]);
+    // Exactly `size` bytes is not larger.
+    let exact_payload = 60 - short.len();
+    let exact = udp4(1, 2, &vec![0u8; exact_payload]);
+    assert_eq!(exact.len(), 60);
+    assert_eq!(run(&exact, &acts).ports(), vec![3]);
+}
+
+#[test]
+fn check_pkt_len_ignores_ethernet_padding() {
+    let acts = [check_len(
+        50,
+        vec![DpAction::Output(2)],
+        vec![DpAction::Output(3)],
+    )];
+    let mut padded = udp4(1, 2, b"");
+    assert!(padded.len() <= 50);
+    padded.resize(64, 0); // padding after the IP datagram
+    assert_eq!(run(&padded, &acts).ports(), vec![3]);
+}
+
+#[test]
+fn check_pkt_len_branch_changes_stay_inside_when_not_last() {
+    let frame = udp4(1, 2, b"abc");
+    let acts = [
+        check_len(
+            10,
+            vec![set_dst([7; 6]), DpAction::Output(2)],
+            vec![DpAction::Output(3)],
+        ),
+        DpAction::Output(4),
+    ];
+    let rec = run(&frame, &acts);
+    let out = rec.out_frames();
+    assert_eq!(rec.ports(), vec![2, 4]);
+    assert_eq!(&out[0][..6], &[7; 6]);
+    assert_eq!(out[1], frame);
+    assert!(rec.drops.is_empty());
+}
+
+#[test]
+fn check_pkt_len_empty_branch_drops_as_action() {
+    let frame = udp4(1, 2, b"abc");
+    let rec = run(&frame, &[check_len(10, vec![], vec![DpAction::Output(3)])]);
+    assert!(rec.ports().is_empty());
+    assert_eq!(rec.drops, vec![DropReason::Action]);
+}
+
+#[test]
+fn truncated_output_inside_a_clone() {
+    let frame = udp4(1, 2, &[0u8; 100]);
+    let acts = [
+        DpAction::Clone(Arc::from(vec![DpAction::Truncate(20), DpAction::Output(2)])),
+        DpAction::Output(3),
+    ];
+    let rec = run(&frame, &acts);
+    let out = rec.out_frames();
+    assert_eq!(rec.ports(), vec![2, 3]);
+    assert_eq!(out[0], frame[..20]);
+    assert_eq!(out[1], frame);
+}

@@ -27,6 +27,10 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     pub flows: Option<PathBuf>,
 
+    /// OpenFlow groups in ovs-ofctl add-groups syntax (loaded before --flows).
+    #[arg(long, value_name = "FILE")]
+    pub groups: Option<PathBuf>,
+
     /// Built-in forwarding rule "in_port=1 actions=output:2" (for
     /// measuring forwarding without a flow file).
     #[arg(long)]
@@ -276,22 +280,32 @@ pub fn assign_ofports(specs: &mut [PortSpec]) -> Result<(), ArgError> {
 }
 
 /// Parses a core list: "1", "0-3", "1,3-5".
+/// Cores are CPU numbers a `cpu_set_t` can hold (glibc `CPU_SETSIZE`): a
+/// list naming a larger one is refused before anything is allocated.
+pub const MAX_CORE_ID: usize = 1023;
+
 pub fn parse_core_list(arg: &str) -> Result<Vec<usize>, ArgError> {
     let err = |reason: &str| ArgError::Cores {
         arg: arg.to_string(),
         reason: reason.to_string(),
     };
+    let core = |s: &str| -> Result<usize, ArgError> {
+        let c: usize = s.trim().parse().map_err(|_| err("not a number"))?;
+        if c > MAX_CORE_ID {
+            return Err(err(&format!("core {c} is above {MAX_CORE_ID}")));
+        }
+        Ok(c)
+    };
     let mut out = Vec::new();
     for part in arg.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         if let Some((a, b)) = part.split_once('-') {
-            let a: usize = a.trim().parse().map_err(|_| err("not a number"))?;
-            let b: usize = b.trim().parse().map_err(|_| err("not a number"))?;
+            let (a, b) = (core(a)?, core(b)?);
             if b < a {
                 return Err(err("range end before its start"));
             }
             out.extend(a..=b);
         } else {
-            out.push(part.parse().map_err(|_| err("not a number"))?);
+            out.push(core(part)?);
         }
     }
     if out.is_empty() {
@@ -384,6 +398,11 @@ mod tests {
         assert_eq!(parse_core_list("1").unwrap(), vec![1]);
         assert_eq!(parse_core_list("0-2,5").unwrap(), vec![0, 1, 2, 5]);
         assert!(parse_core_list("3-1").is_err());
+        // Huge ranges are refused before any allocation (issue 20 item 8).
+        let e = parse_core_list("0-1000000000000").unwrap_err().to_string();
+        assert!(e.contains("core 1000000000000 is above 1023"), "{e}");
+        assert!(parse_core_list("0-18446744073709551615").is_err());
+        assert!(parse_core_list("0-1023").is_ok());
         assert_eq!(eal_core_list("-l 0-1 --no-huge"), Some(vec![0, 1]));
         assert_eq!(eal_core_list("--no-huge -l2"), Some(vec![2]));
         assert_eq!(eal_core_list("--no-huge"), None);

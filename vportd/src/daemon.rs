@@ -40,11 +40,58 @@ fn default_pmd_cores(eal: &str) -> Vec<usize> {
     }
 }
 
+/// The `--groups` file as a group table (each group may name the groups
+/// of earlier lines).
+fn load_groups(args: &Args) -> Result<ofproto::group::GroupTable> {
+    let mut table = ofproto::group::GroupTable::default();
+    if let Some(path) = &args.groups {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("--groups {}", path.display()))?;
+        let name = path.display().to_string();
+        for g in ofproto::group::parse_groups(&text, &name).map_err(|e| anyhow::anyhow!("{e}"))? {
+            table = table
+                .add(g)
+                .map_err(|e| anyhow::anyhow!("--groups {name}: {e}"))?;
+        }
+    }
+    Ok(table)
+}
+
+/// The largest `--flows` file read (a 1M-rule file is about 100 MiB): a
+/// path such as /dev/zero is refused instead of read until memory runs out.
+pub const MAX_FLOW_FILE_BYTES: u64 = 512 << 20;
+
+/// Upcall handler threads at most (`--handler-threads`).
+pub const MAX_HANDLER_THREADS: usize = 256;
+
+/// Reads a `--flows` file of at most [`MAX_FLOW_FILE_BYTES`].
+fn read_flow_file(path: &std::path::Path) -> Result<String> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).with_context(|| format!("--flows {}", path.display()))?;
+    let mut bytes = Vec::new();
+    f.take(MAX_FLOW_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("--flows {}", path.display()))?;
+    if bytes.len() as u64 > MAX_FLOW_FILE_BYTES {
+        anyhow::bail!(
+            "--flows {}: longer than {} MiB",
+            path.display(),
+            MAX_FLOW_FILE_BYTES >> 20
+        );
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "--flows {}: not UTF-8 (byte {})",
+            path.display(),
+            e.utf8_error().valid_up_to() + 1
+        )
+    })
+}
+
 fn load_rules(args: &Args) -> Result<Vec<ofproto::Rule>> {
     let mut rules = Vec::new();
     if let Some(path) = &args.flows {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("--flows {}", path.display()))?;
+        let text = read_flow_file(path)?;
         let name = path.display().to_string();
         rules = ofproto::parse::parse_flows(&text, &name).map_err(|e| anyhow::anyhow!("{e}"))?;
     }
@@ -68,7 +115,25 @@ pub fn run(args: Args) -> Result<()> {
         Some(l) => args::parse_core_list(l)?,
         None => default_pmd_cores(&args.eal),
     };
-    let rules = load_rules(&args)?;
+    if let Some(n) = args.handler_threads {
+        if n == 0 || n > MAX_HANDLER_THREADS {
+            anyhow::bail!("--handler-threads {n}: must be 1 to {MAX_HANDLER_THREADS}");
+        }
+    }
+    let groups = load_groups(&args)?;
+    // `in_port=p1` / `output:p2` in --flows name the --port ports.
+    let names = specs
+        .iter()
+        .filter_map(|s| Some((s.name.clone(), s.ofport?)));
+    let rules = ofproto::parse::with_port_names(names, || load_rules(&args))?;
+    for r in &rules {
+        if let Some(g) = ofproto::group::missing_groups(r, &groups) {
+            anyhow::bail!(
+                "--flows: {}: group {g} does not exist (OFPGMFC_INVALID_GROUP)",
+                ofproto::format_rule(r)
+            );
+        }
+    }
 
     let stop = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGINT, stop.clone())
@@ -78,11 +143,18 @@ pub fn run(args: Args) -> Result<()> {
     let dump = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGUSR1, dump.clone())
         .context("installing the SIGUSR1 handler")?;
+    // SIGHUP (a closed terminal, `kill -HUP`) does not stop the daemon, as
+    // with OVS daemons: vportd logs to stderr and has nothing to reopen, so
+    // the main loop only notes it. Only SIGINT and SIGTERM stop it.
+    let hangup = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, hangup.clone())
+        .context("installing the SIGHUP handler")?;
 
     let eal = Eal::init(&args.eal).map_err(|e| anyhow::anyhow!("--eal: {e}"))?;
     let pool = Arc::new(create_pool(&args)?);
 
     let bridge = Arc::new(Bridge::new());
+    bridge.set_groups(groups);
     bridge
         .replace_rules(rules)
         .map_err(|e| anyhow::anyhow!("--flows: {e}"))?;
@@ -141,19 +213,35 @@ pub fn run(args: Args) -> Result<()> {
         stop: stop.clone(),
     });
 
-    let ctl = crate::ctl::start(&switch, args.ctl.clone(), args.metrics.clone());
-    if let Err(e) = &ctl {
-        log::warn!("control socket disabled: {e:#}");
+    // A daemon that cannot be managed is not left running: a control
+    // socket or metrics endpoint that cannot be served stops it with the
+    // reason (after the same orderly teardown as a signal).
+    // Only the default socket path (no --ctl, no --metrics) may be busy
+    // and leave the daemon running without one: runs such as the
+    // conformance harness start many daemons in parallel without --ctl.
+    let ctl = match crate::ctl::start(&switch, args.ctl.clone(), args.metrics.clone()) {
+        Err(e) if args.ctl.is_none() && args.metrics.is_none() => {
+            log::warn!("control socket disabled: {e:#} (give --ctl PATH to make this fatal)");
+            Ok(None)
+        }
+        other => other.map(Some),
+    };
+    if ctl.is_ok() {
+        main_loop(&switch, &args, &dump, &hangup);
     }
-
-    main_loop(&switch, &args, &dump);
 
     // Shutdown: PMDs stop and flush, then ports stop and close (which
     // completes net_pcap tx files), then EAL.
     log::info!("stopping");
-    if let Ok(ctl) = ctl {
-        ctl.stop();
-    }
+    let ctl_error = match ctl {
+        Ok(ctl) => {
+            if let Some(ctl) = ctl {
+                ctl.stop();
+            }
+            None
+        }
+        Err(e) => Some(e),
+    };
     if let Some(dp) = switch.datapath.lock().take() {
         dp.shutdown();
     }
@@ -168,10 +256,13 @@ pub fn run(args: Args) -> Result<()> {
     if let Err(e) = eal.cleanup() {
         log::warn!("EAL cleanup: {e}");
     }
-    Ok(())
+    match ctl_error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
-fn main_loop(switch: &Switch, args: &Args, dump: &AtomicBool) {
+fn main_loop(switch: &Switch, args: &Args, dump: &AtomicBool, hangup: &AtomicBool) {
     let tick = Duration::from_millis(20);
     let interval = args.stats_interval.map(|s| Duration::from_secs(s.max(1)));
     let mut last_print = Instant::now();
@@ -194,6 +285,9 @@ fn main_loop(switch: &Switch, args: &Args, dump: &AtomicBool) {
         }
         if dump.swap(false, Ordering::Relaxed) {
             print_counters_json(switch);
+        }
+        if hangup.swap(false, Ordering::Relaxed) {
+            log::info!("SIGHUP: ignored (stop with SIGINT or SIGTERM)");
         }
         if let Some(ms) = args.exit_when_idle {
             let idle = switch
@@ -278,7 +372,7 @@ fn print_rates(
         d.upcalls,
         d.total_drops()
     ));
-    println!("{line}");
+    print_stdout_line(&line);
 }
 
 /// SIGUSR1: one line `COUNTERS {json}` on stdout with every port's and
@@ -329,14 +423,27 @@ fn print_counters_json(switch: &Switch) {
                     .collect(),
             )
         });
-    println!(
+    print_stdout_line(&format!(
         r#"COUNTERS {{"ports":[{}],"pmds":[{}],"megaflows":{megaflows},"userspace":{{{}}}}}"#,
         ports.join(","),
         pmds.join(","),
         userspace.join(",")
-    );
+    ));
+}
+
+/// One line on stdout, flushed. A closed or full stdout (`| head -n 1`)
+/// loses the line and nothing else: forwarding never depends on stdout
+/// (`println!` would panic on EPIPE). The first failure is logged once.
+fn print_stdout_line(line: &str) {
     use std::io::Write;
-    let _ = std::io::stdout().flush();
+    static WARNED: AtomicBool = AtomicBool::new(false);
+    let mut out = std::io::stdout().lock();
+    let res = writeln!(out, "{line}").and_then(|()| out.flush());
+    if let Err(e) = res {
+        if !WARNED.swap(true, Ordering::Relaxed) {
+            log::warn!("stdout: {e}; statistics lines are dropped from now on");
+        }
+    }
 }
 
 /// The packet pool, in the memory `--mbuf-memory` asks for (see

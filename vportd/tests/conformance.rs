@@ -46,6 +46,10 @@ fn run_case(case: &Path) -> Result<(), String> {
         "--exit-when-idle".to_string(),
         "300".to_string(),
     ]);
+    if case.join("groups.txt").exists() {
+        full.push("--groups".to_string());
+        full.push(case.join("groups.txt").display().to_string());
+    }
     let out = run_vportd(&full, 120);
     if !out.status.success() {
         return Err(format!(

@@ -14,6 +14,8 @@ use super::values::{
 };
 use crate::fields::{FieldId, Prereq, SubField};
 use crate::rule::{Instructions, OfAction, OutputPort, TableId, MAX_TABLE};
+mod more;
+
 use flowcache::key::{
     FlowKey, VlanTag, ETH_TYPE_IPV4, ETH_TYPE_MPLS, ETH_TYPE_MPLS_MCAST, ETH_TYPE_VLAN,
     ETH_TYPE_VLAN_8021AD, IPPROTO_SCTP, IPPROTO_TCP, IPPROTO_UDP, VLAN_CFI,
@@ -27,15 +29,18 @@ pub(crate) struct State {
     pub key: FlowKey,
     pub mask: FlowKey,
     pub table: TableId,
+    /// Group buckets: there is no match to check prerequisites against
+    /// (OVS checks them only as packets are translated).
+    pub lenient: bool,
 }
 
 impl State {
     fn ok(&self, r: Req) -> bool {
-        r.ok(&self.key, &self.mask)
+        self.lenient || r.ok(&self.key, &self.mask)
     }
 
     fn has_vlan(&self) -> bool {
-        self.key.vlans[0].tci & VLAN_CFI != 0
+        self.lenient || self.key.vlans[0].tci & VLAN_CFI != 0
     }
 
     fn push_vlan(&mut self) {
@@ -111,7 +116,8 @@ enum Lower {
     SetMplsTc(u8),
     SetMplsTtl(u8),
     DecMplsTtl,
-    DecTtl,
+    /// `dec_ttl`, with its controller ids (none written: plain `dec_ttl`).
+    DecTtl(Vec<u16>),
     SetNwTtl(u8),
     SetIpv4 {
         dst: bool,
@@ -132,6 +138,20 @@ enum Lower {
         table: Option<TableId>,
     },
     SetTunnel(u64),
+    /// `clone(...)`, its actions with their positions.
+    Clone(Vec<(Lower, usize)>),
+    CheckPktLarger {
+        name: String,
+        def: Def,
+        dst: SubField,
+        pkt_len: u16,
+    },
+    OutputTrunc {
+        port: OutputPort,
+        max_len: u32,
+    },
+    /// An action that needs no check against the flow.
+    Plain(OfAction),
 }
 
 /// One instruction (OpenFlow 1.1+), in OVS's fixed order.
@@ -161,16 +181,9 @@ const UNSUPPORTED: &[&str] = &[
     "enqueue",
     "bundle",
     "bundle_load",
-    "set_queue",
-    "pop_queue",
-    "fin_timeout",
     "learn",
     "conjunction",
     "multipath",
-    "note",
-    "exit",
-    "sample",
-    "clone",
     "ct",
     "ct_clear",
     "nat",
@@ -181,7 +194,6 @@ const UNSUPPORTED: &[&str] = &[
     "dec_nsh_ttl",
     "encap",
     "decap",
-    "check_pkt_larger",
     "delete_field",
     "debug_recirc",
     "debug_slow",
@@ -199,7 +211,7 @@ fn split_arrow(v: &str) -> Result<(&str, &str), String> {
 
 fn parse_output(v: &str) -> Result<Lower, String> {
     if v.contains("port") && v.contains("max_len") {
-        return Err("output with max_len (output_trunc) is not supported".into());
+        return more::parse_output_trunc(v);
     }
     match parse_port_number(v) {
         Ok(p) => match port_to_output(p) {
@@ -469,14 +481,20 @@ fn parse_action(key: &str, kv: &Kv) -> PResult<Lower> {
         "dec_mpls_ttl" => Ok(Lower::DecMplsTtl),
         "dec_ttl" => {
             if v.is_empty() {
-                Ok(Lower::DecTtl)
+                Ok(Lower::DecTtl(Vec::new()))
             } else {
-                Err(Perr::new(
-                    vp,
-                    "dec_ttl with controller ids is not supported",
-                ))
+                num(more::parse_dec_ttl_ids(v))
             }
         }
+        "clone" => more::parse_clone(kv),
+        "check_pkt_larger" => more::parse_check_pkt_larger(kv),
+        "note" => num(more::parse_note(v)),
+        "exit" => Ok(Lower::Plain(OfAction::Exit)),
+        "group" => num(parse_u32(v, "group_id").map(|g| Lower::Plain(OfAction::Group(g)))),
+        "set_queue" => num(more::parse_set_queue(v)),
+        "pop_queue" => Ok(Lower::Plain(OfAction::PopQueue)),
+        "sample" => num(more::parse_sample(v)),
+        "fin_timeout" => num(more::parse_fin_timeout(v)),
         "set_tunnel" | "set_tunnel64" => num(parse_u64(v, "tunnel id").map(Lower::SetTunnel)),
         "normal" if v.is_empty() => Ok(Lower::Output(OutputPort::Normal)),
         _ if UNSUPPORTED.contains(&key) => Err(Perr::new(
@@ -778,9 +796,14 @@ fn lower(
             need(st.is_mpls(), pos, || mpls_needed("dec_mpls_ttl"))?;
             out.push(OfAction::DecMplsTtl);
         }
-        Lower::DecTtl => {
+        Lower::DecTtl(ids) => {
             need(st.is_ip(), pos, || ip_needed("dec_ttl"))?;
-            out.push(OfAction::DecTtl);
+            // OVS prints `dec_ttl(0)` as `dec_ttl`: id 0 is the default.
+            out.push(if ids.is_empty() || ids[..] == [0] {
+                OfAction::DecTtl
+            } else {
+                OfAction::DecTtlIds(ids.clone())
+            });
         }
         Lower::SetNwTtl(v) => {
             need(st.is_ip(), pos, || ip_needed("mod_nw_ttl"))?;
@@ -789,7 +812,7 @@ fn lower(
         Lower::SetIpv4 { dst, addr } => {
             let what = if *dst { "mod_nw_dst" } else { "mod_nw_src" };
             need(
-                st.mask.dl_type == 0xffff && st.key.dl_type == ETH_TYPE_IPV4,
+                st.lenient || (st.mask.dl_type == 0xffff && st.key.dl_type == ETH_TYPE_IPV4),
                 pos,
                 || format!("{what} requires ip in the match"),
             )?;
@@ -819,7 +842,7 @@ fn lower(
             let what = if *dst { "mod_tp_dst" } else { "mod_tp_src" };
             let proto_ok = st.mask.nw_proto == 0xff
                 && matches!(st.key.nw_proto, IPPROTO_TCP | IPPROTO_UDP | IPPROTO_SCTP);
-            need(st.is_ip() && proto_ok, pos, || {
+            need(st.lenient || (st.is_ip() && proto_ok), pos, || {
                 format!("{what} requires tcp, udp or sctp (v4 or v6) in the match")
             })?;
             need(
@@ -847,6 +870,45 @@ fn lower(
             value: u128::from(*v),
             mask: u128::from(u64::MAX),
         }),
+        Lower::Clone(inner) => {
+            need(!in_set, pos, || {
+                "clone is not allowed in write_actions (not an action-set action)".to_string()
+            })?;
+            // OVS `check_CLONE`: the inner actions are checked against the
+            // flow as it is here; what they change does not leak out.
+            let mut inner_st = st.clone();
+            let mut acts = Vec::with_capacity(inner.len());
+            for (l, p) in inner {
+                lower(l, *p, &mut inner_st, &mut acts, false)?;
+            }
+            out.push(OfAction::Clone(acts));
+        }
+        Lower::CheckPktLarger {
+            name,
+            def,
+            dst,
+            pkt_len,
+        } => {
+            need(!in_set, pos, || {
+                "check_pkt_larger is not allowed in write_actions".to_string()
+            })?;
+            check_write(def, name, "check_pkt_larger", pos, st)?;
+            out.push(OfAction::CheckPktLarger {
+                pkt_len: *pkt_len,
+                dst: *dst,
+            });
+        }
+        Lower::OutputTrunc { port, max_len } => {
+            need(!in_set, pos, || {
+                "output_trunc is not allowed in write_actions (not an action-set action)"
+                    .to_string()
+            })?;
+            out.push(OfAction::OutputTrunc {
+                port: *port,
+                max_len: *max_len,
+            });
+        }
+        Lower::Plain(a) => out.push(a.clone()),
     }
     Ok(())
 }
@@ -906,4 +968,31 @@ pub(crate) fn parse_instructions(s: &str, base: usize, mut st: State) -> PResult
         }
     }
     Ok(ins)
+}
+
+/// Parses a group bucket's actions `s` (at offset `base` in the line):
+/// apply-style actions, no match to check them against.
+pub(crate) fn parse_bucket_actions(s: &str, base: usize) -> PResult<Vec<OfAction>> {
+    let mut st = State {
+        key: FlowKey::default(),
+        mask: FlowKey::default(),
+        table: 0,
+        lenient: true,
+    };
+    let mut out = Vec::new();
+    for (inst, pos) in parse_list(s, base, false)? {
+        match inst {
+            Inst::Apply(l) => lower(&l, pos, &mut st, &mut out, false)?,
+            other => {
+                return Err(Perr::new(
+                    pos,
+                    format!(
+                        "{} instruction not allowed in a group bucket",
+                        other.kind().1
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(out)
 }

@@ -54,9 +54,26 @@ impl Perr {
             file: file.to_string(),
             line,
             col,
-            reason: self.msg,
+            reason: bounded_excerpt(self.msg),
         }
     }
+}
+
+/// Longest error reason kept: reasons quote the input, and a 10 MB token
+/// must not come back as a 10 MB message.
+pub const MAX_REASON_BYTES: usize = 300;
+
+/// `msg` cut to [`MAX_REASON_BYTES`] (at a character boundary), saying how
+/// much was cut.
+fn bounded_excerpt(msg: String) -> String {
+    if msg.len() <= MAX_REASON_BYTES {
+        return msg;
+    }
+    let mut end = MAX_REASON_BYTES;
+    while !msg.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} more bytes cut)", &msg[..end], msg.len() - end)
 }
 
 pub(crate) type PResult<T> = Result<T, Perr>;

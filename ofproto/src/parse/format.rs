@@ -152,6 +152,74 @@ pub(crate) fn format_action(a: &OfAction, proto: Option<u8>) -> String {
             ),
         },
         OfAction::Controller => "CONTROLLER:65535".into(),
+        OfAction::Clone(acts) => format!(
+            "clone({})",
+            acts.iter()
+                .map(|a| format_action(a, proto))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        OfAction::CheckPktLarger { pkt_len, dst } => {
+            format!(
+                "check_pkt_larger({pkt_len})->{}",
+                format_subfield(dst, proto)
+            )
+        }
+        OfAction::OutputTrunc { port, max_len } => {
+            format!(
+                "output(port={},max_len={max_len})",
+                reserved_port_name(port)
+            )
+        }
+        OfAction::DecTtlIds(ids) => format!(
+            "dec_ttl({})",
+            ids.iter().map(u16::to_string).collect::<Vec<_>>().join(",")
+        ),
+        OfAction::Note(bytes) => format!(
+            "note:{}",
+            bytes
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(".")
+        ),
+        OfAction::Exit => "exit".into(),
+        OfAction::Group(g) => format!("group:{g}"),
+        OfAction::SetQueue(q) => format!("set_queue:{q}"),
+        OfAction::PopQueue => "pop_queue".into(),
+        OfAction::Sample {
+            probability,
+            collector_set_id,
+            obs_domain_id,
+            obs_point_id,
+        } => format!(
+            "sample(probability={probability},collector_set_id={collector_set_id},\
+             obs_domain_id={obs_domain_id},obs_point_id={obs_point_id})"
+        ),
+        OfAction::FinTimeout { idle, hard } => {
+            let mut parts = Vec::new();
+            if *idle != 0 {
+                parts.push(format!("idle_timeout={idle}"));
+            }
+            if *hard != 0 {
+                parts.push(format!("hard_timeout={hard}"));
+            }
+            format!("fin_timeout({})", parts.join(","))
+        }
+    }
+}
+
+/// A port as OVS `ofputil_format_port` names it inside `output(port=...)`.
+fn reserved_port_name(p: &OutputPort) -> String {
+    match p {
+        OutputPort::Port(n) => n.to_string(),
+        OutputPort::InPort => "IN_PORT".into(),
+        OutputPort::All => "ALL".into(),
+        OutputPort::Flood => "FLOOD".into(),
+        OutputPort::Normal => "NORMAL".into(),
+        OutputPort::Controller => "CONTROLLER".into(),
+        OutputPort::Local => "LOCAL".into(),
+        OutputPort::Table => "TABLE".into(),
     }
 }
 
@@ -442,4 +510,16 @@ fn match_into(s: &mut String, m: &Match, priority: Option<u16>) {
     if s.len() > start && s.ends_with(',') {
         s.pop();
     }
+}
+
+/// A group bucket's actions as `dump-groups` prints them (no match to name
+/// the L4 protocol; an empty list is `drop`).
+pub(crate) fn format_action_list(acts: &[OfAction]) -> String {
+    if acts.is_empty() {
+        return "drop".into();
+    }
+    acts.iter()
+        .map(|a| format_action(a, None))
+        .collect::<Vec<_>>()
+        .join(",")
 }

@@ -196,10 +196,11 @@ impl Builder {
                 continue;
             }
             if !p.req.satisfied(&m.value, &m.mask) {
-                return Err(Perr::new(
-                    p.pos,
-                    format!("{} requires {}", p.name, p.req.describe()),
-                ));
+                // ovs-ofctl encodes only the fields whose prerequisites the
+                // match has (`nx_put_raw`): `ip,tp_dst=53` is installed as
+                // `ip`, `udp,tcp_flags=+syn` as `udp`.
+                put(m, p.field, 0, 0);
+                continue;
             }
             if p.req.is_l4() && m.value.nw_frag & FRAG_LATER != 0 {
                 return Err(Perr::new(

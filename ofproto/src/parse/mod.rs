@@ -22,16 +22,18 @@
 //! `matches` (the match part), `actions` (actions and instructions),
 //! `format` (dump-flows output), `error`.
 
-mod actions;
-mod error;
-mod fields;
-mod format;
+pub(crate) mod actions;
+pub(crate) mod error;
+pub(crate) mod fields;
+pub(crate) mod format;
 mod lexer;
 mod matches;
+mod port_names;
 mod values;
 
 pub use error::ParseError;
 pub use format::{format_instructions, format_match, format_rule};
+pub use port_names::with_port_names;
 
 use error::{PResult, Perr};
 use matches::{parse_header, Header, Mode};
@@ -67,6 +69,12 @@ fn split_actions(line: &str) -> PResult<(&str, Option<(&str, usize)>)> {
     Ok((&line[..p], Some((&after[eq + 1..], p + 6 + eq + 1))))
 }
 
+/// The longest `actions=` text of one rule. OVS refuses a rule whose
+/// actions do not fit OpenFlow's 16-bit length ("input too big"); the text
+/// bound keeps every rule's translation small (at most a few thousand
+/// actions) whatever the encoding.
+pub const MAX_ACTIONS_BYTES: usize = 65535;
+
 fn parse_rule_line(line: &str) -> PResult<Rule> {
     let (mpart, acts) = split_actions(line)?;
     let Some((astr, apos)) = acts else {
@@ -75,12 +83,23 @@ fn parse_rule_line(line: &str) -> PResult<Rule> {
             "must specify an action (`actions=...`, `actions=drop` for none)",
         ));
     };
+    if astr.len() > MAX_ACTIONS_BYTES {
+        return Err(Perr::new(
+            apos,
+            format!(
+                "actions are {} bytes, above the limit of {MAX_ACTIONS_BYTES} \
+                 (OVS refuses a rule whose actions exceed 64 KB)",
+                astr.len()
+            ),
+        ));
+    }
     let h = parse_header(mpart, 0, Mode::Flow)?;
     let table = h.table.unwrap_or(0);
     let st = actions::State {
         key: h.m.value,
         mask: h.m.mask,
         table,
+        lenient: false,
     };
     let instructions = actions::parse_instructions(astr, apos, st)?;
     Ok(Rule {
@@ -104,6 +123,9 @@ pub fn parse_flow(line: &str) -> Result<Rule, ParseError> {
 /// are skipped.  The first bad line rejects the whole file; the error names
 /// `file_name`, the line and the column.
 pub fn parse_flows(text: &str, file_name: &str) -> Result<Vec<Rule>, ParseError> {
+    // A UTF-8 byte order mark (editors on Windows write one) is not part
+    // of the first line.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut out = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.split('#').next().unwrap_or("");

@@ -190,6 +190,7 @@ pub(crate) fn parse_port_number(s: &str) -> Result<u32, String> {
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(s))
         .map(|(_, v)| *v)
+        .or_else(|| super::port_names::lookup(s))
         .ok_or_else(|| format!("{s}: unknown port"))
 }
 

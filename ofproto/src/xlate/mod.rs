@@ -29,7 +29,9 @@
 //! and actions consulted; it never has bits in the OpenFlow-only words
 //! (`metadata`, registers).
 
+mod clone;
 pub mod commit;
+mod group;
 pub mod normal;
 
 use crate::fields::{FieldId, Prereq, SubField};
@@ -56,6 +58,11 @@ pub trait PortSet {
     fn contains(&self, port: u32) -> bool;
     /// Every port, ascending.
     fn ports(&self) -> Vec<u32>;
+    /// True when `port` can carry packets (exists, link up, not admin
+    /// down): fast_failover liveness.
+    fn is_live(&self, port: u32) -> bool {
+        self.contains(port)
+    }
 }
 
 impl PortSet for [u32] {
@@ -182,6 +189,47 @@ impl Step<'_> {
     }
 }
 
+/// The action set `set` as the list it executes (OVS
+/// `ofpacts_execute_action_set`): pops, pushes, TTLs, sets, then a group or
+/// else the output and resubmit.
+fn action_set_order(set: &[OfAction]) -> Vec<OfAction> {
+    let last = |pred: &dyn Fn(&OfAction) -> bool| set.iter().rev().find(|a| pred(a)).cloned();
+    let mut list = Vec::new();
+    list.extend(last(&|a| matches!(a, OfAction::PopVlan)));
+    list.extend(last(&|a| matches!(a, OfAction::PopMpls(_))));
+    list.extend(last(&|a| matches!(a, OfAction::PushMpls(_))));
+    list.extend(last(&|a| matches!(a, OfAction::PushVlan(_))));
+    list.extend(last(&|a| matches!(a, OfAction::DecTtl)));
+    list.extend(last(&|a| matches!(a, OfAction::DecMplsTtl)));
+    list.extend(
+        set.iter()
+            .filter(|a| {
+                matches!(
+                    a,
+                    OfAction::SetField { .. }
+                        | OfAction::Load { .. }
+                        | OfAction::Move { .. }
+                        | OfAction::SetMplsTtl(_)
+                        | OfAction::SetNwTtl(_)
+                )
+            })
+            .cloned(),
+    );
+    // OpenFlow: with both a group and an output, only the group runs.
+    if let Some(g) = last(&|a| matches!(a, OfAction::Group(_))) {
+        list.push(g);
+    } else {
+        list.extend(last(&|a| {
+            matches!(
+                a,
+                OfAction::Output(_) | OfAction::OutputReg(_) | OfAction::Controller
+            )
+        }));
+        list.extend(last(&|a| matches!(a, OfAction::Resubmit { .. })));
+    }
+    list
+}
+
 /// OVS `mf_is_l3_or_higher`.
 fn field_is_l3_or_higher(f: FieldId) -> bool {
     !matches!(f.prereq(), Prereq::None | Prereq::Mpls)
@@ -234,6 +282,12 @@ struct Ctx<'a> {
     /// header change, a push or pop, TTL, controller, a resumed frozen
     /// state...): anything but output to ports and resubmit.
     typed_action: bool,
+    /// `exit` (or `check_pkt_larger`, which translated the rest itself)
+    /// ended the translation at every level.
+    exit: bool,
+    /// While a rule's apply-actions run: its instructions after them (what
+    /// `check_pkt_larger` must translate as the rest of the list).
+    rule_tail: Option<Vec<FrozenStep>>,
     /// The L2 switch NORMAL uses (none: NORMAL drops).
     l2: Option<&'a L2Switch<'a>>,
     /// MAC table entries NORMAL consulted.
@@ -316,6 +370,8 @@ pub fn xlate_l2<'a>(
         frozen: Vec::new(),
         recircs: Vec::new(),
         typed_action: false,
+        exit: false,
+        rule_tail: None,
         l2,
         mac_deps: Vec::new(),
     };
@@ -339,7 +395,7 @@ pub fn xlate_l2<'a>(
             ctx.table_miss = true;
         }
     }
-    if ctx.error.is_none() && !ctx.freezing {
+    if ctx.error.is_none() && !ctx.freezing && !ctx.exit {
         ctx.exec_action_set();
     }
     ctx.finish()
@@ -526,7 +582,6 @@ impl<'a> Ctx<'a> {
         self.cur_prio = e.rule.priority;
         self.cur_cookie = e.rule.cookie;
         let ins = &e.rule.instructions;
-        let flow = self.do_actions(&ins.apply);
         let mut steps: [Option<Step>; 4] = [None; 4];
         if ins.clear_actions {
             steps[0] = Some(Step::ClearActions);
@@ -539,6 +594,17 @@ impl<'a> Ctx<'a> {
         }
         if let Some(t) = ins.goto_table {
             steps[3] = Some(Step::GotoTable(t));
+        }
+        let checks_len = ins
+            .apply
+            .iter()
+            .any(|a| matches!(a, OfAction::CheckPktLarger { .. }));
+        let tail = checks_len.then(|| steps.iter().flatten().map(|s| s.to_frozen()).collect());
+        let saved_tail = std::mem::replace(&mut self.rule_tail, tail);
+        let flow = self.do_actions(&ins.apply);
+        self.rule_tail = saved_tail;
+        if self.exit {
+            return;
         }
         if self.freezing {
             self.frozen
@@ -556,8 +622,12 @@ impl<'a> Ctx<'a> {
     /// frozen state.
     fn do_steps(&mut self, steps: &[Step]) -> Flow {
         for (i, s) in steps.iter().enumerate() {
-            if self.error.is_some() {
+            if self.error.is_some() || self.exit {
                 return Flow::Stop;
+            }
+            if let Step::Action(OfAction::CheckPktLarger { pkt_len, dst }) = s {
+                let rest = steps[i + 1..].iter().map(|s| s.to_frozen()).collect();
+                return self.check_pkt_larger(*pkt_len, dst, rest);
             }
             self.check_freeze(*s);
             if self.freezing {
@@ -674,7 +744,7 @@ impl<'a> Ctx<'a> {
         let steps: Vec<Step> = state.steps.iter().map(Step::from_frozen).collect();
         self.do_steps(&steps);
         drop(steps);
-        if self.error.is_none() && !self.freezing {
+        if self.error.is_none() && !self.freezing && !self.exit {
             self.exec_action_set();
         }
         self.recircs.push(node);
@@ -686,44 +756,18 @@ impl<'a> Ctx<'a> {
         if set.is_empty() {
             return;
         }
-        let last = |pred: &dyn Fn(&OfAction) -> bool| set.iter().rev().find(|a| pred(a)).cloned();
-        let mut list = Vec::new();
-        list.extend(last(&|a| matches!(a, OfAction::PopVlan)));
-        list.extend(last(&|a| matches!(a, OfAction::PopMpls(_))));
-        list.extend(last(&|a| matches!(a, OfAction::PushMpls(_))));
-        list.extend(last(&|a| matches!(a, OfAction::PushVlan(_))));
-        list.extend(last(&|a| matches!(a, OfAction::DecTtl)));
-        list.extend(last(&|a| matches!(a, OfAction::DecMplsTtl)));
-        list.extend(
-            set.iter()
-                .filter(|a| {
-                    matches!(
-                        a,
-                        OfAction::SetField { .. }
-                            | OfAction::Load { .. }
-                            | OfAction::Move { .. }
-                            | OfAction::SetMplsTtl(_)
-                            | OfAction::SetNwTtl(_)
-                    )
-                })
-                .cloned(),
-        );
-        list.extend(last(&|a| {
-            matches!(
-                a,
-                OfAction::Output(_) | OfAction::OutputReg(_) | OfAction::Controller
-            )
-        }));
-        list.extend(last(&|a| matches!(a, OfAction::Resubmit { .. })));
+        let list = action_set_order(&set);
         if list.is_empty() {
             return;
         }
         self.note_line(String::new());
         self.note_line("--. Executing action set:".into());
         let saved = self.indent;
+        let saved_tail = self.rule_tail.take();
         self.indent = 0;
         self.do_actions(&list);
         self.indent = saved;
+        self.rule_tail = saved_tail;
     }
 
     fn do_actions(&mut self, acts: &[OfAction]) -> Flow {
@@ -731,8 +775,18 @@ impl<'a> Ctx<'a> {
             self.note("drop");
         }
         for (i, a) in acts.iter().enumerate() {
-            if self.error.is_some() {
+            if self.error.is_some() || self.exit {
                 return Flow::Stop;
+            }
+            if let OfAction::CheckPktLarger { pkt_len, dst } = a {
+                self.trace_action(a);
+                self.typed_action = true;
+                let mut rest: Vec<FrozenStep> = acts[i + 1..]
+                    .iter()
+                    .map(|a| FrozenStep::Action(a.clone()))
+                    .collect();
+                rest.extend(self.rule_tail.take().unwrap_or_default());
+                return self.check_pkt_larger(*pkt_len, dst, rest);
             }
             self.check_freeze(Step::Action(a));
             if self.freezing {
@@ -786,6 +840,23 @@ impl<'a> Ctx<'a> {
             OfAction::PopVlan => self.pop_vlan(),
             OfAction::PushMpls(ethertype) => self.push_mpls(*ethertype),
             OfAction::PopMpls(ethertype) => self.pop_mpls(*ethertype),
+            OfAction::Clone(acts) => self.clone_actions(acts),
+            OfAction::Group(g) => self.group_action(*g),
+            OfAction::OutputTrunc { port, max_len } => self.output_trunc(*port, *max_len),
+            OfAction::DecTtlIds(_) => return self.dec_ttl(),
+            OfAction::Exit => {
+                self.exit = true;
+                return Flow::Stop;
+            }
+            // Handled by `do_actions`/`do_steps` (they hand it the rest).
+            OfAction::CheckPktLarger { .. } => {}
+            // No datapath effect in vportd (no queues, no IPFIX collectors,
+            // no FIN-driven rule timeouts).
+            OfAction::Note(_)
+            | OfAction::SetQueue(_)
+            | OfAction::PopQueue
+            | OfAction::Sample { .. }
+            | OfAction::FinTimeout { .. } => {}
             OfAction::Resubmit { in_port, table } => {
                 let port = match in_port {
                     Some(p) if *p != OFPP_IN_PORT => *p,
@@ -1137,10 +1208,7 @@ impl<'a> Ctx<'a> {
             }
         }
 
-        let has_output = self
-            .actions
-            .iter()
-            .any(|a| a.is_output() || matches!(a, DpAction::Recirc(_)));
+        let has_output = clone::emits_output(&self.actions);
         let drop_reason = if let Some(e) = self.error {
             self.actions.clear();
             Some(e)

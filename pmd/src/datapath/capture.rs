@@ -45,11 +45,16 @@ impl<P: Packet + 'static> Datapath<P> {
     /// `path` (created or truncated), until `limit` packets are written
     /// (`None`: until [`Datapath::stop_capture`]). Returns once every PMD
     /// mirrors the port.
+    ///
+    /// The file is opened with `O_NOFOLLOW` (a symlink is refused, never
+    /// followed: the daemon often runs as root) and must not exist unless
+    /// `overwrite`, in which case an existing regular file is truncated.
     pub fn start_capture(
         &self,
         port: u32,
         path: &Path,
         limit: Option<u64>,
+        overwrite: bool,
     ) -> Result<CaptureInfo, CaptureError> {
         if limit == Some(0) {
             return Err(CaptureError::ZeroCount);
@@ -72,7 +77,7 @@ impl<P: Packet + 'static> Datapath<P> {
             path: path.to_path_buf(),
             source,
         };
-        let file = File::create(path).map_err(create_err)?;
+        let file = open_capture_file(path, overwrite).map_err(create_err)?;
         let mut writer = PcapWriter::new(BufWriter::new(file)).map_err(create_err)?;
         writer.flush().map_err(create_err)?;
 
@@ -276,4 +281,29 @@ fn stop_pmds<P: Packet>(pmds: &[Sender<PmdCommand<P>>], port: u32) {
     for a in acks {
         let _ = a.recv_timeout(PMD_ACK_TIMEOUT);
     }
+}
+
+/// Opens a capture file without following a symlink at its last component;
+/// an existing file is an error unless `overwrite`.
+fn open_capture_file(path: &Path, overwrite: bool) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).custom_flags(libc::O_NOFOLLOW).mode(0o600);
+    if overwrite {
+        o.create(true).truncate(true);
+    } else {
+        o.create_new(true);
+    }
+    // (O_CREAT | O_EXCL never follows a symlink either: EEXIST.)
+    let is_link = || std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    o.open(path).map_err(|e| match e.raw_os_error() {
+        Some(libc::ELOOP) | Some(libc::EEXIST) if is_link() => std::io::Error::new(
+            e.kind(),
+            "is a symbolic link: refused (capture never follows one)",
+        ),
+        Some(libc::EEXIST) => {
+            std::io::Error::new(e.kind(), "exists: refused (pass --force to overwrite it)")
+        }
+        _ => e,
+    })
 }

@@ -284,12 +284,17 @@ impl<P: Packet + 'static> Datapath<P> {
 
     /// True when no PMD has received, sent or resolved anything for
     /// `idle_ms` milliseconds and no upcall is in flight.
+    ///
+    /// Each PMD's last activity is loaded before the clock is read: a PMD
+    /// that records activity after our clock reading would otherwise look
+    /// active "in the future", and an unsigned difference would wrap to an
+    /// enormous idle time (issue 20, item 1).
     pub fn is_idle(&self, idle_ms: u64) -> bool {
-        let now = clock::tsc();
-        let idle_ticks = idle_ms * clock::tsc_hz() / 1000;
+        let idle_ticks = idle_ms.saturating_mul(clock::tsc_hz()) / 1000;
         self.pmds.iter().all(|p| {
-            p.stats.pending_upcalls.get() == 0
-                && now.wrapping_sub(p.stats.last_activity_tsc.get()) >= idle_ticks
+            let pending = p.stats.pending_upcalls.get();
+            let last = p.stats.last_activity_tsc.get();
+            pending == 0 && idle_ticks_since(last, clock::tsc()) >= idle_ticks
         })
     }
 
@@ -334,4 +339,29 @@ pub enum MoveRxqError {
     NotPolled { port: u32, queue: u16 },
     #[error("PMD thread {0} did not hand the queue over within 5 s")]
     Timeout(usize),
+}
+
+/// Ticks from `last` to `now`, zero when `last` is not before `now` (an
+/// activity stamp taken after `now`, or a TSC a few ticks ahead on
+/// another core): never a wrapped difference.
+fn idle_ticks_since(last: u64, now: u64) -> u64 {
+    now.saturating_sub(last)
+}
+
+#[cfg(test)]
+mod idle_tests {
+    use super::idle_ticks_since;
+
+    #[test]
+    fn activity_stamped_after_the_clock_reading_is_not_idle() {
+        // A PMD stamped activity at 1_000_005 after the main thread read
+        // the clock at 1_000_000: no idle time at all, not 2^64 - 5.
+        assert_eq!(idle_ticks_since(1_000_005, 1_000_000), 0);
+    }
+
+    #[test]
+    fn idle_ticks_count_from_the_last_activity() {
+        assert_eq!(idle_ticks_since(1_000, 4_000), 3_000);
+        assert_eq!(idle_ticks_since(4_000, 4_000), 0);
+    }
 }

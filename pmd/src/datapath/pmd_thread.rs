@@ -909,33 +909,28 @@ impl<P: Packet> Pmd<P> {
             return;
         }
 
-        // 2. EMC, then dpcls for the misses.
-        let mut flows: [*const Megaflow; BURST] = [std::ptr::null(); BURST];
+        // 2. EMC, then dpcls for the misses. `flows` borrows the entries of
+        // the EMC and the dpcls, which therefore stay unchanged until the
+        // burst is executed; the EMC takes the dpcls hits afterwards.
+        let mut flows: [Option<&Arc<Megaflow>>; BURST] = [None; BURST];
         let keys = &scratch.keys[..n];
         let hashes = &scratch.hashes[..n];
         let mut missed = live;
         if self.emc.is_enabled() {
-            let mut res: [Option<&Arc<Megaflow>>; BURST] = [None; BURST];
-            let hits = self.emc.lookup_batch(hashes, keys, live, &mut res);
-            for i in bits(hits) {
-                if let Some(mf) = res[i] {
-                    flows[i] = Arc::as_ptr(mf);
-                }
-            }
+            let hits = self.emc.lookup_batch(hashes, keys, live, &mut flows);
             self.io.stats.emc_hits.add(hits.count_ones() as u64);
             missed &= !hits;
         }
+        let mut dpcls_hits: [Option<&Arc<Megaflow>>; BURST] = [None; BURST];
+        let mut learned: u32 = 0;
         if missed != 0 {
-            let mut res: [Option<&Arc<Megaflow>>; BURST] = [None; BURST];
             let found = self
                 .dpcls
-                .lookup_batch_hashed(keys, hashes, missed, &mut res);
+                .lookup_batch_hashed(keys, hashes, missed, &mut dpcls_hits);
             for i in bits(found.hits) {
-                if let Some(mf) = res[i] {
-                    flows[i] = Arc::as_ptr(mf);
-                    self.emc.maybe_insert(hashes[i], &keys[i], mf);
-                }
+                flows[i] = dpcls_hits[i];
             }
+            learned = found.hits;
             let good = found.hits;
             self.io
                 .stats
@@ -966,26 +961,23 @@ impl<P: Packet> Pmd<P> {
         let hits = live & !missed;
         // The megaflows' first lines (dead flag, actions, counters) for the
         // whole burst, so their cache misses overlap.
-        for i in bits(hits) {
-            prefetch(flows[i]);
+        for mf in flows[..n].iter().flatten() {
+            prefetch(Arc::as_ptr(mf));
         }
         let now = ms_at(self.burst_tsc);
         let mut i = 0;
         while i < n {
-            if hits & (1 << i) == 0 {
+            let Some(mf) = flows[i].filter(|_| hits & (1 << i) != 0) else {
                 i += 1;
                 continue;
-            }
-            let mf_ptr = flows[i];
+            };
             let mut end = i + 1;
-            while end < n && hits & (1 << end) != 0 && flows[end] == mf_ptr {
+            while end < n
+                && hits & (1 << end) != 0
+                && flows[end].is_some_and(|f| Arc::ptr_eq(f, mf))
+            {
                 end += 1;
             }
-            // SAFETY: `mf_ptr` came from an `Arc<Megaflow>` held by the
-            // dpcls (every EMC entry's megaflow is also in the dpcls). The
-            // dpcls is only changed between bursts (commands and upcall
-            // replies), so the megaflow outlives this loop.
-            let mf: &Megaflow = unsafe { &*mf_ptr };
             let run = HitRun {
                 pkts: &mut slots[i..end],
                 keys: &keys[i..end],
@@ -993,6 +985,13 @@ impl<P: Packet> Pmd<P> {
             };
             self.io.execute_run(mf, run, meta, depth, now);
             i = end;
+        }
+
+        // 5. The EMC learns the dpcls hits (1/emc-insert-inv-prob of them).
+        for i in bits(learned) {
+            if let Some(mf) = dpcls_hits[i] {
+                self.emc.maybe_insert(hashes[i], &keys[i], mf);
+            }
         }
     }
 
@@ -1053,7 +1052,7 @@ impl<P: Packet> Pmd<P> {
         };
         // 2. The megaflow of every packet; a whole burst for one output
         // leaves at once. Every packet must resolve before anything runs.
-        let mut flows: [*const Megaflow; BURST] = [std::ptr::null(); BURST];
+        let mut flows: [Option<&Arc<Megaflow>>; BURST] = [None; BURST];
         if let Some(mf) = one_flow {
             if let [DpAction::Output(port)] = &mf.actions[..] {
                 if self.io.send_batch(*port, batch) {
@@ -1063,13 +1062,13 @@ impl<P: Packet> Pmd<P> {
                     return true;
                 }
             }
-            flows[..n].fill(Arc::as_ptr(mf));
+            flows[..n].fill(Some(mf));
         } else {
             for (flow, v) in flows.iter_mut().zip(&parsed[..n]) {
                 let Some(mf) = simple::lookup(table, *v) else {
                     return false;
                 };
-                *flow = Arc::as_ptr(mf);
+                *flow = Some(mf);
             }
         }
         self.io.stats.simple_hits.add(n as u64);
@@ -1083,12 +1082,11 @@ impl<P: Packet> Pmd<P> {
         let now = ms_at(self.burst_tsc);
         let mut i = 0;
         while i < n {
-            let mf_ptr = flows[i];
-            let end = i + flows[i..n].iter().take_while(|f| **f == mf_ptr).count();
-            // SAFETY: `mf_ptr` came from an `Arc<Megaflow>` held by the
-            // simple table (and the dpcls), which only change between
-            // bursts, so the megaflow outlives this loop.
-            let mf: &Megaflow = unsafe { &*mf_ptr };
+            let Some(mf) = flows[i] else { break };
+            let end = i + flows[i..n]
+                .iter()
+                .take_while(|f| f.is_some_and(|f| Arc::ptr_eq(f, mf)))
+                .count();
             let run = &mut slots[i..end];
             let bytes: u64 = run.iter().flatten().map(|p| p.len() as u64).sum();
             // Simple-path packets are never TCP: no flags to record.

@@ -22,7 +22,7 @@ use super::queue::{DpdkRxq, DpdkTxq};
 use std::ffi::{c_char, CStr, CString};
 use std::fmt;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Number of ethdev port ids of this DPDK build (`RTE_MAX_ETHPORTS`).
@@ -91,6 +91,30 @@ pub struct PortStats {
     pub oerrors: u64,
     /// Receive failures for lack of mbufs.
     pub rx_nombuf: u64,
+    /// Received frames longer than one mbuf, dropped by vportd (counted in
+    /// software: the device took them).
+    pub rx_oversized: u64,
+    /// Packets the device's tx queue refused (queue full), freed by vportd.
+    pub tx_full: u64,
+}
+
+impl PortStats {
+    /// Every packet this port lost, whatever the reason.
+    pub fn total_drops(&self) -> u64 {
+        self.imissed
+            + self.ierrors
+            + self.oerrors
+            + self.rx_nombuf
+            + self.rx_oversized
+            + self.tx_full
+    }
+}
+
+/// Drops counted by vportd's queue handles (the device does not see them).
+#[derive(Debug, Default)]
+pub(crate) struct SoftwareDrops {
+    pub(crate) rx_oversized: AtomicU64,
+    pub(crate) tx_full: AtomicU64,
 }
 
 /// A device a port was hot-plugged from, removed again on close.
@@ -121,6 +145,8 @@ pub(crate) struct PortShared {
     /// a failed reconfiguration some queues still use the previous pool.
     /// Dropped after the close.
     mempools: Vec<Mempool>,
+    /// Drops the queue handles count (cold paths only).
+    pub(crate) drops: SoftwareDrops,
     _eal: EalRef,
 }
 
@@ -337,6 +363,7 @@ impl EthPort {
             rx_desc: 0,
             tx_desc: 0,
             rxq_taken: Box::new([]),
+            drops: SoftwareDrops::default(),
             txq_taken: Box::new([]),
             hotplug,
             mempools: Vec::new(),
@@ -610,12 +637,16 @@ impl EthPort {
             ierrors: stats.ierrors,
             oerrors: stats.oerrors,
             rx_nombuf: stats.rx_nombuf,
+            rx_oversized: self.shared.drops.rx_oversized.load(Ordering::Relaxed),
+            tx_full: self.shared.drops.tx_full.load(Ordering::Relaxed),
         })
     }
 
     /// Resets the basic and extended counters.
     pub fn reset_stats(&self) -> Result<(), DpdkError> {
         self.check_open("reset stats")?;
+        self.shared.drops.rx_oversized.store(0, Ordering::Relaxed);
+        self.shared.drops.tx_full.store(0, Ordering::Relaxed);
         // SAFETY: owned, open port.
         let ret = unsafe { dpdk_sys::rte_eth_stats_reset(self.shared.port_id) };
         if ret < 0 {

@@ -66,6 +66,10 @@ impl DpdkRxq {
                 // Dropping the Mbuf frees the whole chain.
                 batch.remove(index);
                 self.dropped_chains += 1;
+                self.port
+                    .drops
+                    .rx_oversized
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
         }
     }
@@ -211,6 +215,11 @@ impl TxQueue for DpdkTxq {
         }
         if sent < count {
             self.dropped += (count - sent) as u64;
+            // Cold (the queue is full): the port's count for operators.
+            self.port
+                .drops
+                .tx_full
+                .fetch_add((count - sent) as u64, std::sync::atomic::Ordering::Relaxed);
             // SAFETY: `packets[sent..count]` are still ours (not taken by
             // the driver) and not otherwise referenced: the batch forgot
             // them. rte_pktmbuf_free_bulk frees each once.

@@ -20,6 +20,7 @@
 //! OVS's `dp_packet_resize_l2*` do, so rewrites after a push hit the right
 //! bytes. Checksums are only ever updated incrementally, never recomputed.
 
+mod check_len;
 mod checksum;
 mod mpls;
 mod set;
@@ -205,6 +206,7 @@ fn last_consumer(actions: &[DpAction]) -> Option<usize> {
             | DpAction::Userspace { .. }
             | DpAction::Recirc(_)
             | DpAction::Clone(_)
+            | DpAction::CheckPktLen { .. }
             | DpAction::Sample { .. } => last = Some(i),
             DpAction::Set(_)
             | DpAction::PushVlan { .. }
@@ -325,6 +327,23 @@ fn run<P: Packet, C: ExecContext<P>>(
                 let mut sub = *st;
                 st.cutlen = 0;
                 match copy {
+                    Some(c) => run(ctx, list, sub_last, c, &mut sub, Origin::Copy),
+                    None => ctx.count_drop(DropReason::NoMbuf),
+                }
+            }
+            DpAction::CheckPktLen { size, gt, le } => {
+                let ofs = *st.offsets(&pkt);
+                let len = pkt.len() - check_len::l2_pad_len(pkt.data(), &ofs);
+                let list = if len > usize::from(*size) { gt } else { le };
+                let sub_last = last_consumer(list);
+                if steal {
+                    run(ctx, list, sub_last, pkt, st, origin);
+                    return;
+                }
+                // The branch runs on a copy: its changes stay inside it
+                // (OVS `odp_execute_check_pkt_len` clones when not stealing).
+                let mut sub = *st;
+                match pkt.try_clone() {
                     Some(c) => run(ctx, list, sub_last, c, &mut sub, Origin::Copy),
                     None => ctx.count_drop(DropReason::NoMbuf),
                 }

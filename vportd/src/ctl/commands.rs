@@ -190,7 +190,7 @@ const COMMANDS: &[Cmd] = &[
     },
     Cmd {
         name: "capture",
-        usage: "capture PORT FILE [--count N]",
+        usage: "capture PORT FILE [--count N] [--force]",
         summary:
             "write what PORT receives and sends to a pcap file (N packets, or until capture-stop)",
         aliases: &[],
@@ -411,6 +411,15 @@ fn with_dp<T>(
     }
 }
 
+/// Runs a flow-syntax parse with the bridge's port names resolvable
+/// (`in_port=p1`, `output:p2`, as ovs-ofctl accepts them).
+fn with_names<R>(s: &Server, parse: impl FnOnce() -> R) -> R {
+    let names = port_names(s)
+        .into_iter()
+        .map(|(ofport, name)| (name, ofport));
+    ofproto::parse::with_port_names(names, parse)
+}
+
 /// OpenFlow number → port name.
 pub(super) fn port_names(s: &Server) -> BTreeMap<u32, String> {
     s.switch
@@ -438,7 +447,9 @@ fn port_info(p: &SwitchPort) -> json::PortInfo {
         rx_errors: s.ierrors,
         tx_errors: s.oerrors,
         rx_nombuf: s.rx_nombuf,
-        drops: s.imissed + s.ierrors + s.oerrors + s.rx_nombuf,
+        rx_oversized: s.rx_oversized,
+        tx_full: s.tx_full,
+        drops: s.total_drops(),
     });
     json::PortInfo {
         name: p.name.clone(),
@@ -725,7 +736,7 @@ fn add_flow(s: &Server, args: &[String]) -> CmdResult {
         return Err("add-flow: usage: add-flow FLOW (e.g. in_port=1,actions=output:2)".into());
     }
     let line = args.join(" ");
-    let rule = parse_flow(&line).map_err(|e| format!("add-flow: {e}"))?;
+    let rule = with_names(s, || parse_flow(&line)).map_err(|e| format!("add-flow: {e}"))?;
     let _edit = s.edit.lock();
     s.switch.bridge.add_rules(vec![rule]);
     let d = json::FlowChange {
@@ -743,7 +754,7 @@ fn add_flows(s: &Server, args: &[String], replace: bool) -> CmdResult {
         "add-flows"
     };
     let (text, name) = flow_text(cmd, args)?;
-    let rules = parse_flows(&text, &name).map_err(|e| format!("{cmd}: {e}"))?;
+    let rules = with_names(s, || parse_flows(&text, &name)).map_err(|e| format!("{cmd}: {e}"))?;
     let count = rules.len();
     let _edit = s.edit.lock();
     if replace {
@@ -768,12 +779,13 @@ fn mod_flows(s: &Server, args: &[String]) -> CmdResult {
         return Err("mod-flows: usage: mod-flows [--strict] FLOW".into());
     }
     let line = rest.join(" ");
-    let rule = parse_flow(&line).map_err(|e| format!("mod-flows: {e}"))?;
+    let rule = with_names(s, || parse_flow(&line)).map_err(|e| format!("mod-flows: {e}"))?;
     let mpart = line
         .find("action")
         .map_or(line.as_str(), |p| &line[..p])
         .trim_end_matches(|c: char| c == ',' || c.is_whitespace());
-    let mut filter = parse_filter(mpart).map_err(|e| format!("mod-flows: {e}"))?;
+    let mut filter =
+        with_names(s, || parse_filter(mpart)).map_err(|e| format!("mod-flows: {e}"))?;
     if strict {
         filter.priority = Some(rule.priority);
     } else {
@@ -795,7 +807,7 @@ fn mod_flows(s: &Server, args: &[String]) -> CmdResult {
 fn del_flows(s: &Server, args: &[String]) -> CmdResult {
     let (strict, rest) = take_flag(args, "--strict");
     let line = rest.join(" ");
-    let filter = parse_filter(&line).map_err(|e| format!("del-flows: {e}"))?;
+    let filter = with_names(s, || parse_filter(&line)).map_err(|e| format!("del-flows: {e}"))?;
     let _edit = s.edit.lock();
     let n = s.switch.bridge.delete_rules(&filter, strict);
     let d = json::FlowChange {
@@ -808,7 +820,7 @@ fn del_flows(s: &Server, args: &[String]) -> CmdResult {
 
 fn dump_flows(s: &Server, args: &[String]) -> CmdResult {
     let line = args.join(" ");
-    let filter = parse_filter(&line).map_err(|e| format!("dump-flows: {e}"))?;
+    let filter = with_names(s, || parse_filter(&line)).map_err(|e| format!("dump-flows: {e}"))?;
     let tables = s.switch.bridge.tables();
     let now = Instant::now();
     let flows = tables
@@ -1251,13 +1263,27 @@ fn set(s: &Server, args: &[String]) -> CmdResult {
     }
     let previous = with_dp(s, |dp| match key.as_str() {
         "flow-limit" => {
-            let n = usize::try_from(n).map_err(|_| format!("set flow-limit: {n} is too large"))?;
+            // OVS's flow limit is an unsigned int; 0 would refuse every
+            // megaflow.
+            if n == 0 || n > u64::from(u32::MAX) {
+                return Err(format!(
+                    "set flow-limit: {n} is out of range (1 to {})",
+                    u32::MAX
+                ));
+            }
+            let n = n as usize;
             Ok(Some(dp.limits.flow_limit.swap(n, Relaxed) as u64))
         }
         "max-idle" => {
             if n < 100 {
                 return Err(format!(
                     "set max-idle: {n} ms is below the minimum of 100 ms"
+                ));
+            }
+            if n > u64::from(u32::MAX) {
+                return Err(format!(
+                    "set max-idle: {n} ms is above OVS's maximum of {} ms",
+                    u32::MAX
                 ));
             }
             Ok(Some(dp.limits.max_idle_ms.swap(n, Relaxed)))
@@ -1297,13 +1323,21 @@ fn capture_json(c: &CaptureInfo, names: &BTreeMap<u32, String>) -> json::Capture
     }
 }
 
-/// `capture PORT FILE [--count N]`.
-fn parse_capture(args: &[String]) -> Result<(String, PathBuf, Option<u64>), String> {
-    let usage = "usage: capture PORT FILE [--count N]";
+/// `capture PORT FILE [--count N] [--force]`: the file, the packet limit,
+/// and whether an existing file may be overwritten.
+type CaptureArgs = (String, PathBuf, Option<u64>, bool);
+
+fn parse_capture(args: &[String]) -> Result<CaptureArgs, String> {
+    let usage = "usage: capture PORT FILE [--count N] [--force]";
     let mut words = Vec::new();
     let mut count = None;
+    let mut force = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
+        if a == "--force" {
+            force = true;
+            continue;
+        }
         let v = if a == "--count" {
             Some(
                 it.next()
@@ -1338,7 +1372,7 @@ fn parse_capture(args: &[String]) -> Result<(String, PathBuf, Option<u64>), Stri
             file.display()
         ));
     }
-    Ok((port.clone(), file, count))
+    Ok((port.clone(), file, count, force))
 }
 
 fn ofport_of(s: &Server, cmd: &str, name: &str) -> Result<u32, String> {
@@ -1351,25 +1385,26 @@ fn ofport_of(s: &Server, cmd: &str, name: &str) -> Result<u32, String> {
 }
 
 fn capture(s: &Server, args: &[String]) -> CmdResult {
-    let (name, file, count) = parse_capture(args)?;
+    let (name, file, count, force) = parse_capture(args)?;
     let ofport = ofport_of(s, "capture", &name)?;
     // Taken before the datapath lock (del-port takes the port lock first).
     let names = port_names(s);
     let info = with_dp(s, |dp| {
-        dp.start_capture(ofport, &file, count).map_err(|e| match e {
-            CaptureError::Busy { path, .. } => format!(
+        dp.start_capture(ofport, &file, count, force)
+            .map_err(|e| match e {
+                CaptureError::Busy { path, .. } => format!(
                 "capture: port {name} is already being captured to {} (capture-stop {name} first)",
                 path.display()
             ),
-            CaptureError::FileInUse { port, path } => format!(
-                "capture: {} is the file of the capture of port {}",
-                path.display(),
-                port_names(s)
-                    .get(&port)
-                    .map_or(port.to_string(), Clone::clone)
-            ),
-            e => format!("capture: {e}"),
-        })
+                CaptureError::FileInUse { port, path } => format!(
+                    "capture: {} is the file of the capture of port {}",
+                    path.display(),
+                    port_names(s)
+                        .get(&port)
+                        .map_or(port.to_string(), Clone::clone)
+                ),
+                e => format!("capture: {e}"),
+            })
     })?;
     let d = capture_json(&info, &names);
     out(format::capture_started(&d), &d)
@@ -1433,12 +1468,15 @@ mod tests {
     #[test]
     fn capture_args() {
         let a = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let (port, file, n) = parse_capture(&a(&["p2", "/t/x.pcap", "--count", "50"])).unwrap();
+        let (port, file, n, force) =
+            parse_capture(&a(&["p2", "/t/x.pcap", "--count", "50"])).unwrap();
+        assert!(!force);
+        assert!(parse_capture(&a(&["p2", "/x", "--force"])).unwrap().3);
         assert_eq!(
             (port.as_str(), file.to_str(), n),
             ("p2", Some("/t/x.pcap"), Some(50))
         );
-        let (_, _, n) = parse_capture(&a(&["--count=7", "p2", "/x"])).unwrap();
+        let (_, _, n, _) = parse_capture(&a(&["--count=7", "p2", "/x"])).unwrap();
         assert_eq!(n, Some(7));
         assert_eq!(parse_capture(&a(&["p2", "/x"])).unwrap().2, None);
         for bad in [

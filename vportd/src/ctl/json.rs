@@ -62,7 +62,11 @@ pub struct PortCounters {
     pub tx_errors: u64,
     /// `rx_nombuf`.
     pub rx_nombuf: u64,
-    /// `rx_missed + rx_errors + tx_errors + rx_nombuf`.
+    /// Frames longer than one mbuf, dropped by vportd.
+    pub rx_oversized: u64,
+    /// Packets the tx queue refused (full), dropped by vportd.
+    pub tx_full: u64,
+    /// `rx_missed + rx_errors + tx_errors + rx_nombuf + rx_oversized + tx_full`.
     pub drops: u64,
 }
 

@@ -8,11 +8,6 @@ use super::json;
 use super::Server;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
 
 /// One metric family.
 pub struct Family {
@@ -91,7 +86,7 @@ pub fn collect(server: &Server) -> Vec<Family> {
                 p.eth.n_rxq() as f64,
             );
             let Ok(s) = p.eth.stats() else { continue };
-            let c: [(&str, &'static str, u64); 8] = [
+            let c: [(&str, &'static str, u64); 10] = [
                 (
                     "vportd_port_rx_packets_total",
                     "Packets received by the port.",
@@ -132,16 +127,26 @@ pub fn collect(server: &Server) -> Vec<Family> {
                     "Receive failures for lack of mbufs (rx_nombuf).",
                     s.rx_nombuf,
                 ),
+                (
+                    "vportd_port_rx_oversized_total",
+                    "Received frames longer than one mbuf, dropped by vportd.",
+                    s.rx_oversized,
+                ),
+                (
+                    "vportd_port_tx_full_total",
+                    "Packets the tx queue refused (full), dropped by vportd.",
+                    s.tx_full,
+                ),
             ];
             for (name, help, v) in c {
                 f.add(name, help, "counter", l(), v as f64);
             }
             f.add(
                 "vportd_port_drops_total",
-                "rx_missed + rx_errors + tx_errors + rx_nombuf.",
+                "rx_missed + rx_errors + tx_errors + rx_nombuf + rx_oversized + tx_full.",
                 "counter",
                 l(),
-                (s.imissed + s.ierrors + s.oerrors + s.rx_nombuf) as f64,
+                s.total_drops() as f64,
             );
         }
     }
@@ -387,76 +392,4 @@ pub fn samples(families: &[Family]) -> json::Metrics {
             })
             .collect(),
     }
-}
-
-/// Serves `GET /metrics` on `listener` (non-blocking, polled) until `stop`.
-pub fn serve(listener: TcpListener, server: Arc<Server>, stop: Arc<AtomicBool>) {
-    while !stop.load(Ordering::Relaxed) {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                if let Err(e) = answer(stream, &server) {
-                    log::debug!("metrics: {e}");
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            Err(e) => {
-                log::warn!("metrics: accept: {e}");
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        }
-    }
-}
-
-/// One HTTP/1.x exchange; the connection is closed afterwards.
-fn answer(stream: TcpStream, server: &Server) -> std::io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    stream.set_write_timeout(Some(Duration::from_secs(5)))?;
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut request_line = String::new();
-    reader.read_line(&mut request_line)?;
-    // Skip the headers (up to the blank line).
-    loop {
-        let mut h = String::new();
-        if reader.read_line(&mut h)? == 0 || h.trim().is_empty() {
-            break;
-        }
-    }
-    let mut parts = request_line.split_whitespace();
-    let method = parts.next().unwrap_or("");
-    let target = parts.next().unwrap_or("");
-    let path = target.split('?').next().unwrap_or("");
-    let (status, ctype, body) = if method != "GET" && method != "HEAD" {
-        (
-            "405 Method Not Allowed",
-            "text/plain",
-            "only GET\n".to_string(),
-        )
-    } else if path == "/metrics" {
-        (
-            "200 OK",
-            "text/plain; version=0.0.4; charset=utf-8",
-            render(&collect(server)),
-        )
-    } else if path == "/" {
-        (
-            "200 OK",
-            "text/plain; charset=utf-8",
-            "vportd: metrics at /metrics\n".to_string(),
-        )
-    } else {
-        ("404 Not Found", "text/plain", "not found\n".to_string())
-    };
-    let mut out = stream;
-    write!(
-        out,
-        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    )?;
-    if method != "HEAD" {
-        out.write_all(body.as_bytes())?;
-    }
-    out.flush()
 }

@@ -55,8 +55,12 @@ fn outputs() {
         "output:NXM_NX_REG1[0..15]"
     );
     assert_eq!(acts("actions=OUTPUT:2"), "output:2");
-    assert!(err("actions=normal").contains("NORMAL"));
-    assert!(err("actions=output:NORMAL").contains("NORMAL"));
+    assert_eq!(acts("actions=normal"), "NORMAL");
+    assert_eq!(acts("actions=output:NORMAL"), "NORMAL");
+    assert_eq!(
+        apply("actions=NORMAL"),
+        vec![OfAction::Output(OutputPort::Normal)]
+    );
     assert!(err("actions=output:70000").contains("out of range"));
     assert!(err("actions=output:bogus").contains("output to unknown port"));
     assert!(err("actions=output:ANY").contains("unknown port"));

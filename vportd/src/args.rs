@@ -1,6 +1,7 @@
 //! The daemon's command line.
 
 use clap::Parser;
+use ofproto::xlate::{PortVlan, VlanMode};
 use std::path::PathBuf;
 use thiserror::Error;
 
@@ -16,7 +17,10 @@ pub struct Args {
     /// A port: NAME=DEVICE[,ofport=N][,rxq=N]. Repeatable. DEVICE is a DPDK
     /// device name (net_pcap0, 0000:03:00.0). Ports get OpenFlow numbers
     /// 1, 2, ... in the order given unless ofport= says otherwise.
-    #[arg(long = "port", value_name = "NAME=DEVICE[,ofport=N][,rxq=N]")]
+    #[arg(
+        long = "port",
+        value_name = "NAME=DEVICE[,ofport=N][,rxq=N][,tag=N][,trunks=N,...][,vlan_mode=M][,no-flood]"
+    )]
     pub ports: Vec<String>,
 
     /// OpenFlow rules in ovs-ofctl add-flows syntax.
@@ -93,6 +97,9 @@ pub struct PortSpec {
     pub device: String,
     pub ofport: Option<u32>,
     pub rxq: Option<u16>,
+    /// VLAN settings for NORMAL (`tag=`, `trunks=`, `vlan_mode=`,
+    /// `no-flood`), as OVS ports have them.
+    pub vlan: PortVlan,
 }
 
 /// A bad argument, naming it.
@@ -132,12 +139,59 @@ pub fn parse_port(arg: &str) -> Result<PortSpec, ArgError> {
         device: device.to_string(),
         ofport: None,
         rxq: None,
+        vlan: PortVlan::default(),
     };
+    let mut mode = None;
+    let mut tag = None;
+    let mut in_trunks = false;
     for opt in parts {
+        if opt == "no-flood" {
+            spec.vlan.no_flood = true;
+            in_trunks = false;
+            continue;
+        }
+        // `trunks=10,20`: the VLANs after the first are options of their own.
+        if in_trunks && !opt.is_empty() && opt.bytes().all(|b| b.is_ascii_digit()) {
+            let n = match opt.parse::<u16>() {
+                Ok(n) if n <= 4095 => n,
+                _ => return Err(err(format!("VLAN {opt:?} is not a number in 0..4095"))),
+            };
+            spec.vlan
+                .trunks
+                .get_or_insert_with(Default::default)
+                .insert(n);
+            continue;
+        }
+        in_trunks = false;
         let (k, v) = opt
             .split_once('=')
             .ok_or_else(|| err(format!("option {opt:?} is not KEY=VALUE")))?;
+        let vid = |v: &str| -> Result<u16, ArgError> {
+            match v.parse::<u16>() {
+                Ok(n) if n <= 4095 => Ok(n),
+                _ => Err(err(format!("VLAN {v:?} is not a number in 0..4095"))),
+            }
+        };
         match k {
+            "tag" => tag = Some(vid(v)?),
+            "trunks" => {
+                in_trunks = true;
+                let set = v.split([':', ' ']).map(vid);
+                spec.vlan.trunks = Some(set.collect::<Result<_, _>>()?);
+            }
+            "vlan_mode" => {
+                mode = Some(match v {
+                    "access" => VlanMode::Access,
+                    "trunk" => VlanMode::Trunk,
+                    "native-untagged" => VlanMode::NativeUntagged,
+                    "native-tagged" => VlanMode::NativeTagged,
+                    _ => {
+                        return Err(err(format!(
+                            "vlan_mode {v:?} (access, trunk, native-untagged, native-tagged)"
+                        )))
+                    }
+                })
+            }
             "ofport" => {
                 let n: u32 = v
                     .parse()
@@ -156,8 +210,34 @@ pub fn parse_port(arg: &str) -> Result<PortSpec, ArgError> {
                 }
                 spec.rxq = Some(n);
             }
-            _ => return Err(err(format!("unknown option {k:?} (ofport, rxq)"))),
+            _ => {
+                return Err(err(format!(
+                    "unknown option {k:?} (ofport, rxq, tag, trunks, vlan_mode, no-flood)"
+                )))
+            }
         }
+    }
+    // OVS: a port with a tag and no vlan_mode is an access port; the
+    // native modes need the tag.
+    spec.vlan.mode = mode.unwrap_or(if tag.is_some() {
+        VlanMode::Access
+    } else {
+        VlanMode::Trunk
+    });
+    spec.vlan.tag = tag.unwrap_or(0);
+    match spec.vlan.mode {
+        VlanMode::NativeTagged | VlanMode::NativeUntagged if tag.is_none() => {
+            return Err(err("vlan_mode native-* needs tag=".into()))
+        }
+        VlanMode::Access if spec.vlan.trunks.is_some() => {
+            return Err(err(
+                "an access port (tag= or vlan_mode=access) has no trunks=".into(),
+            ))
+        }
+        VlanMode::Trunk if tag.is_some() => {
+            return Err(err("vlan_mode=trunk takes no tag=".into()))
+        }
+        _ => {}
     }
     Ok(spec)
 }
@@ -264,9 +344,24 @@ mod tests {
                 name: "p1".into(),
                 device: "net_pcap0".into(),
                 ofport: None,
-                rxq: None
+                rxq: None,
+                vlan: PortVlan::default(),
             }
         );
+        let a = parse_port("a=x,tag=10").unwrap().vlan;
+        assert_eq!((a.mode, a.tag), (VlanMode::Access, 10));
+        let t = parse_port("t=x,trunks=10,20,no-flood").unwrap().vlan;
+        assert_eq!(t.mode, VlanMode::Trunk);
+        assert_eq!(t.trunks, Some([10, 20].into_iter().collect()));
+        assert!(t.no_flood);
+        let n = parse_port("n=x,tag=5,vlan_mode=native-untagged,trunks=7")
+            .unwrap()
+            .vlan;
+        assert_eq!((n.mode, n.tag), (VlanMode::NativeUntagged, 5));
+        assert!(parse_port("n=x,vlan_mode=native-tagged").is_err());
+        assert!(parse_port("n=x,tag=5000").is_err());
+        assert!(parse_port("n=x,tag=5,trunks=6").is_err());
+        assert!(parse_port("n=x,vlan_mode=bogus").is_err());
         let p = parse_port("up=0000:03:00.0,ofport=7,rxq=2").unwrap();
         assert_eq!(p.device, "0000:03:00.0");
         assert_eq!(p.ofport, Some(7));

@@ -268,11 +268,21 @@ fn main_loop(switch: &Switch, args: &Args, dump: &AtomicBool, hangup: &AtomicBoo
     let mut last_print = Instant::now();
     let mut last_counts = port_counts(switch);
     let mut last_pmd = pmd_totals(switch);
+    let mut last_mac_expiry = Instant::now();
     loop {
         if switch.stop.load(Ordering::Relaxed) {
             break;
         }
         std::thread::sleep(tick);
+        // NORMAL's MAC table: aged-out entries go (and the megaflows that
+        // used them are re-checked) within a second of their aging time.
+        if last_mac_expiry.elapsed() >= Duration::from_secs(1) {
+            last_mac_expiry = Instant::now();
+            let n = switch.bridge.expire_macs(last_mac_expiry);
+            if n > 0 {
+                log::debug!("{n} MAC entries aged out");
+            }
+        }
         if dump.swap(false, Ordering::Relaxed) {
             print_counters_json(switch);
         }

@@ -98,6 +98,9 @@ impl Ports {
             idle_rxqs.push(rxq);
         }
         bridge.add_port(ofport, &spec.name);
+        if spec.vlan != Default::default() {
+            bridge.set_port_vlan(ofport, spec.vlan.clone());
+        }
         log::info!(
             "port {} ({}) is OpenFlow port {ofport}: driver {}, {} rxq, {} txq",
             spec.name,

@@ -34,9 +34,9 @@ pub struct Out {
     pub data: serde_json::Value,
 }
 
-type CmdResult = Result<Out, String>;
+pub(super) type CmdResult = Result<Out, String>;
 
-fn out<T: Serialize>(text: String, data: &T) -> CmdResult {
+pub(super) fn out<T: Serialize>(text: String, data: &T) -> CmdResult {
     let data = serde_json::to_value(data).map_err(|e| format!("internal error: {e}"))?;
     Ok(Out { text, data })
 }
@@ -103,6 +103,24 @@ const COMMANDS: &[Cmd] = &[
         usage: "replace-flows FILE|-",
         summary: "replace every rule with a flow file, atomically",
         aliases: &[],
+    },
+    Cmd {
+        name: "fdb-show",
+        usage: "fdb-show",
+        summary: "list NORMAL's learned MACs: port, VLAN, MAC, age (OVS fdb/show)",
+        aliases: &["fdb/show"],
+    },
+    Cmd {
+        name: "fdb-flush",
+        usage: "fdb-flush",
+        summary: "forget every learned MAC",
+        aliases: &["fdb/flush"],
+    },
+    Cmd {
+        name: "fdb-stats-show",
+        usage: "fdb-stats-show",
+        summary: "MAC table size, aging time, learned/expired/evicted/moved counts",
+        aliases: &["fdb/stats-show"],
     },
     Cmd {
         name: "dump-megaflows",
@@ -260,6 +278,9 @@ fn run(s: &Server, cmd: &str, args: &[String]) -> CmdResult {
         "dpctl/show" | "dpif/show" => "show",
         "dpctl/dump-flows" | "dpif/dump-flows" => "dump-megaflows",
         "ofproto/trace" => "trace",
+        "fdb/show" => "fdb-show",
+        "fdb/flush" => "fdb-flush",
+        "fdb/stats-show" => "fdb-stats-show",
         "ofproto/detrace" => "detrace",
         "upcall/show" => "upcall-show",
         "upcall/set-flow-limit" => {
@@ -325,6 +346,9 @@ fn run(s: &Server, cmd: &str, args: &[String]) -> CmdResult {
             upcall_show(s)
         }
         "set" => set(s, args),
+        "fdb-show" => super::fdb::show(s),
+        "fdb-flush" => super::fdb::flush(s),
+        "fdb-stats-show" => super::fdb::stats(s),
         "metrics" => {
             no_args(cmd)?;
             let f = metrics::collect(s);
@@ -397,7 +421,7 @@ fn with_names<R>(s: &Server, parse: impl FnOnce() -> R) -> R {
 }
 
 /// OpenFlow number → port name.
-fn port_names(s: &Server) -> BTreeMap<u32, String> {
+pub(super) fn port_names(s: &Server) -> BTreeMap<u32, String> {
     s.switch
         .ports
         .lock()
@@ -611,6 +635,7 @@ fn parse_add_port(args: &[String]) -> Result<PortSpec, String> {
         device,
         ofport: None,
         rxq: None,
+        vlan: Default::default(),
     };
     let mut devargs: Vec<&str> = Vec::new();
     for opt in parts {
@@ -1214,7 +1239,7 @@ fn upcall_show(s: &Server) -> CmdResult {
 }
 
 fn set(s: &Server, args: &[String]) -> CmdResult {
-    let usage = "usage: set flow-limit N | set max-idle MS | set emc-insert-inv-prob N";
+    let usage = "usage: set flow-limit N | set max-idle MS | set emc-insert-inv-prob N | set mac-aging-time S | set mac-table-size N";
     let (key, val) = match args {
         [k, v] => (k.clone(), v.clone()),
         [kv] if kv.contains('=') => {
@@ -1226,6 +1251,16 @@ fn set(s: &Server, args: &[String]) -> CmdResult {
     let n: u64 = val
         .parse()
         .map_err(|_| format!("set {key}: {val:?} is not a non-negative integer"))?;
+    if let Some(r) = super::fdb::set(s, &key, n) {
+        let previous = r?;
+        let d = json::SetValue {
+            key: key.clone(),
+            value: n,
+            previous,
+        };
+        let prev = previous.map_or(String::new(), |p| format!(" (was {p})"));
+        return out(format!("{key} = {n}{prev}\n"), &d);
+    }
     let previous = with_dp(s, |dp| match key.as_str() {
         "flow-limit" => {
             // OVS's flow limit is an unsigned int; 0 would refuse every

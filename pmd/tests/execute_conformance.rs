@@ -378,6 +378,9 @@ fn parse_actions(s: &str) -> Result<Vec<DpAction>, String> {
     }
     for a in split_top(s) {
         let a = a.trim();
+        if a.is_empty() {
+            continue;
+        }
         if a.chars().all(|c| c.is_ascii_digit()) {
             out.push(DpAction::Output(a.parse().unwrap()));
             continue;
@@ -434,6 +437,27 @@ fn parse_actions(s: &str) -> Result<Vec<DpAction>, String> {
             "recirc" => out.push(DpAction::Recirc(num(inner) as u32)),
             "trunc" => out.push(DpAction::Truncate(num(inner) as u32)),
             "clone" => out.push(DpAction::Clone(Arc::from(parse_actions(inner)?))),
+            "check_pkt_len" => {
+                // check_pkt_len(size=N,gt(ACTIONS),le(ACTIONS))
+                let (mut size, mut gt, mut le) = (None, None, None);
+                for part in split_top(inner) {
+                    if let Some(n) = part.strip_prefix("size=") {
+                        size = Some(num(n) as u16);
+                    } else if let Some(("gt", acts)) = call(part) {
+                        gt = Some(Arc::from(parse_actions(acts)?));
+                    } else if let Some(("le", acts)) = call(part) {
+                        le = Some(Arc::from(parse_actions(acts)?));
+                    } else {
+                        return Err(format!("check_pkt_len {part}"));
+                    }
+                }
+                let missing = || format!("check_pkt_len({inner}): incomplete");
+                out.push(DpAction::CheckPktLen {
+                    size: size.ok_or_else(missing)?,
+                    gt: gt.ok_or_else(missing)?,
+                    le: le.ok_or_else(missing)?,
+                });
+            }
             _ => return Err(format!("action {name}")),
         }
     }
@@ -445,6 +469,11 @@ fn parse_actions(s: &str) -> Result<Vec<DpAction>, String> {
 
 struct CaseResult {
     packets: usize,
+    /// Packets whose actions need conntrack (`ct(...)`), which vportd's
+    /// datapath does not have yet: reported, not executed.
+    conntrack: usize,
+    /// Packets whose OVS actions vportd's translation does not produce.
+    not_emitted: usize,
     unsupported: Vec<String>,
     failures: Vec<String>,
 }
@@ -454,14 +483,39 @@ fn run_case(dir: &Path) -> CaseResult {
     let mut expected: BTreeMap<u32, Vec<Vec<u8>>> = BTreeMap::new();
     let mut res = CaseResult {
         packets: 0,
+        conntrack: 0,
+        not_emitted: 0,
         unsupported: Vec::new(),
         failures: Vec::new(),
     };
     let name = dir.file_name().unwrap().to_string_lossy().to_string();
+    let n_ports: u32 = std::fs::read_to_string(dir.join("ports"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(u32::MAX);
     for t in parse_trace(&trace) {
         let inputs = read_pcap(&dir.join(&t.in_file));
         assert_eq!(inputs[t.index], t.frame, "{name}: trace and pcap disagree");
         let in_port: u32 = t.in_file[3..t.in_file.len() - 5].parse().unwrap();
+        let acts = split_top(&t.actions);
+        if acts
+            .iter()
+            .any(|a| *a == "ct" || a.starts_with("ct(") || *a == "ct_clear")
+        {
+            res.conntrack += 1;
+            continue;
+        }
+        // Datapath actions vportd's translation never emits: a select
+        // group is hashed in the slow path (the hashed fields go into the
+        // megaflow) instead of `hash(...)` + recirculation, and vportd has
+        // no QoS queues for `set_queue`'s skb_priority to select.
+        if acts
+            .iter()
+            .any(|a| a.starts_with("hash(") || a.starts_with("set(skb_priority("))
+        {
+            res.not_emitted += 1;
+            continue;
+        }
         let actions = match parse_actions(&t.actions) {
             Ok(a) => a,
             Err(e) => {
@@ -475,7 +529,9 @@ fn run_case(dir: &Path) -> CaseResult {
         execute_actions(&mut rec, VecPacket::new(&t.frame), &actions, &mut m);
 
         let mut got: BTreeMap<u32, Vec<Vec<u8>>> = BTreeMap::new();
-        for (p, f) in rec.outputs {
+        // OVS's datapath port 100 is the bridge's LOCAL port, which the
+        // recordings do not capture (and vportd does not have).
+        for (p, f) in rec.outputs.into_iter().filter(|(p, _)| *p <= n_ports) {
             got.entry(p).or_default().push(f);
         }
         let mut want: BTreeMap<u32, Vec<Vec<u8>>> = BTreeMap::new();
@@ -550,15 +606,20 @@ fn all_public_cases_match_ovs() {
         .filter(|p| p.join("expected/trace.txt").is_file())
         .collect();
     dirs.sort();
-    let (mut packets, mut unsupported, mut failures) = (0, Vec::new(), Vec::new());
+    let (mut packets, mut conntrack, mut not_emitted, mut unsupported, mut failures) =
+        (0, 0, 0, Vec::new(), Vec::new());
     for d in &dirs {
         let r = run_case(d);
         packets += r.packets;
+        conntrack += r.conntrack;
+        not_emitted += r.not_emitted;
         unsupported.extend(r.unsupported);
         failures.extend(r.failures);
     }
     eprintln!(
-        "{} cases, {packets} packets executed, {} with unsupported actions",
+        "{} cases, {packets} packets executed, {} with unsupported actions, \
+         {conntrack} skipped (conntrack actions: not in vportd yet), \
+         {not_emitted} skipped (hash/skb_priority: never emitted by vportd)",
         dirs.len(),
         unsupported.len()
     );

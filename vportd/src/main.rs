@@ -15,7 +15,11 @@ fn main() {
         .format_timestamp_millis()
         .init();
     let args = args::Args::parse();
-    match daemon::run(args) {
+    let result = daemon::run(args);
+    // Normally gone with the EAL cleanup; also when something kept the EAL
+    // up (see `remove_owned_runtime_dir`).
+    pmd::dpdk::remove_owned_runtime_dir();
+    match result {
         Ok(()) => std::process::exit(0),
         Err(e) => {
             eprintln!("vportd: {e:#}");

@@ -503,3 +503,67 @@ fn capture_refuses_symlinks_and_existing_files() {
     assert!(wait_until(20, || std::fs::read(&victim).unwrap() != b"precious"));
     d.stop();
 }
+
+/// Item 11: the DPDK runtime directory goes with the process, after a
+/// clean exit and after an EAL or port set-up that failed (net_pcap keeps
+/// mbufs when its infinite_rx set-up refuses a jumbo frame, which keeps the
+/// EAL up), and the failure says why.
+#[test]
+fn runtime_dir_is_removed_on_every_exit() {
+    let dir = TempDir::new("defects-rtdir");
+    let mut frames = traffic_frames();
+    let mut jumbo = udp_frame(7);
+    jumbo.resize(8960, 0xab);
+    frames.push(jumbo);
+    write_pcap(&dir.path("jumbo.pcap"), &frames);
+    let base = "-l 0-1 --no-huge -m 1024 --no-pci --no-shconf --no-telemetry";
+    let cases = [
+        // A clean exit (idle after a finite pcap).
+        (
+            "ok",
+            format!(
+                "--vdev=net_pcap0,rx_pcap={} --vdev=net_null0,no-rx=1",
+                dir.path("jumbo.pcap").display()
+            ),
+            true,
+        ),
+        // A port whose set-up fails after the driver took mbufs.
+        (
+            "port",
+            format!(
+                "--vdev=net_pcap0,rx_pcap={},infinite_rx=1 --vdev=net_null0,no-rx=1",
+                dir.path("jumbo.pcap").display()
+            ),
+            false,
+        ),
+        // An EAL that refuses its arguments.
+        ("eal", s("--no-such-eal-option"), false),
+    ];
+    for (tag, vdevs, ok) in cases {
+        let prefix = unique_prefix(&format!("rt{tag}"));
+        let run_dir = std::path::PathBuf::from(format!("/var/run/dpdk/{prefix}"));
+        let out = Command::new(VPORTD)
+            .args([
+                "--eal",
+                &format!("{base} --file-prefix={prefix} {vdevs}"),
+                "--port",
+                "p1=net_pcap0",
+                "--port",
+                "p2=net_null0",
+                "--fwd",
+                "--exit-when-idle",
+                "300",
+            ])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        let existed = run_dir.exists();
+        let _ = std::fs::remove_dir_all(&run_dir);
+        assert_eq!(out.status.success(), ok, "{tag}: {err}");
+        assert!(!existed, "{tag}: {} left behind: {err}", run_dir.display());
+        if tag == "port" {
+            assert!(err.contains("infinite_rx"), "{err}");
+        }
+    }
+}

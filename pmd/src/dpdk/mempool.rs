@@ -360,7 +360,7 @@ impl Drop for MempoolShared {
         let in_use = self.in_use();
         if in_use != 0 {
             log::warn!(
-                "mempool {:?} dropped with {in_use} mbuf(s) in use: leaking it (and keeping the EAL up)",
+                "mempool {:?} dropped with {in_use} mbuf(s) still held (by a driver whose queue set-up failed, or packets not yet freed): leaking it until exit, and keeping the EAL up",
                 self.name
             );
             // The mbufs still point into the pool and its memory.

@@ -21,7 +21,7 @@ mod queue;
 pub mod thp;
 mod thread;
 
-pub use eal::{has_hugepages, is_initialized, Eal};
+pub use eal::{has_hugepages, is_initialized, remove_owned_runtime_dir, Eal};
 pub use error::{DpdkError, QueueDir, RteError};
 pub use mbuf::Mbuf;
 pub use mempool::{MbufMemory, Mempool, MBUF_DEFAULT_BUF_SIZE, MBUF_HEADROOM, MEMPOOL_NAME_MAX};

@@ -496,7 +496,14 @@ impl EthPort {
                 )
             };
             if ret < 0 {
-                return Err(shared.op_error("rx queue setup", ret));
+                let op = if driver_name(&info) == "net_pcap" {
+                    // The one refusal users hit: DPDK 22.11's net_pcap
+                    // preloads an `infinite_rx` pcap into single mbufs.
+                    "rx queue setup (net_pcap with infinite_rx=1 refuses a pcap holding a frame larger than one mbuf)"
+                } else {
+                    "rx queue setup"
+                };
+                return Err(shared.op_error(op, ret));
             }
         }
         for queue in 0..n_txq_used {
@@ -848,6 +855,18 @@ fn find_port(name: &str) -> Result<u16, DpdkError> {
 
 /// Whether the device sits on DPDK's virtual-device bus (`--vdev`:
 /// net_null, net_pcap, net_tap, net_ring, ...), which does no DMA.
+/// The device's driver name (`net_pcap`, `net_ixgbe`, ...).
+fn driver_name(info: &dpdk_sys::rte_eth_dev_info) -> String {
+    if info.driver_name.is_null() {
+        return String::new();
+    }
+    // SAFETY: `driver_name` points to the driver's static NUL-terminated
+    // name, valid as long as the driver is loaded (the process lifetime).
+    unsafe { std::ffi::CStr::from_ptr(info.driver_name) }
+        .to_string_lossy()
+        .into_owned()
+}
+
 fn is_virtual_device(info: &dpdk_sys::rte_eth_dev_info) -> bool {
     if info.device.is_null() {
         return false;

@@ -129,7 +129,8 @@ fn read_head(stream: &mut TcpStream, deadline: Instant) -> Result<Vec<u8>, HeadE
     }
 }
 
-/// The end of the request head (`\r\n\r\n` or a bare `\n\n`).
+/// Where the blank line ending the request head starts (the head is
+/// `buf[..end]`): the first `\r\n\r\n` or bare `\n\n`.
 fn find_head_end(buf: &[u8]) -> Option<usize> {
     let crlf = buf.windows(4).position(|w| w == b"\r\n\r\n");
     let lf = buf.windows(2).position(|w| w == b"\n\n");
@@ -255,7 +256,7 @@ mod tests {
     fn head_ends_at_the_first_blank_line() {
         assert_eq!(
             find_head_end(b"GET / HTTP/1.1\r\nA: b\r\n\r\nrest"),
-            Some(22)
+            Some(20)
         );
         assert_eq!(find_head_end(b"GET / HTTP/1.0\n\n"), Some(14));
         assert_eq!(find_head_end(b"GET / HTTP/1.1\r\nA: b\r\n"), None);

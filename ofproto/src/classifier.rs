@@ -41,8 +41,20 @@
 use crate::fields::FieldId;
 use crate::rule::Match;
 use flowcache::key::FlowKey;
-use hashbrown::{HashMap, HashSet};
+use hashbrown::{HashMap, HashSet, HashTable};
 use std::sync::OnceLock;
+
+/// A 64-bit hash of a (masked) key. The staged indices keep only these
+/// (as OVS's do): a miss is exact, a collision only makes the lookup go one
+/// stage further, and the last stage compares whole keys.
+pub fn key_hash(k: &FlowKey) -> u64 {
+    let mut h: u64 = 0x243f_6a88_85a3_08d3;
+    for w in k.words() {
+        h = (h ^ w).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        h ^= h >> 29;
+    }
+    h ^ (h >> 32)
+}
 
 /// Number of lookup stages (metadata, L2, L3, L4).
 pub const N_STAGES: usize = 4;
@@ -270,10 +282,12 @@ struct Subtable {
     cum: Vec<FlowKey>,
     /// Stage number (0..N_STAGES) of each element of `cum`.
     stage_of: Vec<usize>,
-    /// `value & cum[i]` of the rules, for every stage but the last.
-    indices: Vec<HashSet<FlowKey>>,
-    /// Masked value → entry indices, best first.
-    buckets: HashMap<FlowKey, Vec<usize>>,
+    /// Hashes of `value & cum[i]` of the rules, for every stage but the
+    /// last.
+    indices: Vec<HashSet<u64>>,
+    /// Entry indices with one masked value, best first, hashed by
+    /// [`key_hash`] of that value (the value itself is the first entry's).
+    buckets: HashTable<(u64, Vec<usize>)>,
     /// Prefix length per classifier trie (0 = the trie does not apply).
     trie_plen: Vec<u32>,
     /// Ports word mask and its "prefix" length (up to its last set bit).
@@ -384,13 +398,25 @@ impl<T> Classifier<T> {
         let st = &mut self.subtables[st_idx];
         st.max_priority = st.max_priority.max(priority);
         for (i, cum) in st.cum.iter().enumerate().take(st.indices.len()) {
-            st.indices[i].insert(value.masked(cum));
+            st.indices[i].insert(key_hash(&value.masked(cum)));
         }
         let entries = &self.entries;
-        let list = st.buckets.entry(value).or_default();
-        // Best first: priority descending, then insertion order.
-        let pos = list.partition_point(|i| entries[*i].priority >= priority);
-        list.insert(pos, idx);
+        let hash = key_hash(&value);
+        let found = st.buckets.find_mut(hash, |(h, l)| {
+            let m = &entries[l[0]].matches;
+            *h == hash && m.value.masked(&m.mask) == value
+        });
+        match found {
+            Some((_, list)) => {
+                // Best first: priority descending, then insertion order.
+                let pos = list.partition_point(|i| entries[*i].priority >= priority);
+                list.insert(pos, idx);
+            }
+            None => {
+                st.buckets
+                    .insert_unique(hash, (hash, vec![idx]), |(h, _)| *h);
+            }
+        }
         for (j, (field, trie)) in self.tries.iter_mut().enumerate() {
             let plen = st.trie_plen[j];
             if plen > 0 {
@@ -462,7 +488,7 @@ impl<T> Classifier<T> {
             if st.max_priority as i32 <= hard_pri {
                 break;
             }
-            if let Some(list) = st.buckets.get(&flow.masked(&st.mask)) {
+            if let Some(list) = self.bucket(st, &flow.masked(&st.mask)) {
                 let idx = list[0];
                 let p = self.entries[idx].priority as i32;
                 if p > hard_pri {
@@ -472,6 +498,17 @@ impl<T> Classifier<T> {
             }
         }
         best.map(|i| &self.entries[i])
+    }
+
+    /// The entries of `st` whose masked value is `value` (already masked).
+    fn bucket<'s>(&'s self, st: &'s Subtable, value: &FlowKey) -> Option<&'s Vec<usize>> {
+        let hash = key_hash(value);
+        st.buckets
+            .find(hash, |(h, l)| {
+                let m = &self.entries[l[0]].matches;
+                *h == hash && m.value.masked(&m.mask) == *value
+            })
+            .map(|(_, l)| l)
     }
 
     /// OVS `check_tries`: true when a trie proves that no rule of `st` can
@@ -530,7 +567,7 @@ impl<T> Classifier<T> {
         let n = st.cum.len();
         if n == 0 {
             // Catch-all subtable.
-            return st.buckets.get(&FlowKey::default()).map(|l| l[0]);
+            return self.bucket(st, &FlowKey::default()).map(|l| l[0]);
         }
         for i in 0..n - 1 {
             if self.check_tries(st, st.stage_of[i], flow, tctx, wc) {
@@ -539,7 +576,7 @@ impl<T> Classifier<T> {
                 }
                 return None;
             }
-            if !st.indices[i].contains(&flow.masked(&st.cum[i])) {
+            if !st.indices[i].contains(&key_hash(&flow.masked(&st.cum[i]))) {
                 wc.or_with(&st.cum[i]);
                 return None;
             }
@@ -551,7 +588,7 @@ impl<T> Classifier<T> {
             }
             return None;
         }
-        match st.buckets.get(&flow.masked(&st.mask)) {
+        match self.bucket(st, &flow.masked(&st.mask)) {
             Some(list) => {
                 wc.or_with(&st.mask);
                 Some(list[0])
@@ -616,7 +653,7 @@ impl Subtable {
             cum,
             stage_of,
             indices: vec![HashSet::new(); n_idx],
-            buckets: HashMap::new(),
+            buckets: HashTable::new(),
             trie_plen: tries.iter().map(|(f, _)| prefix_len(*f, &mask)).collect(),
             ports_mask,
             ports_mask_len,

@@ -8,12 +8,12 @@
 //! that survives). Each rule's statistics live in an `Arc<RuleStats>` so the
 //! datapath can credit megaflow hits back to the rules a translation used.
 
-use crate::classifier::{Classifier, ClassifierConfig, ClsEntry};
+use crate::classifier::{key_hash, Classifier, ClassifierConfig, ClsEntry};
 use crate::fields::FieldId;
 use crate::parse::FlowFilter;
 use crate::rule::{Instructions, Match, OfAction, OutputPort, Rule, TableId, MAX_TABLE};
 use flowcache::key::FlowKey;
-use hashbrown::HashMap;
+use hashbrown::HashTable;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -145,14 +145,18 @@ impl RuleEntry {
 
 /// What makes two rules of a table the same flow entry: priority, mask and
 /// masked value.
-type Ident = (u16, FlowKey, FlowKey);
+/// What makes two rules of a table the same rule (OpenFlow: match and
+/// priority), hashed: the index keeps only entry numbers.
+fn ident_hash(r: &Rule) -> u64 {
+    let m = &r.matches;
+    key_hash(&m.value.masked(&m.mask)) ^ key_hash(&m.mask).rotate_left(17) ^ u64::from(r.priority)
+}
 
-fn ident(r: &Rule) -> Ident {
-    (
-        r.priority,
-        r.matches.mask,
-        r.matches.value.masked(&r.matches.mask),
-    )
+fn same_rule(a: &Rule, b: &Rule) -> bool {
+    let (ma, mb) = (&a.matches, &b.matches);
+    a.priority == b.priority
+        && ma.mask == mb.mask
+        && ma.value.masked(&ma.mask) == mb.value.masked(&mb.mask)
 }
 
 /// One OpenFlow table.
@@ -160,8 +164,8 @@ fn ident(r: &Rule) -> Ident {
 pub struct Table {
     id: TableId,
     cls: Classifier<Arc<RuleEntry>>,
-    /// Entry index of every rule in `cls`.
-    index: HashMap<Ident, usize>,
+    /// Entry index of every rule in `cls`, by [`ident_hash`].
+    index: HashTable<(u64, usize)>,
 }
 
 impl Table {
@@ -169,7 +173,7 @@ impl Table {
         let mut t = Table {
             id,
             cls: Classifier::new(config),
-            index: HashMap::new(),
+            index: HashTable::new(),
         };
         let entries: Vec<_> = rules
             .into_iter()
@@ -180,7 +184,16 @@ impl Table {
             })
             .collect();
         for (i, e) in entries.iter().enumerate() {
-            t.index.insert(ident(&e.data.rule), i);
+            let rule = &e.data.rule;
+            let hash = ident_hash(rule);
+            match t.index.find_mut(hash, |(h, j)| {
+                *h == hash && same_rule(&entries[*j].data.rule, rule)
+            }) {
+                Some((_, j)) => *j = i,
+                None => {
+                    t.index.insert_unique(hash, (hash, i), |(h, _)| *h);
+                }
+            }
         }
         t.cls = Classifier::build(entries, config);
         t
@@ -189,16 +202,23 @@ impl Table {
     /// Adds or replaces (identical match and priority) a rule in place;
     /// call `self.cls.sort()` afterwards.
     fn upsert(&mut self, entry: Arc<RuleEntry>) {
-        let id = ident(&entry.rule);
-        match self.index.get(&id) {
-            Some(&i) => self.cls.replace_data(i, entry),
+        let hash = ident_hash(&entry.rule);
+        let entries = self.cls.entries();
+        let found = self
+            .index
+            .find(hash, |(h, j)| {
+                *h == hash && same_rule(&entries[*j].data.rule, &entry.rule)
+            })
+            .map(|(_, j)| *j);
+        match found {
+            Some(i) => self.cls.replace_data(i, entry),
             None => {
                 let i = self.cls.insert_deferred(ClsEntry {
                     matches: entry.rule.matches,
                     priority: entry.rule.priority,
                     data: entry,
                 });
-                self.index.insert(id, i);
+                self.index.insert_unique(hash, (hash, i), |(h, _)| *h);
             }
         }
     }

@@ -97,6 +97,9 @@ pub struct PortSpec {
     pub device: String,
     pub ofport: Option<u32>,
     pub rxq: Option<u16>,
+    /// OVS `mtu_request`: the device MTU, and the size of the mbufs the
+    /// port receives into (`None`: 1500).
+    pub mtu: Option<u16>,
     /// VLAN settings for NORMAL (`tag=`, `trunks=`, `vlan_mode=`,
     /// `no-flood`), as OVS ports have them.
     pub vlan: PortVlan,
@@ -111,7 +114,12 @@ pub enum ArgError {
     Cores { arg: String, reason: String },
 }
 
-/// Parses `NAME=DEVICE[,ofport=N][,rxq=N]`.
+/// The smallest MTU a port takes (IPv4's minimum, as OVS).
+pub const MIN_MTU: u16 = 68;
+/// The largest (OVS-DPDK's: a 9728-byte frame).
+pub const MAX_MTU: u16 = 9710;
+
+/// Parses `NAME=DEVICE[,ofport=N][,rxq=N][,mtu=N]`.
 pub fn parse_port(arg: &str) -> Result<PortSpec, ArgError> {
     let err = |reason: String| ArgError::Port {
         arg: arg.to_string(),
@@ -139,6 +147,7 @@ pub fn parse_port(arg: &str) -> Result<PortSpec, ArgError> {
         device: device.to_string(),
         ofport: None,
         rxq: None,
+        mtu: None,
         vlan: PortVlan::default(),
     };
     let mut mode = None;
@@ -210,9 +219,18 @@ pub fn parse_port(arg: &str) -> Result<PortSpec, ArgError> {
                 }
                 spec.rxq = Some(n);
             }
+            "mtu" => {
+                let n: u16 = v
+                    .parse()
+                    .map_err(|_| err(format!("mtu {v:?} is not a number")))?;
+                if !(MIN_MTU..=MAX_MTU).contains(&n) {
+                    return Err(err(format!("mtu {n} out of range {MIN_MTU}..{MAX_MTU}")));
+                }
+                spec.mtu = Some(n);
+            }
             _ => {
                 return Err(err(format!(
-                    "unknown option {k:?} (ofport, rxq, tag, trunks, vlan_mode, no-flood)"
+                    "unknown option {k:?} (ofport, rxq, mtu, tag, trunks, vlan_mode, no-flood)"
                 )))
             }
         }
@@ -345,9 +363,17 @@ mod tests {
                 device: "net_pcap0".into(),
                 ofport: None,
                 rxq: None,
+                mtu: None,
                 vlan: PortVlan::default(),
             }
         );
+        assert_eq!(parse_port("j=x,mtu=9000").unwrap().mtu, Some(9000));
+        assert!(parse_port("j=x,mtu=67")
+            .unwrap_err()
+            .to_string()
+            .contains("68..9710"));
+        assert!(parse_port("j=x,mtu=9711").is_err());
+        assert!(parse_port("j=x,mtu=big").is_err());
         let a = parse_port("a=x,tag=10").unwrap().vlan;
         assert_eq!((a.mode, a.tag), (VlanMode::Access, 10));
         let t = parse_port("t=x,trunks=10,20,no-flood").unwrap().vlan;

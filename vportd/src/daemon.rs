@@ -246,7 +246,14 @@ pub fn run(args: Args) -> Result<()> {
         dp.shutdown();
     }
     switch.ports.lock().close_all();
-    let in_use = switch.pool.in_use();
+    let in_use = switch.pool.in_use()
+        + switch
+            .ports
+            .lock()
+            .jumbo_pools
+            .iter()
+            .map(|p| p.in_use())
+            .sum::<u32>();
     if in_use == 0 {
         log::info!("mbufs in use at exit: 0");
     } else {

@@ -36,6 +36,51 @@ pub struct SwitchPort {
 #[derive(Default)]
 pub struct Ports {
     pub by_ofport: BTreeMap<u32, SwitchPort>,
+    /// Pools of larger mbufs for ports with `mtu=` above 1500, one per
+    /// buffer size (as OVS keeps a mempool per MTU), made when first needed.
+    pub jumbo_pools: Vec<Arc<Mempool>>,
+}
+
+/// OVS `MTU_TO_MAX_FRAME_LEN`: Ethernet header, CRC and two VLAN tags.
+const FRAME_OVERHEAD: u32 = 14 + 4 + 2 * 4;
+/// The MTU the default mbufs are sized for.
+const STANDARD_MTU: u16 = 1500;
+/// Mbufs in a jumbo pool, at most (9 KiB buffers: ~150 MiB).
+const JUMBO_POOL_MBUFS: u32 = 16_383;
+
+impl Ports {
+    /// The pool a port with `mtu` receives into: the standard one up to
+    /// 1500, else a pool whose buffers hold a frame of that MTU in one
+    /// segment (data room rounded up to 1 KiB, plus the headroom).
+    fn pool_for(&mut self, mtu: Option<u16>, standard: &Arc<Mempool>) -> Result<Arc<Mempool>> {
+        let mtu = mtu.unwrap_or(STANDARD_MTU);
+        let frame = u32::from(mtu) + FRAME_OVERHEAD;
+        let need = frame.div_ceil(1024) * 1024 + u32::from(pmd::dpdk::MBUF_HEADROOM);
+        if u32::from(standard.data_room()) >= need {
+            return Ok(standard.clone());
+        }
+        if let Some(p) = self
+            .jumbo_pools
+            .iter()
+            .find(|p| u32::from(p.data_room()) >= need)
+        {
+            return Ok(p.clone());
+        }
+        let room = u16::try_from(need).expect("MAX_MTU keeps the data room under 64 KiB");
+        let n = standard.capacity().min(JUMBO_POOL_MBUFS);
+        let pool = Mempool::with_memory(
+            &format!("vportd_mbufs_{room}"),
+            n,
+            256,
+            room,
+            standard.memory(),
+        )
+        .with_context(|| format!("a pool of {n} mbufs of {room} bytes for mtu={mtu}"))?;
+        log::info!("mbuf pool for mtu {mtu}: {n} mbufs of {room} bytes");
+        let pool = Arc::new(pool);
+        self.jumbo_pools.push(pool.clone());
+        Ok(pool)
+    }
 }
 
 impl Ports {
@@ -71,8 +116,21 @@ impl Ports {
         };
         let n_rxq = spec.rxq.unwrap_or(1);
         let n_txq = datapath.n_pmds() as u16;
-        eth.configure(n_rxq, n_txq, RX_DESCRIPTORS, TX_DESCRIPTORS, pool)
+        let pool = self.pool_for(spec.mtu, pool)?;
+        eth.configure(n_rxq, n_txq, RX_DESCRIPTORS, TX_DESCRIPTORS, &pool)
             .with_context(|| format!("--port {}={}: configure", spec.name, spec.device))?;
+        if let Some(mtu) = spec.mtu {
+            let set = eth
+                .set_mtu(mtu)
+                .with_context(|| format!("--port {}={}: mtu={mtu}", spec.name, spec.device))?;
+            if !set {
+                log::info!(
+                    "port {}: the {} driver has no MTU setting; frames up to mtu {mtu} fit its mbufs",
+                    spec.name,
+                    eth.driver_name()
+                );
+            }
+        }
         eth.start()
             .with_context(|| format!("--port {}={}: start", spec.name, spec.device))?;
         let txqs = eth.n_txq();

@@ -586,6 +586,20 @@ impl EthPort {
         self.exclusive("close")?.close_now()
     }
 
+    /// Sets the device MTU (`rte_eth_dev_set_mtu`); `Ok(false)` when the
+    /// driver has no MTU setting (most virtual devices: their frame size is
+    /// bounded only by the mbufs they receive into).
+    pub fn set_mtu(&self, mtu: u16) -> Result<bool, DpdkError> {
+        self.check_open("set MTU")?;
+        // SAFETY: owned, open port; a control call with no pointers.
+        let ret = unsafe { dpdk_sys::rte_eth_dev_set_mtu(self.shared.port_id, mtu) };
+        match ret {
+            0 => Ok(true),
+            r if r == -libc::ENOTSUP => Ok(false),
+            r => Err(self.shared.op_error("set MTU", r)),
+        }
+    }
+
     /// Enables or disables promiscuous mode; `Ok(false)` when the driver
     /// does not support changing it.
     pub fn set_promiscuous(&self, enabled: bool) -> Result<bool, DpdkError> {

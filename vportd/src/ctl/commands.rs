@@ -635,6 +635,7 @@ fn parse_add_port(args: &[String]) -> Result<PortSpec, String> {
         device,
         ofport: None,
         rxq: None,
+        mtu: None,
         vlan: Default::default(),
     };
     let mut devargs: Vec<&str> = Vec::new();
@@ -657,6 +658,19 @@ fn parse_add_port(args: &[String]) -> Result<PortSpec, String> {
                     return Err("add-port: rxq must be at least 1".into());
                 }
                 spec.rxq = Some(n);
+            }
+            Some(("mtu", v)) => {
+                let n: u16 = v
+                    .parse()
+                    .map_err(|_| format!("add-port: mtu {v:?} is not a number"))?;
+                if !(crate::args::MIN_MTU..=crate::args::MAX_MTU).contains(&n) {
+                    return Err(format!(
+                        "add-port: mtu {n} out of range {}..{}",
+                        crate::args::MIN_MTU,
+                        crate::args::MAX_MTU
+                    ));
+                }
+                spec.mtu = Some(n);
             }
             _ => devargs.push(opt),
         }

@@ -31,57 +31,86 @@ impl Counter {
     }
 }
 
-/// Counters of one PMD thread. Names follow OVS's `pmd-stats-show`.
-#[derive(Debug, Default)]
-pub struct PmdStats {
-    /// Packets received from rx queues.
-    pub rx_packets: Counter,
-    /// Rx bursts that returned at least one packet.
-    pub rx_bursts: Counter,
-    /// Packets that went through lookup again after `recirc`.
-    pub recirculations: Counter,
-    /// Simple-match hits (bursts of ports whose megaflows only match
-    /// in_port, dl_type, VLAN and nw_frag skip extract, EMC and dpcls).
-    pub simple_hits: Counter,
-    /// Exact-match cache hits.
-    pub emc_hits: Counter,
-    /// Signature-match-cache hits (megaflows found through the SMC).
-    pub smc_hits: Counter,
-    /// Megaflow (dpcls) hits found by subtable search.
-    pub megaflow_hits: Counter,
-    /// Subtables probed for the megaflow hits (lookups per hit =
-    /// this / megaflow_hits).
-    pub subtable_lookups: Counter,
-    /// Misses that an upcall resolved.
-    pub upcalls: Counter,
-    /// TSC cycles the handler took for those upcalls, summed (round trip
-    /// as seen by the PMD).
-    pub upcall_cycles: Counter,
-    /// Misses that could not be handed to the handler pool (queue full or
-    /// too many pending): the packet was dropped.
-    pub lost_upcalls: Counter,
-    /// Megaflows this PMD installed.
-    pub megaflows_installed: Counter,
-    /// Translations not installed because the flow limit was reached (the
-    /// packet was still forwarded).
-    pub flow_limit_hits: Counter,
-    /// Packets transmitted.
-    pub tx_packets: Counter,
-    /// Tx bursts.
-    pub tx_batches: Counter,
-    /// TSC cycles spent in iterations that received packets.
-    pub busy_cycles: Counter,
-    /// TSC cycles spent in iterations that received nothing.
-    pub idle_cycles: Counter,
-    /// Iterations of the poll loop.
-    pub iterations: Counter,
-    /// Drops by reason, indexed by `DropReason as usize`.
-    pub drops: [Counter; DropReason::COUNT],
-    /// Upcalls in flight right now (set by the PMD each iteration).
-    pub pending_upcalls: Counter,
-    /// TSC value of the last iteration in which anything happened (rx, tx
-    /// or an upcall reply); the daemon's `--exit-when-idle` reads it.
-    pub last_activity_tsc: Counter,
+/// Defines the PMD counters once: [`PmdStats`] (the live counters),
+/// [`PmdStatsSnapshot`] (a copy), `snapshot`, `since` and
+/// [`PmdStatsSnapshot::counters`] (name, help, value), which the control
+/// socket's JSON, `/metrics` and the SIGUSR1 line all iterate. A new
+/// counter is one line here.
+macro_rules! pmd_counters {
+    ($($name:ident: $help:literal,)*) => {
+        /// Counters of one PMD thread. Names follow OVS's `pmd-stats-show`.
+        #[derive(Debug, Default)]
+        pub struct PmdStats {
+            $(#[doc = $help] pub $name: Counter,)*
+            /// Drops by reason, indexed by `DropReason as usize`.
+            pub drops: [Counter; DropReason::COUNT],
+            /// Upcalls in flight right now (set by the PMD each iteration).
+            pub pending_upcalls: Counter,
+            /// TSC value of the last iteration in which anything happened
+            /// (rx, tx or an upcall reply); `--exit-when-idle` reads it.
+            pub last_activity_tsc: Counter,
+        }
+
+        /// A copy of [`PmdStats`] at one moment (subtract two to get a
+        /// window).
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub struct PmdStatsSnapshot {
+            $(#[doc = $help] pub $name: u64,)*
+            /// Drops by reason, indexed by `DropReason as usize`.
+            pub drops: [u64; DropReason::COUNT],
+        }
+
+        /// Number of counters in [`PmdStatsSnapshot::counters`].
+        pub const PMD_COUNTERS: usize = [$(stringify!($name)),*].len();
+
+        impl PmdStats {
+            /// A plain copy of every counter.
+            pub fn snapshot(&self) -> PmdStatsSnapshot {
+                PmdStatsSnapshot {
+                    $($name: self.$name.get(),)*
+                    drops: std::array::from_fn(|i| self.drops[i].get()),
+                }
+            }
+        }
+
+        impl PmdStatsSnapshot {
+            /// Field-wise `self - earlier` (for "since clear" and windows).
+            pub fn since(&self, earlier: &PmdStatsSnapshot) -> PmdStatsSnapshot {
+                PmdStatsSnapshot {
+                    $($name: self.$name.wrapping_sub(earlier.$name),)*
+                    drops: std::array::from_fn(|i| self.drops[i].wrapping_sub(earlier.drops[i])),
+                }
+            }
+
+            /// Every counter but the drops, in definition order: its name
+            /// (the JSON key; `vportd_pmd_NAME_total` in `/metrics`), a
+            /// one-line help and the value.
+            pub fn counters(&self) -> [(&'static str, &'static str, u64); PMD_COUNTERS] {
+                [$((stringify!($name), $help, self.$name),)*]
+            }
+        }
+    };
+}
+
+pmd_counters! {
+    rx_packets: "Packets received from rx queues.",
+    rx_bursts: "Rx bursts that returned at least one packet.",
+    recirculations: "Packets looked up again after a recirculation.",
+    simple_hits: "Simple-match hits (ports whose megaflows match only in_port, dl_type, VLAN and nw_frag skip extract, EMC and dpcls).",
+    emc_hits: "Exact match cache hits.",
+    smc_hits: "Signature match cache hits (megaflows found through the SMC).",
+    megaflow_hits: "Megaflow (dpcls) hits found by subtable search.",
+    subtable_lookups: "dpcls subtables probed for the megaflow hits.",
+    upcalls: "Misses resolved by an upcall.",
+    upcall_cycles: "TSC cycles the upcalls took, as the PMD saw the round trip.",
+    lost_upcalls: "Misses dropped because the upcall queue was full or too many were pending.",
+    megaflows_installed: "Megaflows the PMD installed.",
+    flow_limit_hits: "Translations not installed because of the flow limit (the packet was still forwarded).",
+    tx_packets: "Packets transmitted.",
+    tx_batches: "Tx bursts.",
+    busy_cycles: "TSC cycles of iterations that received packets.",
+    idle_cycles: "TSC cycles of iterations that received nothing.",
+    iterations: "Iterations of the poll loop.",
 }
 
 impl PmdStats {
@@ -95,85 +124,9 @@ impl PmdStats {
     pub fn total_drops(&self) -> u64 {
         self.drops.iter().map(Counter::get).sum()
     }
-
-    /// A plain copy of every counter.
-    pub fn snapshot(&self) -> PmdStatsSnapshot {
-        PmdStatsSnapshot {
-            rx_packets: self.rx_packets.get(),
-            rx_bursts: self.rx_bursts.get(),
-            recirculations: self.recirculations.get(),
-            simple_hits: self.simple_hits.get(),
-            emc_hits: self.emc_hits.get(),
-            smc_hits: self.smc_hits.get(),
-            megaflow_hits: self.megaflow_hits.get(),
-            subtable_lookups: self.subtable_lookups.get(),
-            upcalls: self.upcalls.get(),
-            upcall_cycles: self.upcall_cycles.get(),
-            lost_upcalls: self.lost_upcalls.get(),
-            megaflows_installed: self.megaflows_installed.get(),
-            flow_limit_hits: self.flow_limit_hits.get(),
-            tx_packets: self.tx_packets.get(),
-            tx_batches: self.tx_batches.get(),
-            busy_cycles: self.busy_cycles.get(),
-            idle_cycles: self.idle_cycles.get(),
-            iterations: self.iterations.get(),
-            drops: std::array::from_fn(|i| self.drops[i].get()),
-        }
-    }
-}
-
-/// A copy of [`PmdStats`] at one moment (subtract two to get a window).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct PmdStatsSnapshot {
-    pub rx_packets: u64,
-    pub rx_bursts: u64,
-    pub recirculations: u64,
-    pub simple_hits: u64,
-    pub emc_hits: u64,
-    pub smc_hits: u64,
-    pub megaflow_hits: u64,
-    pub subtable_lookups: u64,
-    pub upcalls: u64,
-    pub upcall_cycles: u64,
-    pub lost_upcalls: u64,
-    pub megaflows_installed: u64,
-    pub flow_limit_hits: u64,
-    pub tx_packets: u64,
-    pub tx_batches: u64,
-    pub busy_cycles: u64,
-    pub idle_cycles: u64,
-    pub iterations: u64,
-    pub drops: [u64; DropReason::COUNT],
 }
 
 impl PmdStatsSnapshot {
-    /// Field-wise `self - earlier` (for "since clear" and windows).
-    pub fn since(&self, earlier: &PmdStatsSnapshot) -> PmdStatsSnapshot {
-        PmdStatsSnapshot {
-            rx_packets: self.rx_packets.wrapping_sub(earlier.rx_packets),
-            rx_bursts: self.rx_bursts.wrapping_sub(earlier.rx_bursts),
-            recirculations: self.recirculations.wrapping_sub(earlier.recirculations),
-            simple_hits: self.simple_hits.wrapping_sub(earlier.simple_hits),
-            emc_hits: self.emc_hits.wrapping_sub(earlier.emc_hits),
-            smc_hits: self.smc_hits.wrapping_sub(earlier.smc_hits),
-            megaflow_hits: self.megaflow_hits.wrapping_sub(earlier.megaflow_hits),
-            subtable_lookups: self.subtable_lookups.wrapping_sub(earlier.subtable_lookups),
-            upcalls: self.upcalls.wrapping_sub(earlier.upcalls),
-            upcall_cycles: self.upcall_cycles.wrapping_sub(earlier.upcall_cycles),
-            lost_upcalls: self.lost_upcalls.wrapping_sub(earlier.lost_upcalls),
-            megaflows_installed: self
-                .megaflows_installed
-                .wrapping_sub(earlier.megaflows_installed),
-            flow_limit_hits: self.flow_limit_hits.wrapping_sub(earlier.flow_limit_hits),
-            tx_packets: self.tx_packets.wrapping_sub(earlier.tx_packets),
-            tx_batches: self.tx_batches.wrapping_sub(earlier.tx_batches),
-            busy_cycles: self.busy_cycles.wrapping_sub(earlier.busy_cycles),
-            idle_cycles: self.idle_cycles.wrapping_sub(earlier.idle_cycles),
-            iterations: self.iterations.wrapping_sub(earlier.iterations),
-            drops: std::array::from_fn(|i| self.drops[i].wrapping_sub(earlier.drops[i])),
-        }
-    }
-
     /// Adds `other`'s counters to these (totals over several PMDs).
     pub fn add(&mut self, other: &PmdStatsSnapshot) {
         // `since` with the operands' roles swapped: self - (0 - other).
@@ -219,6 +172,21 @@ mod tests {
         assert_eq!(b.since(&a).rx_packets, 3);
         assert_eq!(a.total_drops(), 2);
         assert_eq!(a.drops[DropReason::TxFull as usize], 2);
+    }
+
+    #[test]
+    fn counters_lists_every_field_once() {
+        let s = PmdStatsSnapshot {
+            emc_hits: 7,
+            iterations: 9,
+            ..Default::default()
+        };
+        let c = s.counters();
+        let names: std::collections::BTreeSet<_> = c.iter().map(|(n, _, _)| *n).collect();
+        assert_eq!(names.len(), PMD_COUNTERS);
+        assert!(c.contains(&("emc_hits", "Exact match cache hits.", 7)));
+        assert_eq!(c.iter().find(|(n, _, _)| *n == "iterations").unwrap().2, 9);
+        assert!(c.iter().all(|(_, h, _)| h.ends_with('.')));
     }
 }
 

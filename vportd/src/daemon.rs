@@ -386,56 +386,39 @@ fn print_rates(
 /// every PMD's counters (the traffic benchmark reads it at the edges of its
 /// measurement window).
 fn print_counters_json(switch: &Switch) {
-    let ports: Vec<String> = port_counts(switch)
-        .iter()
+    use serde_json::{json, Map, Value};
+    let ports: Vec<Value> = port_counts(switch)
+        .into_iter()
         .map(|(name, rx, tx, missed)| {
-            format!(
-                r#"{{"name":"{name}","rx_packets":{rx},"tx_packets":{tx},"rx_missed":{missed}}}"#
-            )
+            json!({"name": name, "rx_packets": rx, "tx_packets": tx, "rx_missed": missed})
         })
         .collect();
     let mut pmds = Vec::new();
+    let mut megaflows = 0;
+    let mut userspace = Map::new();
     if let Some(dp) = switch.datapath.lock().as_ref() {
         for p in &dp.pmds {
             let s = p.stats.snapshot();
-            pmds.push(format!(
-                r#"{{"core":{},"thread":"pmd-c{:02}","rx_packets":{},"tx_packets":{},"simple_hits":{},"emc_hits":{},"smc_hits":{},"megaflow_hits":{},"subtable_lookups":{},"upcalls":{},"lost_upcalls":{},"drops":{},"busy_cycles":{},"idle_cycles":{}}}"#,
-                p.core.map_or(-1, |c| c as i64),
-                p.core.unwrap_or(0),
-                s.rx_packets,
-                s.tx_packets,
-                s.simple_hits,
-                s.emc_hits,
-                s.smc_hits,
-                s.megaflow_hits,
-                s.subtable_lookups,
-                s.upcalls,
-                s.lost_upcalls,
-                s.total_drops(),
-                s.busy_cycles,
-                s.idle_cycles
-            ));
+            let mut o = Map::new();
+            o.insert("core".into(), json!(p.core));
+            let thread = match p.core {
+                Some(c) => format!("pmd-c{c:02}"),
+                None => format!("pmd-{}", p.index),
+            };
+            o.insert("thread".into(), json!(thread));
+            for (name, _, v) in s.counters() {
+                o.insert(name.into(), json!(v));
+            }
+            o.insert("drops".into(), json!(s.total_drops()));
+            pmds.push(Value::Object(o));
+        }
+        megaflows = dp.limits.n_megaflows.load(Ordering::Relaxed);
+        for k in flowcache::actions::UserCookieKind::ALL {
+            userspace.insert(k.name().into(), json!(dp.userspace_stats.get(k)));
         }
     }
-    let (megaflows, userspace) = switch
-        .datapath
-        .lock()
-        .as_ref()
-        .map_or((0, Vec::new()), |dp| {
-            (
-                dp.limits.n_megaflows.load(Ordering::Relaxed),
-                flowcache::actions::UserCookieKind::ALL
-                    .iter()
-                    .map(|k| format!(r#""{}":{}"#, k.name(), dp.userspace_stats.get(*k)))
-                    .collect(),
-            )
-        });
-    print_stdout_line(&format!(
-        r#"COUNTERS {{"ports":[{}],"pmds":[{}],"megaflows":{megaflows},"userspace":{{{}}}}}"#,
-        ports.join(","),
-        pmds.join(","),
-        userspace.join(",")
-    ));
+    let v = json!({"ports": ports, "pmds": pmds, "megaflows": megaflows, "userspace": userspace});
+    print_stdout_line(&format!("COUNTERS {v}"));
 }
 
 /// One line on stdout, flushed. A closed or full stdout (`| head -n 1`)

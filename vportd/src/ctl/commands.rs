@@ -9,7 +9,6 @@ use crate::ports::SwitchPort;
 use flowcache::extract::{extract, PacketMeta};
 use flowcache::key::FlowKey;
 use flowcache::megaflow::Megaflow;
-use flowcache::DropReason;
 use ofproto::parse::{
     format_match, format_rule, parse_filter, parse_flow, parse_flows, parse_match,
 };
@@ -466,31 +465,7 @@ fn port_info(p: &SwitchPort) -> json::PortInfo {
 }
 
 fn counters(d: &PmdStatsSnapshot) -> json::PmdCounters {
-    json::PmdCounters {
-        rx_packets: d.rx_packets,
-        rx_bursts: d.rx_bursts,
-        recirculations: d.recirculations,
-        simple_hits: d.simple_hits,
-        emc_hits: d.emc_hits,
-        smc_hits: d.smc_hits,
-        megaflow_hits: d.megaflow_hits,
-        subtable_lookups: d.subtable_lookups,
-        upcalls: d.upcalls,
-        upcall_cycles: d.upcall_cycles,
-        lost_upcalls: d.lost_upcalls,
-        megaflows_installed: d.megaflows_installed,
-        flow_limit_hits: d.flow_limit_hits,
-        tx_packets: d.tx_packets,
-        tx_batches: d.tx_batches,
-        busy_cycles: d.busy_cycles,
-        idle_cycles: d.idle_cycles,
-        iterations: d.iterations,
-        drops: DropReason::ALL
-            .iter()
-            .map(|r| (r.name().to_string(), d.drops[*r as usize]))
-            .collect(),
-        drops_total: d.total_drops(),
-    }
+    json::PmdCounters(*d)
 }
 
 fn us(cycles: u64, n: u64, hz: u64) -> f64 {

@@ -562,11 +562,16 @@ pub fn dump_megaflows(d: &json::DumpMegaflows) -> String {
 }
 
 fn counter_lines(s: &mut String, c: &json::PmdCounters) {
-    if c.drops_total == 0 {
+    let total = c.total_drops();
+    if total == 0 {
         let _ = writeln!(s, "  drops: 0");
     } else {
-        let _ = writeln!(s, "  drops: {}", c.drops_total);
-        for (reason, n) in &c.drops {
+        let _ = writeln!(s, "  drops: {total}");
+        let by_name: std::collections::BTreeMap<&str, u64> = flowcache::DropReason::ALL
+            .iter()
+            .map(|r| (r.name(), c.drops[*r as usize]))
+            .collect();
+        for (reason, n) in &by_name {
             if *n > 0 {
                 let _ = writeln!(s, "    {reason}: {n}");
             }

@@ -154,37 +154,35 @@ pub struct MegaflowInfo {
     pub tcp_flags: u16,
 }
 
-/// PMD counters (raw, or since `pmd-stats-clear`).
-#[derive(Debug, Clone, Serialize)]
-pub struct PmdCounters {
-    pub rx_packets: u64,
-    pub rx_bursts: u64,
-    pub recirculations: u64,
-    /// Packets forwarded by the simple-match fast path (port-only megaflows,
-    /// no full key extraction).
-    pub simple_hits: u64,
-    pub emc_hits: u64,
-    /// Megaflows found through the signature match cache.
-    pub smc_hits: u64,
-    /// Megaflows found by subtable search.
-    pub megaflow_hits: u64,
-    pub subtable_lookups: u64,
-    /// Misses resolved by an upcall ("miss with success upcall").
-    pub upcalls: u64,
-    pub upcall_cycles: u64,
-    /// Misses dropped because the handler queue was full ("miss with
-    /// failed upcall").
-    pub lost_upcalls: u64,
-    pub megaflows_installed: u64,
-    pub flow_limit_hits: u64,
-    pub tx_packets: u64,
-    pub tx_batches: u64,
-    pub busy_cycles: u64,
-    pub idle_cycles: u64,
-    pub iterations: u64,
-    /// Drops by reason (every reason is present).
-    pub drops: BTreeMap<String, u64>,
-    pub drops_total: u64,
+/// PMD counters (raw, or since `pmd-stats-clear`): every counter of
+/// [`pmd::stats::PmdStatsSnapshot::counters`] under its name, then
+/// `drops` (by reason, every reason present) and `drops_total`.
+#[derive(Debug, Clone)]
+pub struct PmdCounters(pub pmd::stats::PmdStatsSnapshot);
+
+impl std::ops::Deref for PmdCounters {
+    type Target = pmd::stats::PmdStatsSnapshot;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl Serialize for PmdCounters {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let counters = self.0.counters();
+        let mut m = ser.serialize_map(Some(counters.len() + 2))?;
+        for (name, _, value) in counters {
+            m.serialize_entry(name, &value)?;
+        }
+        let drops: BTreeMap<&str, u64> = flowcache::DropReason::ALL
+            .iter()
+            .map(|r| (r.name(), self.0.drops[*r as usize]))
+            .collect();
+        m.serialize_entry("drops", &drops)?;
+        m.serialize_entry("drops_total", &self.0.total_drops())?;
+        m.end()
+    }
 }
 
 /// Values derived from [`PmdCounters`], as OVS prints them.

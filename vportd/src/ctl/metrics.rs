@@ -224,99 +224,15 @@ pub fn collect(server: &Server) -> Vec<Family> {
                     ("core", p.core.map_or("none".into(), |c| c.to_string())),
                 ]
             };
-            let c: [(&str, &'static str, u64); 17] = [
-                (
-                    "vportd_pmd_rx_packets_total",
-                    "Packets received from rx queues.",
-                    s.rx_packets,
-                ),
-                (
-                    "vportd_pmd_rx_bursts_total",
-                    "Rx bursts that returned packets.",
-                    s.rx_bursts,
-                ),
-                (
-                    "vportd_pmd_recirculations_total",
-                    "Packets looked up again after recirculation.",
-                    s.recirculations,
-                ),
-                (
-                    "vportd_pmd_simple_hits_total",
-                    "Simple-match fast path hits.",
-                    s.simple_hits,
-                ),
-                (
-                    "vportd_pmd_emc_hits_total",
-                    "Exact match cache hits.",
-                    s.emc_hits,
-                ),
-                (
-                    "vportd_pmd_smc_hits_total",
-                    "Signature match cache hits.",
-                    s.smc_hits,
-                ),
-                (
-                    "vportd_pmd_megaflow_hits_total",
-                    "Megaflow (dpcls) hits.",
-                    s.megaflow_hits,
-                ),
-                (
-                    "vportd_pmd_subtable_lookups_total",
-                    "dpcls subtables probed for megaflow hits.",
-                    s.subtable_lookups,
-                ),
-                (
-                    "vportd_pmd_upcalls_total",
-                    "Misses resolved by an upcall.",
-                    s.upcalls,
-                ),
-                (
-                    "vportd_pmd_lost_upcalls_total",
-                    "Misses dropped because the upcall queue was full.",
-                    s.lost_upcalls,
-                ),
-                (
-                    "vportd_pmd_upcall_cycles_total",
-                    "TSC cycles upcalls took (round trip).",
-                    s.upcall_cycles,
-                ),
-                (
-                    "vportd_pmd_megaflows_installed_total",
-                    "Megaflows the PMD installed.",
-                    s.megaflows_installed,
-                ),
-                (
-                    "vportd_pmd_flow_limit_hits_total",
-                    "Translations not installed because of the flow limit.",
-                    s.flow_limit_hits,
-                ),
-                (
-                    "vportd_pmd_tx_packets_total",
-                    "Packets transmitted.",
-                    s.tx_packets,
-                ),
-                ("vportd_pmd_tx_batches_total", "Tx bursts.", s.tx_batches),
-                (
-                    "vportd_pmd_busy_cycles_total",
-                    "TSC cycles of iterations that received packets.",
-                    s.busy_cycles,
-                ),
-                (
-                    "vportd_pmd_idle_cycles_total",
-                    "TSC cycles of iterations that received nothing.",
-                    s.idle_cycles,
-                ),
-            ];
-            for (name, help, v) in c {
-                f.add(name, help, "counter", l(), v as f64);
+            for (name, help, v) in s.counters() {
+                f.add(
+                    &format!("vportd_pmd_{name}_total"),
+                    help,
+                    "counter",
+                    l(),
+                    v as f64,
+                );
             }
-            f.add(
-                "vportd_pmd_iterations_total",
-                "Iterations of the poll loop.",
-                "counter",
-                l(),
-                s.iterations as f64,
-            );
             for r in flowcache::DropReason::ALL {
                 let mut lb = l();
                 lb.push(("reason", r.name().to_string()));

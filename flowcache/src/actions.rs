@@ -9,6 +9,7 @@
 //! Field values follow the representation of [`crate::key::FlowKey`]: host
 //! order integers, network-order byte arrays for MAC and IPv6 addresses.
 
+use crate::text::{ipv4, ipv6, mac};
 use std::sync::Arc;
 
 /// A shared, immutable action list.
@@ -345,21 +346,6 @@ pub fn format_actions(actions: &[DpAction]) -> String {
     parts.join(",")
 }
 
-fn mac(m: &[u8; 6]) -> String {
-    format!(
-        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        m[0], m[1], m[2], m[3], m[4], m[5]
-    )
-}
-
-fn ip4(a: u32) -> String {
-    std::net::Ipv4Addr::from(a).to_string()
-}
-
-fn ip6(a: &[u8; 16]) -> String {
-    std::net::Ipv6Addr::from(*a).to_string()
-}
-
 fn format_action(a: &DpAction) -> String {
     match a {
         DpAction::Output(p) => p.to_string(),
@@ -417,10 +403,10 @@ fn format_set(s: &SetField) -> String {
         }
         SetField::Ipv4(m) => {
             if m.mask.src != 0 {
-                f.push(format!("src={}", ip4(m.value.src)));
+                f.push(format!("src={}", ipv4(m.value.src)));
             }
             if m.mask.dst != 0 {
-                f.push(format!("dst={}", ip4(m.value.dst)));
+                f.push(format!("dst={}", ipv4(m.value.dst)));
             }
             if m.mask.tos != 0 {
                 f.push(format!("tos=0x{:x}/0x{:x}", m.value.tos, m.mask.tos));
@@ -432,10 +418,10 @@ fn format_set(s: &SetField) -> String {
         }
         SetField::Ipv6(m) => {
             if m.mask.src != [0; 16] {
-                f.push(format!("src={}", ip6(&m.value.src)));
+                f.push(format!("src={}", ipv6(&m.value.src)));
             }
             if m.mask.dst != [0; 16] {
-                f.push(format!("dst={}", ip6(&m.value.dst)));
+                f.push(format!("dst={}", ipv6(&m.value.dst)));
             }
             if m.mask.label != 0 {
                 f.push(format!("label=0x{:x}", m.value.label));
@@ -479,10 +465,10 @@ fn format_set(s: &SetField) -> String {
         }
         SetField::Arp(m) => {
             if m.mask.spa != 0 {
-                f.push(format!("sip={}", ip4(m.value.spa)));
+                f.push(format!("sip={}", ipv4(m.value.spa)));
             }
             if m.mask.tpa != 0 {
-                f.push(format!("tip={}", ip4(m.value.tpa)));
+                f.push(format!("tip={}", ipv4(m.value.tpa)));
             }
             if m.mask.op != 0 {
                 f.push(format!("op={}", m.value.op));
@@ -497,7 +483,7 @@ fn format_set(s: &SetField) -> String {
         }
         SetField::Nd(m) => {
             if m.mask.target != [0; 16] {
-                f.push(format!("target={}", ip6(&m.value.target)));
+                f.push(format!("target={}", ipv6(&m.value.target)));
             }
             if m.mask.sll != [0; 6] {
                 f.push(format!("sll={}", mac(&m.value.sll)));

@@ -14,6 +14,7 @@ pub mod hash;
 pub mod key;
 pub mod megaflow;
 pub mod smc;
+pub mod text;
 pub mod upcall;
 pub mod wire;
 

@@ -340,71 +340,16 @@ pub(crate) fn hex(v: u128) -> String {
 
 pub(crate) fn fmt_mac(v: u128) -> String {
     let b = (v as u64).to_be_bytes();
-    format!(
-        "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
-        b[2], b[3], b[4], b[5], b[6], b[7]
-    )
+    flowcache::text::mac(&[b[2], b[3], b[4], b[5], b[6], b[7]])
 }
 
 pub(crate) fn fmt_ipv4(v: u32) -> String {
-    let b = v.to_be_bytes();
-    format!("{}.{}.{}.{}", b[0], b[1], b[2], b[3])
+    flowcache::text::ipv4(v)
 }
 
 /// IPv6 text exactly as glibc's `inet_ntop` (which OVS uses).
 pub(crate) fn fmt_ipv6(v: u128) -> String {
-    let b = v.to_be_bytes();
-    let w: Vec<u16> = (0..8)
-        .map(|i| u16::from_be_bytes([b[2 * i], b[2 * i + 1]]))
-        .collect();
-    // Longest run of zero words (first one on ties), at least 2 long.
-    let (mut best_base, mut best_len) = (None::<usize>, 0usize);
-    let mut i = 0;
-    while i < 8 {
-        if w[i] == 0 {
-            let start = i;
-            while i < 8 && w[i] == 0 {
-                i += 1;
-            }
-            if i - start > best_len {
-                best_base = Some(start);
-                best_len = i - start;
-            }
-        } else {
-            i += 1;
-        }
-    }
-    if best_len < 2 {
-        best_base = None;
-    }
-    let mut s = String::new();
-    let mut i = 0;
-    while i < 8 {
-        if let Some(base) = best_base {
-            if i >= base && i < base + best_len {
-                if i == base {
-                    s.push(':');
-                }
-                i += 1;
-                continue;
-            }
-        }
-        if i != 0 {
-            s.push(':');
-        }
-        if i == 6 && best_base == Some(0) && (best_len == 6 || (best_len == 5 && w[5] == 0xffff)) {
-            s.push_str(&fmt_ipv4(u32::from_be_bytes([b[12], b[13], b[14], b[15]])));
-            return s;
-        }
-        s.push_str(&format!("{:x}", w[i]));
-        i += 1;
-    }
-    if let Some(base) = best_base {
-        if base + best_len == 8 {
-            s.push(':');
-        }
-    }
-    s
+    flowcache::text::ipv6(&v.to_be_bytes())
 }
 
 /// Number of leading one bits if `mask` (of `width` bits) is a prefix mask.

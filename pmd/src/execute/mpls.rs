@@ -7,7 +7,7 @@ use crate::packet::Packet;
 use flowcache::actions::Masked;
 use flowcache::key::{ETH_TYPE_MPLS, ETH_TYPE_MPLS_MCAST, MPLS_BOS_MASK};
 
-const MPLS_HLEN: usize = 4;
+const MPLS_HLEN: usize = flowcache::wire::mpls::Lse::<&[u8]>::HEADER_LEN;
 
 #[inline(always)]
 fn is_mpls_type(t: u16) -> bool {

@@ -13,19 +13,22 @@ use flowcache::actions::{
     SetField,
 };
 use flowcache::key::{IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP};
+use flowcache::wire;
 
-const TCP_HEADER_LEN: usize = 20;
-const UDP_HEADER_LEN: usize = 8;
-const SCTP_HEADER_LEN: usize = 12;
-const ICMP_HEADER_LEN: usize = 8;
+// Header lengths and codes from the wire views (flowcache::wire).
+const TCP_HEADER_LEN: usize = wire::tcp::Packet::<&[u8]>::HEADER_LEN;
+const UDP_HEADER_LEN: usize = wire::udp::Packet::<&[u8]>::HEADER_LEN;
+const SCTP_HEADER_LEN: usize = wire::sctp::Packet::<&[u8]>::HEADER_LEN;
+const ICMP_HEADER_LEN: usize = wire::icmp::Packet::<&[u8]>::HEADER_LEN;
+/// Type, code and checksum: what an ICMPv6 rewrite needs (the 4 data
+/// bytes may be absent).
 const ICMP6_HEADER_LEN: usize = 4;
-const IPV4_HEADER_LEN: usize = 20;
-const IPV6_HEADER_LEN: usize = 40;
-const ARP_ETH_HEADER_LEN: usize = 28;
-const ND_MSG_LEN: usize = 24;
-const ND_LLA_OPT_LEN: usize = 8;
-const ND_OPT_SOURCE_LINKADDR: u8 = 1;
-const ND_OPT_TARGET_LINKADDR: u8 = 2;
+const IPV4_HEADER_LEN: usize = wire::ipv4::Packet::<&[u8]>::HEADER_LEN;
+const IPV6_HEADER_LEN: usize = wire::ipv6::Packet::<&[u8]>::HEADER_LEN;
+const ARP_ETH_HEADER_LEN: usize = wire::arp::Packet::<&[u8]>::HEADER_LEN;
+const ND_MSG_LEN: usize = wire::icmpv6::NeighborMessage::<&[u8]>::HEADER_LEN;
+const ND_LLA_OPT_LEN: usize = wire::icmpv6::NdOption::<&[u8]>::HEADER_LEN;
+use wire::icmpv6::{ND_OPT_SOURCE_LINKADDR, ND_OPT_TARGET_LINKADDR};
 
 /// Applies one masked set action to `frame` (whose headers are at `ofs`).
 ///
@@ -194,11 +197,10 @@ fn set_ipv4_addr(d: &mut [u8], ofs: &Offsets, l3: usize, addr_off: usize, new: u
 // ---------------------------------------------------------------------------
 // IPv6 (OVS `odp_set_ipv6`, `packet_set_ipv6`, `packet_rh_present`).
 
-const IPPROTO_HOPOPTS: u8 = 0;
-const IPPROTO_ROUTING: u8 = 43;
-const IPPROTO_FRAGMENT: u8 = 44;
-const IPPROTO_AH: u8 = 51;
-const IPPROTO_DSTOPTS: u8 = 60;
+use wire::ipv6::{
+    NEXT_AH as IPPROTO_AH, NEXT_DEST_OPTS as IPPROTO_DSTOPTS, NEXT_FRAGMENT as IPPROTO_FRAGMENT,
+    NEXT_HOP_BY_HOP as IPPROTO_HOPOPTS, NEXT_ROUTING as IPPROTO_ROUTING,
+};
 
 /// What OVS's `packet_rh_present` finds walking the extension headers
 /// between `l3` and `l4`.

@@ -4,7 +4,7 @@ use super::{adjust, Offsets};
 use crate::packet::Packet;
 use flowcache::key::{ETH_TYPE_VLAN, ETH_TYPE_VLAN_8021AD, VLAN_CFI};
 
-const VLAN_HEADER_LEN: usize = 4;
+const VLAN_HEADER_LEN: usize = flowcache::wire::vlan::Tag::<&[u8]>::HEADER_LEN;
 const ETH_ADDRS_LEN: usize = 12;
 
 /// True for a TPID OVS treats as a VLAN tag (`eth_type_vlan`).

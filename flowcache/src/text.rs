@@ -405,6 +405,8 @@ mod tests {
         assert_eq!(f("2001:0:0:1:0:0:0:1"), "2001:0:0:1::1");
         assert_eq!(f("::ffff:1.2.3.4"), "::ffff:1.2.3.4");
         assert_eq!(f("::1.2.3.4"), "::1.2.3.4");
+        assert_eq!(f("1:0:2:3:4:5:6:7"), "1:0:2:3:4:5:6:7");
+        assert_eq!(f("ffff:ffff:ffff:ffff::"), "ffff:ffff:ffff:ffff::");
         assert_eq!(mac(&[0, 0x11, 0x22, 0x33, 0x44, 0xff]), "00:11:22:33:44:ff");
         assert_eq!(ipv4(0x0a00_0001), "10.0.0.1");
     }

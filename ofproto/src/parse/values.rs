@@ -466,18 +466,12 @@ mod tests {
     }
 
     #[test]
-    fn ipv6_text_like_inet_ntop() {
-        let f = |s: &str| fmt_ipv6(parse_ipv6(s).unwrap());
-        assert_eq!(f("2001:db8::1"), "2001:db8::1");
-        assert_eq!(f("::"), "::");
-        assert_eq!(f("::1"), "::1");
-        assert_eq!(f("fe80::"), "fe80::");
-        assert_eq!(f("2001:db8:0:0:1:0:0:1"), "2001:db8::1:0:0:1");
-        assert_eq!(f("2001:0:0:1:0:0:0:1"), "2001:0:0:1::1");
-        assert_eq!(f("1:0:2:3:4:5:6:7"), "1:0:2:3:4:5:6:7");
-        assert_eq!(f("::ffff:1.2.3.4"), "::ffff:1.2.3.4");
-        assert_eq!(f("::1.2.3.4"), "::1.2.3.4");
-        assert_eq!(f("ffff:ffff:ffff:ffff::"), "ffff:ffff:ffff:ffff::");
+    fn ipv6_text_is_flowcache_text() {
+        // The formatting itself is tested in flowcache::text.
+        assert_eq!(
+            fmt_ipv6(parse_ipv6("2001:db8:0:0:1:0:0:1").unwrap()),
+            "2001:db8::1:0:0:1"
+        );
     }
 
     #[test]

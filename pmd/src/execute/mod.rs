@@ -264,6 +264,31 @@ enum Origin {
     Copy,
 }
 
+/// Runs a nested action list (`check_pkt_len`'s branch, `sample`'s
+/// actions). As the last action it takes the packet itself (`None`
+/// back); otherwise it runs on a copy with its own state, and the packet
+/// comes back for the actions after it.
+fn run_nested<P: Packet, C: ExecContext<P>>(
+    ctx: &mut C,
+    list: &[DpAction],
+    pkt: P,
+    st: &mut PktState,
+    origin: Origin,
+    steal: bool,
+) -> Option<P> {
+    let sub_last = last_consumer(list);
+    if steal {
+        run(ctx, list, sub_last, pkt, st, origin);
+        return None;
+    }
+    let mut sub = *st;
+    match pkt.try_clone() {
+        Some(c) => run(ctx, list, sub_last, c, &mut sub, Origin::Copy),
+        None => ctx.count_drop(DropReason::NoMbuf),
+    }
+    Some(pkt)
+}
+
 fn run<P: Packet, C: ExecContext<P>>(
     ctx: &mut C,
     actions: &[DpAction],
@@ -335,17 +360,11 @@ fn run<P: Packet, C: ExecContext<P>>(
                 let ofs = *st.offsets(&pkt);
                 let len = pkt.len() - check_len::l2_pad_len(pkt.data(), &ofs);
                 let list = if len > usize::from(*size) { gt } else { le };
-                let sub_last = last_consumer(list);
-                if steal {
-                    run(ctx, list, sub_last, pkt, st, origin);
-                    return;
-                }
-                // The branch runs on a copy: its changes stay inside it
-                // (OVS `odp_execute_check_pkt_len` clones when not stealing).
-                let mut sub = *st;
-                match pkt.try_clone() {
-                    Some(c) => run(ctx, list, sub_last, c, &mut sub, Origin::Copy),
-                    None => ctx.count_drop(DropReason::NoMbuf),
+                // Not the last action: the branch runs on a copy and its
+                // changes stay inside it (OVS `odp_execute_check_pkt_len`).
+                match run_nested(ctx, list, pkt, st, origin, steal) {
+                    Some(p) => pkt = p,
+                    None => return,
                 }
             }
             DpAction::Sample {
@@ -361,16 +380,10 @@ fn run<P: Packet, C: ExecContext<P>>(
                     }
                     continue;
                 }
-                let sub_last = last_consumer(list);
-                if steal {
-                    run(ctx, list, sub_last, pkt, st, origin);
-                    return;
-                }
                 // OVS `odp_execute_sample` leaves the original's cutlen.
-                let mut sub = *st;
-                match pkt.try_clone() {
-                    Some(c) => run(ctx, list, sub_last, c, &mut sub, Origin::Copy),
-                    None => ctx.count_drop(DropReason::NoMbuf),
+                match run_nested(ctx, list, pkt, st, origin, steal) {
+                    Some(p) => pkt = p,
+                    None => return,
                 }
             }
             DpAction::Drop(reason) => {

@@ -12,7 +12,9 @@ use crate::parse::format::format_action_list;
 use crate::parse::ParseError;
 use crate::rule::{OfAction, Rule};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// OpenFlow `OFPP_ANY`: no watch port.
 pub const WATCH_PORT_NONE: u32 = 0xffff_ffff;
@@ -97,11 +99,25 @@ pub struct Group {
     pub selection: SelectionMethod,
 }
 
-/// Packet and byte counts of a group and of each bucket.
+/// Packet and byte counts of a group and of each bucket (credited from
+/// megaflow statistics by the revalidator, never by the PMDs).
 #[derive(Debug, Default)]
 pub struct GroupStats {
-    pub packets: std::sync::atomic::AtomicU64,
-    pub bytes: std::sync::atomic::AtomicU64,
+    pub packets: AtomicU64,
+    pub bytes: AtomicU64,
+}
+
+impl GroupStats {
+    fn add(&self, packets: u64, bytes: u64) {
+        self.packets.fetch_add(packets, Relaxed);
+        self.bytes.fetch_add(bytes, Relaxed);
+    }
+    pub fn n_packets(&self) -> u64 {
+        self.packets.load(Relaxed)
+    }
+    pub fn n_bytes(&self) -> u64 {
+        self.bytes.load(Relaxed)
+    }
 }
 
 /// A group with its counters.
@@ -110,15 +126,39 @@ pub struct GroupEntry {
     pub group: Group,
     pub stats: GroupStats,
     pub bucket_stats: Vec<GroupStats>,
+    /// When the group was added (`mod-group` keeps it, as OVS does).
+    pub created: Instant,
 }
 
 impl GroupEntry {
     pub fn new(group: Group) -> GroupEntry {
+        Self::created_at(group, Instant::now())
+    }
+
+    fn created_at(group: Group, created: Instant) -> GroupEntry {
         let n = group.buckets.len();
         GroupEntry {
             group,
             stats: GroupStats::default(),
             bucket_stats: (0..n).map(|_| GroupStats::default()).collect(),
+            created,
+        }
+    }
+
+    /// Credits packets to the group and to bucket `bucket`, or to every
+    /// bucket with `None` (OVS `group_dpif_credit_stats`).
+    pub fn credit(&self, bucket: Option<usize>, packets: u64, bytes: u64) {
+        if packets == 0 && bytes == 0 {
+            return;
+        }
+        self.stats.add(packets, bytes);
+        match bucket {
+            Some(i) => {
+                if let Some(b) = self.bucket_stats.get(i) {
+                    b.add(packets, bytes);
+                }
+            }
+            None => self.bucket_stats.iter().for_each(|b| b.add(packets, bytes)),
         }
     }
 }
@@ -132,13 +172,13 @@ pub struct GroupTable {
 /// A group table change OpenFlow refuses.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GroupError {
-    #[error("group {0} already exists")]
+    #[error("group {0} already exists (OFPGMFC_GROUP_EXISTS)")]
     Exists(u32),
-    #[error("group {0} does not exist")]
+    #[error("group {0} does not exist (OFPGMFC_UNKNOWN_GROUP)")]
     Unknown(u32),
-    #[error("group {group} refers to group {target}, which does not exist")]
+    #[error("group {group} refers to group {target}, which does not exist (OFPBAC_BAD_OUT_GROUP)")]
     UnknownRef { group: u32, target: u32 },
-    #[error("group {0} would form a loop of groups")]
+    #[error("group {0} would form a loop of groups (OFPGMFC_LOOP)")]
     Loop(u32),
 }
 
@@ -189,15 +229,61 @@ impl GroupTable {
     }
 
     /// A table with `g` replacing the group of its id (`mod-group`; the
-    /// counters restart).
+    /// counters restart, the creation time stays, as in OVS). A group that
+    /// would reach itself through the groups it names is a loop.
     pub fn modify(&self, g: Group) -> Result<GroupTable, GroupError> {
-        if !self.groups.contains_key(&g.group_id) {
+        let Some(old) = self.groups.get(&g.group_id) else {
             return Err(GroupError::Unknown(g.group_id));
-        }
+        };
         self.check_refs(&g)?;
+        let id = g.group_id;
         let mut t = self.clone();
-        t.groups.insert(g.group_id, Arc::new(GroupEntry::new(g)));
+        t.groups
+            .insert(id, Arc::new(GroupEntry::created_at(g, old.created)));
+        if t.reaches_itself(id) {
+            return Err(GroupError::Loop(id));
+        }
         Ok(t)
+    }
+
+    /// Adds or modifies `g`: `mod-group` of a group that does not exist
+    /// adds it when `may_create` (OpenFlow 1.5 `OFPGC_ADD_OR_MOD`).
+    pub fn add_or_modify(&self, g: Group) -> Result<GroupTable, GroupError> {
+        if self.groups.contains_key(&g.group_id) {
+            self.modify(g)
+        } else {
+            self.add(g)
+        }
+    }
+
+    /// The groups `id`'s buckets name (watch groups included).
+    fn successors(&self, id: u32) -> Vec<u32> {
+        self.groups.get(&id).map_or_else(Vec::new, |e| {
+            e.group
+                .buckets
+                .iter()
+                .flat_map(|b| {
+                    group_refs(&b.actions)
+                        .chain((b.watch_group != WATCH_GROUP_NONE).then_some(b.watch_group))
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        })
+    }
+
+    /// True when group `id` reaches itself through the groups it names.
+    fn reaches_itself(&self, id: u32) -> bool {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut todo = self.successors(id);
+        while let Some(x) = todo.pop() {
+            if x == id {
+                return true;
+            }
+            if seen.insert(x) {
+                todo.extend(self.successors(x));
+            }
+        }
+        false
     }
 
     /// A table without group `id` (all groups with `None`), and the ids
@@ -503,6 +589,42 @@ pub fn format_group(g: &Group) -> String {
         s.push_str(&format_action_list(&b.actions));
     }
     s
+}
+
+/// `dump-group-stats`'s duration (OVS `ofp_print_duration` of a
+/// millisecond clock): `5s`, `5.012s`.
+pub fn format_duration(d: Duration) -> String {
+    match d.subsec_millis() {
+        0 => format!("{}s", d.as_secs()),
+        ms => format!("{}.{ms:03}s", d.as_secs()),
+    }
+}
+
+/// One group's counters as `ovs-ofctl -O OpenFlow13 dump-group-stats`
+/// prints them (without the leading space). `ref_count` is the number of
+/// rules that name the group.
+pub fn format_group_stats(e: &GroupEntry, ref_count: usize, now: Instant) -> String {
+    let mut s = format!(
+        "group_id={},duration={},ref_count={ref_count},packet_count={},byte_count={}",
+        e.group.group_id,
+        format_duration(now.saturating_duration_since(e.created)),
+        e.stats.n_packets(),
+        e.stats.n_bytes()
+    );
+    for (i, b) in e.bucket_stats.iter().enumerate() {
+        s.push_str(&format!(
+            ",bucket{i}:packet_count={},byte_count={}",
+            b.n_packets(),
+            b.n_bytes()
+        ));
+    }
+    s
+}
+
+/// The number of rules of `rules` that name group `id` (OVS's group
+/// `ref_count`).
+pub fn ref_count<'r>(rules: impl Iterator<Item = &'r Rule>, id: u32) -> usize {
+    rules.filter(|r| rule_uses_groups(r, &[id])).count()
 }
 
 #[cfg(test)]

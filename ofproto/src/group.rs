@@ -73,6 +73,11 @@ pub struct Bucket {
 }
 
 impl Bucket {
+    /// The bucket's actions as `dump-groups` writes them.
+    pub fn actions_text(&self) -> String {
+        format_action_list(&self.actions)
+    }
+
     /// True when liveness matters for this bucket (OVS
     /// `ofputil_bucket_has_liveness`).
     pub fn has_liveness(&self) -> bool {
@@ -88,6 +93,19 @@ pub enum SelectionMethod {
     Default,
     /// `selection_method=hash,fields(...)`: a hash of the named fields.
     Hash(Vec<crate::fields::FieldId>),
+}
+
+impl SelectionMethod {
+    /// The `fields(...)` of a hash selection, by name.
+    pub fn field_names(&self) -> Vec<String> {
+        match self {
+            SelectionMethod::Default => Vec::new(),
+            SelectionMethod::Hash(f) => f
+                .iter()
+                .map(|f| crate::parse::fields::canon_name(*f, None))
+                .collect(),
+        }
+    }
 }
 
 /// One group.
@@ -176,10 +194,6 @@ pub enum GroupError {
     Exists(u32),
     #[error("group {0} does not exist (OFPGMFC_UNKNOWN_GROUP)")]
     Unknown(u32),
-    #[error("group {group} refers to group {target}, which does not exist (OFPBAC_BAD_OUT_GROUP)")]
-    UnknownRef { group: u32, target: u32 },
-    #[error("group {0} would form a loop of groups (OFPGMFC_LOOP)")]
-    Loop(u32),
 }
 
 impl GroupTable {
@@ -197,119 +211,40 @@ impl GroupTable {
         self.groups.values()
     }
 
-    fn check_refs(&self, g: &Group) -> Result<(), GroupError> {
-        for b in &g.buckets {
-            for target in group_refs(&b.actions)
-                .chain((b.watch_group != WATCH_GROUP_NONE).then_some(b.watch_group))
-            {
-                if target == g.group_id {
-                    return Err(GroupError::Loop(g.group_id));
-                }
-                if !self.groups.contains_key(&target) {
-                    return Err(GroupError::UnknownRef {
-                        group: g.group_id,
-                        target,
-                    });
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// A table with `g` added (`add-group`): it must be new and may only
-    /// name groups that exist.
+    /// A table with `g` added (`add-group`): its id must be new. As in OVS
+    /// 3.1, its buckets may name groups that do not exist (translation
+    /// then drops that bucket's output: "output to nonexistent group") and
+    /// may chain back to it (translation stops at the depth limit).
     pub fn add(&self, g: Group) -> Result<GroupTable, GroupError> {
         if self.groups.contains_key(&g.group_id) {
             return Err(GroupError::Exists(g.group_id));
         }
-        self.check_refs(&g)?;
         let mut t = self.clone();
         t.groups.insert(g.group_id, Arc::new(GroupEntry::new(g)));
         Ok(t)
     }
 
     /// A table with `g` replacing the group of its id (`mod-group`; the
-    /// counters restart, the creation time stays, as in OVS). A group that
-    /// would reach itself through the groups it names is a loop.
+    /// counters restart, the creation time stays, as in OVS).
     pub fn modify(&self, g: Group) -> Result<GroupTable, GroupError> {
         let Some(old) = self.groups.get(&g.group_id) else {
             return Err(GroupError::Unknown(g.group_id));
         };
-        self.check_refs(&g)?;
-        let id = g.group_id;
         let mut t = self.clone();
         t.groups
-            .insert(id, Arc::new(GroupEntry::created_at(g, old.created)));
-        if t.reaches_itself(id) {
-            return Err(GroupError::Loop(id));
-        }
+            .insert(g.group_id, Arc::new(GroupEntry::created_at(g, old.created)));
         Ok(t)
     }
 
-    /// Adds or modifies `g`: `mod-group` of a group that does not exist
-    /// adds it when `may_create` (OpenFlow 1.5 `OFPGC_ADD_OR_MOD`).
-    pub fn add_or_modify(&self, g: Group) -> Result<GroupTable, GroupError> {
-        if self.groups.contains_key(&g.group_id) {
-            self.modify(g)
-        } else {
-            self.add(g)
-        }
-    }
-
-    /// The groups `id`'s buckets name (watch groups included).
-    fn successors(&self, id: u32) -> Vec<u32> {
-        self.groups.get(&id).map_or_else(Vec::new, |e| {
-            e.group
-                .buckets
-                .iter()
-                .flat_map(|b| {
-                    group_refs(&b.actions)
-                        .chain((b.watch_group != WATCH_GROUP_NONE).then_some(b.watch_group))
-                        .collect::<Vec<_>>()
-                })
-                .collect()
-        })
-    }
-
-    /// True when group `id` reaches itself through the groups it names.
-    fn reaches_itself(&self, id: u32) -> bool {
-        let mut seen = std::collections::BTreeSet::new();
-        let mut todo = self.successors(id);
-        while let Some(x) = todo.pop() {
-            if x == id {
-                return true;
-            }
-            if seen.insert(x) {
-                todo.extend(self.successors(x));
-            }
-        }
-        false
-    }
-
     /// A table without group `id` (all groups with `None`), and the ids
-    /// removed. Groups whose buckets name a removed group are removed too
-    /// (OVS deletes what refers to a deleted group).
+    /// removed. Groups whose buckets name a removed group stay (OVS keeps
+    /// them; their `group:N` then names nothing).
     pub fn delete(&self, id: Option<u32>) -> (GroupTable, Vec<u32>) {
         let Some(id) = id else {
             return (GroupTable::default(), self.groups.keys().copied().collect());
         };
         let mut t = self.clone();
-        let mut removed = Vec::new();
-        let mut todo = vec![id];
-        while let Some(x) = todo.pop() {
-            if t.groups.remove(&x).is_some() {
-                removed.push(x);
-                for (gid, e) in &t.groups {
-                    if e.group
-                        .buckets
-                        .iter()
-                        .any(|b| b.watch_group == x || group_refs(&b.actions).any(|r| r == x))
-                    {
-                        todo.push(*gid);
-                    }
-                }
-            }
-        }
+        let removed = t.groups.remove(&id).map(|_| id).into_iter().collect();
         (t, removed)
     }
 }
@@ -517,7 +452,8 @@ fn parse_group_line(line: &str) -> Result<Group, Perr> {
         for (n, w) in offs.windows(2).enumerate() {
             let from = w[0] + "bucket=".len();
             let to = (w[1] - 1).min(text.len());
-            let body = text[from..to.max(from)].trim_end_matches(',');
+            let body =
+                text[from..to.max(from)].trim_end_matches(|c: char| c == ',' || c.is_whitespace());
             buckets.push(parse_bucket(body, start + from, n as u32)?);
         }
     }
@@ -682,23 +618,30 @@ mod tests {
     }
 
     #[test]
-    fn table_refuses_unknown_refs_and_deletes_dependents() {
-        let t = GroupTable::default();
-        let two = parse_group("group_id=2,type=all,bucket=group:3").unwrap();
-        assert_eq!(
-            t.add(two.clone()).unwrap_err(),
-            GroupError::UnknownRef {
-                group: 2,
-                target: 3
-            }
-        );
-        let t = t
-            .add(parse_group("group_id=3,type=indirect,bucket=output:1").unwrap())
+    fn table_takes_what_ovs_takes_and_deletes_only_the_group() {
+        // OVS 3.1 accepts a bucket naming a missing group and a chain back
+        // to the group itself; deleting a group leaves the groups naming it.
+        let t = GroupTable::default()
+            .add(parse_group("group_id=2,type=all,bucket=group:3").unwrap())
             .unwrap()
-            .add(two)
+            .add(parse_group("group_id=3,type=indirect,bucket=group:2").unwrap())
             .unwrap();
+        assert_eq!(
+            t.add(parse_group("group_id=3,type=all").unwrap())
+                .unwrap_err(),
+            GroupError::Exists(3)
+        );
+        assert_eq!(
+            t.modify(parse_group("group_id=4,type=all").unwrap())
+                .unwrap_err(),
+            GroupError::Unknown(4)
+        );
         let (t, removed) = t.delete(Some(3));
-        assert!(t.is_empty());
-        assert_eq!(removed, vec![3, 2]);
+        assert_eq!(removed, vec![3]);
+        assert_eq!(t.len(), 1);
+        assert!(t.get(2).is_some());
+        let (t, removed) = t.delete(Some(3));
+        assert!(removed.is_empty());
+        assert_eq!(t.delete(None).1, vec![2]);
     }
 }

@@ -133,6 +133,8 @@ fn modify_changes_actions_keeps_creation_and_resets_counters() {
 
 #[test]
 fn refused_changes_leave_the_table_as_it_was() {
+    // OVS refuses an existing id (OFPGMFC_GROUP_EXISTS) and modifying a
+    // missing group (OFPGMFC_UNKNOWN_GROUP).
     let b = bridge(
         "in_port=1,actions=group:1",
         "group_id=1,type=all,bucket=output:2\ngroup_id=2,type=all,bucket=group:1",
@@ -144,30 +146,10 @@ fn refused_changes_leave_the_table_as_it_was() {
         Err(GroupError::Exists(1))
     );
     assert_eq!(
-        add("group_id=9,type=all,bucket=group:8"),
-        Err(GroupError::UnknownRef {
-            group: 9,
-            target: 8
-        })
-    );
-    assert_eq!(
         b.modify_groups(vec![
             parse_group("group_id=5,type=all,bucket=output:3").unwrap()
         ]),
         Err(GroupError::Unknown(5))
-    );
-    // 1 -> 2 -> 1.
-    assert_eq!(
-        b.modify_groups(vec![
-            parse_group("group_id=1,type=all,bucket=group:2").unwrap()
-        ]),
-        Err(GroupError::Loop(1))
-    );
-    assert_eq!(
-        b.modify_groups(vec![
-            parse_group("group_id=1,type=all,bucket=group:1").unwrap()
-        ]),
-        Err(GroupError::Loop(1))
     );
     // A batch with one bad group adds none.
     assert!(b
@@ -203,4 +185,33 @@ fn deleting_a_group_deletes_the_rules_that_use_it() {
     assert_eq!((ids, rules), (vec![1], 1));
     assert_eq!(b.tables().len(), 1);
     assert!(b.tables().groups().is_empty());
+}
+
+#[test]
+fn missing_targets_and_chains_are_accepted_as_ovs_does() {
+    // OVS 3.1 takes a bucket naming a group that does not exist, and a
+    // modification that chains a group back to itself; translation drops
+    // the missing group's output and stops a loop at the depth limit.
+    let b = bridge(
+        "in_port=1,actions=group:1\nin_port=2,actions=group:3",
+        "group_id=1,type=all,bucket=output:2,bucket=group:9\n\
+         group_id=3,type=all,bucket=output:4,bucket=group:1",
+    );
+    assert_eq!(acts(&b, &key(1, 1)), "2");
+    b.modify_groups(vec![
+        parse_group("group_id=1,type=all,bucket=group:3").unwrap()
+    ])
+    .unwrap();
+    let t = b.translate(&key(1, 1));
+    assert!(t.actions.is_empty(), "{}", format_actions(&t.actions));
+    assert_eq!(
+        t.drop_reason,
+        Some(flowcache::actions::DropReason::RecursionLimit)
+    );
+    // Deleting group 1 deletes the rule that names it, not group 3 nor
+    // the rule of group 3.
+    assert_eq!(b.delete_groups(Some(1)), (vec![1], 1));
+    assert!(b.tables().groups().get(3).is_some());
+    assert_eq!(b.tables().len(), 1);
+    assert_eq!(acts(&b, &key(2, 1)), "4");
 }

@@ -32,6 +32,7 @@
 mod clone;
 pub mod commit;
 mod group;
+mod multipath;
 pub mod normal;
 
 use crate::fields::{FieldId, Prereq, SubField};
@@ -863,6 +864,21 @@ impl<'a> Ctx<'a> {
             OfAction::PopMpls(ethertype) => self.pop_mpls(*ethertype),
             OfAction::Clone(acts) => self.clone_actions(acts),
             OfAction::Group(g) => self.group_action(*g),
+            OfAction::Multipath {
+                fields,
+                basis,
+                algorithm,
+                n_links,
+                arg,
+                dst,
+            } => self.multipath(*fields, *basis, *algorithm, *n_links, *arg, dst),
+            OfAction::Bundle {
+                fields,
+                basis,
+                algorithm,
+                members,
+                dst,
+            } => self.bundle(*fields, *basis, *algorithm, members, dst.as_ref()),
             OfAction::OutputTrunc { port, max_len } => self.output_trunc(*port, *max_len),
             OfAction::DecTtlIds(_) => return self.dec_ttl(),
             OfAction::Exit => {

@@ -215,3 +215,34 @@ fn missing_targets_and_chains_are_accepted_as_ovs_does() {
     assert_eq!(b.tables().len(), 1);
     assert_eq!(acts(&b, &key(2, 1)), "4");
 }
+
+#[test]
+fn bundle_members_follow_liveness() {
+    // OVS member_enabled_cb: a member is enabled while its port exists and
+    // is live; active_backup takes the first enabled one, hrw the best of
+    // the enabled ones; none enabled outputs nothing.
+    let b = bridge(
+        "in_port=1,udp,actions=bundle(symmetric_l4,0,active_backup,ofport,members:9,3,2)\n\
+         in_port=1,tcp,actions=bundle(eth_src,0,hrw,ofport,members:2,3,4)",
+        "",
+    );
+    assert_eq!(acts(&b, &key(1, 1)), "3");
+    assert!(b.set_port_live(3, false));
+    assert_eq!(acts(&b, &key(1, 1)), "2");
+    assert!(b.set_port_live(2, false));
+    assert_eq!(acts(&b, &key(1, 1)), "drop");
+    let mut tcp = key(1, 1);
+    tcp.nw_proto = flowcache::key::IPPROTO_TCP;
+    assert_eq!(acts(&b, &tcp), "4");
+    b.set_port_live(2, true);
+    b.set_port_live(3, true);
+    let chosen = acts(&b, &tcp);
+    // The chosen member goes down: hrw moves to another live one.
+    let p: u32 = chosen.parse().unwrap();
+    b.set_port_live(p, false);
+    let next = acts(&b, &tcp);
+    assert!(
+        next != chosen && ["2", "3", "4"].contains(&next.as_str()),
+        "{chosen} -> {next}"
+    );
+}

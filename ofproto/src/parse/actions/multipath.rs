@@ -77,7 +77,10 @@ fn dst_subfield(s: &str, pos: usize) -> PResult<(String, Def, crate::fields::Sub
         ));
     }
     if !def.writable {
-        return Err(Perr::new(pos, format!("{s}: destination field is read-only")));
+        return Err(Perr::new(
+            pos,
+            format!("{s}: destination field is read-only"),
+        ));
     }
     Ok((s.to_string(), def, sf))
 }
@@ -100,9 +103,8 @@ pub(super) fn parse_multipath(kv: &Kv) -> PResult<Lower> {
         }
     }
     let (fields_s, fpos) = toks[0];
-    let fields = hash_fields(fields_s).ok_or_else(|| {
-        Perr::new(base + fpos, format!("{s}: unknown fields `{fields_s}'"))
-    })?;
+    let fields = hash_fields(fields_s)
+        .ok_or_else(|| Perr::new(base + fpos, format!("{s}: unknown fields `{fields_s}'")))?;
     let basis = atoi(toks[1].0) as u16;
     let (alg_s, apos) = toks[2];
     let algorithm = MultipathAlgorithm::ALL

@@ -330,8 +330,16 @@ impl Translator for Bridge {
             for e in &r.0 {
                 e.stats.credit(packets, bytes, now);
             }
-            for g in &r.2 {
-                g.credit(packets, bytes);
+            // To the group of that id now: a megaflow whose actions
+            // survived a `mod-group` keeps counting for the new group (as
+            // OVS's revalidator re-translates with a fresh xlate cache).
+            if !r.2.is_empty() {
+                let tables = self.tables.load();
+                for g in &r.2 {
+                    if let Some(cur) = tables.groups().get(g.group.group.group_id) {
+                        cur.credit(g.bucket, packets, bytes);
+                    }
+                }
             }
         }
     }

@@ -246,3 +246,26 @@ fn bundle_members_follow_liveness() {
         "{chosen} -> {next}"
     );
 }
+
+#[test]
+fn stats_after_a_modification_go_to_the_new_group() {
+    // A megaflow that a mod-group did not change (its bucket is the same)
+    // stays installed; what it counts afterwards belongs to the new group.
+    let b = bridge(
+        "in_port=1,actions=group:1",
+        "group_id=1,type=ff,bucket=watch_port:2,output:2,bucket=watch_port:3,output:3",
+    );
+    let t = b.translate(&key(1, 1));
+    b.credit(t.rules.as_deref().unwrap(), 2, 200, 0);
+    b.modify_groups(vec![parse_group(
+        "group_id=1,type=ff,bucket=watch_port:2,output:2,bucket=watch_port:4,output:4",
+    )
+    .unwrap()])
+        .unwrap();
+    assert_eq!(stats(&b, 1), (0, vec![0, 0]));
+    b.credit(t.rules.as_deref().unwrap(), 3, 300, 0);
+    assert_eq!(stats(&b, 1), (3, vec![3, 0]));
+    // A deleted group gets nothing (and nothing panics).
+    b.delete_groups(Some(1));
+    b.credit(t.rules.as_deref().unwrap(), 1, 100, 0);
+}

@@ -7,12 +7,13 @@
 //! revalidator. Every change bumps the generation, which makes the
 //! revalidator re-check installed megaflows.
 
+use crate::group::{Group, GroupError, GroupTable};
 use crate::mac_learning::MacTable;
 use crate::parse::FlowFilter;
 use crate::recirc::{RecircNode, RecircRegistry};
 use crate::rule::{Instructions, Rule};
 use crate::table::{RuleEntry, Tables};
-use crate::xlate::{xlate_l2, L2Switch, PortSet, PortVlan, XlateOptions, XlateOutput};
+use crate::xlate::{xlate_l2, GroupUse, L2Switch, PortSet, PortVlan, XlateOptions, XlateOutput};
 use arc_swap::ArcSwap;
 use flowcache::actions::DpAction;
 use flowcache::key::{FlowKey, DP_WORDS, KEY_WORDS};
@@ -28,6 +29,8 @@ use std::time::Instant;
 #[derive(Clone, Debug, Default)]
 pub struct PortMap {
     pub ports: BTreeMap<u32, String>,
+    /// Ports whose link is down or that are admin down (not live).
+    pub down: std::collections::BTreeSet<u32>,
 }
 
 impl PortSet for PortMap {
@@ -37,6 +40,9 @@ impl PortSet for PortMap {
     fn ports(&self) -> Vec<u32> {
         self.ports.keys().copied().collect()
     }
+    fn is_live(&self, port: u32) -> bool {
+        self.ports.contains_key(&port) && !self.down.contains(&port)
+    }
 }
 
 /// The rules behind one megaflow (what [`Translation::rules`] carries),
@@ -44,6 +50,7 @@ impl PortSet for PortMap {
 struct MegaflowRules(
     Vec<Arc<RuleEntry>>,
     #[allow(dead_code)] Vec<Arc<RecircNode>>,
+    Vec<GroupUse>,
 );
 
 /// One OpenFlow bridge.
@@ -112,6 +119,74 @@ impl Bridge {
         self.publish(t);
     }
 
+    /// Adds groups (`add-group`, `add-groups`): all or none. Each may name
+    /// the groups before it. The megaflows are revalidated.
+    pub fn add_groups(&self, groups: Vec<Group>) -> Result<(), GroupError> {
+        self.edit_groups(|mut t| {
+            for g in groups {
+                t = t.add(g)?;
+            }
+            Ok(t)
+        })
+    }
+
+    /// Replaces groups by id (`mod-group`): all or none. Megaflows that went
+    /// through the old buckets are revalidated.
+    pub fn modify_groups(&self, groups: Vec<Group>) -> Result<(), GroupError> {
+        self.edit_groups(|mut t| {
+            for g in groups {
+                t = t.modify(g)?;
+            }
+            Ok(t)
+        })
+    }
+
+    fn edit_groups(
+        &self,
+        f: impl FnOnce(GroupTable) -> Result<GroupTable, GroupError>,
+    ) -> Result<(), GroupError> {
+        let _g = self.edit.lock();
+        let cur = self.tables.load_full();
+        let t = f((**cur.groups()).clone())?;
+        self.publish(cur.with_groups(Arc::new(t)));
+        Ok(())
+    }
+
+    /// Deletes group `id` (every group with `None`), the groups that name
+    /// it, and the rules that use any of them (as OVS does). Returns the
+    /// group ids and the number of rules removed.
+    pub fn delete_groups(&self, id: Option<u32>) -> (Vec<u32>, usize) {
+        let _g = self.edit.lock();
+        let cur = self.tables.load_full();
+        let (groups, removed) = cur.groups().delete(id);
+        if removed.is_empty() {
+            return (removed, 0);
+        }
+        let (t, rules) = cur.remove_where(|r| crate::group::rule_uses_groups(r, &removed));
+        self.publish(t.with_groups(Arc::new(groups)));
+        (removed, rules.len())
+    }
+
+    /// Marks `ofport` live or not (link up and not admin down:
+    /// fast_failover watch ports, bundle members). A change revalidates the
+    /// megaflows; returns true when it changed.
+    pub fn set_port_live(&self, ofport: u32, live: bool) -> bool {
+        let _g = self.edit.lock();
+        let cur = self.ports.load();
+        if cur.down.contains(&ofport) != live {
+            return false;
+        }
+        let mut p = (**cur).clone();
+        if live {
+            p.down.remove(&ofport);
+        } else {
+            p.down.insert(ofport);
+        }
+        self.ports.store(Arc::new(p));
+        self.generation.fetch_add(1, Ordering::Release);
+        true
+    }
+
     /// Adds rules (`add-flow`, `add-flows`).
     pub fn add_rules(&self, rules: Vec<Rule>) {
         let _g = self.edit.lock();
@@ -167,6 +242,7 @@ impl Bridge {
         let _g = self.edit.lock();
         let mut p = (**self.ports.load()).clone();
         p.ports.remove(&ofport);
+        p.down.remove(&ofport);
         self.ports.store(Arc::new(p));
         self.generation.fetch_add(1, Ordering::Release);
     }
@@ -254,6 +330,17 @@ impl Translator for Bridge {
             for e in &r.0 {
                 e.stats.credit(packets, bytes, now);
             }
+            // To the group of that id now: a megaflow whose actions
+            // survived a `mod-group` keeps counting for the new group (as
+            // OVS's revalidator re-translates with a fresh xlate cache).
+            if !r.2.is_empty() {
+                let tables = self.tables.load();
+                for g in &r.2 {
+                    if let Some(cur) = tables.groups().get(g.group.group.group_id) {
+                        cur.credit(g.bucket, packets, bytes);
+                    }
+                }
+            }
         }
     }
 }
@@ -273,7 +360,7 @@ impl Bridge {
             mask,
             install: true,
             drop_reason: out.drop_reason,
-            rules: Some(Arc::new(MegaflowRules(out.rules, out.recircs))),
+            rules: Some(Arc::new(MegaflowRules(out.rules, out.recircs, out.groups))),
         }
     }
 }

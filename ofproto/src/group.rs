@@ -12,7 +12,9 @@ use crate::parse::format::format_action_list;
 use crate::parse::ParseError;
 use crate::rule::{OfAction, Rule};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// OpenFlow `OFPP_ANY`: no watch port.
 pub const WATCH_PORT_NONE: u32 = 0xffff_ffff;
@@ -71,6 +73,11 @@ pub struct Bucket {
 }
 
 impl Bucket {
+    /// The bucket's actions as `dump-groups` writes them.
+    pub fn actions_text(&self) -> String {
+        format_action_list(&self.actions)
+    }
+
     /// True when liveness matters for this bucket (OVS
     /// `ofputil_bucket_has_liveness`).
     pub fn has_liveness(&self) -> bool {
@@ -88,6 +95,19 @@ pub enum SelectionMethod {
     Hash(Vec<crate::fields::FieldId>),
 }
 
+impl SelectionMethod {
+    /// The `fields(...)` of a hash selection, by name.
+    pub fn field_names(&self) -> Vec<String> {
+        match self {
+            SelectionMethod::Default => Vec::new(),
+            SelectionMethod::Hash(f) => f
+                .iter()
+                .map(|f| crate::parse::fields::canon_name(*f, None))
+                .collect(),
+        }
+    }
+}
+
 /// One group.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Group {
@@ -97,11 +117,25 @@ pub struct Group {
     pub selection: SelectionMethod,
 }
 
-/// Packet and byte counts of a group and of each bucket.
+/// Packet and byte counts of a group and of each bucket (credited from
+/// megaflow statistics by the revalidator, never by the PMDs).
 #[derive(Debug, Default)]
 pub struct GroupStats {
-    pub packets: std::sync::atomic::AtomicU64,
-    pub bytes: std::sync::atomic::AtomicU64,
+    pub packets: AtomicU64,
+    pub bytes: AtomicU64,
+}
+
+impl GroupStats {
+    fn add(&self, packets: u64, bytes: u64) {
+        self.packets.fetch_add(packets, Relaxed);
+        self.bytes.fetch_add(bytes, Relaxed);
+    }
+    pub fn n_packets(&self) -> u64 {
+        self.packets.load(Relaxed)
+    }
+    pub fn n_bytes(&self) -> u64 {
+        self.bytes.load(Relaxed)
+    }
 }
 
 /// A group with its counters.
@@ -110,15 +144,39 @@ pub struct GroupEntry {
     pub group: Group,
     pub stats: GroupStats,
     pub bucket_stats: Vec<GroupStats>,
+    /// When the group was added (`mod-group` keeps it, as OVS does).
+    pub created: Instant,
 }
 
 impl GroupEntry {
     pub fn new(group: Group) -> GroupEntry {
+        Self::created_at(group, Instant::now())
+    }
+
+    fn created_at(group: Group, created: Instant) -> GroupEntry {
         let n = group.buckets.len();
         GroupEntry {
             group,
             stats: GroupStats::default(),
             bucket_stats: (0..n).map(|_| GroupStats::default()).collect(),
+            created,
+        }
+    }
+
+    /// Credits packets to the group and to bucket `bucket`, or to every
+    /// bucket with `None` (OVS `group_dpif_credit_stats`).
+    pub fn credit(&self, bucket: Option<usize>, packets: u64, bytes: u64) {
+        if packets == 0 && bytes == 0 {
+            return;
+        }
+        self.stats.add(packets, bytes);
+        match bucket {
+            Some(i) => {
+                if let Some(b) = self.bucket_stats.get(i) {
+                    b.add(packets, bytes);
+                }
+            }
+            None => self.bucket_stats.iter().for_each(|b| b.add(packets, bytes)),
         }
     }
 }
@@ -132,14 +190,10 @@ pub struct GroupTable {
 /// A group table change OpenFlow refuses.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GroupError {
-    #[error("group {0} already exists")]
+    #[error("group {0} already exists (OFPGMFC_GROUP_EXISTS)")]
     Exists(u32),
-    #[error("group {0} does not exist")]
+    #[error("group {0} does not exist (OFPGMFC_UNKNOWN_GROUP)")]
     Unknown(u32),
-    #[error("group {group} refers to group {target}, which does not exist")]
-    UnknownRef { group: u32, target: u32 },
-    #[error("group {0} would form a loop of groups")]
-    Loop(u32),
 }
 
 impl GroupTable {
@@ -157,73 +211,40 @@ impl GroupTable {
         self.groups.values()
     }
 
-    fn check_refs(&self, g: &Group) -> Result<(), GroupError> {
-        for b in &g.buckets {
-            for target in group_refs(&b.actions)
-                .chain((b.watch_group != WATCH_GROUP_NONE).then_some(b.watch_group))
-            {
-                if target == g.group_id {
-                    return Err(GroupError::Loop(g.group_id));
-                }
-                if !self.groups.contains_key(&target) {
-                    return Err(GroupError::UnknownRef {
-                        group: g.group_id,
-                        target,
-                    });
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// A table with `g` added (`add-group`): it must be new and may only
-    /// name groups that exist.
+    /// A table with `g` added (`add-group`): its id must be new. As in OVS
+    /// 3.1, its buckets may name groups that do not exist (translation
+    /// then drops that bucket's output: "output to nonexistent group") and
+    /// may chain back to it (translation stops at the depth limit).
     pub fn add(&self, g: Group) -> Result<GroupTable, GroupError> {
         if self.groups.contains_key(&g.group_id) {
             return Err(GroupError::Exists(g.group_id));
         }
-        self.check_refs(&g)?;
         let mut t = self.clone();
         t.groups.insert(g.group_id, Arc::new(GroupEntry::new(g)));
         Ok(t)
     }
 
     /// A table with `g` replacing the group of its id (`mod-group`; the
-    /// counters restart).
+    /// counters restart, the creation time stays, as in OVS).
     pub fn modify(&self, g: Group) -> Result<GroupTable, GroupError> {
-        if !self.groups.contains_key(&g.group_id) {
+        let Some(old) = self.groups.get(&g.group_id) else {
             return Err(GroupError::Unknown(g.group_id));
-        }
-        self.check_refs(&g)?;
+        };
         let mut t = self.clone();
-        t.groups.insert(g.group_id, Arc::new(GroupEntry::new(g)));
+        t.groups
+            .insert(g.group_id, Arc::new(GroupEntry::created_at(g, old.created)));
         Ok(t)
     }
 
     /// A table without group `id` (all groups with `None`), and the ids
-    /// removed. Groups whose buckets name a removed group are removed too
-    /// (OVS deletes what refers to a deleted group).
+    /// removed. Groups whose buckets name a removed group stay (OVS keeps
+    /// them; their `group:N` then names nothing).
     pub fn delete(&self, id: Option<u32>) -> (GroupTable, Vec<u32>) {
         let Some(id) = id else {
             return (GroupTable::default(), self.groups.keys().copied().collect());
         };
         let mut t = self.clone();
-        let mut removed = Vec::new();
-        let mut todo = vec![id];
-        while let Some(x) = todo.pop() {
-            if t.groups.remove(&x).is_some() {
-                removed.push(x);
-                for (gid, e) in &t.groups {
-                    if e.group
-                        .buckets
-                        .iter()
-                        .any(|b| b.watch_group == x || group_refs(&b.actions).any(|r| r == x))
-                    {
-                        todo.push(*gid);
-                    }
-                }
-            }
-        }
+        let removed = t.groups.remove(&id).map(|_| id).into_iter().collect();
         (t, removed)
     }
 }
@@ -431,7 +452,8 @@ fn parse_group_line(line: &str) -> Result<Group, Perr> {
         for (n, w) in offs.windows(2).enumerate() {
             let from = w[0] + "bucket=".len();
             let to = (w[1] - 1).min(text.len());
-            let body = text[from..to.max(from)].trim_end_matches(',');
+            let body =
+                text[from..to.max(from)].trim_end_matches(|c: char| c == ',' || c.is_whitespace());
             buckets.push(parse_bucket(body, start + from, n as u32)?);
         }
     }
@@ -505,6 +527,42 @@ pub fn format_group(g: &Group) -> String {
     s
 }
 
+/// `dump-group-stats`'s duration (OVS `ofp_print_duration` of a
+/// millisecond clock): `5s`, `5.012s`.
+pub fn format_duration(d: Duration) -> String {
+    match d.subsec_millis() {
+        0 => format!("{}s", d.as_secs()),
+        ms => format!("{}.{ms:03}s", d.as_secs()),
+    }
+}
+
+/// One group's counters as `ovs-ofctl -O OpenFlow13 dump-group-stats`
+/// prints them (without the leading space). `ref_count` is the number of
+/// rules that name the group.
+pub fn format_group_stats(e: &GroupEntry, ref_count: usize, now: Instant) -> String {
+    let mut s = format!(
+        "group_id={},duration={},ref_count={ref_count},packet_count={},byte_count={}",
+        e.group.group_id,
+        format_duration(now.saturating_duration_since(e.created)),
+        e.stats.n_packets(),
+        e.stats.n_bytes()
+    );
+    for (i, b) in e.bucket_stats.iter().enumerate() {
+        s.push_str(&format!(
+            ",bucket{i}:packet_count={},byte_count={}",
+            b.n_packets(),
+            b.n_bytes()
+        ));
+    }
+    s
+}
+
+/// The number of rules of `rules` that name group `id` (OVS's group
+/// `ref_count`).
+pub fn ref_count<'r>(rules: impl Iterator<Item = &'r Rule>, id: u32) -> usize {
+    rules.filter(|r| rule_uses_groups(r, &[id])).count()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -560,23 +618,30 @@ mod tests {
     }
 
     #[test]
-    fn table_refuses_unknown_refs_and_deletes_dependents() {
-        let t = GroupTable::default();
-        let two = parse_group("group_id=2,type=all,bucket=group:3").unwrap();
-        assert_eq!(
-            t.add(two.clone()).unwrap_err(),
-            GroupError::UnknownRef {
-                group: 2,
-                target: 3
-            }
-        );
-        let t = t
-            .add(parse_group("group_id=3,type=indirect,bucket=output:1").unwrap())
+    fn table_takes_what_ovs_takes_and_deletes_only_the_group() {
+        // OVS 3.1 accepts a bucket naming a missing group and a chain back
+        // to the group itself; deleting a group leaves the groups naming it.
+        let t = GroupTable::default()
+            .add(parse_group("group_id=2,type=all,bucket=group:3").unwrap())
             .unwrap()
-            .add(two)
+            .add(parse_group("group_id=3,type=indirect,bucket=group:2").unwrap())
             .unwrap();
+        assert_eq!(
+            t.add(parse_group("group_id=3,type=all").unwrap())
+                .unwrap_err(),
+            GroupError::Exists(3)
+        );
+        assert_eq!(
+            t.modify(parse_group("group_id=4,type=all").unwrap())
+                .unwrap_err(),
+            GroupError::Unknown(4)
+        );
         let (t, removed) = t.delete(Some(3));
-        assert!(t.is_empty());
-        assert_eq!(removed, vec![3, 2]);
+        assert_eq!(removed, vec![3]);
+        assert_eq!(t.len(), 1);
+        assert!(t.get(2).is_some());
+        let (t, removed) = t.delete(Some(3));
+        assert!(removed.is_empty());
+        assert_eq!(t.delete(None).1, vec![2]);
     }
 }

@@ -155,6 +155,108 @@ pub enum OfAction {
         idle: u16,
         hard: u16,
     },
+    /// `multipath(fields,basis,algorithm,n_links,arg,dst)`: writes a link
+    /// number in `0..n_links`, chosen by a hash of `fields`, to `dst`.
+    Multipath {
+        fields: HashFields,
+        basis: u16,
+        algorithm: MultipathAlgorithm,
+        n_links: u32,
+        arg: u32,
+        dst: SubField,
+    },
+    /// `bundle(fields,basis,algorithm,ofport,members:P,...)` (outputs to
+    /// the chosen live member) and `bundle_load(..., dst, members:...)`
+    /// (writes its port number to `dst`).
+    Bundle {
+        fields: HashFields,
+        basis: u16,
+        algorithm: BundleAlgorithm,
+        members: Vec<u32>,
+        dst: Option<SubField>,
+    },
+}
+
+/// The flow fields `multipath` and `bundle` hash (OVS `nx_hash_fields`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HashFields {
+    EthSrc,
+    SymmetricL4,
+    SymmetricL3L4,
+    SymmetricL3L4Udp,
+    NwSrc,
+    NwDst,
+    SymmetricL3,
+}
+
+impl HashFields {
+    pub const ALL: [HashFields; 7] = [
+        HashFields::EthSrc,
+        HashFields::SymmetricL4,
+        HashFields::SymmetricL3L4,
+        HashFields::SymmetricL3L4Udp,
+        HashFields::NwSrc,
+        HashFields::NwDst,
+        HashFields::SymmetricL3,
+    ];
+
+    /// OVS `flow_hash_fields_to_str`.
+    pub fn name(self) -> &'static str {
+        match self {
+            HashFields::EthSrc => "eth_src",
+            HashFields::SymmetricL4 => "symmetric_l4",
+            HashFields::SymmetricL3L4 => "symmetric_l3l4",
+            HashFields::SymmetricL3L4Udp => "symmetric_l3l4+udp",
+            HashFields::NwSrc => "nw_src",
+            HashFields::NwDst => "nw_dst",
+            HashFields::SymmetricL3 => "symmetric_l3",
+        }
+    }
+}
+
+/// `multipath`'s link selection (OVS `nx_mp_algorithm`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MultipathAlgorithm {
+    ModuloN,
+    HashThreshold,
+    Hrw,
+    IterHash,
+}
+
+impl MultipathAlgorithm {
+    pub const ALL: [MultipathAlgorithm; 4] = [
+        MultipathAlgorithm::ModuloN,
+        MultipathAlgorithm::HashThreshold,
+        MultipathAlgorithm::Hrw,
+        MultipathAlgorithm::IterHash,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            MultipathAlgorithm::ModuloN => "modulo_n",
+            MultipathAlgorithm::HashThreshold => "hash_threshold",
+            MultipathAlgorithm::Hrw => "hrw",
+            MultipathAlgorithm::IterHash => "iter_hash",
+        }
+    }
+}
+
+/// `bundle`'s member selection (OVS `nx_bd_algorithm`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BundleAlgorithm {
+    /// The first live member.
+    ActiveBackup,
+    /// Highest random weight over the live members.
+    Hrw,
+}
+
+impl BundleAlgorithm {
+    pub fn name(self) -> &'static str {
+        match self {
+            BundleAlgorithm::ActiveBackup => "active_backup",
+            BundleAlgorithm::Hrw => "hrw",
+        }
+    }
 }
 
 /// A rule's instructions, in OpenFlow 1.3's fixed execution order: apply

@@ -269,6 +269,9 @@ pub fn run(args: Args) -> Result<()> {
     }
 }
 
+/// How often the main loop reads the ports' link states.
+const LINK_POLL: Duration = Duration::from_millis(100);
+
 fn main_loop(switch: &Switch, args: &Args, dump: &AtomicBool, hangup: &AtomicBool) {
     let tick = Duration::from_millis(20);
     let interval = args.stats_interval.map(|s| Duration::from_secs(s.max(1)));
@@ -276,6 +279,7 @@ fn main_loop(switch: &Switch, args: &Args, dump: &AtomicBool, hangup: &AtomicBoo
     let mut last_counts = port_counts(switch);
     let mut last_pmd = pmd_totals(switch);
     let mut last_mac_expiry = Instant::now();
+    let mut last_link_poll = Instant::now();
     loop {
         if switch.stop.load(Ordering::Relaxed) {
             break;
@@ -289,6 +293,11 @@ fn main_loop(switch: &Switch, args: &Args, dump: &AtomicBool, hangup: &AtomicBoo
             if n > 0 {
                 log::debug!("{n} MAC entries aged out");
             }
+        }
+        // Link states (fast_failover liveness): polled, never per packet.
+        if last_link_poll.elapsed() >= LINK_POLL {
+            last_link_poll = Instant::now();
+            switch.ports.lock().refresh_liveness(&switch.bridge);
         }
         if dump.swap(false, Ordering::Relaxed) {
             print_counters_json(switch);

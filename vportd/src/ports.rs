@@ -30,6 +30,10 @@ pub struct SwitchPort {
     pub rxq_pmds: Vec<usize>,
     /// Rx queues not handed to a PMD yet.
     idle_rxqs: Vec<DpdkRxq>,
+    /// `mod-port NAME down` (OpenFlow `OFPPC_PORT_DOWN`).
+    pub admin_down: bool,
+    /// Liveness as last told to the bridge (link up and not admin down).
+    pub live: bool,
 }
 
 /// All ports, by OpenFlow number.
@@ -176,9 +180,52 @@ impl Ports {
                 eth,
                 rxq_pmds: Vec::new(),
                 idle_rxqs,
+                admin_down: false,
+                live: true,
             },
         );
+        self.refresh_liveness(bridge);
         Ok(())
+    }
+
+    /// Reads every port's link state (`rte_eth_link_get_nowait`, never
+    /// waiting) and tells the bridge which ports are live: link up and not
+    /// admin down. A change revalidates the megaflows (fast_failover watch
+    /// ports, bundle members). Called from the main loop, not per packet.
+    /// A driver that cannot report its link counts as up.
+    pub fn refresh_liveness(&mut self, bridge: &Bridge) {
+        for p in self.by_ofport.values_mut() {
+            let link_up = p.eth.link().map_or(true, |l| l.up);
+            let live = link_up && !p.admin_down;
+            if bridge.set_port_live(p.ofport, live) || live != p.live {
+                log::info!(
+                    "port {} (OpenFlow port {}): {} (link {}{})",
+                    p.name,
+                    p.ofport,
+                    if live { "live" } else { "not live" },
+                    if link_up { "up" } else { "down" },
+                    if p.admin_down { ", admin down" } else { "" }
+                );
+            }
+            p.live = live;
+        }
+    }
+
+    /// `mod-port NAME up|down`: the admin state, as OVS-DPDK applies it
+    /// (the device's link is set up or down where the driver can). Returns
+    /// whether the driver changed its link.
+    pub fn set_admin(&mut self, ofport: u32, up: bool, bridge: &Bridge) -> Result<bool> {
+        let p = self
+            .by_ofport
+            .get_mut(&ofport)
+            .ok_or_else(|| anyhow::anyhow!("no OpenFlow port {ofport}"))?;
+        p.admin_down = !up;
+        let changed = p
+            .eth
+            .set_link(up)
+            .with_context(|| format!("port {}", p.name));
+        self.refresh_liveness(bridge);
+        changed
     }
 
     /// Hands every rx queue not polled yet to a PMD (round-robin).

@@ -15,6 +15,7 @@ use super::values::{
 use crate::fields::{FieldId, Prereq, SubField};
 use crate::rule::{Instructions, OfAction, OutputPort, TableId, MAX_TABLE};
 mod more;
+mod multipath;
 
 use flowcache::key::{
     FlowKey, VlanTag, ETH_TYPE_IPV4, ETH_TYPE_MPLS, ETH_TYPE_MPLS_MCAST, ETH_TYPE_VLAN,
@@ -150,6 +151,24 @@ enum Lower {
         port: OutputPort,
         max_len: u32,
     },
+    Multipath {
+        fields: crate::rule::HashFields,
+        basis: u16,
+        algorithm: crate::rule::MultipathAlgorithm,
+        n_links: u32,
+        arg: u32,
+        name: String,
+        def: Def,
+        dst: SubField,
+    },
+    Bundle {
+        fields: crate::rule::HashFields,
+        basis: u16,
+        algorithm: crate::rule::BundleAlgorithm,
+        members: Vec<u32>,
+        /// `bundle_load`'s destination.
+        dst: Option<(String, Def, SubField)>,
+    },
     /// An action that needs no check against the flow.
     Plain(OfAction),
 }
@@ -179,11 +198,8 @@ impl Inst {
 const UNSUPPORTED: &[&str] = &[
     "group",
     "enqueue",
-    "bundle",
-    "bundle_load",
     "learn",
     "conjunction",
-    "multipath",
     "ct",
     "ct_clear",
     "nat",
@@ -487,6 +503,9 @@ fn parse_action(key: &str, kv: &Kv) -> PResult<Lower> {
             }
         }
         "clone" => more::parse_clone(kv),
+        "multipath" => multipath::parse_multipath(kv),
+        "bundle" => multipath::parse_bundle(kv, false),
+        "bundle_load" => multipath::parse_bundle(kv, true),
         "check_pkt_larger" => more::parse_check_pkt_larger(kv),
         "note" => num(more::parse_note(v)),
         "exit" => Ok(Lower::Plain(OfAction::Exit)),
@@ -906,6 +925,50 @@ fn lower(
             out.push(OfAction::OutputTrunc {
                 port: *port,
                 max_len: *max_len,
+            });
+        }
+        Lower::Multipath {
+            fields,
+            basis,
+            algorithm,
+            n_links,
+            arg,
+            name,
+            def,
+            dst,
+        } => {
+            need(!in_set, pos, || {
+                "multipath is not allowed in write_actions (not an action-set action)".to_string()
+            })?;
+            check_write(def, name, "multipath", pos, st)?;
+            out.push(OfAction::Multipath {
+                fields: *fields,
+                basis: *basis,
+                algorithm: *algorithm,
+                n_links: *n_links,
+                arg: *arg,
+                dst: *dst,
+            });
+        }
+        Lower::Bundle {
+            fields,
+            basis,
+            algorithm,
+            members,
+            dst,
+        } => {
+            need(!in_set, pos, || {
+                "bundle is not allowed in write_actions (not an action-set action)".to_string()
+            })?;
+            if let Some((name, def, _)) = dst {
+                check_write(def, name, "bundle_load", pos, st)?;
+            }
+            out.push(OfAction::Bundle {
+                fields: *fields,
+                basis: *basis,
+                algorithm: *algorithm,
+                members: members.clone(),
+                dst: dst.as_ref().map(|(_, _, sf)| *sf),
             });
         }
         Lower::Plain(a) => out.push(a.clone()),

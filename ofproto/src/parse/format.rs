@@ -185,6 +185,43 @@ pub(crate) fn format_action(a: &OfAction, proto: Option<u8>) -> String {
         ),
         OfAction::Exit => "exit".into(),
         OfAction::Group(g) => format!("group:{g}"),
+        OfAction::Multipath {
+            fields,
+            basis,
+            algorithm,
+            n_links,
+            arg,
+            dst,
+        } => format!(
+            "multipath({},{basis},{},{n_links},{arg},{})",
+            fields.name(),
+            algorithm.name(),
+            format_subfield(dst, proto)
+        ),
+        OfAction::Bundle {
+            fields,
+            basis,
+            algorithm,
+            members,
+            dst,
+        } => {
+            let members: Vec<String> = members.iter().map(|p| fmt_port(*p)).collect();
+            match dst {
+                Some(d) => format!(
+                    "bundle_load({},{basis},{},ofport,{},members:{})",
+                    fields.name(),
+                    algorithm.name(),
+                    format_subfield(d, proto),
+                    members.join(",")
+                ),
+                None => format!(
+                    "bundle({},{basis},{},ofport,members:{})",
+                    fields.name(),
+                    algorithm.name(),
+                    members.join(",")
+                ),
+            }
+        }
         OfAction::SetQueue(q) => format!("set_queue:{q}"),
         OfAction::PopQueue => "pop_queue".into(),
         OfAction::Sample {

@@ -5,11 +5,12 @@
 //! its actions run as an action set, as OVS `xlate_group_bucket` does.
 
 use super::{action_set_order, Ctx, MAX_DEPTH, MAX_RESUBMITS};
-use crate::group::{Bucket, Group, GroupTable, GroupType, SelectionMethod};
+use crate::group::{Bucket, Group, GroupEntry, GroupTable, GroupType, SelectionMethod};
 use crate::group::{MAX_LIVENESS_DEPTH, WATCH_GROUP_NONE, WATCH_PORT_NONE};
 use crate::xlate::PortSet;
 use flowcache::actions::DropReason;
 use flowcache::key::*;
+use std::sync::Arc;
 
 /// True when `b` may be used (OVS `bucket_is_alive`): no liveness to
 /// watch, or a live watch port, or a live watch group.
@@ -142,6 +143,10 @@ impl Ctx<'_> {
         let g: &Group = &entry.group;
         match g.kind {
             GroupType::All | GroupType::Indirect => {
+                self.groups.push(super::GroupUse {
+                    group: entry.clone(),
+                    bucket: None,
+                });
                 for (i, b) in g.buckets.iter().enumerate() {
                     self.notef(|| format!(" -> bucket {i}"));
                     self.group_bucket(b);
@@ -156,7 +161,7 @@ impl Ctx<'_> {
                     }
                     self.notef(|| format!(" -> bucket {i}: not live due to port {}", b.watch_port));
                 }
-                self.use_bucket(g, chosen);
+                self.use_bucket(entry, chosen);
             }
             GroupType::Select => {
                 let hash = match &g.selection {
@@ -169,16 +174,20 @@ impl Ctx<'_> {
                     .enumerate()
                     .filter(|(_, b)| bucket_is_alive(&groups, self.ports, b, 0));
                 let chosen = best_bucket(live, hash);
-                self.use_bucket(g, chosen);
+                self.use_bucket(entry, chosen);
             }
         }
     }
 
-    fn use_bucket(&mut self, g: &Group, chosen: Option<usize>) {
+    fn use_bucket(&mut self, entry: &Arc<GroupEntry>, chosen: Option<usize>) {
         match chosen {
             Some(i) => {
                 self.notef(|| format!(" -> using bucket {i}"));
-                self.group_bucket(&g.buckets[i]);
+                self.groups.push(super::GroupUse {
+                    group: entry.clone(),
+                    bucket: Some(i),
+                });
+                self.group_bucket(&entry.group.buckets[i]);
             }
             None => self.note(" -> no live bucket"),
         }

@@ -32,6 +32,7 @@
 mod clone;
 pub mod commit;
 mod group;
+mod multipath;
 pub mod normal;
 
 use crate::fields::{FieldId, Prereq, SubField};
@@ -139,6 +140,24 @@ pub struct XlateOutput {
     /// The (VLAN, MAC) entries of the MAC table NORMAL consulted: the
     /// actions are right only while these stay as they are.
     pub mac_deps: Vec<(u16, [u8; 6])>,
+    /// The groups the packet went through and the bucket each used (credit
+    /// megaflow stats to them, as to `rules`).
+    pub groups: Vec<GroupUse>,
+}
+
+/// One pass through a group (OVS `xlate_group_stats`): the group and the
+/// bucket used, or `None` for all buckets (all and indirect groups).
+#[derive(Clone, Debug)]
+pub struct GroupUse {
+    pub group: Arc<crate::group::GroupEntry>,
+    pub bucket: Option<usize>,
+}
+
+impl GroupUse {
+    /// Adds a megaflow's packets and bytes to the group and its bucket(s).
+    pub fn credit(&self, packets: u64, bytes: u64) {
+        self.group.credit(self.bucket, packets, bytes);
+    }
 }
 
 /// One step of a rule's instructions (borrowed form of [`FrozenStep`]).
@@ -292,6 +311,8 @@ struct Ctx<'a> {
     l2: Option<&'a L2Switch<'a>>,
     /// MAC table entries NORMAL consulted.
     mac_deps: Vec<(u16, [u8; 6])>,
+    /// Groups used (see [`XlateOutput::groups`]).
+    groups: Vec<GroupUse>,
 }
 
 /// Translates `flow` (a datapath key: registers and metadata 0) through
@@ -374,6 +395,7 @@ pub fn xlate_l2<'a>(
         rule_tail: None,
         l2,
         mac_deps: Vec::new(),
+        groups: Vec::new(),
     };
     if ctx.trace.is_some() {
         ctx.note_line(format!("Flow: {}", describe_key(&start)));
@@ -842,6 +864,21 @@ impl<'a> Ctx<'a> {
             OfAction::PopMpls(ethertype) => self.pop_mpls(*ethertype),
             OfAction::Clone(acts) => self.clone_actions(acts),
             OfAction::Group(g) => self.group_action(*g),
+            OfAction::Multipath {
+                fields,
+                basis,
+                algorithm,
+                n_links,
+                arg,
+                dst,
+            } => self.multipath(*fields, *basis, *algorithm, *n_links, *arg, dst),
+            OfAction::Bundle {
+                fields,
+                basis,
+                algorithm,
+                members,
+                dst,
+            } => self.bundle(*fields, *basis, *algorithm, members, dst.as_ref()),
             OfAction::OutputTrunc { port, max_len } => self.output_trunc(*port, *max_len),
             OfAction::DecTtlIds(_) => return self.dec_ttl(),
             OfAction::Exit => {
@@ -1250,6 +1287,7 @@ impl<'a> Ctx<'a> {
             trace: self.trace.unwrap_or_default(),
             recircs: self.recircs,
             mac_deps: self.mac_deps,
+            groups: self.groups,
         }
     }
 }

@@ -620,6 +620,28 @@ impl EthPort {
         }
     }
 
+    /// Sets the link up or down (`rte_eth_dev_set_link_up`/`_down`, what
+    /// OVS-DPDK does for an admin up/down port). Returns false when the
+    /// driver cannot (ENOTSUP), as OVS ignores that too.
+    pub fn set_link(&self, up: bool) -> Result<bool, DpdkError> {
+        self.check_open("set link")?;
+        let port_id = self.shared.port_id;
+        // SAFETY: owned, open port; setting the link state is a control
+        // operation the driver serialises itself.
+        let ret = unsafe {
+            if up {
+                dpdk_sys::rte_eth_dev_set_link_up(port_id)
+            } else {
+                dpdk_sys::rte_eth_dev_set_link_down(port_id)
+            }
+        };
+        match ret {
+            0 => Ok(true),
+            r if r == -libc::ENOTSUP => Ok(false),
+            r => Err(self.shared.op_error("set link", r)),
+        }
+    }
+
     /// The link status, without waiting for autonegotiation.
     pub fn link(&self) -> Result<LinkStatus, DpdkError> {
         self.check_open("read link")?;

@@ -9,7 +9,7 @@
 //! success, 1 when the daemon answered with an error (printed on stderr) or
 //! the command line is wrong, 2 when the daemon cannot be reached.
 //!
-//! `add-flows FILE|-` and `replace-flows FILE|-` read the file (or standard
+//! `add-flows FILE|-`, `replace-flows FILE|-` and `add-groups FILE|-` read the file (or standard
 //! input) here and send its lines in the request, so the daemon needs no
 //! access to the file. `capture PORT FILE` is written by the daemon: a
 //! relative FILE is sent as an absolute path.
@@ -119,7 +119,7 @@ fn parse_args(args: Vec<String>) -> Result<Option<Opts>, Fail> {
 /// `add-flows FILE|-` → `add-flows --inline NAME LINE...`.
 fn inline_flow_files(words: Vec<String>) -> Result<Vec<String>, Fail> {
     let cmd = words[0].as_str();
-    if !matches!(cmd, "add-flows" | "replace-flows") || words.len() != 2 {
+    if !matches!(cmd, "add-flows" | "replace-flows" | "add-groups") || words.len() != 2 {
         return Ok(words);
     }
     let file = &words[1];

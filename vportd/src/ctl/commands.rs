@@ -104,6 +104,48 @@ const COMMANDS: &[Cmd] = &[
         aliases: &[],
     },
     Cmd {
+        name: "add-group",
+        usage: "add-group GROUP",
+        summary: "add a group (ovs-ofctl syntax: group_id=1,type=all,bucket=output:2)",
+        aliases: &[],
+    },
+    Cmd {
+        name: "add-groups",
+        usage: "add-groups FILE|-",
+        summary: "add the groups of a file, all or none (- = stdin)",
+        aliases: &[],
+    },
+    Cmd {
+        name: "mod-group",
+        usage: "mod-group [--may-create] GROUP",
+        summary: "replace a group's type and buckets (its counters restart)",
+        aliases: &[],
+    },
+    Cmd {
+        name: "del-groups",
+        usage: "del-groups [group_id=N]",
+        summary: "delete a group (all without N) and the rules that use it",
+        aliases: &[],
+    },
+    Cmd {
+        name: "dump-groups",
+        usage: "dump-groups [N]",
+        summary: "list groups as ovs-ofctl -O OpenFlow13 dump-groups",
+        aliases: &[],
+    },
+    Cmd {
+        name: "dump-group-stats",
+        usage: "dump-group-stats [N]",
+        summary: "packet and byte counts per group and per bucket",
+        aliases: &[],
+    },
+    Cmd {
+        name: "mod-port",
+        usage: "mod-port NAME up|down",
+        summary: "admin state of a port (down: not live for fast_failover, link down)",
+        aliases: &[],
+    },
+    Cmd {
         name: "fdb-show",
         usage: "fdb-show",
         summary: "list NORMAL's learned MACs: port, VLAN, MAC, age (OVS fdb/show)",
@@ -345,6 +387,13 @@ fn run(s: &Server, cmd: &str, args: &[String]) -> CmdResult {
             upcall_show(s)
         }
         "set" => set(s, args),
+        "add-group" => super::groups::add_group(s, args),
+        "add-groups" => super::groups::add_groups(s, args),
+        "mod-group" => super::groups::mod_group(s, args),
+        "del-groups" => super::groups::del_groups(s, args),
+        "dump-groups" => super::groups::dump_groups(s, args),
+        "dump-group-stats" => super::groups::dump_group_stats(s, args),
+        "mod-port" => super::groups::mod_port(s, args),
         "fdb-show" => super::fdb::show(s),
         "fdb-flush" => super::fdb::flush(s),
         "fdb-stats-show" => super::fdb::stats(s),
@@ -412,7 +461,7 @@ fn with_dp<T>(
 
 /// Runs a flow-syntax parse with the bridge's port names resolvable
 /// (`in_port=p1`, `output:p2`, as ovs-ofctl accepts them).
-fn with_names<R>(s: &Server, parse: impl FnOnce() -> R) -> R {
+pub(super) fn with_names<R>(s: &Server, parse: impl FnOnce() -> R) -> R {
     let names = port_names(s)
         .into_iter()
         .map(|(ofport, name)| (name, ofport));
@@ -503,7 +552,7 @@ fn derived(d: &PmdStatsSnapshot, secs: f64, hz: u64) -> json::PmdDerived {
 
 /// The text of a flow file: `--inline NAME LINE...` (from vportctl) or a
 /// path the daemon reads itself.
-fn flow_text(cmd: &str, args: &[String]) -> Result<(String, String), String> {
+pub(super) fn flow_text(cmd: &str, args: &[String]) -> Result<(String, String), String> {
     match args {
         [flag, name, lines @ ..] if flag == INLINE => Ok((lines.join("\n"), name.clone())),
         [path] if path == "-" => Err(format!(
@@ -524,6 +573,47 @@ fn take_flag(args: &[String], flag: &str) -> (bool, Vec<String>) {
         present,
         args.iter().filter(|a| *a != flag).cloned().collect(),
     )
+}
+
+/// Refuses rules that name a group the table lacks, as OVS does
+/// (`OFPBAC_BAD_OUT_GROUP`); with a file, the error names its line.
+fn check_groups(
+    s: &Server,
+    cmd: &str,
+    rules: &[ofproto::Rule],
+    file: Option<(&str, &str)>,
+) -> Result<(), String> {
+    let tables = s.switch.bridge.tables();
+    for (i, r) in rules.iter().enumerate() {
+        if let Some(g) = ofproto::group::missing_groups(r, tables.groups()) {
+            let at = match file {
+                // Rules are in file order; find the line that made rule i.
+                Some((name, text)) => match flow_line(text, i) {
+                    Some(n) => format!("{name}:{n}: "),
+                    None => format!("{name}: "),
+                },
+                None => String::new(),
+            };
+            return Err(format!(
+                "{cmd}: {at}{}: group {g} does not exist (OFPBAC_BAD_OUT_GROUP)",
+                format_rule(r)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The 1-based line number of the `index`th flow of a flow file (blank
+/// lines and comments hold none).
+fn flow_line(text: &str, index: usize) -> Option<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            let t = l.split('#').next().unwrap_or("");
+            !t.bytes().all(|c| c.is_ascii_whitespace())
+        })
+        .nth(index)
+        .map(|(n, _)| n + 1)
 }
 
 fn rules_total(s: &Server) -> usize {
@@ -727,6 +817,7 @@ fn add_flow(s: &Server, args: &[String]) -> CmdResult {
     let line = args.join(" ");
     let rule = with_names(s, || parse_flow(&line)).map_err(|e| format!("add-flow: {e}"))?;
     let _edit = s.edit.lock();
+    check_groups(s, "add-flow", std::slice::from_ref(&rule), None)?;
     s.switch.bridge.add_rules(vec![rule]);
     let d = json::FlowChange {
         op: "add",
@@ -746,6 +837,7 @@ fn add_flows(s: &Server, args: &[String], replace: bool) -> CmdResult {
     let rules = with_names(s, || parse_flows(&text, &name)).map_err(|e| format!("{cmd}: {e}"))?;
     let count = rules.len();
     let _edit = s.edit.lock();
+    check_groups(s, cmd, &rules, Some((&name, &text)))?;
     if replace {
         s.switch
             .bridge
@@ -781,6 +873,7 @@ fn mod_flows(s: &Server, args: &[String]) -> CmdResult {
         filter.priority = None;
     }
     let _edit = s.edit.lock();
+    check_groups(s, "mod-flows", std::slice::from_ref(&rule), None)?;
     let n = s
         .switch
         .bridge

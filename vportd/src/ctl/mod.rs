@@ -11,6 +11,7 @@
 pub mod commands;
 pub mod fdb;
 pub mod format;
+pub mod groups;
 pub mod http;
 pub mod json;
 pub mod metrics;

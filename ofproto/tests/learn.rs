@@ -139,7 +139,11 @@ fn parses_and_prints_like_ovs_ofctl() {
 fn rejects_what_ovs_rejects_with_the_position() {
     let cases = [
         // (flow, text of the offending token, part of the reason)
-        ("actions=learn(table=255)", "table=255", "table id 255 not valid"),
+        (
+            "actions=learn(table=255)",
+            "table=255",
+            "table id 255 not valid",
+        ),
         (
             "actions=learn(NXM_OF_TCP_DST[]=NXM_OF_TCP_SRC[])",
             "NXM_OF_TCP_DST[]",
@@ -165,7 +169,11 @@ fn rejects_what_ovs_rejects_with_the_position() {
             "vlan_tci",
             "wildcards not allowed",
         ),
-        ("actions=learn(result_dst=reg0[0..1])", "result_dst", "single bit"),
+        (
+            "actions=learn(result_dst=reg0[0..1])",
+            "result_dst",
+            "single bit",
+        ),
         ("actions=learn(foo=1)", "foo", "unknown keyword foo"),
         ("actions=learn(load:1->eth_type)", "load", "not writable"),
         ("actions=learn(dl_vlan=10)", "dl_vlan", "not supported"),
@@ -263,7 +271,10 @@ fn reverse_flow_learning_with_timeouts_and_loads() {
     // The reply (port 2) takes the learned rule: back to port 1, with
     // the learned destination MAC.
     let t = b.translate(&tcp(2, 0x0a00_0002, 0x0a00_0001, 80, 1000));
-    assert_eq!(format_actions(&t.actions), "set(eth(dst=00:00:00:00:00:01)),1");
+    assert_eq!(
+        format_actions(&t.actions),
+        "set(eth(dst=00:00:00:00:00:01)),1"
+    );
     // Another reply is not covered.
     assert_eq!(acts(&b, &tcp(2, 0x0a00_0002, 0x0a00_0001, 80, 1001)), "3");
 
@@ -324,10 +335,16 @@ table=1,priority=0,cookie=0x5,actions=drop
     b.translate(&eth(2, 0xb, 0xa, 0));
     assert_eq!(dump_table(&b, 1).len(), 3);
     // Deleting the port-2 learner (no delete_learned) keeps its rule.
-    assert_eq!(b.delete_rules(&parse_filter("in_port=2").unwrap(), false), 1);
+    assert_eq!(
+        b.delete_rules(&parse_filter("in_port=2").unwrap(), false),
+        1
+    );
     assert_eq!(dump_table(&b, 1).len(), 3);
     // Deleting the port-1 learner deletes every cookie-0x5 rule of table 1.
-    assert_eq!(b.delete_rules(&parse_filter("in_port=1").unwrap(), false), 1);
+    assert_eq!(
+        b.delete_rules(&parse_filter("in_port=1").unwrap(), false),
+        1
+    );
     assert_eq!(
         dump_table(&b, 1),
         vec!["cookie=0x6, table=1, dl_dst=00:00:00:00:00:0b actions=output:2"]

@@ -24,8 +24,8 @@ use ofproto::table::{LearnOutcome, Tables};
 use ofproto::xlate::{xlate_full, xlate_l2, L2Switch, Learner, PortRange, XlateOptions};
 use ofproto::{parse_flows, parse_match};
 use std::cell::RefCell;
-use std::sync::Arc;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 const CORPUS: &str = "/work/shared/conformance/cases/public";
 

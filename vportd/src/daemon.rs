@@ -282,6 +282,12 @@ fn main_loop(switch: &Switch, args: &Args, dump: &AtomicBool, hangup: &AtomicBoo
             if n > 0 {
                 log::debug!("{n} MAC entries aged out");
             }
+            // Rules with idle/hard timeouts (learned ones, mostly) go the
+            // same way, with what their `learn(delete_learned)` learned.
+            let n = switch.bridge.expire_rules(last_mac_expiry);
+            if n > 0 {
+                log::debug!("{n} rules timed out");
+            }
         }
         if dump.swap(false, Ordering::Relaxed) {
             print_counters_json(switch);

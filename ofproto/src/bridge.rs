@@ -116,11 +116,14 @@ impl Bridge {
         self.publish(t);
     }
 
-    /// Adds rules (`add-flow`, `add-flows`).
+    /// Adds rules (`add-flow`, `add-flows`). A rule replaced by one
+    /// without its `learn(delete_learned)` takes what it learned along.
     pub fn add_rules(&self, rules: Vec<Rule>) {
         let _g = self.edit.lock();
-        let t = self.tables.load().add_all(rules);
-        self.publish(t);
+        let cur = self.tables.load_full();
+        let replaced: Vec<Arc<RuleEntry>> = rules.iter().filter_map(|r| cur.identical(r)).collect();
+        let t = cur.add_all(rules);
+        self.publish(Self::without_learned(t, &replaced));
     }
 
     /// Deletes the rules `filter` selects, and what their

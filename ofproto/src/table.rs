@@ -586,6 +586,14 @@ impl Tables {
         (self.rebuild(changed), n)
     }
 
+    /// The rule with `rule`'s table, match and priority, if any.
+    pub fn identical(&self, rule: &Rule) -> Option<Arc<RuleEntry>> {
+        let t = self.table(rule.table);
+        t.index
+            .get(&ident(rule))
+            .map(|&i| t.cls.entries()[i].data.clone())
+    }
+
     /// OVS `ofproto_flow_mod_learn` of `rule` (a MODIFY_STRICT flow mod):
     /// an identical rule (match, priority, timeouts, cookie, actions) is
     /// refreshed; otherwise, unless `limit` rules with the rule's cookie
@@ -593,10 +601,7 @@ impl Tables {
     /// same match and priority (whose statistics it keeps).
     pub fn learn(&self, rule: Rule, limit: u32, now: Instant) -> LearnOutcome {
         let t = self.table(rule.table);
-        let old = t
-            .index
-            .get(&ident(&rule))
-            .map(|&i| t.cls.entries()[i].data.clone());
+        let old = self.identical(&rule);
         if let Some(e) = &old {
             let r = &e.rule;
             if r.idle_timeout == rule.idle_timeout

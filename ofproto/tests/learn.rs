@@ -353,6 +353,26 @@ table=1,priority=0,cookie=0x5,actions=drop
 }
 
 #[test]
+fn replacing_the_learner_without_its_learn_deletes_what_it_learned() {
+    let b = bridge(
+        2,
+        "priority=10,in_port=1,actions=learn(table=1,cookie=0x5,delete_learned,         NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],output:NXM_OF_IN_PORT[]),output:2",
+    );
+    b.translate(&eth(1, 0xa, 0xb, 0));
+    assert_eq!(dump_table(&b, 1).len(), 1);
+    // Same match and priority, same learn: what it learned stays.
+    b.add_rules(parse_flows(
+        "priority=10,in_port=1,actions=learn(table=1,cookie=0x5,delete_learned,         NXM_OF_ETH_DST[]=NXM_OF_ETH_SRC[],output:NXM_OF_IN_PORT[]),output:2",
+        "t",
+    )
+    .unwrap());
+    assert_eq!(dump_table(&b, 1).len(), 1);
+    // Without the learn: gone (OVS learned_cookies_dec on the replace).
+    b.add_rules(parse_flows("priority=10,in_port=1,actions=output:2", "t").unwrap());
+    assert!(dump_table(&b, 1).is_empty());
+}
+
+#[test]
 fn limit_and_result_dst() {
     let flows = "\
 table=0,priority=10,udp,actions=learn(table=1,limit=2,result_dst=reg0[0],eth_type=0x800,nw_proto=17,NXM_OF_UDP_DST[]=NXM_OF_UDP_SRC[],output:NXM_OF_IN_PORT[]),resubmit(,2)

@@ -708,8 +708,9 @@ fn instructions() {
 #[test]
 fn unknown_and_unsupported() {
     assert!(err("actions=frobnicate").contains("unknown action frobnicate"));
-    assert!(err("actions=learn(table=1)").contains("learn is not supported"));
-    assert!(err("actions=group:1").contains("group is not supported"));
+    assert!(err("actions=multipath(eth_src,50,hrw,12,0,reg0[0..1])")
+        .contains("multipath is not supported"));
+    assert_eq!(acts("actions=group:1"), "group:1");
     assert!(err("actions=2:3").contains("unexpected value"));
     assert_eq!(acts("actions=set_tunnel:0x5"), "set_field:0x5->tun_id");
 }

@@ -95,6 +95,27 @@ priority=1,actions=output:3",
 }
 
 #[test]
+fn the_conj_id_lookup_returns_its_best_ordinary_match() {
+    // Recorded from OVS 3.1: the second lookup (with conj_id set) returns
+    // whatever rule wins it, so a priority-40 `tcp` rule beats the
+    // priority-5 `conj_id=1` rule; three clauses must all match.
+    let b = bridge(
+        5,
+        "priority=50,ip,nw_src=10.0.0.1,actions=conjunction(1,1/3),conjunction(2,1/2)
+priority=50,ip,nw_dst=10.0.0.2,actions=conjunction(1,2/3)
+priority=50,tcp,tp_dst=80,actions=conjunction(1,3/3),conjunction(2,2/2)
+priority=5,conj_id=1,actions=output:2
+priority=60,conj_id=2,ip,nw_dst=10.0.0.9,actions=output:4
+priority=40,tcp,actions=output:5
+priority=1,actions=output:3",
+    );
+    assert_eq!(acts(&b, &tcp(1, 2, 1234, 80)), "5");
+    assert_eq!(acts(&b, &tcp(1, 9, 1234, 80)), "4");
+    assert_eq!(acts(&b, &tcp(1, 8, 1234, 80)), "5");
+    assert_eq!(acts(&b, &tcp(1, 2, 1234, 81)), "5");
+}
+
+#[test]
 fn conjunction_above_an_ordinary_match_wins() {
     let b = bridge(
         3,

@@ -668,7 +668,8 @@ impl Tables {
             return None;
         }
         let (t, gone) = self.remove_where(|r| cookies.contains(&(r.table, r.cookie)));
-        (!gone.is_empty()).then(|| (t, gone.len()))
+        let n = gone.len();
+        (n > 0).then_some((t, n))
     }
 
     /// The rules whose timeout has passed at `now`.

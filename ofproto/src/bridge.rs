@@ -331,6 +331,7 @@ impl Learner for Bridge {
 
 impl Bridge {
     fn translation(&self, key: &FlowKey, may_learn: bool) -> Translation {
+        let before = self.generation();
         let out = self.xlate(key, &XlateOptions::default(), may_learn);
         let mut mask = out.wc;
         mask.words_mut()[DP_WORDS..KEY_WORDS].fill(0);
@@ -339,10 +340,12 @@ impl Bridge {
             r.stats.touch(now);
         }
         let actions: Vec<DpAction> = out.actions;
+        let state_changed = self.generation() != before;
         Translation {
             actions: actions.into(),
             mask,
-            install: true,
+            install: !state_changed,
+            state_changed,
             drop_reason: out.drop_reason,
             rules: Some(Arc::new(MegaflowRules(out.rules, out.recircs, out.learned))),
         }

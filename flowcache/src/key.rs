@@ -136,6 +136,11 @@ pub struct FlowKey {
     pub metadata: u64,
     // word 25-32: OpenFlow registers reg0..reg15
     pub regs: [u32; 16],
+    // word 33: the conjunction id a `conj_id=` rule is looked up with (OVS
+    // `flow.conj_id`: set only during the classifier's second lookup of a
+    // conjunctive match)
+    pub conj_id: u32,
+    pub _pad_conj: u32,
 }
 
 /// Number of u64 words in a [`FlowKey`].
@@ -146,7 +151,7 @@ pub const DP_WORDS: usize = 24;
 
 const _: () = assert!(core::mem::size_of::<FlowKey>().is_multiple_of(8));
 const _: () = assert!(core::mem::offset_of!(FlowKey, metadata) == DP_WORDS * 8);
-const _: () = assert!(KEY_WORDS == 33);
+const _: () = assert!(KEY_WORDS == 34);
 
 impl FlowKey {
     /// The key as words.

@@ -47,6 +47,12 @@ pub struct Translation {
     /// False when the megaflow must not be installed (flow limit reached):
     /// the packet is executed, the next one upcalls again.
     pub install: bool,
+    /// The translation changed the slow path's state (a `learn` added or
+    /// replaced a rule): its actions are right for the packet that made
+    /// it, maybe not for the next one. The megaflow is not installed, and
+    /// the packets parked behind the upcall are translated again, one
+    /// after the other, as if each had come alone.
+    pub state_changed: bool,
     /// Why the packet is dropped, when the action list is empty.
     pub drop_reason: Option<DropReason>,
     /// The rules that produced it, opaque to the datapath: the revalidator

@@ -12,8 +12,10 @@ use crate::mac_learning::MacTable;
 use crate::parse::FlowFilter;
 use crate::recirc::{RecircNode, RecircRegistry};
 use crate::rule::{Instructions, Rule};
-use crate::table::{RuleEntry, Tables};
-use crate::xlate::{xlate_l2, GroupUse, L2Switch, PortSet, PortVlan, XlateOptions, XlateOutput};
+use crate::table::{LearnOutcome, RuleEntry, Tables};
+use crate::xlate::{
+    xlate_full, GroupUse, L2Switch, Learner, PortSet, PortVlan, XlateOptions, XlateOutput,
+};
 use arc_swap::ArcSwap;
 use flowcache::actions::DpAction;
 use flowcache::key::{FlowKey, DP_WORDS, KEY_WORDS};
@@ -46,11 +48,16 @@ impl PortSet for PortMap {
 }
 
 /// The rules behind one megaflow (what [`Translation::rules`] carries),
-/// and the recirculation ids it uses (held as long as the megaflow is).
+/// the recirculation ids it uses (held as long as the megaflow is), and
+/// the rules its `learn` actions learned (learned again whenever the
+/// megaflow forwards packets, as OVS's xlate cache does: that keeps them
+/// from timing out, and puts an expired one back).
 struct MegaflowRules(
     Vec<Arc<RuleEntry>>,
     #[allow(dead_code)] Vec<Arc<RecircNode>>,
     Vec<GroupUse>,
+    /// The learn actions the translation ran (re-learned on every credit).
+    Vec<(Rule, u32)>,
 );
 
 /// One OpenFlow bridge.
@@ -187,29 +194,51 @@ impl Bridge {
         true
     }
 
-    /// Adds rules (`add-flow`, `add-flows`).
+    /// Adds rules (`add-flow`, `add-flows`). A rule replaced by one
+    /// without its `learn(delete_learned)` takes what it learned along.
     pub fn add_rules(&self, rules: Vec<Rule>) {
         let _g = self.edit.lock();
-        let t = self.tables.load().add_all(rules);
-        self.publish(t);
+        let cur = self.tables.load_full();
+        let replaced: Vec<Arc<RuleEntry>> = rules.iter().filter_map(|r| cur.identical(r)).collect();
+        let t = cur.add_all(rules);
+        self.publish(Self::without_learned(t, &replaced));
     }
 
-    /// Deletes the rules `filter` selects; returns how many.
+    /// Deletes the rules `filter` selects, and what their
+    /// `learn(delete_learned)` actions learned; returns how many rules
+    /// `filter` selected.
     pub fn delete_rules(&self, filter: &FlowFilter, strict: bool) -> usize {
         let _g = self.edit.lock();
         let (t, removed) = self.tables.load().delete(filter, strict);
         if !removed.is_empty() {
-            self.publish(t);
+            self.publish(Self::without_learned(t, &removed));
         }
         removed.len()
+    }
+
+    /// `tables` after `removed` went: without the rules learned by their
+    /// `learn(delete_learned)` actions that no remaining rule has.
+    fn without_learned(tables: Tables, removed: &[Arc<RuleEntry>]) -> Tables {
+        match tables.flush_learned(removed) {
+            Some((t, _)) => t,
+            None => tables,
+        }
     }
 
     /// Gives the rules `filter` selects new instructions; returns how many.
     pub fn modify_rules(&self, filter: &FlowFilter, strict: bool, ins: &Instructions) -> usize {
         let _g = self.edit.lock();
-        let (t, n) = self.tables.load().modify(filter, strict, ins, false);
+        let cur = self.tables.load_full();
+        let (t, n) = cur.modify(filter, strict, ins, false);
         if n > 0 {
-            self.publish(t);
+            // A learn(delete_learned) the new actions no longer have takes
+            // its learned rules with it (OVS learned_cookies_dec).
+            let old: Vec<Arc<RuleEntry>> = cur
+                .iter()
+                .filter(|e| crate::table::filter_selects(filter, &e.rule, strict))
+                .cloned()
+                .collect();
+            self.publish(Self::without_learned(t, &old));
         }
         n
     }
@@ -224,7 +253,7 @@ impl Bridge {
         }
         let (t, removed) =
             cur.remove_where(|r| expired.iter().any(|(e, _)| std::ptr::eq(&e.rule, r)));
-        self.publish(t);
+        self.publish(Self::without_learned(t, &removed));
         removed.len()
     }
 
@@ -278,9 +307,26 @@ impl Bridge {
         n
     }
 
-    /// Translates `flow`; NORMAL learns only when `may_learn`.
+    /// Installs a learned rule now (see [`Tables::learn`]): under the edit
+    /// lock, published like any other change (which makes the revalidator
+    /// re-check the megaflows), except a refresh of an identical rule,
+    /// which changes no table.
+    fn learn_rule(&self, rule: &Rule, limit: u32) -> bool {
+        let _g = self.edit.lock();
+        let cur = self.tables.load_full();
+        match cur.learn(rule.clone(), limit, Instant::now()) {
+            LearnOutcome::Refreshed => true,
+            LearnOutcome::Installed(t) => {
+                self.publish(t);
+                true
+            }
+            LearnOutcome::LimitReached => false,
+        }
+    }
+
+    /// Translates `flow`; NORMAL and `learn` learn only when `may_learn`.
     fn xlate(&self, flow: &FlowKey, opts: &XlateOptions, may_learn: bool) -> XlateOutput {
-        let tables = self.tables.load();
+        let tables = self.tables.load_full();
         let ports = self.ports.load();
         let vlans = self.vlans.load();
         let l2 = L2Switch {
@@ -290,7 +336,16 @@ impl Bridge {
             now: Instant::now(),
         };
         let before = self.macs.lock().version();
-        let out = xlate_l2(&tables, flow, &**ports, opts, &self.recirc, Some(&l2));
+        let learner: Option<&dyn Learner> = if may_learn { Some(self) } else { None };
+        let out = xlate_full(
+            &tables,
+            flow,
+            &**ports,
+            opts,
+            &self.recirc,
+            Some(&l2),
+            learner,
+        );
         if !out.mac_deps.is_empty() && self.macs.lock().version() != before {
             // A learned, moved or evicted MAC: megaflows made before it may
             // forward to where the MAC no longer is.
@@ -330,23 +385,40 @@ impl Translator for Bridge {
             for e in &r.0 {
                 e.stats.credit(packets, bytes, now);
             }
+            let tables = self.tables.load_full();
             // To the group of that id now: a megaflow whose actions
             // survived a `mod-group` keeps counting for the new group (as
             // OVS's revalidator re-translates with a fresh xlate cache).
-            if !r.2.is_empty() {
-                let tables = self.tables.load();
-                for g in &r.2 {
-                    if let Some(cur) = tables.groups().get(g.group.group.group_id) {
-                        cur.credit(g.bucket, packets, bytes);
-                    }
+            for g in &r.2 {
+                if let Some(cur) = tables.groups().get(g.group.group.group_id) {
+                    cur.credit(g.bucket, packets, bytes);
+                }
+            }
+            // Only while the rules that learned are still there (a deleted
+            // learning rule must not bring back what it learned).
+            if packets > 0
+                && !r.3.is_empty()
+                && r.0
+                    .iter()
+                    .all(|e| tables.table(e.rule.table).contains_entry(e))
+            {
+                for (rule, limit) in &r.3 {
+                    self.learn_rule(rule, *limit);
                 }
             }
         }
     }
 }
 
+impl Learner for Bridge {
+    fn learn(&self, rule: &Rule, limit: u32) -> bool {
+        self.learn_rule(rule, limit)
+    }
+}
+
 impl Bridge {
     fn translation(&self, key: &FlowKey, may_learn: bool) -> Translation {
+        let before = self.generation();
         let out = self.xlate(key, &XlateOptions::default(), may_learn);
         let mut mask = out.wc;
         mask.words_mut()[DP_WORDS..KEY_WORDS].fill(0);
@@ -355,12 +427,19 @@ impl Bridge {
             r.stats.touch(now);
         }
         let actions: Vec<DpAction> = out.actions;
+        let state_changed = self.generation() != before;
         Translation {
             actions: actions.into(),
             mask,
-            install: true,
+            install: !state_changed,
+            state_changed,
             drop_reason: out.drop_reason,
-            rules: Some(Arc::new(MegaflowRules(out.rules, out.recircs, out.groups))),
+            rules: Some(Arc::new(MegaflowRules(
+                out.rules,
+                out.recircs,
+                out.groups,
+                out.learned,
+            ))),
         }
     }
 }

@@ -272,6 +272,61 @@ pub struct ClsEntry<T> {
     pub matches: Match,
     pub priority: u16,
     pub data: T,
+    /// The conjunctive matches the rule is a clause of (empty: an ordinary
+    /// rule). A rule with clauses is never the result of a lookup.
+    pub conj: Vec<Conj>,
+}
+
+impl<T> ClsEntry<T> {
+    /// An ordinary (not conjunctive) entry.
+    pub fn new(matches: Match, priority: u16, data: T) -> Self {
+        ClsEntry {
+            matches,
+            priority,
+            data,
+            conj: Vec::new(),
+        }
+    }
+}
+
+/// One `conjunction(id,k/n)` of a rule (OVS `struct cls_conjunction`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conj {
+    pub id: u32,
+    /// 0-based clause index (`k - 1`).
+    pub clause: u8,
+    pub n_clauses: u8,
+}
+
+/// OVS `find_conjunctive_match`: adds the clauses of `conj` to `matches`
+/// (id → bit set of the clauses seen, pre-filled above `n_clauses`);
+/// returns the first id whose clauses are all there.
+fn find_conjunctive_match(
+    conj: &[Conj],
+    max_n_clauses: usize,
+    matches: &mut Vec<(u32, u64)>,
+) -> Option<u32> {
+    let min = conj.iter().map(|c| c.n_clauses).min().unwrap_or(0) as usize;
+    if max_n_clauses < min {
+        return None;
+    }
+    for c in conj {
+        if c.n_clauses as usize > max_n_clauses {
+            continue;
+        }
+        let i = match matches.iter().position(|(id, _)| *id == c.id) {
+            Some(i) => i,
+            None => {
+                matches.push((c.id, u64::MAX << (c.n_clauses & 63)));
+                matches.len() - 1
+            }
+        };
+        matches[i].1 |= 1u64 << c.clause;
+        if matches[i].1 == u64::MAX {
+            return Some(c.id);
+        }
+    }
+    None
 }
 
 #[derive(Clone, Debug)]
@@ -314,6 +369,8 @@ pub struct Classifier<T> {
     order: Vec<usize>,
     by_mask: HashMap<FlowKey, usize>,
     tries: Vec<(FieldId, PrefixTrie)>,
+    /// Some entry is a conjunction clause.
+    has_conj: bool,
 }
 
 impl<T> Default for Classifier<T> {
@@ -330,6 +387,7 @@ impl<T> Classifier<T> {
             subtables: Vec::new(),
             order: Vec::new(),
             by_mask: HashMap::new(),
+            has_conj: false,
             tries: config
                 .prefix_fields
                 .iter()
@@ -373,6 +431,15 @@ impl<T> Classifier<T> {
         self.entries[idx].data = data;
     }
 
+    /// Replaces entry `idx` by `e`, which has the same match and priority
+    /// (its data and conjunctions change).
+    pub fn replace_entry(&mut self, idx: usize, e: ClsEntry<T>) {
+        debug_assert_eq!(self.entries[idx].priority, e.priority);
+        self.has_conj |= !e.conj.is_empty();
+        self.entries[idx].data = e.data;
+        self.entries[idx].conj = e.conj;
+    }
+
     fn sort_subtables(&mut self) {
         let st = &self.subtables;
         self.order = (0..st.len()).collect();
@@ -385,6 +452,7 @@ impl<T> Classifier<T> {
         let mask = e.matches.mask;
         let value = e.matches.value.masked(&mask);
         let priority = e.priority;
+        self.has_conj |= !e.conj.is_empty();
         self.entries.push(e);
         let st_idx = match self.by_mask.get(&mask) {
             Some(i) => *i,
@@ -452,7 +520,25 @@ impl<T> Classifier<T> {
 
     /// Finds the highest-priority entry matching `flow`, and ORs into `wc`
     /// the bits of `flow` the decision depended on.
+    ///
+    /// Conjunctive matches as OVS 3.1 (`classifier_lookup__`): a matching
+    /// rule with `conjunction` actions is a *soft* match; when the best soft
+    /// matches outrank the best ordinary (*hard*) match and one of each
+    /// clause of a conjunction is among the soft matches of that priority,
+    /// the table is looked up again with `conj_id` set to its id (soft
+    /// matches ignored), and that lookup's result, if any, is the answer.
+    /// Otherwise the soft matches drop back to lower-priority rules with
+    /// the same match, until the hard match wins.
     pub fn lookup(&self, flow: &FlowKey, wc: &mut FlowKey) -> Option<&ClsEntry<T>> {
+        self.lookup_conj(flow, wc, true)
+    }
+
+    fn lookup_conj(
+        &self,
+        flow: &FlowKey,
+        wc: &mut FlowKey,
+        allow_conj: bool,
+    ) -> Option<&ClsEntry<T>> {
         let mut tctx = [TrieCtx::default(); 8];
         let mut tctx_vec;
         let tctx: &mut [TrieCtx] = if self.tries.len() <= tctx.len() {
@@ -463,16 +549,95 @@ impl<T> Classifier<T> {
         };
         let mut best: Option<usize> = None;
         let mut hard_pri: i32 = -1;
+        // Soft matches: (subtable, position in its bucket), or None once
+        // dropped.
+        let mut soft: Vec<Option<(usize, usize)>> = Vec::new();
+        let mut soft_pri: i32 = -1;
         for &si in &self.order {
             let st = &self.subtables[si];
             if st.max_priority as i32 <= hard_pri {
                 break;
             }
             if let Some(idx) = self.find_match_wc(st, flow, tctx, wc) {
-                let p = self.entries[idx].priority as i32;
-                if p > hard_pri {
+                let e = &self.entries[idx];
+                let p = e.priority as i32;
+                if p <= hard_pri {
+                    continue;
+                }
+                if e.conj.is_empty() {
                     hard_pri = p;
                     best = Some(idx);
+                } else if allow_conj {
+                    soft.push(Some((si, 0)));
+                    soft_pri = soft_pri.max(p);
+                }
+            }
+        }
+        if hard_pri >= soft_pri {
+            return best.map(|i| &self.entries[i]);
+        }
+        let entry_of = |s: (usize, usize)| -> usize {
+            let st = &self.subtables[s.0];
+            self.bucket(st, &flow.masked(&st.mask))
+                .expect("a soft match is in its bucket")[s.1]
+        };
+        loop {
+            let mut i = 0;
+            while i < soft.len() {
+                match soft[i] {
+                    Some(s) if self.entries[entry_of(s)].priority as i32 > hard_pri => i += 1,
+                    _ => {
+                        soft.swap_remove(i);
+                    }
+                }
+            }
+            if soft.is_empty() {
+                break;
+            }
+            let prio = |s: &Option<(usize, usize)>| {
+                s.map_or(-1, |s| self.entries[entry_of(s)].priority as i32)
+            };
+            let top = soft.iter().map(prio).max().unwrap_or(-1);
+            let n_top = soft.iter().filter(|s| prio(s) == top).count();
+            let mut matches: Vec<(u32, u64)> = Vec::new();
+            for s in soft.iter().flatten() {
+                let e = &self.entries[entry_of(*s)];
+                if e.priority as i32 != top {
+                    continue;
+                }
+                if let Some(id) = find_conjunctive_match(&e.conj, n_top, &mut matches) {
+                    let mut f = *flow;
+                    f.conj_id = id;
+                    if let Some(r) = self.lookup_conj(&f, wc, false) {
+                        return Some(r);
+                    }
+                }
+            }
+            // No conjunction at this priority: the next lower-priority rule
+            // with the same match takes each top soft match's place.
+            for slot in soft.iter_mut() {
+                let Some((si, pos)) = *slot else { continue };
+                if prio(&Some((si, pos))) != top {
+                    continue;
+                }
+                let st = &self.subtables[si];
+                let list = self
+                    .bucket(st, &flow.masked(&st.mask))
+                    .expect("a soft match is in its bucket");
+                match list.get(pos + 1) {
+                    Some(&next) => {
+                        let e = &self.entries[next];
+                        if e.conj.is_empty() {
+                            if e.priority as i32 > hard_pri {
+                                hard_pri = e.priority as i32;
+                                best = Some(next);
+                            }
+                            *slot = None;
+                        } else {
+                            *slot = Some((si, pos + 1));
+                        }
+                    }
+                    None => *slot = None,
                 }
             }
         }
@@ -481,6 +646,9 @@ impl<T> Classifier<T> {
 
     /// Lookup without wildcard tracking.
     pub fn lookup_exact(&self, flow: &FlowKey) -> Option<&ClsEntry<T>> {
+        if self.has_conj {
+            return self.lookup(flow, &mut FlowKey::default());
+        }
         let mut best: Option<usize> = None;
         let mut hard_pri: i32 = -1;
         for &si in &self.order {
@@ -676,11 +844,7 @@ mod tests {
             u32::MAX << (32 - plen)
         };
         m.set_field(FieldId::NwDst, dst as u128, mask as u128);
-        ClsEntry {
-            matches: m,
-            priority: prio,
-            data: dst,
-        }
+        ClsEntry::new(m, prio, dst)
     }
 
     fn ip_flow(dst: u32) -> FlowKey {
@@ -773,11 +937,7 @@ mod tests {
         m.set_field(FieldId::NwProto, IPPROTO_TCP as u128, 0xff);
         m.set_field(FieldId::TpDst, 80, 0xffff);
         let cls = Classifier::build(
-            vec![ClsEntry {
-                matches: m,
-                priority: 5,
-                data: 1u32,
-            }],
+            vec![ClsEntry::new(m, 5, 1u32)],
             &ClassifierConfig::default(),
         );
         let mut wc = FlowKey::default();
@@ -808,18 +968,7 @@ mod tests {
         let mut b = Match::catchall();
         b.set_field(FieldId::InPort, 1, 0xffff);
         let cls = Classifier::build(
-            vec![
-                ClsEntry {
-                    matches: a,
-                    priority: 10,
-                    data: 'a',
-                },
-                ClsEntry {
-                    matches: b,
-                    priority: 10,
-                    data: 'b',
-                },
-            ],
+            vec![ClsEntry::new(a, 10, 'a'), ClsEntry::new(b, 10, 'b')],
             &ClassifierConfig::default(),
         );
         let mut wc = FlowKey::default();
@@ -859,11 +1008,7 @@ mod tests {
                             }
                             _ => m.set_field(FieldId::InPort, *port as u128, 0xffff),
                         }
-                        ClsEntry {
-                            matches: m,
-                            priority: *prio,
-                            data: i,
-                        }
+                        ClsEntry::new(m, *prio, i)
                     })
                     .collect();
                 let mut cls = Classifier::build(

@@ -155,6 +155,16 @@ pub enum OfAction {
         idle: u16,
         hard: u16,
     },
+    /// `learn(...)`: adds or refreshes a rule built from the packet (see
+    /// [`Learn`]).
+    Learn(Box<Learn>),
+    /// `conjunction(id,k/n)`: the rule is clause `k` (1-based) of `n` of
+    /// conjunctive match `id` (see [`crate::classifier`]); never executed.
+    Conjunction {
+        id: u32,
+        clause: u8,
+        n_clauses: u8,
+    },
     /// `multipath(fields,basis,algorithm,n_links,arg,dst)`: writes a link
     /// number in `0..n_links`, chosen by a hash of `fields`, to `dst`.
     Multipath {
@@ -256,6 +266,179 @@ impl BundleAlgorithm {
             BundleAlgorithm::ActiveBackup => "active_backup",
             BundleAlgorithm::Hrw => "hrw",
         }
+    }
+}
+
+/// Where one `learn` spec takes its value from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LearnSrc {
+    /// Bits of the packet's flow (as translation has it at the action).
+    Field(SubField),
+    /// A constant (the spec's `n_bits` low bits).
+    Imm(u128),
+}
+
+/// What one `learn` spec makes of its value in the learned rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LearnDst {
+    /// A match on these bits.
+    Match(SubField),
+    /// A `load` into these bits.
+    Load(SubField),
+    /// `output` to the port number the value holds.
+    Output,
+}
+
+/// One spec of a `learn` action (OVS `struct ofpact_learn_spec`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LearnSpec {
+    pub src: LearnSrc,
+    pub dst: LearnDst,
+    pub n_bits: u32,
+    /// The transport protocol the field names spelled (`NXM_OF_UDP_SRC` is
+    /// udp), which decides how they print back: source, destination.
+    pub src_proto: Option<u8>,
+    pub dst_proto: Option<u8>,
+}
+
+/// A `learn(...)` action (OVS `struct ofpact_learn`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Learn {
+    pub table: TableId,
+    pub priority: u16,
+    pub idle_timeout: u16,
+    pub hard_timeout: u16,
+    pub fin_idle_timeout: u16,
+    pub fin_hard_timeout: u16,
+    pub cookie: u64,
+    pub send_flow_rem: bool,
+    /// Deleting the last rule with this learn deletes the rules it learned
+    /// (those of `table` with `cookie`).
+    pub delete_learned: bool,
+    /// At most this many rules with `cookie` in `table` (0: no limit).
+    pub limit: u32,
+    /// Gets 1 when the rule was learned (or already there), 0 when the
+    /// limit stopped it.
+    pub result_dst: Option<SubField>,
+    pub specs: Vec<LearnSpec>,
+}
+
+impl Learn {
+    /// The learn specs' source fields: what translation un-wildcards
+    /// (OVS `learn_mask`).
+    pub fn src_fields(&self) -> impl Iterator<Item = SubField> + '_ {
+        self.specs.iter().filter_map(|s| match s.src {
+            LearnSrc::Field(sf) => Some(sf),
+            LearnSrc::Imm(_) => None,
+        })
+    }
+}
+
+impl Default for Learn {
+    fn default() -> Self {
+        Learn {
+            table: 1,
+            priority: 32768,
+            idle_timeout: 0,
+            hard_timeout: 0,
+            fin_idle_timeout: 0,
+            fin_hard_timeout: 0,
+            cookie: 0,
+            send_flow_rem: false,
+            delete_learned: false,
+            limit: 0,
+            result_dst: None,
+            specs: Vec::new(),
+        }
+    }
+}
+
+impl Learn {
+    /// OVS `learn_execute`: the rule this action learns from `flow`.
+    pub fn execute(&self, flow: &FlowKey) -> Rule {
+        let mut m = Match::catchall();
+        let mut apply = Vec::new();
+        if self.fin_idle_timeout != 0 || self.fin_hard_timeout != 0 {
+            apply.push(OfAction::FinTimeout {
+                idle: self.fin_idle_timeout,
+                hard: self.fin_hard_timeout,
+            });
+        }
+        for spec in &self.specs {
+            let value = match spec.src {
+                LearnSrc::Field(sf) => sf.read(flow),
+                LearnSrc::Imm(v) => v,
+            };
+            match spec.dst {
+                LearnDst::Match(sf) => {
+                    sf.field
+                        .set_masked(&mut m.value, value << sf.ofs, sf.mask());
+                    sf.field.or_mask(&mut m.mask, sf.mask());
+                }
+                LearnDst::Load(sf) => {
+                    if sf.n_bits <= 64 {
+                        apply.push(OfAction::Load { dst: sf, value });
+                    } else {
+                        for (dst, v) in crate::parse::fields::load_segments(
+                            sf.field,
+                            value << sf.ofs,
+                            sf.mask(),
+                        ) {
+                            apply.push(OfAction::Load { dst, value: v });
+                        }
+                    }
+                }
+                LearnDst::Output => {
+                    if spec.n_bits <= 16 || value >> 16 == 0 {
+                        if let Some(p) = learn_output_port(value as u16) {
+                            apply.push(OfAction::Output(p));
+                        }
+                    }
+                }
+            }
+        }
+        m.value = m.value.masked(&m.mask);
+        Rule {
+            table: self.table,
+            priority: self.priority,
+            cookie: self.cookie,
+            idle_timeout: self.idle_timeout,
+            hard_timeout: self.hard_timeout,
+            matches: m,
+            instructions: Instructions {
+                apply,
+                ..Default::default()
+            },
+        }
+    }
+}
+
+/// The ports a learned `output` may go to (OVS `learn_execute`): a real
+/// port, IN_PORT, FLOOD, TABLE, LOCAL or ALL.
+fn learn_output_port(p: u16) -> Option<OutputPort> {
+    Some(match p as u32 {
+        p if p < 0xff00 => OutputPort::Port(p),
+        0xfff8 => OutputPort::InPort,
+        0xfff9 => OutputPort::Table,
+        0xfffb => OutputPort::Flood,
+        0xfffc => OutputPort::All,
+        0xfffe => OutputPort::Local,
+        _ => return None,
+    })
+}
+
+impl OfAction {
+    /// The learn actions in `acts`, those nested in `clone(...)` included.
+    pub fn learns(acts: &[OfAction]) -> Vec<&Learn> {
+        let mut out = Vec::new();
+        for a in acts {
+            match a {
+                OfAction::Learn(l) => out.push(&**l),
+                OfAction::Clone(inner) => out.extend(OfAction::learns(inner)),
+                _ => {}
+            }
+        }
+        out
     }
 }
 

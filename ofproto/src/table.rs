@@ -8,7 +8,7 @@
 //! that survives). Each rule's statistics live in an `Arc<RuleStats>` so the
 //! datapath can credit megaflow hits back to the rules a translation used.
 
-use crate::classifier::{key_hash, Classifier, ClassifierConfig, ClsEntry};
+use crate::classifier::{key_hash, Classifier, ClassifierConfig, ClsEntry, Conj};
 use crate::fields::FieldId;
 use crate::parse::FlowFilter;
 use crate::rule::{Instructions, Match, OfAction, OutputPort, Rule, TableId, MAX_TABLE};
@@ -31,6 +31,10 @@ pub struct RuleStats {
     created: Instant,
     /// Nanoseconds after `created` of the last use; `u64::MAX` = never.
     last_used_ns: AtomicU64,
+    /// Nanoseconds after `created` of the last modification (a `learn`
+    /// of the same rule): the hard timeout runs from it (OVS
+    /// `rule->modified`).
+    modified_ns: AtomicU64,
 }
 
 impl RuleStats {
@@ -46,7 +50,19 @@ impl RuleStats {
             n_bytes: AtomicU64::new(0),
             created,
             last_used_ns: AtomicU64::new(u64::MAX),
+            modified_ns: AtomicU64::new(0),
         }
+    }
+
+    /// Records a modification at `now` (restarts the hard timeout).
+    pub fn set_modified(&self, now: Instant) {
+        let ns = now.saturating_duration_since(self.created).as_nanos() as u64;
+        self.modified_ns.fetch_max(ns, Ordering::Relaxed);
+    }
+
+    /// When the rule was last modified (its creation time if never).
+    pub fn modified(&self) -> Instant {
+        self.created + Duration::from_nanos(self.modified_ns.load(Ordering::Relaxed))
     }
 
     /// Adds `packets`/`bytes` used at `now`.
@@ -128,7 +144,7 @@ impl RuleEntry {
     pub fn expired(&self, now: Instant) -> Option<ExpiryReason> {
         let r = &self.rule;
         if r.hard_timeout != 0
-            && now.saturating_duration_since(self.stats.created())
+            && now.saturating_duration_since(self.stats.modified())
                 >= Duration::from_secs(r.hard_timeout as u64)
         {
             return Some(ExpiryReason::Hard);
@@ -159,6 +175,47 @@ fn same_rule(a: &Rule, b: &Rule) -> bool {
         && ma.value.masked(&ma.mask) == mb.value.masked(&mb.mask)
 }
 
+/// The classifier entry of a rule: a rule whose actions are
+/// `conjunction(...)` is a clause of those conjunctive matches.
+fn cls_entry(e: Arc<RuleEntry>) -> ClsEntry<Arc<RuleEntry>> {
+    let conj = e
+        .rule
+        .instructions
+        .apply
+        .iter()
+        .filter_map(|a| match a {
+            OfAction::Conjunction {
+                id,
+                clause,
+                n_clauses,
+            } => Some(Conj {
+                id: *id,
+                clause: clause - 1,
+                n_clauses: *n_clauses,
+            }),
+            _ => None,
+        })
+        .collect();
+    ClsEntry {
+        matches: e.rule.matches,
+        priority: e.rule.priority,
+        data: e,
+        conj,
+    }
+}
+
+/// What a `learn` did to the tables (OVS `ofproto_flow_mod_learn`).
+#[derive(Debug)]
+pub enum LearnOutcome {
+    /// An identical rule was there: its hard timeout restarts.
+    Refreshed,
+    /// The rule was added (or replaced one with the same match and
+    /// priority): the new tables.
+    Installed(Tables),
+    /// `limit=` rules with the learned cookie are in the table already.
+    LimitReached,
+}
+
 /// One OpenFlow table.
 #[derive(Clone, Debug, Default)]
 pub struct Table {
@@ -175,14 +232,7 @@ impl Table {
             cls: Classifier::new(config),
             index: HashTable::new(),
         };
-        let entries: Vec<_> = rules
-            .into_iter()
-            .map(|e| ClsEntry {
-                matches: e.rule.matches,
-                priority: e.rule.priority,
-                data: e,
-            })
-            .collect();
+        let entries: Vec<_> = rules.into_iter().map(cls_entry).collect();
         for (i, e) in entries.iter().enumerate() {
             let rule = &e.data.rule;
             let hash = ident_hash(rule);
@@ -203,24 +253,30 @@ impl Table {
     /// call `self.cls.sort()` afterwards.
     fn upsert(&mut self, entry: Arc<RuleEntry>) {
         let hash = ident_hash(&entry.rule);
-        let entries = self.cls.entries();
-        let found = self
-            .index
-            .find(hash, |(h, j)| {
-                *h == hash && same_rule(&entries[*j].data.rule, &entry.rule)
-            })
-            .map(|(_, j)| *j);
-        match found {
-            Some(i) => self.cls.replace_data(i, entry),
+        match self.position(&entry.rule) {
+            Some(i) => self.cls.replace_entry(i, cls_entry(entry)),
             None => {
-                let i = self.cls.insert_deferred(ClsEntry {
-                    matches: entry.rule.matches,
-                    priority: entry.rule.priority,
-                    data: entry,
-                });
+                let i = self.cls.insert_deferred(cls_entry(entry));
                 self.index.insert_unique(hash, (hash, i), |(h, _)| *h);
             }
         }
+    }
+
+    /// True when `entry` itself (not a copy) is in the table.
+    pub fn contains_entry(&self, entry: &Arc<RuleEntry>) -> bool {
+        self.position(&entry.rule)
+            .is_some_and(|i| Arc::ptr_eq(&self.cls.entries()[i].data, entry))
+    }
+
+    /// The entry index of the rule with `rule`'s match and priority.
+    fn position(&self, rule: &Rule) -> Option<usize> {
+        let hash = ident_hash(rule);
+        let entries = self.cls.entries();
+        self.index
+            .find(hash, |(h, j)| {
+                *h == hash && same_rule(&entries[*j].data.rule, rule)
+            })
+            .map(|(_, j)| *j)
     }
 
     /// The table number.
@@ -553,6 +609,90 @@ impl Tables {
         (self.rebuild(changed), n)
     }
 
+    /// The rule with `rule`'s table, match and priority, if any.
+    pub fn identical(&self, rule: &Rule) -> Option<Arc<RuleEntry>> {
+        let t = self.table(rule.table);
+        t.position(rule).map(|i| t.cls.entries()[i].data.clone())
+    }
+
+    /// OVS `ofproto_flow_mod_learn` of `rule` (a MODIFY_STRICT flow mod):
+    /// an identical rule (match, priority, timeouts, cookie, actions) is
+    /// refreshed; otherwise, unless `limit` rules with the rule's cookie
+    /// are in its table already, the rule is added, replacing one with the
+    /// same match and priority (whose statistics it keeps).
+    pub fn learn(&self, rule: Rule, limit: u32, now: Instant) -> LearnOutcome {
+        let t = self.table(rule.table);
+        let old = self.identical(&rule);
+        if let Some(e) = &old {
+            let r = &e.rule;
+            if r.idle_timeout == rule.idle_timeout
+                && r.hard_timeout == rule.hard_timeout
+                && r.cookie == rule.cookie
+                && r.instructions == rule.instructions
+            {
+                e.stats.set_modified(now);
+                return LearnOutcome::Refreshed;
+            }
+        }
+        if limit != 0 {
+            let n = t.rules().filter(|e| e.rule.cookie == rule.cookie).count();
+            if n >= limit as usize {
+                return LearnOutcome::LimitReached;
+            }
+        }
+        let table = rule.table as usize;
+        let entry = Arc::new(RuleEntry {
+            rule,
+            stats: match old {
+                Some(e) => {
+                    e.stats.set_modified(now);
+                    e.stats.clone()
+                }
+                None => Arc::new(RuleStats::created_at(now)),
+            },
+        });
+        let mut tables = self.tables.clone();
+        let mut copy = (*tables[table]).clone();
+        copy.upsert(entry);
+        copy.cls.sort();
+        tables[table] = Arc::new(copy);
+        LearnOutcome::Installed(Tables {
+            tables,
+            config: self.config.clone(),
+            groups: self.groups.clone(),
+        })
+    }
+
+    /// OVS `learned_cookies_flush`: after `removed` left the tables (or
+    /// lost their actions), the rules learned by a `learn(delete_learned)`
+    /// of theirs go too, i.e. every rule of the learn's table with its
+    /// cookie, unless a remaining rule still has such a learn. Returns the
+    /// new tables and how many learned rules went, or `None` if none did.
+    pub fn flush_learned(&self, removed: &[Arc<RuleEntry>]) -> Option<(Tables, usize)> {
+        let mut cookies: Vec<(TableId, u64)> = removed
+            .iter()
+            .flat_map(|e| delete_learned_of(&e.rule))
+            .collect();
+        if cookies.is_empty() {
+            return None;
+        }
+        cookies.sort_unstable();
+        cookies.dedup();
+        let still: Vec<(TableId, u64)> = self
+            .tables
+            .iter()
+            .flat_map(|t| t.rules())
+            .flat_map(|e| delete_learned_of(&e.rule))
+            .collect();
+        cookies.retain(|c| !still.contains(c));
+        if cookies.is_empty() {
+            return None;
+        }
+        let (t, gone) = self.remove_where(|r| cookies.contains(&(r.table, r.cookie)));
+        let n = gone.len();
+        (n > 0).then_some((t, n))
+    }
+
     /// The rules whose timeout has passed at `now`.
     pub fn expired(&self, now: Instant) -> Vec<(Arc<RuleEntry>, ExpiryReason)> {
         self.tables
@@ -561,6 +701,15 @@ impl Tables {
             .filter_map(|e| e.expired(now).map(|r| (e.clone(), r)))
             .collect()
     }
+}
+
+/// The (table, cookie) of every `learn(delete_learned)` of `rule`.
+fn delete_learned_of(rule: &Rule) -> Vec<(TableId, u64)> {
+    OfAction::learns(&rule.instructions.apply)
+        .into_iter()
+        .filter(|l| l.delete_learned)
+        .map(|l| (l.table, l.cookie))
+        .collect()
 }
 
 /// Convenience for tests and tools: a match on one field.

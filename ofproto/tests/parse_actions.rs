@@ -708,7 +708,6 @@ fn instructions() {
 #[test]
 fn unknown_and_unsupported() {
     assert!(err("actions=frobnicate").contains("unknown action frobnicate"));
-    assert!(err("actions=learn(table=1)").contains("learn is not supported"));
     assert!(err("actions=ct(commit)").contains("ct is not supported"));
     assert_eq!(acts("actions=group:1"), "group:1");
     assert!(err("actions=2:3").contains("unexpected value"));

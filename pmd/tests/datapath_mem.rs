@@ -42,6 +42,7 @@ impl Translator for PortForward {
             actions: actions.into(),
             mask,
             install: true,
+            state_changed: false,
             drop_reason,
             rules: None,
         }
@@ -341,6 +342,7 @@ impl Translator for PortOnly {
             actions: vec![DpAction::Output(2)].into(),
             mask,
             install: true,
+            state_changed: false,
             drop_reason: None,
             rules: None,
         }

@@ -46,6 +46,7 @@ impl Translator for PortOnly {
             actions: actions.into(),
             mask,
             install: true,
+            state_changed: false,
             drop_reason,
             rules: None,
         }

@@ -42,6 +42,7 @@ impl Translator for ToSlowPath {
             actions: actions.into(),
             mask,
             install: true,
+            state_changed: false,
             drop_reason: None,
             rules: None,
         }

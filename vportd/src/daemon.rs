@@ -293,6 +293,12 @@ fn main_loop(switch: &Switch, args: &Args, dump: &AtomicBool, hangup: &AtomicBoo
             if n > 0 {
                 log::debug!("{n} MAC entries aged out");
             }
+            // Rules with idle/hard timeouts (learned ones, mostly) go the
+            // same way, with what their `learn(delete_learned)` learned.
+            let n = switch.bridge.expire_rules(last_mac_expiry);
+            if n > 0 {
+                log::debug!("{n} rules timed out");
+            }
         }
         // Link states (fast_failover liveness): polled, never per packet.
         if last_link_poll.elapsed() >= LINK_POLL {

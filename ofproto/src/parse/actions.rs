@@ -14,6 +14,7 @@ use super::values::{
 };
 use crate::fields::{FieldId, Prereq, SubField};
 use crate::rule::{Instructions, OfAction, OutputPort, TableId, MAX_TABLE};
+mod learn;
 mod more;
 mod multipath;
 
@@ -169,6 +170,8 @@ enum Lower {
         /// `bundle_load`'s destination.
         dst: Option<(String, Def, SubField)>,
     },
+    /// `learn(...)`, with the source prerequisites to check.
+    Learn(Box<learn::LearnParsed>),
     /// An action that needs no check against the flow.
     Plain(OfAction),
 }
@@ -198,8 +201,6 @@ impl Inst {
 const UNSUPPORTED: &[&str] = &[
     "group",
     "enqueue",
-    "learn",
-    "conjunction",
     "ct",
     "ct_clear",
     "nat",
@@ -506,6 +507,8 @@ fn parse_action(key: &str, kv: &Kv) -> PResult<Lower> {
         "multipath" => multipath::parse_multipath(kv),
         "bundle" => multipath::parse_bundle(kv, false),
         "bundle_load" => multipath::parse_bundle(kv, true),
+        "learn" => learn::parse_learn(kv),
+        "conjunction" => learn::parse_conjunction(kv),
         "check_pkt_larger" => more::parse_check_pkt_larger(kv),
         "note" => num(more::parse_note(v)),
         "exit" => Ok(Lower::Plain(OfAction::Exit)),
@@ -971,7 +974,65 @@ fn lower(
                 dst: dst.as_ref().map(|(_, _, sf)| *sf),
             });
         }
+        Lower::Learn(p) => {
+            need(!in_set, pos, || {
+                "learn is not allowed in write_actions (not an action-set action)".to_string()
+            })?;
+            // OVS `learn_check`: what the learn reads must exist in every
+            // packet the rule matches.
+            for (req, name, at) in &p.src_checks {
+                need(st.ok(*req), *at, || {
+                    format!(
+                        "learn: source field {name} requires {} in the match (OVS rejects                          the flow with OFPBAC_MATCH_INCONSISTENT)",
+                        req.describe()
+                    )
+                })?;
+            }
+            out.push(OfAction::Learn(Box::new(p.learn.clone())));
+        }
+        Lower::Plain(OfAction::Conjunction { .. }) if in_set => {
+            return Err(Perr::new(
+                pos,
+                "conjunction is not allowed in write_actions (not an action-set action)",
+            ))
+        }
         Lower::Plain(a) => out.push(a.clone()),
+    }
+    Ok(())
+}
+
+/// The keyword of the action or instruction at `pos` of the action text
+/// `s` (which starts at `base` in its line): `output` for a bare port.
+fn keyword_at(s: &str, base: usize, pos: usize) -> String {
+    let t = s.get(pos.saturating_sub(base)..).unwrap_or("");
+    let end = t.find([':', '=', '(', ',', ' ', '\t']).unwrap_or(t.len());
+    let k = &t[..end];
+    if k.is_empty() || k.bytes().all(|c| c.is_ascii_digit()) {
+        "output".into()
+    } else {
+        k.to_ascii_lowercase()
+    }
+}
+
+/// OVS `ofpacts_verify`: a rule with `conjunction` actions may have `note`
+/// actions too, nothing else.
+fn check_conjunction(list: &[(Inst, usize)], s: &str, base: usize) -> PResult<()> {
+    let is_conj = |i: &Inst| matches!(i, Inst::Apply(Lower::Plain(OfAction::Conjunction { .. })));
+    if !list.iter().any(|(i, _)| is_conj(i)) {
+        return Ok(());
+    }
+    for (inst, pos) in list {
+        if is_conj(inst) || matches!(inst, Inst::Apply(Lower::Plain(OfAction::Note(_)))) {
+            continue;
+        }
+        return Err(Perr::new(
+            *pos,
+            format!(
+                "\"conjunction\" actions may be used along with \"note\" but not any other \
+                 kind of action (such as the \"{}\" action used here)",
+                keyword_at(s, base, *pos)
+            ),
+        ));
     }
     Ok(())
 }
@@ -1002,6 +1063,7 @@ fn check_write(def: &Def, name: &str, what: &str, pos: usize, st: &State) -> PRe
 /// a rule in `st.table` whose match is `st`.
 pub(crate) fn parse_instructions(s: &str, base: usize, mut st: State) -> PResult<Instructions> {
     let list = parse_list(s, base, true)?;
+    check_conjunction(&list, s, base)?;
     let mut ins = Instructions::default();
     for (inst, pos) in list {
         match inst {

@@ -1,10 +1,10 @@
 //! `ovs-ofctl dump-flows` style output (OVS `match_format` and
 //! `ofpacts_format`, as seen after an OpenFlow 1.3 round trip).
 
-use super::fields::{canon_name, fmt_of, format_subfield, l4_proto, load_segments, Fmt};
+use super::fields::{canon_name, fmt_of, format_subfield, l4_proto, load_segments, ovs_bits, Fmt};
 use super::values::{cidr_bits, fmt_ipv4, fmt_ipv6, fmt_mac, fmt_port, fmt_tcp_flags, hex};
 use crate::fields::FieldId;
-use crate::rule::{Instructions, Match, OfAction, OutputPort, Rule};
+use crate::rule::{Instructions, Learn, LearnDst, LearnSrc, Match, OfAction, OutputPort, Rule};
 use flowcache::key::{
     MPLS_BOS_MASK, MPLS_BOS_SHIFT, MPLS_LABEL_MASK, MPLS_LABEL_SHIFT, MPLS_TC_MASK, MPLS_TC_SHIFT,
     MPLS_TTL_MASK, VLAN_CFI, VLAN_PCP_MASK, VLAN_VID_MASK,
@@ -233,6 +233,12 @@ pub(crate) fn format_action(a: &OfAction, proto: Option<u8>) -> String {
             "sample(probability={probability},collector_set_id={collector_set_id},\
              obs_domain_id={obs_domain_id},obs_point_id={obs_point_id})"
         ),
+        OfAction::Conjunction {
+            id,
+            clause,
+            n_clauses,
+        } => format!("conjunction({id},{clause}/{n_clauses})"),
+        OfAction::Learn(l) => format_learn(l),
         OfAction::FinTimeout { idle, hard } => {
             let mut parts = Vec::new();
             if *idle != 0 {
@@ -244,6 +250,81 @@ pub(crate) fn format_action(a: &OfAction, proto: Option<u8>) -> String {
             format!("fin_timeout({})", parts.join(","))
         }
     }
+}
+
+/// OVS `learn_format`.
+fn format_learn(l: &Learn) -> String {
+    let mut s = format!("learn(table={}", l.table);
+    if l.idle_timeout != 0 {
+        s.push_str(&format!(",idle_timeout={}", l.idle_timeout));
+    }
+    if l.hard_timeout != 0 {
+        s.push_str(&format!(",hard_timeout={}", l.hard_timeout));
+    }
+    if l.fin_idle_timeout != 0 {
+        s.push_str(&format!(",fin_idle_timeout={}", l.fin_idle_timeout));
+    }
+    if l.fin_hard_timeout != 0 {
+        s.push_str(&format!(",fin_hard_timeout={}", l.fin_hard_timeout));
+    }
+    if l.priority != 32768 {
+        s.push_str(&format!(",priority={}", l.priority));
+    }
+    if l.send_flow_rem {
+        s.push_str(",send_flow_rem");
+    }
+    if l.delete_learned {
+        s.push_str(",delete_learned");
+    }
+    if l.cookie != 0 {
+        s.push_str(&format!(",cookie={:#x}", l.cookie));
+    }
+    if l.limit != 0 {
+        s.push_str(&format!(",limit={}", l.limit));
+    }
+    if let Some(r) = &l.result_dst {
+        s.push_str(&format!(",result_dst={}", format_subfield(r, None)));
+    }
+    for spec in &l.specs {
+        s.push(',');
+        let (sp, dp) = (spec.src_proto, spec.dst_proto);
+        match (spec.src, spec.dst) {
+            (LearnSrc::Imm(v), LearnDst::Match(d)) => {
+                if d.ofs == 0 && d.n_bits == ovs_bits(d.field) {
+                    s.push_str(&format!(
+                        "{}={}",
+                        canon_name(d.field, dp),
+                        format_value(d.field, v)
+                    ));
+                } else {
+                    s.push_str(&format!("{}={}", format_subfield(&d, dp), hex(v)));
+                }
+            }
+            (LearnSrc::Field(src), LearnDst::Match(d)) => {
+                s.push_str(&format_subfield(&d, dp));
+                if src.field != d.field || src.ofs != d.ofs || sp != dp {
+                    s.push('=');
+                    s.push_str(&format_subfield(&src, sp));
+                }
+            }
+            (LearnSrc::Imm(v), LearnDst::Load(d)) => {
+                s.push_str(&format!("load:{}->{}", hex(v), format_subfield(&d, dp)));
+            }
+            (LearnSrc::Field(src), LearnDst::Load(d)) => s.push_str(&format!(
+                "load:{}->{}",
+                format_subfield(&src, sp),
+                format_subfield(&d, dp)
+            )),
+            (LearnSrc::Field(src), LearnDst::Output) => {
+                s.push_str(&format!("output:{}", format_subfield(&src, sp)));
+            }
+            (LearnSrc::Imm(v), LearnDst::Output) => {
+                s.push_str(&format!("output:{}", hex(v)));
+            }
+        }
+    }
+    s.push(')');
+    s
 }
 
 /// A port as OVS `ofputil_format_port` names it inside `output(port=...)`.
@@ -340,6 +421,9 @@ fn match_into(s: &mut String, m: &Match, priority: Option<u16>) {
     u32_masked(s, "pkt_mark", f.pkt_mark, w.pkt_mark);
     u32_masked(s, "recirc_id", f.recirc_id, w.recirc_id);
     u32_masked(s, "dp_hash", f.dp_hash, w.dp_hash);
+    if w.conj_id != 0 {
+        s.push_str(&format!("conj_id={},", f.conj_id));
+    }
 
     let dl_type = f.dl_type & w.dl_type;
     let mut skip_type = false;

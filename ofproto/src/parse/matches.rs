@@ -292,6 +292,19 @@ pub(crate) fn parse_header(s: &str, base: usize, mode: Mode) -> PResult<Header> 
                 set_dl_vlan(&mut b.h.m, v);
                 continue;
             }
+            "conj_id" => {
+                need_value(&kv)?;
+                if kv.value.contains('/') {
+                    return Err(Perr::new(
+                        kv.value_pos,
+                        format!("{}: invalid mask for field conj_id", kv.value),
+                    ));
+                }
+                let v = vpos(&kv, parse_uint_bits(kv.value, key, 32))?;
+                b.h.m.value.conj_id = v as u32;
+                b.h.m.mask.conj_id = u32::MAX;
+                continue;
+            }
             "dl_vlan_pcp" => {
                 need_value(&kv)?;
                 let v = vpos(&kv, parse_uint_bits(kv.value, key, 3))?;

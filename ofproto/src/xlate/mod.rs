@@ -38,7 +38,7 @@ pub mod normal;
 use crate::fields::{FieldId, Prereq, SubField};
 use crate::parse::{format_instructions, format_match};
 use crate::recirc::{FrozenState, FrozenStep, RecircNode, RecircRegistry};
-use crate::rule::{Instructions, Match, OfAction, OutputPort, TableId};
+use crate::rule::{Instructions, Learn, Match, OfAction, OutputPort, Rule, TableId};
 use crate::table::{RuleEntry, Tables};
 use commit::{count_vlans, mpls_stack, set_mpls_stack, DeepMpls};
 use flowcache::actions::{format_actions, DpAction, DropReason, UserCookie};
@@ -109,6 +109,18 @@ impl PortSet for PortRange {
     }
 }
 
+/// Where `learn` actions put the rules they learn: the bridge's tables
+/// (translation only looks at the snapshot it started with, as OVS looks
+/// at one tables version, so a rule learned here is first seen by the next
+/// translation).
+pub trait Learner {
+    /// Learns `rule` ([`Learn::limit`] `limit`, see
+    /// [`crate::table::Tables::learn`]); true when the rule is in its
+    /// table afterwards (added, replaced or refreshed), false when the limit
+    /// stopped it.
+    fn learn(&self, rule: &Rule, limit: u32) -> bool;
+}
+
 /// Translation options.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct XlateOptions {
@@ -140,6 +152,9 @@ pub struct XlateOutput {
     /// The (VLAN, MAC) entries of the MAC table NORMAL consulted: the
     /// actions are right only while these stay as they are.
     pub mac_deps: Vec<(u16, [u8; 6])>,
+    /// The rules `learn` actions learned (with their `limit`), in order;
+    /// empty without a [`Learner`].
+    pub learned: Vec<(Rule, u32)>,
     /// The groups the packet went through and the bucket each used (credit
     /// megaflow stats to them, as to `rules`).
     pub groups: Vec<GroupUse>,
@@ -313,6 +328,10 @@ struct Ctx<'a> {
     mac_deps: Vec<(u16, [u8; 6])>,
     /// Groups used (see [`XlateOutput::groups`]).
     groups: Vec<GroupUse>,
+    /// Where `learn` installs rules (none: learning is a side effect this
+    /// translation must not have, e.g. a trace or a revalidation).
+    learner: Option<&'a dyn Learner>,
+    learned: Vec<(Rule, u32)>,
 }
 
 /// Translates `flow` (a datapath key: registers and metadata 0) through
@@ -350,6 +369,20 @@ pub fn xlate_l2<'a>(
     opts: &XlateOptions,
     recirc: &'a RecircRegistry,
     l2: Option<&'a L2Switch<'a>>,
+) -> XlateOutput {
+    xlate_full(tables, flow, ports, opts, recirc, l2, None)
+}
+
+/// [`xlate_l2`] where `learn` actions learn into `learner` (none: they
+/// only un-wildcard their source fields, as OVS without side effects).
+pub fn xlate_full<'a>(
+    tables: &'a Tables,
+    flow: &FlowKey,
+    ports: &'a dyn PortSet,
+    opts: &XlateOptions,
+    recirc: &'a RecircRegistry,
+    l2: Option<&'a L2Switch<'a>>,
+    learner: Option<&'a dyn Learner>,
 ) -> XlateOutput {
     let mut start = *flow;
     for w in &mut start.words_mut()[DP_WORDS..] {
@@ -396,6 +429,8 @@ pub fn xlate_l2<'a>(
         l2,
         mac_deps: Vec::new(),
         groups: Vec::new(),
+        learner,
+        learned: Vec::new(),
     };
     if ctx.trace.is_some() {
         ctx.note_line(format!("Flow: {}", describe_key(&start)));
@@ -887,6 +922,10 @@ impl<'a> Ctx<'a> {
             }
             // Handled by `do_actions`/`do_steps` (they hand it the rest).
             OfAction::CheckPktLarger { .. } => {}
+            OfAction::Learn(l) => self.learn(l),
+            // A clause of a conjunctive match is never the rule a lookup
+            // returns; OVS does nothing if one runs anyway.
+            OfAction::Conjunction { .. } => self.note(" >> executing \"conjunction\" action"),
             // No datapath effect in vportd (no queues, no IPFIX collectors,
             // no FIN-driven rule timeouts).
             OfAction::Note(_)
@@ -904,6 +943,39 @@ impl<'a> Ctx<'a> {
             }
         }
         Flow::Continue
+    }
+
+    /// OVS `xlate_learn_action`: the source fields go into the megaflow;
+    /// with a learner, the learned rule is installed at once (the next
+    /// translation sees it, this one does not) and `result_dst` says
+    /// whether it was.
+    fn learn(&mut self, l: &Learn) {
+        for sf in l.src_fields() {
+            sf.field.or_mask(&mut self.wc, sf.mask());
+        }
+        let Some(learner) = self.learner else {
+            self.note(" >> suppressing side effects, so learn action ignored");
+            return;
+        };
+        let rule = l.execute(&self.flow);
+        let ok = learner.learn(&rule, l.limit);
+        self.notef(|| {
+            if ok {
+                format!(
+                    " >> learned table={}, priority={} {}",
+                    rule.table,
+                    rule.priority,
+                    format_match(&rule.matches)
+                )
+            } else {
+                format!(" >> learn limit {} reached: nothing learned", l.limit)
+            }
+        });
+        self.learned.push((rule, l.limit));
+        if let Some(dst) = l.result_dst {
+            dst.field.or_mask(&mut self.wc, dst.mask());
+            dst.write(&mut self.flow, u128::from(ok));
+        }
     }
 
     /// OVS `xlate_output_action`.
@@ -1288,6 +1360,7 @@ impl<'a> Ctx<'a> {
             recircs: self.recircs,
             mac_deps: self.mac_deps,
             groups: self.groups,
+            learned: self.learned,
         }
     }
 }

@@ -1129,6 +1129,14 @@ impl<P: Packet> Pmd<P> {
                 0
             };
             let mut more = std::mem::take(&mut parked.more);
+            if t.state_changed {
+                // What the first packet learned may change what the next
+                // ones get: they upcall again (the first re-parked one
+                // sends the upcall, the others wait behind it).
+                for (pkt, meta) in more.drain(..) {
+                    self.upcalls.park(pkt, &reply.key, meta, &self.io.stats);
+                }
+            }
             for (pkt, meta) in std::iter::once(parked.first).chain(more.drain(..)) {
                 if let Some(mf) = &megaflow {
                     mf.stats.record(1, pkt.len() as u64, now, tcp);

@@ -12,7 +12,7 @@ use crate::parse::FlowFilter;
 use crate::recirc::{RecircNode, RecircRegistry};
 use crate::rule::{Instructions, Rule};
 use crate::table::{RuleEntry, Tables};
-use crate::xlate::{xlate_l2, L2Switch, PortSet, PortVlan, XlateOptions, XlateOutput};
+use crate::xlate::{xlate_l2, L2Switch, MacDeps, PortSet, PortVlan, XlateOptions, XlateOutput};
 use arc_swap::ArcSwap;
 use flowcache::actions::DpAction;
 use flowcache::key::{FlowKey, DP_WORDS, KEY_WORDS};
@@ -40,10 +40,12 @@ impl PortSet for PortMap {
 }
 
 /// The rules behind one megaflow (what [`Translation::rules`] carries),
-/// and the recirculation ids it uses (held as long as the megaflow is).
+/// the recirculation ids it uses (held as long as the megaflow is) and
+/// what NORMAL read from the MAC table for it.
 struct MegaflowRules(
     Vec<Arc<RuleEntry>>,
     #[allow(dead_code)] Vec<Arc<RecircNode>>,
+    MacDeps,
 );
 
 /// One OpenFlow bridge.
@@ -187,19 +189,18 @@ impl Bridge {
         &self.macs
     }
 
-    /// Makes the revalidator re-check megaflows after a MAC table change
-    /// made outside translation (flush, expiry, a smaller size).
+    /// Makes the revalidator re-check every megaflow after a change of
+    /// the MAC table's settings (its aging time changes which entries
+    /// lookups see). Changes of entries need no call: the revalidator
+    /// re-checks the megaflows that read them (see [`Translator::affected`]).
     pub fn mac_table_changed(&self) {
         self.generation.fetch_add(1, Ordering::Release);
     }
 
-    /// Removes aged-out MAC entries; returns how many.
+    /// Removes aged-out MAC entries; returns how many. The megaflows that
+    /// forwarded to them are re-checked.
     pub fn expire_macs(&self, now: Instant) -> usize {
-        let n = self.macs.lock().expire(now).len();
-        if n > 0 {
-            self.mac_table_changed();
-        }
-        n
+        self.macs.lock().expire(now).len()
     }
 
     /// Translates `flow`; NORMAL learns only when `may_learn`.
@@ -213,14 +214,7 @@ impl Bridge {
             may_learn,
             now: Instant::now(),
         };
-        let before = self.macs.lock().version();
-        let out = xlate_l2(&tables, flow, &**ports, opts, &self.recirc, Some(&l2));
-        if !out.mac_deps.is_empty() && self.macs.lock().version() != before {
-            // A learned, moved or evicted MAC: megaflows made before it may
-            // forward to where the MAC no longer is.
-            self.mac_table_changed();
-        }
-        out
+        xlate_l2(&tables, flow, &**ports, opts, &self.recirc, Some(&l2))
     }
 
     /// Translates a flow with a trace (`vportctl trace`). Like OVS's
@@ -248,11 +242,38 @@ impl Translator for Bridge {
         self.generation.load(Ordering::Acquire)
     }
 
+    /// The MAC table's version: it changes when an entry is learned,
+    /// moves or goes.
+    fn state_version(&self) -> u64 {
+        self.macs.lock().version()
+    }
+
+    /// True when a MAC entry the megaflow's NORMAL looked up changed since
+    /// (the precise form of OVS's MAC tags: a learned, moved or removed
+    /// MAC re-checks only the megaflows that forwarded to it, or flooded
+    /// because it was unknown).
+    fn affected(&self, rules: &(dyn Any + Send + Sync)) -> bool {
+        rules
+            .downcast_ref::<MegaflowRules>()
+            .is_some_and(|r| !r.2.is_empty() && r.2.stale(&self.macs.lock()))
+    }
+
+    /// Credits the rules, and (OVS `xlate_push_stats` of an `XC_NORMAL`
+    /// entry) re-learns the sources the megaflow's packets came from: they
+    /// never reach the slow path again, and must neither age out while
+    /// they send nor stay on another port they left.
     fn credit(&self, rules: &(dyn Any + Send + Sync), packets: u64, bytes: u64, _used_ms: u64) {
         if let Some(r) = rules.downcast_ref::<MegaflowRules>() {
             let now = Instant::now();
             for e in &r.0 {
                 e.stats.credit(packets, bytes, now);
+            }
+            if packets > 0 && !r.2.learns.is_empty() {
+                let mut macs = self.macs.lock();
+                let mut evicted = Vec::new();
+                for (vlan, mac, port) in &r.2.learns {
+                    macs.learn(*vlan, mac, *port, now, &mut evicted);
+                }
             }
         }
     }
@@ -273,7 +294,11 @@ impl Bridge {
             mask,
             install: true,
             drop_reason: out.drop_reason,
-            rules: Some(Arc::new(MegaflowRules(out.rules, out.recircs))),
+            rules: Some(Arc::new(MegaflowRules(
+                out.rules,
+                out.recircs,
+                out.mac_deps,
+            ))),
         }
     }
 }

@@ -45,7 +45,7 @@ use flowcache::key::*;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-pub use normal::{L2Switch, PortVlan, VlanMode};
+pub use normal::{L2Switch, MacDeps, PortVlan, VlanMode};
 
 /// OVS `MAX_DEPTH`: nested resubmits allowed.
 pub const MAX_DEPTH: u32 = 64;
@@ -136,9 +136,9 @@ pub struct XlateOutput {
     /// one it froze): whoever keeps the actions keeps these, so the ids
     /// stay valid as long as a megaflow refers to them.
     pub recircs: Vec<Arc<RecircNode>>,
-    /// The (VLAN, MAC) entries of the MAC table NORMAL consulted: the
-    /// actions are right only while these stay as they are.
-    pub mac_deps: Vec<(u16, [u8; 6])>,
+    /// What NORMAL read from and taught the MAC table: the actions are
+    /// right only while the entries it read stay as they were.
+    pub mac_deps: MacDeps,
 }
 
 /// One step of a rule's instructions (borrowed form of [`FrozenStep`]).
@@ -291,7 +291,7 @@ struct Ctx<'a> {
     /// The L2 switch NORMAL uses (none: NORMAL drops).
     l2: Option<&'a L2Switch<'a>>,
     /// MAC table entries NORMAL consulted.
-    mac_deps: Vec<(u16, [u8; 6])>,
+    mac_deps: MacDeps,
 }
 
 /// Translates `flow` (a datapath key: registers and metadata 0) through
@@ -373,7 +373,7 @@ pub fn xlate_l2<'a>(
         exit: false,
         rule_tail: None,
         l2,
-        mac_deps: Vec::new(),
+        mac_deps: MacDeps::default(),
     };
     if ctx.trace.is_some() {
         ctx.note_line(format!("Flow: {}", describe_key(&start)));

@@ -259,9 +259,12 @@ impl Translator for Bridge {
     }
 
     /// Credits the rules, and (OVS `xlate_push_stats` of an `XC_NORMAL`
-    /// entry) re-learns the sources the megaflow's packets came from: they
-    /// never reach the slow path again, and must neither age out while
-    /// they send nor stay on another port they left.
+    /// entry) keeps the sources the megaflow's packets came from learned:
+    /// they never reach the slow path again, and must not age out while
+    /// they send. A source that moved elsewhere is left there (the stats
+    /// may predate the move); the revalidator removes the megaflow (see
+    /// [`MacDeps::unlearned`]), so a frame from the old port is learned
+    /// again by the slow path.
     fn credit(&self, rules: &(dyn Any + Send + Sync), packets: u64, bytes: u64, _used_ms: u64) {
         if let Some(r) = rules.downcast_ref::<MegaflowRules>() {
             let now = Instant::now();
@@ -272,7 +275,7 @@ impl Translator for Bridge {
                 let mut macs = self.macs.lock();
                 let mut evicted = Vec::new();
                 for (vlan, mac, port) in &r.2.learns {
-                    macs.learn(*vlan, mac, *port, now, &mut evicted);
+                    macs.refresh(*vlan, mac, *port, now, &mut evicted);
                 }
             }
         }
@@ -292,7 +295,7 @@ impl Bridge {
         Translation {
             actions: actions.into(),
             mask,
-            install: true,
+            install: !out.mac_deps.unlearned,
             drop_reason: out.drop_reason,
             rules: Some(Arc::new(MegaflowRules(
                 out.rules,

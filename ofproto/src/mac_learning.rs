@@ -234,6 +234,25 @@ impl MacTable {
         Learned::New
     }
 
+    /// Keeps `mac` fresh on `port` from traffic the slow path did not see
+    /// (a megaflow's statistics): refreshed if it is there, learned again
+    /// if it went (aged out, evicted), left alone if it is on another port
+    /// (statistics may be older than the move; only the slow path moves an
+    /// entry).
+    pub fn refresh(
+        &mut self,
+        vlan: u16,
+        mac: &[u8; 6],
+        port: u32,
+        now: Instant,
+        evicted: &mut Vec<MacEntry>,
+    ) -> Learned {
+        match self.entries.get(&(vlan, *mac)) {
+            Some(e) if e.port != port => Learned::Ignored,
+            _ => self.learn(vlan, mac, port, now, evicted),
+        }
+    }
+
     fn evict_oldest(&mut self) -> Option<MacEntry> {
         let (_, key) = self.lru.pop_first()?;
         let e = self.entries.remove(&key)?;
@@ -397,6 +416,17 @@ mod tests {
         t.flush(Some(2));
         assert!(t.changed_since(0, &B, v));
         assert!(!t.changed_since(0, &A, v));
+    }
+
+    #[test]
+    fn refresh_never_moves() {
+        let mut t = MacTable::new();
+        let now = Instant::now();
+        let mut ev = Vec::new();
+        assert_eq!(t.refresh(0, &A, 1, now, &mut ev), Learned::New);
+        assert_eq!(t.refresh(0, &A, 1, now, &mut ev), Learned::Refreshed);
+        assert_eq!(t.refresh(0, &A, 2, now, &mut ev), Learned::Ignored);
+        assert_eq!(t.lookup(0, &A, now), Some(1));
     }
 
     #[test]

@@ -96,12 +96,12 @@ fn mac_changes_recheck_only_dependent_megaflows() {
         assert!(!b.affected(&**r), "nothing changed yet");
     }
 
-    // B moves to port 4: only the megaflow that forwarded to B is
-    // affected (B's own megaflows learned nothing that decides actions).
+    // B moves to port 4: the megaflows that forwarded to B or came from
+    // it on port 2 are affected, no other.
     acts(&b, &key(4, 0xb, [0xff; 6], None));
     assert!(b.affected(&*ab));
+    assert!(b.affected(&*ba));
     assert!(!b.affected(&*ac));
-    assert!(!b.affected(&*ba));
     assert!(!b.affected(&*ad));
     assert_eq!(
         format_actions(&b.revalidate(&key(1, 0xa, mac(0xb), None)).actions),
@@ -134,22 +134,39 @@ fn mac_changes_recheck_only_dependent_megaflows() {
 #[test]
 fn megaflow_traffic_keeps_its_source_learned() {
     // A source the slow path saw once stays learned while its megaflow
-    // has packets (OVS pushes XC_NORMAL stats into the MAC table), and a
-    // MAC that moved comes back when its old megaflow still carries it.
+    // has packets (OVS pushes XC_NORMAL stats into the MAC table).
     let b = bridge(3);
     let (_, r) = megaflow(&b, &key(1, 0xa, [0xff; 6], None));
-    assert_eq!(acts(&b, &key(2, 0xa, [0xff; 6], None)), "1,3");
-    assert_eq!(acts(&b, &key(3, 0xc, mac(0xa), None)), "2");
+    b.mac_table().lock().flush(None);
     b.credit(&*r, 0, 0, 0);
     assert_eq!(
         format_actions(&b.revalidate(&key(3, 0xc, mac(0xa), None)).actions),
-        "2"
+        "1,2"
     );
     b.credit(&*r, 1, 60, 0);
     assert_eq!(
         format_actions(&b.revalidate(&key(3, 0xc, mac(0xa), None)).actions),
         "1"
     );
+}
+
+#[test]
+fn a_moved_source_takes_its_old_megaflows_to_the_slow_path() {
+    let b = bridge(3);
+    let k1 = key(1, 0xa, [0xff; 6], None);
+    let (_, old) = megaflow(&b, &k1);
+    assert!(b.revalidate(&k1).install);
+    // A moves to port 2: the megaflow from port 1 depends on A's entry,
+    // and is not kept (a frame from A on port 1 must be learned again).
+    acts(&b, &key(2, 0xa, [0xff; 6], None));
+    assert!(b.affected(&*old));
+    assert!(!b.revalidate(&k1).install);
+    // Late statistics of the old megaflow do not move A back.
+    b.credit(&*old, 1, 60, 0);
+    assert_eq!(acts(&b, &key(3, 0xc, mac(0xa), None)), "2");
+    // A frame from A on port 1 does (through the slow path).
+    acts(&b, &k1);
+    assert_eq!(acts(&b, &key(3, 0xc, mac(0xa), None)), "1");
 }
 
 #[test]

@@ -95,12 +95,17 @@ pub struct MacDeps {
     /// The table version the lookups saw (the oldest, when NORMAL ran more
     /// than once); `None` when NORMAL never consulted the table.
     pub version: Option<u64>,
-    /// The (VLAN, MAC) entries looked up: the translation is right while
-    /// none of them changes after `version`.
+    /// The (VLAN, MAC) entries looked up (sources and destinations): the
+    /// translation is right while none of them changes after `version`.
     pub entries: Vec<(u16, [u8; 6])>,
     /// (VLAN, source MAC, port) learned: packets of the megaflow keep
     /// these entries fresh (the slow path never sees them again).
     pub learns: Vec<(u16, [u8; 6], u32)>,
+    /// A translation that learned nothing found a source the table does
+    /// not have on the input port (it moved away, aged out or was
+    /// flushed): a megaflow would keep its frames from being learned, so
+    /// the revalidator must not keep one.
+    pub unlearned: bool,
 }
 
 impl MacDeps {
@@ -189,18 +194,28 @@ impl Ctx<'_> {
                 self.notef(|| format!(" >> learned {src:02x?} on port {in_port}: {r:?}"));
             }
             let out = macs.lookup(vlan, &dst, l2.now);
-            // Both reads happened at this version (learning included).
+            // Without learning (a revalidation), a source the table does
+            // not have on this port must reach the slow path to be learned.
+            let unlearned = !l2.may_learn
+                && !is_multicast(&src)
+                && macs.lookup(vlan, &src, l2.now) != Some(in_port);
+            // All reads happened at this version (learning included).
             let v = macs.version();
             let d = &mut self.mac_deps;
             d.version = Some(d.version.map_or(v, |old| old.min(v)));
+            d.unlearned |= unlearned;
             out
         };
         let d = &mut self.mac_deps;
-        // Only the destination's entry decides the actions (a revalidation
-        // learns nothing); the source is kept fresh through `learns`.
+        // The source's entry decides whether the megaflow may skip the
+        // slow path (learning), the destination's where frames go.
+        d.entries.push((vlan, src));
         d.entries.push((vlan, dst));
         if !is_multicast(&src) {
             d.learns.push((vlan, src, in_port));
+        }
+        if self.mac_deps.unlearned {
+            self.note(" >> source MAC not learned on the input port");
         }
         match out_port {
             Some(p) if p == in_port => {

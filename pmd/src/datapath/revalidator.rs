@@ -74,19 +74,29 @@ pub fn run<P: Packet>(
     let mut generation = translator.generation();
     let mut state = translator.state_version();
     let mut next_round = Instant::now() + REVALIDATE_INTERVAL;
+    // A state change (or a megaflow installed after one it depends on)
+    // not checked yet, and when the next such check may run: a check
+    // walks every megaflow, so after one that took T the next waits 3 T.
+    // In an upcall storm where every upcall learns a MAC that keeps the
+    // revalidator to a quarter of its time rather than one walk per
+    // install batch; with few megaflows it checks at once.
+    let mut pending = false;
+    let mut affected_after = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         let mut acks: Vec<Sender<()>> = Vec::new();
         let mut force = false;
         let mut flush = false;
-        // A megaflow translated before a state change it depends on.
-        let mut stale = false;
         // Wake up at the next round at the latest; `stop` is checked at
         // least every interval.
-        let wait = next_round
+        let mut until = next_round;
+        if pending {
+            until = until.min(affected_after);
+        }
+        let wait = until
             .saturating_duration_since(Instant::now())
             .min(REVALIDATE_INTERVAL);
         crossbeam_channel::select! {
-            recv(events) -> ev => { if let Ok(ev) = ev { stale |= register(&registry, &*translator, ev); } }
+            recv(events) -> ev => { if let Ok(ev) = ev { pending |= register(&registry, &*translator, ev); } }
             recv(commands) -> cmd => match cmd {
                 Ok(RevalidatorCommand::RevalidateNow(ack)) => { force = true; acks.push(ack); }
                 Ok(RevalidatorCommand::FlushAll(ack)) => { flush = true; acks.push(ack); }
@@ -97,24 +107,30 @@ pub fn run<P: Packet>(
         // Everything installed so far is registered before any round, so
         // a round never misses a megaflow a PMD already uses.
         while let Ok(ev) = events.try_recv() {
-            stale |= register(&registry, &*translator, ev);
+            pending |= register(&registry, &*translator, ev);
         }
         let now_gen = translator.generation();
         let changed = now_gen != generation;
         generation = now_gen;
         let now_state = translator.state_version();
-        let state_changed = now_state != state;
+        pending |= now_state != state;
         state = now_state;
         let now = Instant::now();
         let check = if force || changed {
             Check::All
-        } else if state_changed || stale {
+        } else if pending && now >= affected_after {
             Check::Affected
         } else {
             Check::None
         };
         if flush || check != Check::None || now >= next_round {
             round(&registry, &*translator, &limits, &pmds, check, flush);
+            if check != Check::None {
+                pending = false;
+            }
+            if check == Check::Affected {
+                affected_after = Instant::now() + 3 * now.elapsed();
+            }
             next_round = now + REVALIDATE_INTERVAL;
         }
         for ack in acks {

@@ -67,6 +67,19 @@ def wait_thread(pid, match, what, timeout=10.0):
     raise BenchError("no %s thread in pid %d: %s" % (what, pid, threads(pid)))
 
 
+def wait_busy(pid, tid, what, timeout):
+    """Waits until thread tid of pid spins: on-CPU for 10 % of a 0.2 s
+    probe (a polling loop that is not descheduled most of the time; a
+    thread that waits uses nothing)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        c0 = schedstat_ns(pid, tid)
+        time.sleep(0.2)
+        if schedstat_ns(pid, tid) - c0 >= 20e6:
+            return
+    raise BenchError("%s: thread %d never started polling within %.0f s" % (what, tid, timeout))
+
+
 def eal_common(prefix):
     return ["-l", "0-1", "--no-huge", "-m", "2048", "--no-pci", "--no-shconf",
             "--no-telemetry", "--file-prefix=%s" % prefix]
@@ -104,7 +117,11 @@ def run_testpmd(vdevs, warmup, interval, hz):
     try:
         time.sleep(warmup)
         # The forwarding lcore thread (DPDK names it rte-worker-N).
-        fwd = wait_thread(p.pid, lambda n: "worker" in n, "testpmd forwarding", 1.0)
+        fwd = wait_thread(p.pid, lambda n: "worker" in n, "testpmd forwarding", 30.0)
+        # It exists before forwarding starts (on a loaded machine, creating
+        # the mbuf pool without hugepages can outlast the warm-up), and a
+        # window measured then counts no packets: wait until it polls.
+        wait_busy(p.pid, fwd, "testpmd forwarding", 60.0)
         p.stdin.write("clear port stats all\n")
         p.stdin.flush()
         c0 = schedstat_ns(p.pid, fwd)
@@ -124,6 +141,8 @@ def run_testpmd(vdevs, warmup, interval, hz):
     tx = [int(x) for x in re.findall(r"TX-packets:\s+(\d+)", out)]
     if not tx:
         raise BenchError("testpmd printed no stats:\n" + out[-2000:])
+    if tx[-1] == 0:
+        raise BenchError("testpmd forwarded nothing in the window:\n" + out[-2000:])
     return result(tx[-1], c1 - c0, t1 - t0, hz)
 
 

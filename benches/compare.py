@@ -33,6 +33,19 @@ Steady-state scenarios (rules, pcap):
   pipeline-100k  pipeline    routes100k
   smc-100k       p2p_udp     flows100k   OVS smc-enable=true (optional)
   routes-100k-smc, pipeline-100k-smc     the same with OVS smc-enable=true
+  normal-1mac    NORMAL      flow1       priority=0,actions=NORMAL, 1 MAC
+  normal-1k      NORMAL      macs1k      the same, 1000 source MACs: flows1k
+                                         with source MAC 02:20:00:00:00:00+i
+                                         for its i-th flow (5-tuple)
+  normal-1k-l2   NORMAL      macs1k-l2   1000 source MACs and nothing else
+                                         different (flow1's frame, source
+                                         02:10:00:00:00:00+i): OVS's EMC,
+                                         indexed by a 5-tuple hash, keeps
+                                         only 2 of them (optional)
+In the NORMAL scenarios the destination is never learned (p2 receives
+nothing), so every frame floods, which with two ports is one copy to p2 as
+a learned destination would give; OVS's bridge LOCAL port (a kernel tap
+vportd does not have) is set no-flood so the copies match.
 vportd has no SMC switch: its signature match cache (1M entries) is on as
 soon as a PMD's classifier has 2 or more subtables (so not in emc-100k or
 smc-100k), while OVS's is off unless smc-enable=true. The *-smc variants
@@ -90,7 +103,16 @@ Flow-setup scenario `setup` (upcall storm), same for OVS and vportd:
   queue); vportd hands them to handler threads on core 0, so the two
   designs spend the storm on different cores. vportd's flow limit is
   raised to OVS's maximum (flow-limit default 200000) for this scenario.
-  STORM_PACKETS = 150000 keeps OVS's pool of 262144 mbufs (net_pcap
+  normal-learn is the same storm under priority=0,actions=NORMAL (the
+  storm frames, each with its own source MAC, are each a new MAC), and
+  adds MACs learned/s: OVS fdb/stats-show "Total number of learned MAC
+  entries", vportd fdb-stats-show "learned". Both MAC tables are sized
+  mac-table-size=200000 (OVS: bridge other-config), so every storm MAC is
+  learned once: at the default 8192 the table would churn, and MACs
+  evicted then re-learned from megaflow statistics would count again.
+  STORM_PACKETS = 150000
+# normal-learn: room for every storm MAC, so that each is learned once.
+MAC_TABLE = 200000 keeps OVS's pool of 262144 mbufs (net_pcap
   infinite_rx pins one per pcap packet) within reach.
 """
 import argparse
@@ -111,7 +133,11 @@ from benchlib import (ROOT, BenchError, Vportd, result, run_testpmd, schedstat_n
 import ovs as ovslib
 
 SINK = "net_null0,no-rx=1"
+# Written into the scratch directory (the peer has no NORMAL table).
+NORMAL_RULES = "normal.flows"
 STORM_PACKETS = 150000
+# normal-learn: room for every storm MAC, so that each is learned once.
+MAC_TABLE = 200000
 SAMPLE_S = 0.2
 STEADY = {
     # name: (flow file, pcap, OpenFlow version, OVS other_config, vportd args)
@@ -130,8 +156,14 @@ STEADY = {
     "routes-100k-smc": ("routes.txt", "routes100k", "OpenFlow10", {"smc-enable": "true"}, []),
     "pipeline-100k-smc": ("pipeline.txt", "routes100k", "OpenFlow13",
                           {"smc-enable": "true"}, []),
+    # NORMAL (MAC learning switch), untagged = one VLAN; see NORMAL_RULES.
+    "normal-1mac": (NORMAL_RULES, "flow1", "OpenFlow10", {}, []),
+    "normal-1k": (NORMAL_RULES, "macs1k", "OpenFlow10", {}, []),
+    "normal-1k-l2": (NORMAL_RULES, "macs1k-l2", "OpenFlow10", {}, []),
 }
-DEFAULT_SCENARIOS = [s for s in STEADY if s not in ("simple-100k", "smc-100k")] + ["setup"]
+STORMS = ("setup", "normal-learn")
+DEFAULT_SCENARIOS = [s for s in STEADY
+                     if s not in ("simple-100k", "smc-100k", "normal-1k-l2")] + list(STORMS)
 HITS = ["simple", "emc", "smc", "megaflow", "upcall"]
 
 
@@ -147,7 +179,8 @@ class Inputs:
         return os.path.join(self.scratch, "out", "pcap", name + ".pcap")
 
     def flows(self, name):
-        return os.path.join(self.peer, "flows", name)
+        local = os.path.join(self.scratch, name)
+        return local if os.path.exists(local) else os.path.join(self.peer, "flows", name)
 
 
 def check_prerequisites(a):
@@ -198,6 +231,26 @@ def write_storm_pcap(template, out, n):
             f.write(rec + frame[:6] + b"\x02\x10" + struct.pack("!I", i) + frame[12:])
 
 
+def write_mac_per_flow_pcap(src, out):
+    """src with each distinct UDP flow (IP addresses, ports) given its own
+    source MAC 02:20:<flow index>, in order of first appearance."""
+    flows = {}
+    with open(src, "rb") as f, open(out, "wb") as g:
+        g.write(f.read(24))
+        while True:
+            rec = f.read(16)
+            if len(rec) < 16:
+                return len(flows)
+            frame = f.read(struct.unpack("<IIII", rec)[2])
+            i = flows.setdefault(frame[26:38], len(flows))
+            g.write(rec + frame[:6] + b"\x02\x20" + struct.pack("!I", i) + frame[12:])
+
+
+def write_normal_flows(out):
+    with open(out, "w") as f:
+        f.write("priority=0,actions=NORMAL\n")
+
+
 def write_storm_flows(out):
     with open(out, "w") as f:
         f.write("priority=100,dl_src=02:ff:ff:ff:ff:ff actions=drop\n"
@@ -217,6 +270,8 @@ def run_ovs_steady(inp, sc, warmup, interval, hz):
     rules, pcap, ofver, oc, _ = STEADY[sc]
     with ovslib.Ovs(oc) as o:
         o.add_flows(inp.flows(rules), ofver)
+        if rules == NORMAL_RULES:
+            o.no_flood_local()
         o.add_port("p1", 1, pcap_vdev(0, inp.pcap(pcap)))
         o.add_port("p2", 2, SINK)
         tid = o.pmd_tid()
@@ -270,16 +325,23 @@ def run_testpmd_steady(inp, sc, warmup, interval, hz):
 
 # ----------------------------------------------------- setup scenario ----
 class OvsSide:
-    """The setup scenario's operations on OVS."""
+    """The setup scenario's operations on OVS (`normal`: the NORMAL table,
+    whose MAC learning is sampled too)."""
 
-    def __init__(self, inp):
-        self.inp = inp
+    def __init__(self, inp, normal=False):
+        self.inp, self.normal = inp, normal
         self.o = None
 
     def __enter__(self):
         self.o = ovslib.Ovs().__enter__()
         try:
-            self.o.add_flows(os.path.join(self.inp.scratch, "storm.flows"), "OpenFlow10")
+            if self.normal:
+                self.o.add_flows(self.inp.flows(NORMAL_RULES), "OpenFlow10")
+                self.o.no_flood_local()
+                self.o.vsctl("set", "bridge", self.o.bridge,
+                             "other-config:mac-table-size=%d" % MAC_TABLE)
+            else:
+                self.o.add_flows(os.path.join(self.inp.scratch, "storm.flows"), "OpenFlow10")
             self.o.add_port("p2", 2, SINK)
             self.o.add_port("p3", 3, pcap_vdev(1, self.inp.pcap("flow1")))
         except BaseException:
@@ -300,25 +362,30 @@ class OvsSide:
         ports, flows = self.o.dp_show()
         st = self.o.pmd_stats()
         ok = st["miss with success upcall"]
-        return {"t": time.time(), "megaflows": flows, "p3_rx": ports["p3"]["rx"],
-                "installed": ok, "upcalls": ok + st["miss with failed upcall"]}
+        s = {"t": time.time(), "megaflows": flows, "p3_rx": ports["p3"]["rx"],
+             "installed": ok, "upcalls": ok + st["miss with failed upcall"]}
+        if self.normal:
+            s["learned"] = self.o.fdb_learned()
+        return s
 
 
 class VportdSide:
     """The setup scenario's operations on vportd (p1 added via vportctl)."""
 
-    def __init__(self, inp):
-        self.inp = inp
+    def __init__(self, inp, normal=False):
+        self.inp, self.normal = inp, normal
         self.ctl = os.path.join(inp.scratch, "vportd-%d.ctl" % os.getpid())
         mbufs = STORM_PACKETS + pcap_packets(inp.pcap("flow1")) + 16384
         ports = [("p2", SINK, 2), ("p3", pcap_vdev(1, inp.pcap("flow1")), 3)]
-        self.v = Vportd(inp.vportd, ports, os.path.join(inp.scratch, "storm.flows"),
-                        mbufs, inp.vportd_args, ctl=self.ctl)
+        flows = inp.flows(NORMAL_RULES) if normal else os.path.join(inp.scratch, "storm.flows")
+        self.v = Vportd(inp.vportd, ports, flows, mbufs, inp.vportd_args, ctl=self.ctl)
 
     def __enter__(self):
         self.v.__enter__()
         try:
             self.vportctl("set", "flow-limit", "200000")
+            if self.normal:
+                self.vportctl("set", "mac-table-size", str(MAC_TABLE))
         except BaseException:
             self.v.__exit__(None, None, None)
             raise
@@ -347,9 +414,12 @@ class VportdSide:
 
     def sample(self):
         c = self.v.counters()
-        return {"t": time.time(), "megaflows": c["megaflows"],
-                "p3_rx": self.v.port(c, "p3")["rx_packets"],
-                "installed": c["megaflows"], "upcalls": c["pmds"][0]["upcalls"]}
+        s = {"t": time.time(), "megaflows": c["megaflows"],
+             "p3_rx": self.v.port(c, "p3")["rx_packets"],
+             "installed": c["megaflows"], "upcalls": c["pmds"][0]["upcalls"]}
+        if self.normal:
+            s["learned"] = json.loads(self.vportctl("fdb-stats-show", "--json"))["learned"]
+        return s
 
 
 def rate(a, b, key):
@@ -398,6 +468,9 @@ def run_setup(side, warmup, interval, hz):
         r["window_s"] = last["t"] - first["t"]
         r["installed"] = last["installed"] - start["installed"]
         r["megaflows"] = last["megaflows"]
+        if "learned" in last:
+            r["macs_per_s"] = rate(first, last, "learned")
+            r["macs_learned"] = last["learned"] - start["learned"]
     return r
 
 
@@ -435,17 +508,20 @@ def steady_table(results, scenarios, pcap_of):
     return lines
 
 
-def setup_table(results):
-    lines = ["| contender | runs | megaflows installed/s, median (min-max) | upcalls handled/s "
+def setup_table(results, sc="setup"):
+    learn = sc == "normal-learn"
+    lines = ["| contender | runs | " + ("MACs learned/s, median (min-max) | " if learn else "")
+             + "megaflows installed/s, median (min-max) | upcalls handled/s "
              "| established Mpps: baseline | during storm | storm/baseline | storm window s "
              "| installed in window | megaflows at end | PMD share |",
-             "|" + "---|" * 11]
+             "|" + "---|" * (12 if learn else 11)]
     for name, key in (("OVS 3.1", "ovs"), ("vportd", "vportd")):
-        rs = results.get((key, "setup"))
+        rs = results.get((key, sc))
         if not rs:
             continue
-        lines.append("| %s | %d | %s | %.0f | %.2f | %.2f | %.0f%% | %.1f | %.0f | %.0f | %.0f%% |" % (
-            name, len(rs), spread(rs, "megaflows_per_s", "%.0f"), med(rs, "upcalls_per_s"),
+        macs = spread(rs, "macs_per_s", "%.0f") + " | " if learn else ""
+        lines.append("| %s | %d | %s%s | %.0f | %.2f | %.2f | %.0f%% | %.1f | %.0f | %.0f | %.0f%% |" % (
+            name, len(rs), macs, spread(rs, "megaflows_per_s", "%.0f"), med(rs, "upcalls_per_s"),
             med(rs, "baseline_mpps"), med(rs, "storm_mpps"),
             100 * med(rs, "storm_mpps") / med(rs, "baseline_mpps"), med(rs, "window_s"),
             med(rs, "installed"), med(rs, "megaflows"), 100 * med(rs, "pmd_share")))
@@ -455,9 +531,10 @@ def setup_table(results):
 # ---------------------------------------------------------------- main ----
 def contenders(inp, sc, a, hz):
     """[(contender, result key, thunk)] for one scenario, in run order."""
-    if sc == "setup":
-        return [("ovs", "setup", lambda: run_setup(OvsSide(inp), a.warmup, a.interval, hz)),
-                ("vportd", "setup", lambda: run_setup(VportdSide(inp), a.warmup, a.interval, hz))]
+    if sc in STORMS:
+        n = sc == "normal-learn"
+        return [("ovs", sc, lambda: run_setup(OvsSide(inp, n), a.warmup, a.interval, hz)),
+                ("vportd", sc, lambda: run_setup(VportdSide(inp, n), a.warmup, a.interval, hz))]
     args = (inp, sc, a.warmup, a.interval, hz)
     return [("ovs", sc, lambda: run_ovs_steady(*args)),
             ("vportd", sc, lambda: run_vportd_steady(*args)),
@@ -465,10 +542,11 @@ def contenders(inp, sc, a, hz):
 
 
 def log_run(rep, sc, name, r):
-    if sc == "setup":
-        print("rep %d %-13s %-7s %8.0f megaflows/s, %8.0f upcalls/s, established %.2f -> %.2f Mpps"
+    if sc in STORMS:
+        print("rep %d %-13s %-7s %8.0f megaflows/s, %8.0f upcalls/s, established %.2f -> %.2f Mpps%s"
               % (rep, sc, name, r["megaflows_per_s"], r["upcalls_per_s"], r["baseline_mpps"],
-                 r["storm_mpps"]), flush=True)
+                 r["storm_mpps"], ", %.0f MACs learned/s" % r["macs_per_s"]
+                 if "macs_per_s" in r else ""), flush=True)
     else:
         print("rep %d %-13s %-7s %6.2f Mpps %6.0f cyc/pkt (share %.2f)"
               % (rep, sc, name, r["mpps"], r["cyc_per_pkt"], r["share"]), flush=True)
@@ -493,7 +571,7 @@ def parse_args():
     default_peer = os.path.normpath(os.path.join(ROOT, "..", "shared", "peer"))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--scenarios", default=",".join(DEFAULT_SCENARIOS),
-                    help="comma-separated, of: %s" % ", ".join(list(STEADY) + ["setup"]))
+                    help="comma-separated, of: %s" % ", ".join(list(STEADY) + list(STORMS)))
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--interval", type=float, default=10.0)
     ap.add_argument("--warmup", type=float, default=5.0)
@@ -507,14 +585,14 @@ def parse_args():
     if a.quick:
         a.reps, a.interval, a.warmup = 1, 3.0, 2.0
     a.scenarios = [s for s in a.scenarios.split(",") if s]
-    unknown = [s for s in a.scenarios if s not in STEADY and s != "setup"]
+    unknown = [s for s in a.scenarios if s not in STEADY and s not in STORMS]
     if unknown:
         ap.error("unknown scenario(s) %s" % ", ".join(unknown))
     return a
 
 
 def report(results, a, hz, started):
-    steady = [s for s in a.scenarios if s != "setup"]
+    steady = [s for s in a.scenarios if s not in STORMS]
     lines = ["# vportd vs OVS 3.1 vs dpdk-testpmd (benches/compare.py)", "",
              "%s; TSC %.0f MHz; %d rep(s), --interval %g s, --warmup %g s; "
              "median (min-max); cyc/pkt = PMD on-CPU time x TSC / packets received"
@@ -525,6 +603,9 @@ def report(results, a, hz, started):
     if "setup" in a.scenarios:
         lines += ["Flow setup (upcall storm of %d new megaflows on p1, established 1-flow "
                   "traffic on p3):" % STORM_PACKETS, ""] + setup_table(results) + [""]
+    if "normal-learn" in a.scenarios:
+        lines += ["MAC learning (the same storm under priority=0,actions=NORMAL: every storm "
+                  "frame brings a new source MAC):", ""] + setup_table(results, "normal-learn") + [""]
     lines.append("total time %.0f s" % (time.time() - started))
     return "\n".join(lines)
 
@@ -541,6 +622,11 @@ def main():
         generate_traffic(inp.peer, scratch)
         write_storm_pcap(inp.pcap("flow1"), inp.pcap("storm"), STORM_PACKETS)
         write_storm_flows(os.path.join(scratch, "storm.flows"))
+        write_storm_pcap(inp.pcap("flow1"), inp.pcap("macs1k-l2"), 1000)
+        n = write_mac_per_flow_pcap(inp.pcap("flows1k"), inp.pcap("macs1k"))
+        if n != 1000:
+            raise BenchError("flows1k.pcap has %d flows, expected 1000" % n)
+        write_normal_flows(os.path.join(scratch, NORMAL_RULES))
         results = run_all(inp, a.scenarios, a, hz)
     print()
     print(report(results, a, hz, started))

@@ -125,6 +125,19 @@ class Ovs:
         if err != "[]":
             raise BenchError("OVS port %s (%s): %s" % (name, devargs, err))
 
+    def no_flood_local(self):
+        """The bridge's LOCAL port (a kernel tap) out of NORMAL's flooding,
+        so that flooded frames go to the same ports as in vportd, which
+        has no LOCAL port."""
+        self.ofctl("OpenFlow10", "mod-port", self.bridge, self.bridge, "no-flood")
+
+    def fdb_learned(self):
+        """fdb/stats-show: total number of learned MAC entries."""
+        for line in self.appctl("fdb/stats-show", self.bridge).splitlines():
+            if "Total number of learned MAC entries" in line:
+                return int(line.split(":")[1])
+        raise BenchError("fdb/stats-show: no learned count")
+
     @property
     def pid(self):
         return self.pids["ovs-vswitchd"]

@@ -104,6 +104,24 @@ pub trait Translator: Send + Sync {
     /// revalidator knows when installed megaflows must be checked again.
     fn generation(&self) -> u64;
 
+    /// A number that changes whenever translator state other than the
+    /// rule tables changes (NORMAL's MAC table). The revalidator then asks
+    /// [`Translator::affected`] of each megaflow, rather than translating
+    /// them all again as after a [`Translator::generation`] change.
+    fn state_version(&self) -> u64 {
+        0
+    }
+
+    /// True when the megaflow whose translation returned `rules` (its
+    /// [`Translation::rules`]) may be wrong after state changes made since
+    /// that translation; the revalidator translates it again. Asked both
+    /// after [`Translator::state_version`] changes and of each megaflow
+    /// when it is installed (a translation can race with a change).
+    fn affected(&self, rules: &(dyn Any + Send + Sync)) -> bool {
+        let _ = rules;
+        false
+    }
+
     /// Credits `packets`/`bytes` seen by a megaflow (since the last call)
     /// to the rules in `rules` (the value of [`Translation::rules`]).
     fn credit(&self, rules: &(dyn Any + Send + Sync), packets: u64, bytes: u64, used_ms: u64) {

@@ -14,7 +14,7 @@ use crate::recirc::{RecircNode, RecircRegistry};
 use crate::rule::{Instructions, Rule};
 use crate::table::{LearnOutcome, RuleEntry, Tables};
 use crate::xlate::{
-    xlate_full, GroupUse, L2Switch, Learner, PortSet, PortVlan, XlateOptions, XlateOutput,
+    xlate_full, GroupUse, L2Switch, Learner, MacDeps, PortSet, PortVlan, XlateOptions, XlateOutput,
 };
 use arc_swap::ArcSwap;
 use flowcache::actions::DpAction;
@@ -48,16 +48,18 @@ impl PortSet for PortMap {
 }
 
 /// The rules behind one megaflow (what [`Translation::rules`] carries),
-/// the recirculation ids it uses (held as long as the megaflow is), and
-/// the rules its `learn` actions learned (learned again whenever the
-/// megaflow forwards packets, as OVS's xlate cache does: that keeps them
-/// from timing out, and puts an expired one back).
+/// the recirculation ids it uses (held as long as the megaflow is), the
+/// groups it went through, the rules its `learn` actions learned (learned
+/// again whenever the megaflow forwards packets, as OVS's xlate cache does:
+/// that keeps them from timing out, and puts an expired one back), and what
+/// NORMAL read from the MAC table for it.
 struct MegaflowRules(
     Vec<Arc<RuleEntry>>,
     #[allow(dead_code)] Vec<Arc<RecircNode>>,
     Vec<GroupUse>,
     /// The learn actions the translation ran (re-learned on every credit).
     Vec<(Rule, u32)>,
+    MacDeps,
 );
 
 /// One OpenFlow bridge.
@@ -292,19 +294,18 @@ impl Bridge {
         &self.macs
     }
 
-    /// Makes the revalidator re-check megaflows after a MAC table change
-    /// made outside translation (flush, expiry, a smaller size).
+    /// Makes the revalidator re-check every megaflow after a change of
+    /// the MAC table's settings (its aging time changes which entries
+    /// lookups see). Changes of entries need no call: the revalidator
+    /// re-checks the megaflows that read them (see [`Translator::affected`]).
     pub fn mac_table_changed(&self) {
         self.generation.fetch_add(1, Ordering::Release);
     }
 
-    /// Removes aged-out MAC entries; returns how many.
+    /// Removes aged-out MAC entries; returns how many. The megaflows that
+    /// forwarded to them are re-checked.
     pub fn expire_macs(&self, now: Instant) -> usize {
-        let n = self.macs.lock().expire(now).len();
-        if n > 0 {
-            self.mac_table_changed();
-        }
-        n
+        self.macs.lock().expire(now).len()
     }
 
     /// Installs a learned rule now (see [`Tables::learn`]): under the edit
@@ -335,9 +336,8 @@ impl Bridge {
             may_learn,
             now: Instant::now(),
         };
-        let before = self.macs.lock().version();
         let learner: Option<&dyn Learner> = if may_learn { Some(self) } else { None };
-        let out = xlate_full(
+        xlate_full(
             &tables,
             flow,
             &**ports,
@@ -345,13 +345,7 @@ impl Bridge {
             &self.recirc,
             Some(&l2),
             learner,
-        );
-        if !out.mac_deps.is_empty() && self.macs.lock().version() != before {
-            // A learned, moved or evicted MAC: megaflows made before it may
-            // forward to where the MAC no longer is.
-            self.mac_table_changed();
-        }
-        out
+        )
     }
 
     /// Translates a flow with a trace (`vportctl trace`). Like OVS's
@@ -379,6 +373,29 @@ impl Translator for Bridge {
         self.generation.load(Ordering::Acquire)
     }
 
+    /// The MAC table's version: it changes when an entry is learned,
+    /// moves or goes.
+    fn state_version(&self) -> u64 {
+        self.macs.lock().version()
+    }
+
+    /// True when a MAC entry the megaflow's NORMAL looked up changed since
+    /// (the precise form of OVS's MAC tags: a learned, moved or removed
+    /// MAC re-checks only the megaflows that forwarded to it, or flooded
+    /// because it was unknown).
+    fn affected(&self, rules: &(dyn Any + Send + Sync)) -> bool {
+        rules
+            .downcast_ref::<MegaflowRules>()
+            .is_some_and(|r| !r.4.is_empty() && r.4.stale(&self.macs.lock()))
+    }
+
+    /// Credits the rules, and (OVS `xlate_push_stats` of an `XC_NORMAL`
+    /// entry) keeps the sources the megaflow's packets came from learned:
+    /// they never reach the slow path again, and must not age out while
+    /// they send. A source that moved elsewhere is left there (the stats
+    /// may predate the move); the revalidator removes the megaflow (see
+    /// [`MacDeps::unlearned`]), so a frame from the old port is learned
+    /// again by the slow path.
     fn credit(&self, rules: &(dyn Any + Send + Sync), packets: u64, bytes: u64, _used_ms: u64) {
         if let Some(r) = rules.downcast_ref::<MegaflowRules>() {
             let now = Instant::now();
@@ -406,6 +423,13 @@ impl Translator for Bridge {
                     self.learn_rule(rule, *limit);
                 }
             }
+            if packets > 0 && !r.4.learns.is_empty() {
+                let mut macs = self.macs.lock();
+                let mut evicted = Vec::new();
+                for (vlan, mac, port) in &r.4.learns {
+                    macs.refresh(*vlan, mac, *port, now, &mut evicted);
+                }
+            }
         }
     }
 }
@@ -431,7 +455,7 @@ impl Bridge {
         Translation {
             actions: actions.into(),
             mask,
-            install: !state_changed,
+            install: !state_changed && !out.mac_deps.unlearned,
             state_changed,
             drop_reason: out.drop_reason,
             rules: Some(Arc::new(MegaflowRules(
@@ -439,6 +463,7 @@ impl Bridge {
                 out.recircs,
                 out.groups,
                 out.learned,
+                out.mac_deps,
             ))),
         }
     }

@@ -9,9 +9,13 @@
 //!   entry least recently learned (OVS keeps an LRU list of the same kind).
 //!
 //! Every change (a new entry, a move, an expiry, an eviction, a flush)
-//! bumps [`MacTable::version`] and is reported to the caller, which uses it
-//! to invalidate the megaflows that depended on the changed entries. The
-//! table is consulted only by translation, never by the PMDs.
+//! bumps [`MacTable::version`]; an entry remembers the version it last
+//! changed at, and the table the version of its last removal, so that
+//! [`MacTable::changed_since`] tells whether a translation made at some
+//! version still saw the entry as it is (OVS keeps a MAC tag per megaflow
+//! for the same purpose): only the megaflows that depended on a changed
+//! entry are revalidated. The table is consulted only by translation and
+//! the revalidator, never by the PMDs.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -56,14 +60,27 @@ pub struct MacStats {
 /// The table.
 #[derive(Debug)]
 pub struct MacTable {
-    entries: HashMap<(u16, [u8; 6]), (u32, Instant, u64)>,
+    entries: HashMap<(u16, [u8; 6]), Slot>,
     /// Learning order: sequence number → key (oldest first), for eviction.
     lru: BTreeMap<u64, (u16, [u8; 6])>,
     next_seq: u64,
     aging: Duration,
     max_entries: usize,
     version: u64,
+    /// The version of the last removal (expiry, eviction, flush).
+    removed_at: u64,
     stats: MacStats,
+}
+
+/// One entry as stored.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    port: u32,
+    learned: Instant,
+    /// Position in the LRU order.
+    seq: u64,
+    /// The table version at which it was created or last moved.
+    changed: u64,
 }
 
 impl Default for MacTable {
@@ -106,6 +123,7 @@ impl MacTable {
             aging: DEFAULT_AGING,
             max_entries: DEFAULT_MAX_ENTRIES,
             version: 0,
+            removed_at: 0,
             stats: MacStats::default(),
         }
     }
@@ -152,8 +170,19 @@ impl MacTable {
 
     /// The port `mac` was learned on in `vlan`, unless it aged out.
     pub fn lookup(&self, vlan: u16, mac: &[u8; 6], now: Instant) -> Option<u32> {
-        let (port, at, _) = self.entries.get(&(vlan, *mac))?;
-        (now.saturating_duration_since(*at) < self.aging).then_some(*port)
+        let e = self.entries.get(&(vlan, *mac))?;
+        (now.saturating_duration_since(e.learned) < self.aging).then_some(e.port)
+    }
+
+    /// True when the entry of (`vlan`, `mac`) may differ from what a
+    /// lookup at `version` saw: it was created or moved after it, or it is
+    /// absent and some entry was removed after it (removals are not
+    /// remembered per address, so this errs on the side of "changed").
+    pub fn changed_since(&self, vlan: u16, mac: &[u8; 6], version: u64) -> bool {
+        match self.entries.get(&(vlan, *mac)) {
+            Some(e) => e.changed > version,
+            None => self.removed_at > version,
+        }
     }
 
     /// Learns that `mac` is on `port` in `vlan`. An eviction the learning
@@ -172,40 +201,69 @@ impl MacTable {
         let key = (vlan, *mac);
         let seq = self.next_seq;
         self.next_seq += 1;
-        if let Some((old_port, at, old_seq)) = self.entries.get_mut(&key) {
-            self.lru.remove(old_seq);
+        if let Some(e) = self.entries.get_mut(&key) {
+            self.lru.remove(&e.seq);
             self.lru.insert(seq, key);
-            *old_seq = seq;
-            *at = now;
-            if *old_port == port {
+            e.seq = seq;
+            e.learned = now;
+            if e.port == port {
                 return Learned::Refreshed;
             }
-            let from = *old_port;
-            *old_port = port;
+            let from = e.port;
+            e.port = port;
             self.stats.moved += 1;
             self.version += 1;
+            e.changed = self.version;
             return Learned::Moved { from };
         }
         while self.entries.len() >= self.max_entries {
             evicted.extend(self.evict_oldest());
         }
-        self.entries.insert(key, (port, now, seq));
+        self.version += 1;
+        self.entries.insert(
+            key,
+            Slot {
+                port,
+                learned: now,
+                seq,
+                changed: self.version,
+            },
+        );
         self.lru.insert(seq, key);
         self.stats.learned += 1;
-        self.version += 1;
         Learned::New
+    }
+
+    /// Keeps `mac` fresh on `port` from traffic the slow path did not see
+    /// (a megaflow's statistics): refreshed if it is there, learned again
+    /// if it went (aged out, evicted), left alone if it is on another port
+    /// (statistics may be older than the move; only the slow path moves an
+    /// entry).
+    pub fn refresh(
+        &mut self,
+        vlan: u16,
+        mac: &[u8; 6],
+        port: u32,
+        now: Instant,
+        evicted: &mut Vec<MacEntry>,
+    ) -> Learned {
+        match self.entries.get(&(vlan, *mac)) {
+            Some(e) if e.port != port => Learned::Ignored,
+            _ => self.learn(vlan, mac, port, now, evicted),
+        }
     }
 
     fn evict_oldest(&mut self) -> Option<MacEntry> {
         let (_, key) = self.lru.pop_first()?;
-        let (port, learned, _) = self.entries.remove(&key)?;
+        let e = self.entries.remove(&key)?;
         self.stats.evicted += 1;
         self.version += 1;
+        self.removed_at = self.version;
         Some(MacEntry {
             vlan: key.0,
             mac: key.1,
-            port,
-            learned,
+            port: e.port,
+            learned: e.learned,
         })
     }
 
@@ -215,24 +273,25 @@ impl MacTable {
         let old: Vec<_> = self
             .entries
             .iter()
-            .filter(|(_, (_, at, _))| now.saturating_duration_since(*at) >= aging)
+            .filter(|(_, e)| now.saturating_duration_since(e.learned) >= aging)
             .map(|(k, _)| *k)
             .collect();
         let mut out = Vec::with_capacity(old.len());
         for key in old {
-            if let Some((port, learned, seq)) = self.entries.remove(&key) {
-                self.lru.remove(&seq);
+            if let Some(e) = self.entries.remove(&key) {
+                self.lru.remove(&e.seq);
                 self.stats.expired += 1;
                 out.push(MacEntry {
                     vlan: key.0,
                     mac: key.1,
-                    port,
-                    learned,
+                    port: e.port,
+                    learned: e.learned,
                 });
             }
         }
         if !out.is_empty() {
             self.version += 1;
+            self.removed_at = self.version;
         }
         out
     }
@@ -242,23 +301,24 @@ impl MacTable {
         let keys: Vec<_> = self
             .entries
             .iter()
-            .filter(|(_, (p, _, _))| port.is_none_or(|want| *p == want))
+            .filter(|(_, e)| port.is_none_or(|want| e.port == want))
             .map(|(k, _)| *k)
             .collect();
         let mut out = Vec::with_capacity(keys.len());
         for key in keys {
-            if let Some((port, learned, seq)) = self.entries.remove(&key) {
-                self.lru.remove(&seq);
+            if let Some(e) = self.entries.remove(&key) {
+                self.lru.remove(&e.seq);
                 out.push(MacEntry {
                     vlan: key.0,
                     mac: key.1,
-                    port,
-                    learned,
+                    port: e.port,
+                    learned: e.learned,
                 });
             }
         }
         if !out.is_empty() {
             self.version += 1;
+            self.removed_at = self.version;
         }
         out
     }
@@ -268,11 +328,11 @@ impl MacTable {
         let mut v: Vec<_> = self
             .entries
             .iter()
-            .map(|((vlan, mac), (port, learned, _))| MacEntry {
+            .map(|((vlan, mac), e)| MacEntry {
                 vlan: *vlan,
                 mac: *mac,
-                port: *port,
-                learned: *learned,
+                port: e.port,
+                learned: e.learned,
             })
             .collect();
         v.sort_by_key(|e| (e.port, e.vlan, e.mac));
@@ -328,6 +388,45 @@ mod tests {
         assert_eq!(ev[0].mac, B);
         assert_eq!(t.stats().evicted, 1);
         assert_eq!(t.len(), 2);
+    }
+
+    #[test]
+    fn changed_since_tracks_each_entry() {
+        let mut t = MacTable::new();
+        let now = Instant::now();
+        let mut ev = Vec::new();
+        t.learn(0, &A, 1, now, &mut ev);
+        let v = t.version();
+        // Unknown B at v: learning B changes it, not A.
+        assert!(!t.changed_since(0, &B, v));
+        t.learn(0, &B, 2, now, &mut ev);
+        assert!(t.changed_since(0, &B, v));
+        assert!(!t.changed_since(0, &A, v));
+        // A refresh is no change; a move is.
+        let v = t.version();
+        t.learn(0, &A, 1, now, &mut ev);
+        assert!(!t.changed_since(0, &A, v));
+        t.learn(0, &A, 3, now, &mut ev);
+        assert!(t.changed_since(0, &A, v));
+        assert!(!t.changed_since(0, &B, v));
+        assert!(!t.changed_since(7, &A, v));
+        // A removal: the removed entry has changed (and, conservatively,
+        // every absent one); entries still present have not.
+        let v = t.version();
+        t.flush(Some(2));
+        assert!(t.changed_since(0, &B, v));
+        assert!(!t.changed_since(0, &A, v));
+    }
+
+    #[test]
+    fn refresh_never_moves() {
+        let mut t = MacTable::new();
+        let now = Instant::now();
+        let mut ev = Vec::new();
+        assert_eq!(t.refresh(0, &A, 1, now, &mut ev), Learned::New);
+        assert_eq!(t.refresh(0, &A, 1, now, &mut ev), Learned::Refreshed);
+        assert_eq!(t.refresh(0, &A, 2, now, &mut ev), Learned::Ignored);
+        assert_eq!(t.lookup(0, &A, now), Some(1));
     }
 
     #[test]

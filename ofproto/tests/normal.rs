@@ -6,6 +6,8 @@ use flowcache::key::{FlowKey, VlanTag, ETH_TYPE_IPV4, ETH_TYPE_VLAN, VLAN_CFI};
 use flowcache::upcall::Translator;
 use ofproto::xlate::{PortVlan, VlanMode};
 use ofproto::{parse_flows, Bridge};
+use std::any::Any;
+use std::sync::Arc;
 
 fn bridge(n: u32) -> Bridge {
     let b = Bridge::new();
@@ -50,16 +52,17 @@ fn floods_learns_and_follows_moves() {
     assert_eq!(acts(&b, &key(1, 0xa, mac(0xb), None)), "2");
     // To a MAC learned on the ingress port: dropped.
     assert_eq!(acts(&b, &key(1, 0xc, mac(0xa), None)), "drop");
-    // B moves to port 4; the move changes the generation (megaflows that
-    // sent to port 2 are re-checked).
-    let g = b.generation();
+    // B moves to port 4; the move changes the MAC state (megaflows that
+    // sent to port 2 are re-checked), not the rule generation.
+    let (g, v) = (b.generation(), b.state_version());
     assert_eq!(acts(&b, &key(4, 0xb, [0xff; 6], None)), "1,2,3");
-    assert_ne!(b.generation(), g);
-    assert_eq!(acts(&b, &key(1, 0xa, mac(0xb), None)), "4");
-    // Nothing new learned: the generation stays.
-    let g = b.generation();
-    acts(&b, &key(1, 0xa, mac(0xb), None));
+    assert_ne!(b.state_version(), v);
     assert_eq!(b.generation(), g);
+    assert_eq!(acts(&b, &key(1, 0xa, mac(0xb), None)), "4");
+    // Nothing new learned: the state stays.
+    let v = b.state_version();
+    acts(&b, &key(1, 0xa, mac(0xb), None));
+    assert_eq!(b.state_version(), v);
     // Reserved multicast is never forwarded.
     assert_eq!(
         acts(&b, &key(1, 0xa, [0x01, 0x80, 0xc2, 0, 0, 0x0e], None)),
@@ -68,6 +71,102 @@ fn floods_learns_and_follows_moves() {
     // Revalidation learns nothing.
     b.revalidate(&key(3, 0xd, mac(0xa), None));
     assert_eq!(acts(&b, &key(1, 0xa, mac(0xd), None)), "2,3,4");
+}
+
+/// The megaflow of `k` as a handler makes it: its actions and what the
+/// revalidator later asks `affected` about.
+fn megaflow(b: &Bridge, k: &FlowKey) -> (String, Arc<dyn Any + Send + Sync>) {
+    let t = b.translate(k);
+    (format_actions(&t.actions), t.rules.expect("rules"))
+}
+
+#[test]
+fn mac_changes_recheck_only_dependent_megaflows() {
+    let b = bridge(4);
+    for (port, m) in [(1, 0xa), (2, 0xb), (3, 0xc)] {
+        acts(&b, &key(port, m, [0xff; 6], None));
+    }
+    let (a_b, ab) = megaflow(&b, &key(1, 0xa, mac(0xb), None));
+    let (a_c, ac) = megaflow(&b, &key(1, 0xa, mac(0xc), None));
+    let (b_a, ba) = megaflow(&b, &key(2, 0xb, mac(0xa), None));
+    // D is unknown: flooded.
+    let (a_d, ad) = megaflow(&b, &key(1, 0xa, mac(0xd), None));
+    assert_eq!([&*a_b, &*a_c, &*b_a, &*a_d], ["2", "3", "1", "2,3,4"]);
+    for r in [&ab, &ac, &ba, &ad] {
+        assert!(!b.affected(&**r), "nothing changed yet");
+    }
+
+    // B moves to port 4: the megaflows that forwarded to B or came from
+    // it on port 2 are affected, no other.
+    acts(&b, &key(4, 0xb, [0xff; 6], None));
+    assert!(b.affected(&*ab));
+    assert!(b.affected(&*ba));
+    assert!(!b.affected(&*ac));
+    assert!(!b.affected(&*ad));
+    assert_eq!(
+        format_actions(&b.revalidate(&key(1, 0xa, mac(0xb), None)).actions),
+        "4"
+    );
+
+    // D is learned: the flood megaflow is affected and becomes unicast.
+    acts(&b, &key(3, 0xd, [0xff; 6], None));
+    assert!(b.affected(&*ad));
+    assert!(!b.affected(&*ac));
+    assert_eq!(
+        format_actions(&b.revalidate(&key(1, 0xa, mac(0xd), None)).actions),
+        "3"
+    );
+
+    // A megaflow checked again depends on the state of that check.
+    let (_, ab2) = megaflow(&b, &key(1, 0xa, mac(0xb), None));
+    assert!(!b.affected(&*ab2));
+    // Port 3's MACs are flushed: the megaflows to C are affected, the one
+    // to B (still on port 4) is not.
+    b.mac_table().lock().flush(Some(3));
+    assert!(b.affected(&*ac));
+    assert!(!b.affected(&*ab2));
+    assert_eq!(
+        format_actions(&b.revalidate(&key(1, 0xa, mac(0xc), None)).actions),
+        "2,3,4"
+    );
+}
+
+#[test]
+fn megaflow_traffic_keeps_its_source_learned() {
+    // A source the slow path saw once stays learned while its megaflow
+    // has packets (OVS pushes XC_NORMAL stats into the MAC table).
+    let b = bridge(3);
+    let (_, r) = megaflow(&b, &key(1, 0xa, [0xff; 6], None));
+    b.mac_table().lock().flush(None);
+    b.credit(&*r, 0, 0, 0);
+    assert_eq!(
+        format_actions(&b.revalidate(&key(3, 0xc, mac(0xa), None)).actions),
+        "1,2"
+    );
+    b.credit(&*r, 1, 60, 0);
+    assert_eq!(
+        format_actions(&b.revalidate(&key(3, 0xc, mac(0xa), None)).actions),
+        "1"
+    );
+}
+
+#[test]
+fn a_moved_source_takes_its_old_megaflows_to_the_slow_path() {
+    let b = bridge(3);
+    let k1 = key(1, 0xa, [0xff; 6], None);
+    let (_, old) = megaflow(&b, &k1);
+    assert!(b.revalidate(&k1).install);
+    // A moves to port 2: the megaflow from port 1 depends on A's entry,
+    // and is not kept (a frame from A on port 1 must be learned again).
+    acts(&b, &key(2, 0xa, [0xff; 6], None));
+    assert!(b.affected(&*old));
+    assert!(!b.revalidate(&k1).install);
+    // Late statistics of the old megaflow do not move A back.
+    b.credit(&*old, 1, 60, 0);
+    assert_eq!(acts(&b, &key(3, 0xc, mac(0xa), None)), "2");
+    // A frame from A on port 1 does (through the slow path).
+    acts(&b, &k1);
+    assert_eq!(acts(&b, &key(3, 0xc, mac(0xa), None)), "1");
 }
 
 #[test]

@@ -9,162 +9,24 @@
 
 mod common;
 
-use common::{Prefix, TempDir, VPORTD};
+use common::netns::{self, link_exists, must, run, wait_until, Daemon, Netns};
+use common::{Prefix, TempDir};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Child;
+use std::time::Instant;
 
 const VPORTCTL: &str = env!("CARGO_BIN_EXE_vportctl");
 const ADDR_A: &str = "10.77.0.1";
 const ADDR_B: &str = "10.77.0.2";
 
-fn run(prog: &str, args: &[&str]) -> Output {
-    Command::new(prog)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("running {prog} {args:?}: {e}"))
-}
-
-/// Runs a command, panicking with its output if it fails.
-fn must(prog: &str, args: &[&str]) -> String {
-    let o = run(prog, args);
-    assert!(
-        o.status.success(),
-        "{prog} {args:?} failed ({}): {}{}",
-        o.status,
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn wait_until(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() > end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// Why the test cannot run here, if it cannot.
 fn skip_reason() -> Option<String> {
-    // SAFETY: geteuid(2) has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Some("not root".into());
-    }
-    if !Path::new("/dev/net/tun").exists() {
-        return Some("no /dev/net/tun".into());
-    }
-    for (prog, args) in [
-        ("ip", &["netns", "list"][..]),
-        ("ping", &["-V"][..]),
-        ("nc", &["-h"][..]),
-        ("timeout", &["--version"][..]),
-        ("ss", &["-V"][..]),
-    ] {
-        match Command::new(prog)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-        {
-            Ok(st) if prog != "nc" && !st.success() => {
-                return Some(format!("`{prog} {}` fails ({st})", args.join(" ")))
-            }
-            Ok(_) => {}
-            Err(e) => return Some(format!("cannot run {prog}: {e}")),
-        }
-    }
-    None
-}
-
-/// A network namespace this test created; deleted on drop.
-struct Netns(String);
-
-impl Netns {
-    fn new(name: String) -> Netns {
-        let _ = run("ip", &["netns", "del", &name]);
-        must("ip", &["netns", "add", &name]);
-        Netns(name)
-    }
-
-    /// `ip netns exec NS ARGS...`
-    fn exec(&self, args: &[&str]) -> Output {
-        let mut a = vec!["netns", "exec", &self.0];
-        a.extend_from_slice(args);
-        run("ip", &a)
-    }
-
-    fn must(&self, args: &[&str]) -> String {
-        let mut a = vec!["netns", "exec", &self.0];
-        a.extend_from_slice(args);
-        must("ip", &a)
-    }
-
-    fn spawn(&self, args: &[&str], stdout: Stdio) -> Child {
-        Command::new("ip")
-            .args(["netns", "exec", &self.0])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = run("ip", &["netns", "del", &self.0]);
-    }
-}
-
-/// The vportd this test started: SIGTERM (then SIGKILL) on drop.
-struct Daemon {
-    child: Option<Child>,
-    log: std::path::PathBuf,
-}
-
-impl Daemon {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGTERM by pid; waits up to 15 s; returns the exit code (None if it
-    /// had to be killed or died from a signal).
-    fn stop(&mut self) -> Option<i32> {
-        let mut c = self.child.take()?;
-        // SAFETY: kill(2) on the pid of the child this test started.
-        unsafe {
-            libc::kill(c.id() as i32, libc::SIGTERM);
-        }
-        let mut status = None;
-        wait_until(15, || {
-            status = c.try_wait().ok().flatten();
-            status.is_some()
-        });
-        match status {
-            Some(st) => st.code(),
-            None => {
-                let _ = c.kill();
-                let _ = c.wait();
-                None
-            }
-        }
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        self.stop();
-    }
+    netns::skip_reason(&[
+        ("ping", Some(&["-V"][..])),
+        ("nc", None),
+        ("timeout", Some(&["--version"][..])),
+        ("ss", Some(&["-V"][..])),
+    ])
 }
 
 /// A background process in a namespace (an `nc -l`); killed on drop.
@@ -175,10 +37,6 @@ impl Drop for Bg {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn link_exists(name: &str) -> bool {
-    run("ip", &["link", "show", "dev", name]).status.success()
 }
 
 fn ping(ns: &Netns, addr: &str) -> bool {
@@ -236,8 +94,6 @@ fn kernel_namespaces_talk_through_the_switch() {
         "in_port=1 actions=output:2\nin_port=2 actions=output:1\n",
     )
     .unwrap();
-    let ctl = dir.path("v.ctl");
-    let log = dir.path("vportd.log");
     let eal = common::eal(
         &prefix.0,
         &[
@@ -245,37 +101,22 @@ fn kernel_namespaces_talk_through_the_switch() {
             format!("net_tap1,iface={tap_b}"),
         ],
     );
-    let logf = std::fs::File::create(&log).unwrap();
-    let child = Command::new(VPORTD)
-        .arg("--eal")
-        .arg(&eal)
-        .args(["--port", "p1=net_tap0", "--port", "p2=net_tap1"])
-        .args(["--pmd-cores", "1"])
-        .arg("--ctl")
-        .arg(&ctl)
-        .arg("--flows")
-        .arg(&flows)
-        .env("RUST_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(logf.try_clone().unwrap())
-        .stderr(logf)
-        .spawn()
-        .expect("spawning vportd");
-    let mut daemon = Daemon {
-        child: Some(child),
-        log,
-    };
-
-    // The daemon is ready (ports started) once its control socket accepts.
-    let ready = wait_until(30, || {
-        if let Some(c) = daemon.child.as_mut() {
-            if let Ok(Some(st)) = c.try_wait() {
-                panic!("vportd exited early ({st}):\n{}", daemon.log());
-            }
-        }
-        std::os::unix::net::UnixStream::connect(&ctl).is_ok()
-    });
-    assert!(ready, "control socket never appeared:\n{}", daemon.log());
+    let args: Vec<String> = [
+        "--eal",
+        &eal,
+        "--port",
+        "p1=net_tap0",
+        "--port",
+        "p2=net_tap1",
+        "--pmd-cores",
+        "1",
+        "--flows",
+        flows.to_str().unwrap(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut daemon = Daemon::start(&args, dir.path("v.ctl"), dir.path("vportd.log"));
     let taps = wait_until(20, || link_exists(&tap_a) && link_exists(&tap_b));
     assert!(taps, "tap interfaces never appeared:\n{}", daemon.log());
 
@@ -318,15 +159,7 @@ fn kernel_namespaces_talk_through_the_switch() {
     assert!(got == payload, "B received different bytes");
 
     // Drop TCP above the default rules (priority 32768).
-    let o = run(
-        VPORTCTL,
-        &[
-            "--ctl",
-            ctl.to_str().unwrap(),
-            "add-flow",
-            "priority=40000,tcp actions=drop",
-        ],
-    );
+    let o = daemon.ctl(VPORTCTL, &["add-flow", "priority=40000,tcp actions=drop"]);
     assert!(
         o.status.success(),
         "add-flow failed: {}{}",
@@ -349,10 +182,9 @@ fn kernel_namespaces_talk_through_the_switch() {
     let got = std::fs::read(&out2).unwrap();
     assert!(got.is_empty(), "B received {} bytes over TCP", got.len());
     // The drop rule is what stopped it: it counted the SYNs.
-    let dump = must(
-        VPORTCTL,
-        &["--ctl", ctl.to_str().unwrap(), "dump-flows", "tcp"],
-    );
+    let o = daemon.ctl(VPORTCTL, &["dump-flows", "tcp"]);
+    assert!(o.status.success(), "dump-flows failed");
+    let dump = String::from_utf8_lossy(&o.stdout);
     let line = dump
         .lines()
         .find(|l| l.contains("priority=40000"))

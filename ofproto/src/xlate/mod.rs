@@ -46,7 +46,7 @@ use flowcache::key::*;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-pub use normal::{L2Switch, PortVlan, VlanMode};
+pub use normal::{L2Switch, MacDeps, PortVlan, VlanMode};
 
 /// OVS `MAX_DEPTH`: nested resubmits allowed.
 pub const MAX_DEPTH: u32 = 64;
@@ -149,9 +149,9 @@ pub struct XlateOutput {
     /// one it froze): whoever keeps the actions keeps these, so the ids
     /// stay valid as long as a megaflow refers to them.
     pub recircs: Vec<Arc<RecircNode>>,
-    /// The (VLAN, MAC) entries of the MAC table NORMAL consulted: the
-    /// actions are right only while these stay as they are.
-    pub mac_deps: Vec<(u16, [u8; 6])>,
+    /// What NORMAL read from and taught the MAC table: the actions are
+    /// right only while the entries it read stay as they were.
+    pub mac_deps: MacDeps,
     /// The rules `learn` actions learned (with their `limit`), in order;
     /// empty without a [`Learner`].
     pub learned: Vec<(Rule, u32)>,
@@ -325,7 +325,7 @@ struct Ctx<'a> {
     /// The L2 switch NORMAL uses (none: NORMAL drops).
     l2: Option<&'a L2Switch<'a>>,
     /// MAC table entries NORMAL consulted.
-    mac_deps: Vec<(u16, [u8; 6])>,
+    mac_deps: MacDeps,
     /// Groups used (see [`XlateOutput::groups`]).
     groups: Vec<GroupUse>,
     /// Where `learn` installs rules (none: learning is a side effect this
@@ -427,7 +427,7 @@ pub fn xlate_full<'a>(
         exit: false,
         rule_tail: None,
         l2,
-        mac_deps: Vec::new(),
+        mac_deps: MacDeps::default(),
         groups: Vec::new(),
         learner,
         learned: Vec::new(),

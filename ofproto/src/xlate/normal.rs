@@ -12,7 +12,7 @@
 //! Each copy leaves tagged or untagged as its output port's mode says.
 
 use super::Ctx;
-use crate::mac_learning::{is_reserved, MacTable};
+use crate::mac_learning::{is_multicast, is_reserved, MacTable};
 use flowcache::key::{VlanTag, ETH_TYPE_VLAN, VLAN_CFI, VLAN_VID_MASK};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, BTreeSet};
@@ -88,6 +88,42 @@ impl PortVlan {
     }
 }
 
+/// What the NORMAL actions of one translation read from and taught the
+/// MAC table (OVS keeps the same in a megaflow's xlate cache, `XC_NORMAL`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MacDeps {
+    /// The table version the lookups saw (the oldest, when NORMAL ran more
+    /// than once); `None` when NORMAL never consulted the table.
+    pub version: Option<u64>,
+    /// The (VLAN, MAC) entries looked up (sources and destinations): the
+    /// translation is right while none of them changes after `version`.
+    pub entries: Vec<(u16, [u8; 6])>,
+    /// (VLAN, source MAC, port) learned: packets of the megaflow keep
+    /// these entries fresh (the slow path never sees them again).
+    pub learns: Vec<(u16, [u8; 6], u32)>,
+    /// A translation that learned nothing found a source the table does
+    /// not have on the input port (it moved away, aged out or was
+    /// flushed): a megaflow would keep its frames from being learned, so
+    /// the revalidator must not keep one.
+    pub unlearned: bool,
+}
+
+impl MacDeps {
+    pub fn is_empty(&self) -> bool {
+        self.version.is_none()
+    }
+
+    /// True when an entry this translation read changed in `macs` since.
+    pub fn stale(&self, macs: &MacTable) -> bool {
+        let Some(v) = self.version else {
+            return false;
+        };
+        self.entries
+            .iter()
+            .any(|(vlan, mac)| macs.changed_since(*vlan, mac, v))
+    }
+}
+
 /// What NORMAL consults: the bridge's MAC table and port VLAN settings.
 pub struct L2Switch<'a> {
     pub macs: &'a Mutex<MacTable>,
@@ -157,10 +193,30 @@ impl Ctx<'_> {
                 let r = macs.learn(vlan, &src, in_port, l2.now, &mut evicted);
                 self.notef(|| format!(" >> learned {src:02x?} on port {in_port}: {r:?}"));
             }
-            macs.lookup(vlan, &dst, l2.now)
+            let out = macs.lookup(vlan, &dst, l2.now);
+            // Without learning (a revalidation), a source the table does
+            // not have on this port must reach the slow path to be learned.
+            let unlearned = !l2.may_learn
+                && !is_multicast(&src)
+                && macs.lookup(vlan, &src, l2.now) != Some(in_port);
+            // All reads happened at this version (learning included).
+            let v = macs.version();
+            let d = &mut self.mac_deps;
+            d.version = Some(d.version.map_or(v, |old| old.min(v)));
+            d.unlearned |= unlearned;
+            out
         };
-        self.mac_deps.push((vlan, src));
-        self.mac_deps.push((vlan, dst));
+        let d = &mut self.mac_deps;
+        // The source's entry decides whether the megaflow may skip the
+        // slow path (learning), the destination's where frames go.
+        d.entries.push((vlan, src));
+        d.entries.push((vlan, dst));
+        if !is_multicast(&src) {
+            d.learns.push((vlan, src, in_port));
+        }
+        if self.mac_deps.unlearned {
+            self.note(" >> source MAC not learned on the input port");
+        }
         match out_port {
             Some(p) if p == in_port => {
                 self.note(" >> learned port is input port, dropping");

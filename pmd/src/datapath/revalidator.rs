@@ -40,6 +40,9 @@ pub struct Registry {
     pub revalidated_away: u64,
     /// Revalidation rounds run after a rule change.
     pub revalidations: u64,
+    /// Megaflows translated again (after a rule change: all of them; after
+    /// a state change: the affected ones).
+    pub retranslated: u64,
 }
 
 /// Requests to the revalidator.
@@ -69,19 +72,32 @@ pub fn run<P: Packet>(
     stop: Arc<AtomicBool>,
 ) {
     let mut generation = translator.generation();
+    let mut state = translator.state_version();
     let mut next_round = Instant::now() + REVALIDATE_INTERVAL;
     let mut trim = MemoryTrim::default();
+    // A state change (or a megaflow installed after one it depends on)
+    // not checked yet, and when the next such check may run: a check
+    // walks every megaflow, so after one that took T the next waits 3 T.
+    // In an upcall storm where every upcall learns a MAC that keeps the
+    // revalidator to a quarter of its time rather than one walk per
+    // install batch; with few megaflows it checks at once.
+    let mut pending = false;
+    let mut affected_after = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         let mut acks: Vec<Sender<()>> = Vec::new();
         let mut force = false;
         let mut flush = false;
         // Wake up at the next round at the latest; `stop` is checked at
         // least every interval.
-        let wait = next_round
+        let mut until = next_round;
+        if pending {
+            until = until.min(affected_after);
+        }
+        let wait = until
             .saturating_duration_since(Instant::now())
             .min(REVALIDATE_INTERVAL);
         crossbeam_channel::select! {
-            recv(events) -> ev => { if let Ok(ev) = ev { register(&registry, ev); } }
+            recv(events) -> ev => { if let Ok(ev) = ev { pending |= register(&registry, &*translator, ev); } }
             recv(commands) -> cmd => match cmd {
                 Ok(RevalidatorCommand::RevalidateNow(ack)) => { force = true; acks.push(ack); }
                 Ok(RevalidatorCommand::FlushAll(ack)) => { flush = true; acks.push(ack); }
@@ -92,21 +108,30 @@ pub fn run<P: Packet>(
         // Everything installed so far is registered before any round, so
         // a round never misses a megaflow a PMD already uses.
         while let Ok(ev) = events.try_recv() {
-            register(&registry, ev);
+            pending |= register(&registry, &*translator, ev);
         }
         let now_gen = translator.generation();
         let changed = now_gen != generation;
         generation = now_gen;
+        let now_state = translator.state_version();
+        pending |= now_state != state;
+        state = now_state;
         let now = Instant::now();
-        if force || flush || changed || now >= next_round {
-            round(
-                &registry,
-                &*translator,
-                &limits,
-                &pmds,
-                force || changed,
-                flush,
-            );
+        let check = if force || changed {
+            Check::All
+        } else if pending && now >= affected_after {
+            Check::Affected
+        } else {
+            Check::None
+        };
+        if flush || check != Check::None || now >= next_round {
+            round(&registry, &*translator, &limits, &pmds, check, flush);
+            if check != Check::None {
+                pending = false;
+            }
+            if check == Check::Affected {
+                affected_after = Instant::now() + 3 * now.elapsed();
+            }
             next_round = now + REVALIDATE_INTERVAL;
             trim.after_round(&registry);
         }
@@ -153,11 +178,15 @@ impl MemoryTrim {
     }
 }
 
-fn register(registry: &Mutex<Registry>, ev: PmdEvent) {
+/// Registers installed megaflows; true when one of them is already
+/// [affected](Translator::affected) by a state change.
+fn register(registry: &Mutex<Registry>, translator: &dyn Translator, ev: PmdEvent) -> bool {
+    let mut stale = false;
     match ev {
         PmdEvent::Installed { pmd, flows } => {
             let mut reg = registry.lock();
             for (megaflow, rules) in flows {
+                stale |= rules.as_ref().is_some_and(|r| translator.affected(&**r));
                 reg.flows.insert(
                     megaflow.id,
                     MegaflowEntry {
@@ -171,6 +200,17 @@ fn register(registry: &Mutex<Registry>, ev: PmdEvent) {
             }
         }
     }
+    stale
+}
+
+/// Which megaflows a round translates again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Check {
+    None,
+    /// The rule tables changed: every one.
+    All,
+    /// Translator state changed: those [`Translator::affected`] says.
+    Affected,
 }
 
 /// True when every bit of `inner` is also set in `outer`.
@@ -182,14 +222,14 @@ fn mask_within(inner: &flowcache::FlowKey, outer: &flowcache::FlowKey) -> bool {
         .all(|(i, o)| i & !o == 0)
 }
 
-/// One pass over the registry: credit stats, expire idle flows, and (when
-/// `retranslate`) check every megaflow against the current rules.
+/// One pass over the registry: credit stats, expire idle flows, and check
+/// the megaflows `check` selects against the current rules and state.
 fn round<P: Packet>(
     registry: &Mutex<Registry>,
     translator: &dyn Translator,
     limits: &DatapathLimits,
     pmds: &[Sender<PmdCommand<P>>],
-    retranslate: bool,
+    check: Check,
     flush: bool,
 ) {
     let now = super::clock::now_ms();
@@ -204,11 +244,12 @@ fn round<P: Packet>(
     let mut removed: Vec<Vec<Arc<Megaflow>>> = vec![Vec::new(); pmds.len()];
     let mut reg = registry.lock();
     let reg = &mut *reg;
-    if retranslate {
+    if check == Check::All {
         reg.revalidations += 1;
     }
     let mut expired = 0;
     let mut revalidated_away = 0;
+    let mut retranslated = 0;
     reg.flows.retain(|_, e| {
         let s = e.megaflow.stats.snapshot();
         if let Some(rules) = &e.rules {
@@ -225,13 +266,20 @@ fn round<P: Packet>(
         } else if now.saturating_sub(s.used) > max_idle {
             expired += 1;
             false
-        } else if retranslate {
+        } else if check == Check::All
+            || (check == Check::Affected
+                && e.rules.as_ref().is_some_and(|r| translator.affected(&**r)))
+        {
+            retranslated += 1;
             let t = translator.revalidate(e.megaflow.key());
             let same = t.install
                 && *t.actions == *e.megaflow.actions
                 && mask_within(&t.mask, e.megaflow.mask());
             if !same {
                 revalidated_away += 1;
+            } else if t.rules.is_some() {
+                // What the megaflow now depends on, as of this translation.
+                e.rules = t.rules;
             }
             same
         } else {
@@ -248,6 +296,7 @@ fn round<P: Packet>(
     });
     reg.expired += expired;
     reg.revalidated_away += revalidated_away;
+    reg.retranslated += retranslated;
     for (pmd, flows) in removed.into_iter().enumerate() {
         if !flows.is_empty() {
             let _ = pmds[pmd].send(PmdCommand::RemoveMegaflows(flows));

@@ -54,11 +54,11 @@ struct Flushed {
     flushed: usize,
 }
 
-/// `fdb-flush`: forget every learned MAC (megaflows are re-checked).
+/// `fdb-flush`: forget every learned MAC.
 pub fn flush(s: &Server) -> CmdResult {
     let bridge = &s.switch.bridge;
+    // The megaflows that forwarded to a flushed MAC are re-checked.
     let n = bridge.mac_table().lock().flush(None).len();
-    bridge.mac_table_changed();
     out(
         format!("table successfully flushed ({n} entries)\n"),
         &Flushed { flushed: n },

@@ -61,6 +61,7 @@ impl Translator for Macs {
             actions: actions.into(),
             mask,
             install: true,
+            state_changed: false,
             drop_reason: None,
             rules: Some(Arc::new(Dep { dst, version })),
         }

@@ -276,23 +276,8 @@ impl MacTable {
             .filter(|(_, e)| now.saturating_duration_since(e.learned) >= aging)
             .map(|(k, _)| *k)
             .collect();
-        let mut out = Vec::with_capacity(old.len());
-        for key in old {
-            if let Some(e) = self.entries.remove(&key) {
-                self.lru.remove(&e.seq);
-                self.stats.expired += 1;
-                out.push(MacEntry {
-                    vlan: key.0,
-                    mac: key.1,
-                    port: e.port,
-                    learned: e.learned,
-                });
-            }
-        }
-        if !out.is_empty() {
-            self.version += 1;
-            self.removed_at = self.version;
-        }
+        let out = self.remove_keys(old);
+        self.stats.expired += out.len() as u64;
         out
     }
 
@@ -304,6 +289,12 @@ impl MacTable {
             .filter(|(_, e)| port.is_none_or(|want| e.port == want))
             .map(|(k, _)| *k)
             .collect();
+        self.remove_keys(keys)
+    }
+
+    /// Removes the entries `keys` names and returns them; a removal bumps
+    /// the version (and `removed_at`) once.
+    fn remove_keys(&mut self, keys: Vec<(u16, [u8; 6])>) -> Vec<MacEntry> {
         let mut out = Vec::with_capacity(keys.len());
         for key in keys {
             if let Some(e) = self.entries.remove(&key) {

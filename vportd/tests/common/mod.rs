@@ -10,6 +10,20 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 pub const VPORTD: &str = env!("CARGO_BIN_EXE_vportd");
 
+/// Polls `cond` every 50 ms for up to `secs` seconds.
+pub fn wait_until(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if cond() {
+            return true;
+        }
+        if std::time::Instant::now() > end {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// EAL arguments that work without hugepages or NICs, with a prefix unique
 /// to this process and call.
 pub fn eal(prefix: &str, vdevs: &[String]) -> String {

@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 pub fn run(prog: &str, args: &[&str]) -> Output {
     Command::new(prog)
@@ -27,18 +26,7 @@ pub fn must(prog: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-pub fn wait_until(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() > end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
+pub use super::wait_until;
 
 /// Why a namespace test cannot run here, if it cannot: not root, no
 /// `/dev/net/tun`, or one of `progs` (program, arguments that succeed)

@@ -8,7 +8,7 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const VPORTD: &str = env!("CARGO_BIN_EXE_vportd");
 pub const VPORTCTL: &str = env!("CARGO_BIN_EXE_vportctl");
@@ -25,7 +25,7 @@ fn unique(tag: &str) -> String {
 // The temp-dir, pcap and frame helpers are the ones every daemon test uses.
 #[path = "../common/mod.rs"]
 mod common;
-pub use common::{udp_frame, write_pcap, TempDir};
+pub use common::{udp_frame, wait_until, write_pcap, TempDir};
 
 /// Hex of a frame.
 /// The 64 UDP frames the traffic daemons replay.
@@ -56,20 +56,6 @@ pub fn traffic_daemon(tag: &str, flows: &str) -> Daemon {
 
 pub fn hex(f: &[u8]) -> String {
     f.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Polls `cond` every 50 ms for up to `secs` seconds.
-pub fn wait_until(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() > end {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// A running vportd with its own DPDK prefix, directory and socket.

@@ -113,11 +113,12 @@ impl Bridge {
     }
 
     /// Replaces every rule at once (`replace-flows`, `--flows`): no packet
-    /// sees a half-loaded table.
+    /// sees a half-loaded table, and rules that did not change keep their
+    /// counters.
     pub fn replace_rules(&self, rules: Vec<Rule>) -> Result<(), std::convert::Infallible> {
         let _g = self.edit.lock();
-        let groups = self.tables.load().groups().clone();
-        self.publish(Tables::from_rules(rules).with_groups(groups));
+        let t = self.tables.load().replace_all(rules);
+        self.publish(t);
         Ok(())
     }
 

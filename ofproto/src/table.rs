@@ -262,6 +262,11 @@ impl Table {
         }
     }
 
+    /// The entry with `rule`'s match and priority, if any.
+    fn entry_like(&self, rule: &Rule) -> Option<&Arc<RuleEntry>> {
+        self.position(rule).map(|i| &self.cls.entries()[i].data)
+    }
+
     /// True when `entry` itself (not a copy) is in the table.
     pub fn contains_entry(&self, entry: &Arc<RuleEntry>) -> bool {
         self.position(&entry.rule)
@@ -508,14 +513,48 @@ impl Tables {
     /// A new pipeline with `rules` added in order.
     pub fn add_all(&self, rules: Vec<Rule>) -> Tables {
         let now = Instant::now();
-        let mut tables = self.tables.clone();
-        let mut touched = vec![false; N_TABLES];
-        for rule in rules {
-            let t = rule.table as usize;
-            let entry = Arc::new(RuleEntry {
+        let entries = rules.into_iter().map(|rule| {
+            Arc::new(RuleEntry {
                 rule,
                 stats: Arc::new(RuleStats::created_at(now)),
-            });
+            })
+        });
+        self.add_entries(self.tables.clone(), entries)
+    }
+
+    /// A pipeline holding exactly `rules` (`replace-flows`). A rule equal
+    /// in every respect to one of `self` keeps that entry, with its
+    /// counters, age and the megaflows that credit it, as `ovs-ofctl
+    /// replace-flows` leaves unchanged flows alone; every other rule is new.
+    pub fn replace_all(&self, rules: Vec<Rule>) -> Tables {
+        let now = Instant::now();
+        let entries: Vec<Arc<RuleEntry>> = rules
+            .into_iter()
+            .map(|rule| {
+                let old = self.tables[rule.table as usize].entry_like(&rule);
+                match old {
+                    Some(e) if e.rule == rule => e.clone(),
+                    _ => Arc::new(RuleEntry {
+                        rule,
+                        stats: Arc::new(RuleStats::created_at(now)),
+                    }),
+                }
+            })
+            .collect();
+        let empty = Tables::with_config(self.config.clone());
+        self.add_entries(empty.tables, entries)
+    }
+
+    /// `tables` with `entries` upserted in order, and this pipeline's
+    /// configuration and groups.
+    fn add_entries(
+        &self,
+        mut tables: Vec<Arc<Table>>,
+        entries: impl IntoIterator<Item = Arc<RuleEntry>>,
+    ) -> Tables {
+        let mut touched = vec![false; N_TABLES];
+        for entry in entries {
+            let t = entry.rule.table as usize;
             // Copy-on-write: untouched tables stay shared with `self`.
             if !touched[t] {
                 touched[t] = true;
@@ -735,6 +774,31 @@ mod tests {
             },
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn replace_all_keeps_the_counters_of_unchanged_rules_only() {
+        let t = Tables::from_rules(vec![rule(0, 10, 1, 2), rule(0, 10, 2, 3), rule(0, 9, 3, 3)]);
+        for e in t.iter() {
+            e.stats.credit(5, 500, Instant::now());
+        }
+        // Unchanged, changed actions, gone; plus a new one.
+        let t2 = t.replace_all(vec![rule(0, 10, 1, 2), rule(0, 10, 2, 4), rule(1, 1, 1, 1)]);
+        assert_eq!(t2.len(), 3);
+        let packets = |tables: &Tables, port: u32, table: TableId| {
+            tables
+                .iter()
+                .find(|e| e.rule.table == table && e.rule.matches.value.in_port == port)
+                .map(|e| e.stats.n_packets())
+        };
+        assert_eq!(
+            packets(&t2, 1, 0),
+            Some(5),
+            "unchanged rule keeps its counters"
+        );
+        assert_eq!(packets(&t2, 2, 0), Some(0), "changed rule starts afresh");
+        assert_eq!(packets(&t2, 3, 0), None, "rule not in the new set is gone");
+        assert_eq!(packets(&t2, 1, 1), Some(0));
     }
 
     #[test]

@@ -267,11 +267,10 @@ impl Ports {
     }
 }
 
-/// Stops and closes a port, logging (not failing on) errors.
+/// Closes a port, logging (not failing on) errors. `close` stops the
+/// port itself after draining its rx queues: stopping it first would skip
+/// the drain and strand the mbufs waiting in a driver ring (net_ring).
 fn close_port(eth: &mut EthPort, name: &str) {
-    if let Err(e) = eth.stop() {
-        log::warn!("port {name}: stop: {e}");
-    }
     if let Err(e) = eth.close() {
         log::warn!("port {name}: close: {e}");
     }

@@ -187,7 +187,14 @@ fn normal_learns_three_hosts_and_follows_a_move() {
         "-qw",
         &format!("net.ipv6.conf.{new_dev}.disable_ipv6=1"),
     ]);
-    sw.ctl(&["fdb-flush"]);
+    // A frame it sent may still be on its way through the upcall path:
+    // flush until the table stays empty for a quiet half second.
+    let quiet = wait_until(20, || {
+        sw.ctl(&["fdb-flush"]);
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        sw.fdb().is_empty()
+    });
+    assert!(quiet, "fdb-show never stayed empty: {:?}", sw.fdb());
     let log = || sw.daemon.log();
 
     // Every pair, both ways (the first ping waits for the links).

@@ -5,7 +5,7 @@ RELEASE_BIN := target/release/vportd
 # Debian packages the build, the tests and `make run` need.
 DEB_PKGS := libdpdk-dev dpdk libclang-dev clang pkg-config python3 \
             librte-net-pcap23 librte-net-null23 librte-net-ring23 librte-net-tap23 \
-            iproute2 iputils-ping netcat-openbsd
+            iproute2 iputils-ping netcat-openbsd openvswitch-common
 RUN_SECONDS ?= 10
 RUN_PREFIX := vportd-run-$(shell echo $$$$)
 OUT := out

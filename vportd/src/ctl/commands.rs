@@ -313,6 +313,34 @@ pub fn split_request(line: &str) -> Result<Vec<String>, String> {
     shlex::split(line).ok_or_else(|| "malformed request: cannot split it into words".to_string())
 }
 
+/// Runs one command given as words and returns its text (unixctl).
+pub fn run_words(server: &Server, cmd: &str, args: &[String]) -> Result<String, String> {
+    run(server, cmd, args).map(|o| o.text)
+}
+
+/// Whether `name` is a command of the table (or an alias of one).
+pub fn is_command(name: &str) -> bool {
+    COMMANDS
+        .iter()
+        .any(|c| c.name == name || c.aliases.contains(&name))
+}
+
+/// Every PMD counter summed over the PMDs, since start (`coverage/show`).
+pub fn coverage_counters(s: &Server) -> Result<Vec<(String, u64)>, String> {
+    with_dp(s, |dp| {
+        let mut sums: Vec<(String, u64)> = Vec::new();
+        for p in &dp.pmds {
+            for (i, (name, _, v)) in p.stats.snapshot().counters().iter().enumerate() {
+                match sums.get_mut(i) {
+                    Some(e) => e.1 += v,
+                    None => sums.push((format!("pmd_{name}"), *v)),
+                }
+            }
+        }
+        Ok(sums)
+    })
+}
+
 fn run(s: &Server, cmd: &str, args: &[String]) -> CmdResult {
     // OVS names.
     let cmd = match cmd {

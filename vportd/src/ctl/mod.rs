@@ -6,7 +6,8 @@
 //! * [`commands`]: parsing and running the commands;
 //! * [`format`]: the human tables; [`json`]: the `data` schemas;
 //! * [`metrics`]: Prometheus text; [`http`]: the bounded HTTP endpoint;
-//! * [`server`]: binding the socket, the bounded client loop, [`start`].
+//! * [`server`]: binding the socket, the bounded client loop, [`start`];
+//! * [`unixctl`]: OVS's JSON-RPC protocol on the same socket (`ovs-appctl`).
 
 pub mod commands;
 pub mod fdb;
@@ -17,6 +18,7 @@ pub mod json;
 pub mod metrics;
 pub mod proto;
 pub mod server;
+pub mod unixctl;
 
 pub use server::start;
 

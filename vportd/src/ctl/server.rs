@@ -8,7 +8,7 @@
 //! flag (reads time out every 200 ms), so [`CtlHandle::stop`] joins every
 //! one of them before the daemon tears the datapath down.
 
-use super::{commands, http, proto, Server};
+use super::{commands, http, proto, unixctl, Server};
 use crate::daemon::Switch;
 use anyhow::{bail, Context, Result};
 use parking_lot::Mutex;
@@ -329,6 +329,9 @@ fn serve_client(mut stream: UnixStream, server: &Server, stop: &AtomicBool) -> s
             }
             Ok(n) => {
                 last_input = Instant::now();
+                if buf.is_empty() && unixctl::is_unixctl(chunk[0]) {
+                    return serve_unixctl(stream, out, server, stop, &chunk[..n]);
+                }
                 let mut data = &chunk[..n];
                 while let Some(nl) = data.iter().position(|&b| b == b'\n') {
                     if buf.len() + nl > proto::MAX_REQUEST_BYTES {
@@ -351,6 +354,53 @@ fn serve_client(mut stream: UnixStream, server: &Server, stop: &AtomicBool) -> s
                         IDLE_TIMEOUT.as_secs()
                     ));
                     let _ = writeln!(out, "{}", r.to_line());
+                    return Ok(());
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Serves a client that speaks OVS's unixctl (`ovs-appctl`): JSON-RPC
+/// objects back to back, `first` being what was read already. Same idle
+/// timeout and stop flag as the line protocol.
+fn serve_unixctl(
+    mut stream: UnixStream,
+    mut out: UnixStream,
+    server: &Server,
+    stop: &AtomicBool,
+    first: &[u8],
+) -> std::io::Result<()> {
+    let mut split = unixctl::ObjectSplitter::default();
+    split.push(first);
+    let mut chunk = vec![0u8; 64 << 10];
+    let mut last_input = Instant::now();
+    loop {
+        loop {
+            match split.next_object() {
+                Ok(Some(object)) => {
+                    unixctl::write_reply(&mut out, &unixctl::answer(server, &object))?
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    log::warn!("control socket: unixctl client: {e:?}; closing it");
+                    return Ok(());
+                }
+            }
+        }
+        if stop.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) => return Ok(()),
+            Ok(n) => {
+                last_input = Instant::now();
+                split.push(&chunk[..n]);
+            }
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                if last_input.elapsed() >= IDLE_TIMEOUT {
                     return Ok(());
                 }
             }

@@ -46,6 +46,11 @@ pub struct Args {
     #[arg(long, value_name = "N")]
     pub handler_threads: Option<usize>,
 
+    /// Take the ports and settings from OVS's database: a unix:PATH or
+    /// tcp:IP:PORT of an ovsdb-server holding vswitch.ovsschema
+    /// (configured with ovs-vsctl).
+    #[arg(long, value_name = "unix:PATH|tcp:IP:PORT")]
+    pub db: Option<String>,
     /// Control socket path (default: /run/vportd/vportd.ctl, or
     /// $XDG_RUNTIME_DIR/vportd/vportd.ctl when not root).
     #[arg(long, value_name = "PATH")]

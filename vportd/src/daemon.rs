@@ -111,6 +111,12 @@ pub fn run(args: Args) -> Result<()> {
         .map(|p| args::parse_port(p))
         .collect::<Result<_, _>>()?;
     args::assign_ofports(&mut specs)?;
+    let db = args
+        .db
+        .as_deref()
+        .map(crate::ovsdb::conn::Target::parse)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!(e))?;
     let pmd_cores = match &args.pmd_cores {
         Some(l) => args::parse_core_list(l)?,
         None => default_pmd_cores(&args.eal),
@@ -226,8 +232,34 @@ pub fn run(args: Args) -> Result<()> {
         }
         other => other.map(Some),
     };
+    // With --db, the ports and settings come from OVSDB, applied by the
+    // same functions as the control socket's commands.
+    let ovsdb = match (&ctl, db) {
+        (Ok(handle), Some(target)) => {
+            let server = match handle {
+                Some(h) => h.server.clone(),
+                None => Arc::new(crate::ctl::Server::new(
+                    switch.clone(),
+                    std::path::PathBuf::new(),
+                )),
+            };
+            log::info!("ovsdb: configuration from {target}");
+            match crate::ovsdb::start(target, server) {
+                Ok(h) => Some(h),
+                Err(e) => {
+                    log::error!("starting the OVSDB client: {e:#}");
+                    switch.stop.store(true, Ordering::Relaxed);
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
     if ctl.is_ok() {
         main_loop(&switch, &args, &dump, &hangup);
+    }
+    if let Some(o) = ovsdb {
+        o.stop();
     }
 
     // Shutdown: PMDs stop and flush, then ports stop and close (which

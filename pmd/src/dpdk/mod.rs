@@ -31,3 +31,14 @@ pub use port::{
 };
 pub use queue::{DpdkRxq, DpdkTxq};
 pub use thread::{lcore_id, register_thread, tsc, tsc_hz, unregister_thread};
+
+/// The DPDK release vportd was built against, as `rte_version()` spells it
+/// (`DPDK 22.11.4`): OVS writes it to `Open_vSwitch.dpdk_version`.
+pub fn version() -> String {
+    format!(
+        "DPDK {}.{:02}.{}",
+        dpdk_sys::RTE_VER_YEAR,
+        dpdk_sys::RTE_VER_MONTH,
+        dpdk_sys::RTE_VER_MINOR
+    )
+}

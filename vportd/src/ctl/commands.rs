@@ -775,7 +775,14 @@ fn parse_add_port(args: &[String]) -> Result<PortSpec, String> {
 }
 
 fn add_port(s: &Server, args: &[String]) -> CmdResult {
-    let mut spec = parse_add_port(args)?;
+    let spec = parse_add_port(args)?;
+    let p = add_port_spec(s, spec)?;
+    out(format::port_added(&p), &p)
+}
+
+/// Opens, configures and starts the port `spec` describes, then polls it
+/// (`add-port`, and the ports of the OVSDB configuration).
+pub fn add_port_spec(s: &Server, mut spec: PortSpec) -> Result<json::PortInfo, String> {
     let sw = &s.switch;
     let _edit = s.edit.lock();
     let mut ports = sw.ports.lock();
@@ -806,18 +813,30 @@ fn add_port(s: &Server, args: &[String]) -> CmdResult {
         // Its tx queues are in every PMD; now poll its rx queues.
         ports.start_polling(dp);
     }
-    let p = ports
+    ports
         .by_ofport
         .get(&ofport)
         .map(port_info)
-        .ok_or("add-port: the port vanished")?;
-    out(format::port_added(&p), &p)
+        .ok_or_else(|| "add-port: the port vanished".to_string())
 }
 
 fn del_port(s: &Server, args: &[String]) -> CmdResult {
     let [name] = args else {
         return Err("del-port: usage: del-port NAME".into());
     };
+    let ofport = del_port_named(s, name)?;
+    let d = json::PortRemoved {
+        name: name.clone(),
+        ofport,
+    };
+    out(
+        format!("port {name} (OpenFlow port {ofport}) removed\n"),
+        &d,
+    )
+}
+
+/// Removes port `name`; returns its OpenFlow number.
+pub fn del_port_named(s: &Server, name: &str) -> Result<u32, String> {
     let sw = &s.switch;
     let _edit = s.edit.lock();
     let mut ports = sw.ports.lock();
@@ -828,14 +847,7 @@ fn del_port(s: &Server, args: &[String]) -> CmdResult {
     let dpg = sw.datapath.lock();
     let dp = dpg.as_ref().ok_or("the datapath is shut down")?;
     ports.remove(ofport, dp, &sw.bridge);
-    let d = json::PortRemoved {
-        name: name.clone(),
-        ofport,
-    };
-    out(
-        format!("port {name} (OpenFlow port {ofport}) removed\n"),
-        &d,
-    )
+    Ok(ofport)
 }
 
 fn add_flow(s: &Server, args: &[String]) -> CmdResult {

@@ -75,6 +75,8 @@ pub struct CtlHandle {
     accept: Option<JoinHandle<()>>,
     metrics: Option<JoinHandle<()>>,
     conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    /// What the commands reach (the OVSDB client runs them too).
+    pub server: Arc<Server>,
 }
 
 impl CtlHandle {
@@ -237,6 +239,7 @@ pub fn start(
         accept: None,
         metrics: None,
         conns: conns.clone(),
+        server: server.clone(),
     };
     {
         let server = server.clone();

@@ -45,9 +45,11 @@ pub fn is_unixctl(first: u8) -> bool {
 }
 
 /// Splits a byte stream into top-level JSON objects: strings (with their
-/// escapes) are skipped, braces counted.
-#[derive(Default)]
+/// escapes) are skipped, braces counted. Also the framing of OVSDB's
+/// JSON-RPC ([`crate::ovsdb`]).
 pub struct ObjectSplitter {
+    /// Longest object accepted.
+    max: usize,
     buf: Vec<u8>,
     /// Bytes of `buf` already scanned.
     scanned: usize,
@@ -61,11 +63,29 @@ pub struct ObjectSplitter {
 pub enum SplitError {
     /// A byte outside any object that is neither `{` nor white space.
     Garbage { offset: usize, byte: u8 },
-    /// An object longer than [`MAX_REQUEST_BYTES`].
+    /// An object longer than the splitter's limit.
     TooLong,
 }
 
+impl Default for ObjectSplitter {
+    fn default() -> Self {
+        Self::new(MAX_REQUEST_BYTES)
+    }
+}
+
 impl ObjectSplitter {
+    /// A splitter that refuses objects longer than `max` bytes.
+    pub fn new(max: usize) -> Self {
+        ObjectSplitter {
+            max,
+            buf: Vec::new(),
+            scanned: 0,
+            depth: 0,
+            in_string: false,
+            escaped: false,
+        }
+    }
+
     /// Adds bytes read from the stream.
     pub fn push(&mut self, data: &[u8]) {
         self.buf.extend_from_slice(data);
@@ -117,7 +137,7 @@ impl ObjectSplitter {
                 _ => {}
             }
         }
-        if self.depth > 0 && self.buf.len() > MAX_REQUEST_BYTES {
+        if self.depth > 0 && self.buf.len() > self.max {
             return Err(SplitError::TooLong);
         }
         if self.depth == 0 {

@@ -7,6 +7,7 @@ mod args;
 mod ctl;
 mod daemon;
 mod ports;
+mod vhost;
 
 use clap::Parser;
 

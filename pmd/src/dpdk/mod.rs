@@ -26,8 +26,8 @@ pub use error::{DpdkError, QueueDir, RteError};
 pub use mbuf::Mbuf;
 pub use mempool::{MbufMemory, Mempool, MBUF_DEFAULT_BUF_SIZE, MBUF_HEADROOM, MEMPOOL_NAME_MAX};
 pub use port::{
-    every_device_virtual, DeviceInfo, EthPort, LinkStatus, PortState, PortStats, ETH_NAME_MAX,
-    MAX_ETHPORTS,
+    any_device_with_driver, every_device_virtual, DeviceInfo, EthPort, LinkStatus, PortState,
+    PortStats, ETH_NAME_MAX, MAX_ETHPORTS,
 };
-pub use queue::{DpdkRxq, DpdkTxq};
+pub use queue::{DpdkRxq, DpdkTxq, SharedTxq};
 pub use thread::{lcore_id, register_thread, tsc, tsc_hz, unregister_thread};

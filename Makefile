@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 RELEASE_BIN := target/release/vportd
 # Debian packages the build, the tests and `make run` need.
-DEB_PKGS := libdpdk-dev dpdk libclang-dev clang pkg-config python3 \
+DEB_PKGS := libdpdk-dev dpdk dpdk-dev librte-net-vhost23 librte-net-virtio23 libclang-dev clang pkg-config python3 \
             librte-net-pcap23 librte-net-null23 librte-net-ring23 librte-net-tap23 \
             iproute2 iputils-ping netcat-openbsd
 RUN_SECONDS ?= 10

@@ -10,7 +10,7 @@
 use anyhow::{Context, Result};
 use ofproto::Bridge;
 use pmd::datapath::Datapath;
-use pmd::dpdk::{DpdkRxq, EthPort, Mbuf, Mempool, SharedTxq};
+use pmd::dpdk::{DpdkRxq, EthPort, Mbuf, Mempool, SharedTxq, VhostQueueState, VhostTxq};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -37,6 +37,8 @@ pub struct SwitchPort {
     pub live: bool,
     /// A vhost-user port's socket, mode and queues.
     pub vhost: Option<VhostSpec>,
+    /// A vhost-user port's tx queues the guest has enabled.
+    pub vhost_queues: Option<Arc<VhostQueueState>>,
 }
 
 /// All ports, by OpenFlow number.
@@ -138,7 +140,10 @@ impl Ports {
         // A vhost-user port has one rx and one tx queue per virtio queue
         // pair the guest may enable.
         let n_rxq = spec.rxq.unwrap_or(vhost.as_ref().map_or(1, |v| v.queues));
-        let n_txq = datapath.n_pmds() as u16;
+        // One tx queue per PMD; a vhost-user port gets every queue it
+        // offers, so that its PMDs can follow the ones the guest enables.
+        let n_pmds = datapath.n_pmds() as u16;
+        let n_txq = vhost.as_ref().map_or(n_pmds, |v| v.queues.max(n_pmds));
         let pool = self.pool_for(spec.mtu, pool)?;
         eth.configure(n_rxq, n_txq, RX_DESCRIPTORS, TX_DESCRIPTORS, &pool)
             .with_context(|| format!("--port {}={}: configure", spec.name, spec.device))?;
@@ -167,9 +172,21 @@ impl Ports {
         }
         // Every PMD transmits on a queue of its own; a device with fewer tx
         // queues than PMDs (a vhost-user port has one per queue pair) has
-        // them shared, PMD i on queue i mod n, with a lock per burst.
+        // them shared, PMD i on queue i mod n, with a lock per burst. A
+        // vhost-user port's PMDs send on the queues the guest has enabled
+        // (see pmd::dpdk::VhostTxq), each under its lock.
         let txqs = eth.n_txq();
-        if txqs < n_txq {
+        let vhost_queues = vhost.as_ref().map(|_| Arc::new(VhostQueueState::default()));
+        if let Some(state) = &vhost_queues {
+            let all = (0..txqs)
+                .map(|q| eth.txq(q))
+                .collect::<Result<Vec<_>, _>>()
+                .with_context(|| format!("--port {}: tx queues", spec.name))?;
+            let handles = VhostTxq::for_pmds(all, state.clone(), datapath.n_pmds());
+            for (pmd, txq) in handles.into_iter().enumerate() {
+                datapath.add_txq(pmd, ofport, Box::new(txq));
+            }
+        } else if txqs < n_txq {
             let shared = (0..txqs)
                 .map(|q| eth.txq(q).map(SharedTxq::new))
                 .collect::<Result<Vec<_>, _>>()
@@ -220,6 +237,7 @@ impl Ports {
                 admin_down: false,
                 live: true,
                 vhost,
+                vhost_queues,
             },
         );
         self.refresh_liveness(bridge);
@@ -234,6 +252,18 @@ impl Ports {
     pub fn refresh_liveness(&mut self, bridge: &Bridge) {
         for p in self.by_ofport.values_mut() {
             let link_up = p.eth.link().map_or(true, |l| l.up);
+            if let Some(q) = &p.vhost_queues {
+                if !link_up {
+                    q.reset();
+                }
+                if q.poll(p.eth.port_id()) {
+                    log::info!(
+                        "port {}: guest's enabled tx queues: {:#b}",
+                        p.name,
+                        q.tx_enabled()
+                    );
+                }
+            }
             let live = link_up && !p.admin_down;
             if bridge.set_port_live(p.ofport, live) || live != p.live {
                 log::info!(

@@ -422,3 +422,41 @@ fn add_and_delete_vhost_ports_at_run_time() {
     let log = d.stop();
     assert!(log.contains("mbufs in use at exit: 0"), "{log}");
 }
+
+/// A guest that enables one queue pair of the two offered: every PMD sends
+/// on the enabled queue (here the source is polled by the second PMD, whose
+/// own queue would be queue 1), so traffic flows and nothing is refused.
+#[test]
+fn guest_enabling_fewer_queues_than_offered() {
+    let Some(bin) = testpmd() else { return };
+    let dir = TempDir::new("vhfq");
+    write_pcap(
+        &dir.path("in.pcap"),
+        &(0..64).map(udp_frame).collect::<Vec<_>>(),
+    );
+    let s1 = dir.path("vm1.sock");
+    let vm1 = format!("vm1=vhost-user:{},queues=2", s1.display());
+    let d = Daemon::start(
+        "vhfq",
+        Setup {
+            vdevs: vec![
+                "net_pcap0,rx_pcap={dir}/in.pcap,infinite_rx=1".into(),
+                "net_null0,no-rx=1".into(),
+            ],
+            // p2's rx queue goes to PMD 0, p1's to PMD 1.
+            ports: vec!["p2=net_null0", "p1=net_pcap0", &vm1],
+            flows: "in_port=2,actions=output:3\nin_port=3,actions=output:1\n",
+            extra: vec!["--pmd-cores".into(), "0,1".into()],
+        },
+        dir,
+    );
+    let show = d.json(&["show"]);
+    eprintln!("p1 polled by PMD {}", port(&show, "p1")["rxq_pmds"]);
+    let g = Guest::start(&bin, &d.dir, "f", &s1, false, 1);
+    wait_or_panic(60, "guest never connected", &d, &[&g], || {
+        connected(&d, "vm1") && port(&d.json(&["show"]), "vm1")["vhost"]["queues_enabled"] == 1
+    });
+    wait_or_panic(60, "no traffic through the guest", &d, &[&g], || {
+        d.port_stat("p2", "tx_packets") > 10_000
+    });
+}

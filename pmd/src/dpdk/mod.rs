@@ -20,6 +20,7 @@ mod port;
 mod queue;
 pub mod thp;
 mod thread;
+mod vhost;
 
 pub use eal::{has_hugepages, is_initialized, remove_owned_runtime_dir, Eal};
 pub use error::{DpdkError, QueueDir, RteError};
@@ -31,3 +32,4 @@ pub use port::{
 };
 pub use queue::{DpdkRxq, DpdkTxq, SharedTxq};
 pub use thread::{lcore_id, register_thread, tsc, tsc_hz, unregister_thread};
+pub use vhost::{VhostQueueState, VhostTxq};

@@ -505,6 +505,10 @@ fn port_info(p: &SwitchPort) -> json::PortInfo {
         socket: v.socket.display().to_string(),
         connected: link.as_ref().is_some_and(|l| l.up),
         queues: v.queues,
+        queues_enabled: p
+            .vhost_queues
+            .as_ref()
+            .map_or(0, |q| q.tx_enabled().count_ones()),
         xstats: p.eth.xstats().unwrap_or_default().into_iter().collect(),
     });
     json::PortInfo {

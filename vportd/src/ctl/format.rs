@@ -185,7 +185,7 @@ pub fn show(d: &json::Show) -> String {
         if let Some(v) = &p.vhost {
             let _ = writeln!(
                 s,
-                "{}: {} {} ({}), {} queue pair(s)",
+                "{}: {} {} ({}), {} queue pair(s), {} enabled",
                 p.name,
                 v.mode,
                 v.socket,
@@ -194,7 +194,8 @@ pub fn show(d: &json::Show) -> String {
                 } else {
                     "no guest"
                 },
-                v.queues
+                v.queues,
+                v.queues_enabled
             );
         }
     }

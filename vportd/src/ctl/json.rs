@@ -39,6 +39,9 @@ pub struct VhostInfo {
     pub connected: bool,
     /// Queue pairs offered to the guest (`queues=`).
     pub queues: u16,
+    /// The guest's enabled rx virtqueues (vportd's tx queues), as reported
+    /// by the vhost PMD's queue events.
+    pub queues_enabled: u32,
     /// The vhost PMD's extended counters.
     pub xstats: BTreeMap<String, u64>,
 }

@@ -41,6 +41,19 @@ impl Guest {
         server: bool,
         queues: u16,
     ) -> Guest {
+        Self::start_mode(bin, dir, tag, socket, server, queues, "io")
+    }
+
+    /// The same, in testpmd forwarding mode `mode` (`io`, `txonly`, ...).
+    fn start_mode(
+        bin: &Path,
+        dir: &TempDir,
+        tag: &str,
+        socket: &Path,
+        server: bool,
+        queues: u16,
+        mode: &str,
+    ) -> Guest {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let prefix = format!(
             "vhg{tag}{}x{}",
@@ -70,7 +83,7 @@ impl Guest {
                 &format!("--file-prefix={prefix}"),
                 &vdev,
                 "--",
-                "--forward-mode=io",
+                &format!("--forward-mode={mode}"),
                 "--port-topology=loop",
                 "--auto-start",
                 "--stats-period=1",
@@ -459,4 +472,110 @@ fn guest_enabling_fewer_queues_than_offered() {
     wait_or_panic(60, "no traffic through the guest", &d, &[&g], || {
         d.port_stat("p2", "tx_packets") > 10_000
     });
+}
+
+/// A guest that sends but never reads its rx ring (testpmd `txonly`): its
+/// frames come through vportd to p2, while vportd's output to it fills the
+/// ring and the rest is counted as `tx_full`, without stalling the PMD.
+#[test]
+fn guest_that_never_reads_fills_its_ring_and_the_rest_is_counted() {
+    let Some(bin) = testpmd() else { return };
+    let dir = TempDir::new("vhtx");
+    write_pcap(
+        &dir.path("in.pcap"),
+        &(0..64).map(udp_frame).collect::<Vec<_>>(),
+    );
+    let s1 = dir.path("vm1.sock");
+    let vm1 = format!("vm1=vhost-user:{}", s1.display());
+    let d = Daemon::start(
+        "vhtx",
+        Setup {
+            vdevs: vec![
+                "net_pcap0,rx_pcap={dir}/in.pcap,infinite_rx=1".into(),
+                "net_null0,no-rx=1".into(),
+            ],
+            ports: vec!["p1=net_pcap0", &vm1, "p2=net_null0"],
+            flows: "in_port=1,actions=output:2\nin_port=2,actions=output:3\n",
+            extra: vec![],
+        },
+        dir,
+    );
+    let g = Guest::start_mode(&bin, &d.dir, "t", &s1, false, 1, "txonly");
+    wait_or_panic(60, "guest never connected", &d, &[&g], || {
+        connected(&d, "vm1")
+    });
+    // The guest's own frames reach p2 ...
+    wait_or_panic(60, "the guest's frames never reached p2", &d, &[&g], || {
+        d.port_stat("p2", "tx_packets") > 10_000
+    });
+    // ... while what vportd sends it piles up: counted, and the PMD goes on.
+    let full = d.port_stat("vm1", "tx_full");
+    let p2 = d.port_stat("p2", "tx_packets");
+    wait_or_panic(60, "tx_full did not grow", &d, &[&g], || {
+        d.port_stat("vm1", "tx_full") > full + 10_000
+            && d.port_stat("p2", "tx_packets") > p2 + 10_000
+    });
+    let show = d.json(&["show"]);
+    let st = &port(&show, "vm1")["stats"];
+    let sent = st["tx_packets"].as_u64().unwrap();
+    assert!(
+        sent < st["tx_full"].as_u64().unwrap(),
+        "a guest that never reads took {sent} frames: {st}"
+    );
+    assert!(sum_key(&d.json(&["pmd-stats-show"]), "tx_full") > 0);
+}
+
+/// vportd as the guest of another vportd: a `net_virtio_user` port on the
+/// first one's vhost-user socket. `--mbuf-memory auto` puts the second
+/// one's pool in the EAL's (shared) memory, as virtio-user needs, and
+/// traffic flows from one switch to the other. No testpmd needed.
+#[test]
+fn vportd_as_the_guest_of_vportd() {
+    let dir = TempDir::new("vhvv");
+    write_pcap(
+        &dir.path("in.pcap"),
+        &(0..64).map(udp_frame).collect::<Vec<_>>(),
+    );
+    let sock = dir.path("host.sock");
+    let vm = format!("vm=vhost-user:{}", sock.display());
+    let host = Daemon::start(
+        "vhvh",
+        Setup {
+            vdevs: vec!["net_pcap0,rx_pcap={dir}/in.pcap,infinite_rx=1".into()],
+            ports: vec!["p1=net_pcap0", &vm],
+            flows: "in_port=1,actions=output:2\n",
+            extra: vec![],
+        },
+        dir,
+    );
+    let guest = Daemon::start(
+        "vhvg",
+        Setup {
+            vdevs: vec![
+                format!("net_virtio_user0,path={}", sock.display()),
+                "net_null0,no-rx=1".into(),
+            ],
+            ports: vec!["vu=net_virtio_user0", "p2=net_null0"],
+            flows: "in_port=1,actions=output:2\n",
+            extra: vec![],
+        },
+        TempDir::new("vhvg"),
+    );
+    assert!(
+        guest.log().contains("mbufs in the EAL's memory"),
+        "{}",
+        guest.log()
+    );
+    assert!(
+        wait_until(60, || connected(&host, "vm")),
+        "the guest vportd never connected:\n{}\n{}",
+        host.log(),
+        guest.log()
+    );
+    assert!(
+        wait_until(60, || guest.port_stat("p2", "tx_packets") > 10_000),
+        "nothing came through:\n{}\n{}",
+        host.log(),
+        guest.log()
+    );
 }

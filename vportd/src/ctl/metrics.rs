@@ -78,6 +78,27 @@ pub fn collect(server: &Server) -> Vec<Family> {
                 l(),
                 if up { 1.0 } else { 0.0 },
             );
+            if let Some(v) = &p.vhost {
+                let mut labels = l();
+                labels.push(("mode", v.mode.name().to_string()));
+                labels.push(("socket", v.socket.display().to_string()));
+                f.add(
+                    "vportd_vhost_connected",
+                    "1 while a guest's virtio driver is up on the vhost-user port.",
+                    "gauge",
+                    labels,
+                    if up { 1.0 } else { 0.0 },
+                );
+                f.add(
+                    "vportd_vhost_queues_enabled",
+                    "Tx queues of the vhost-user port the guest has enabled.",
+                    "gauge",
+                    l(),
+                    p.vhost_queues
+                        .as_ref()
+                        .map_or(0, |q| q.tx_enabled().count_ones()) as f64,
+                );
+            }
             f.add(
                 "vportd_port_rx_queues",
                 "Receive queues of the port.",

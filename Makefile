@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 RELEASE_BIN := target/release/vportd
 # Debian packages the build, the tests and `make run` need.
-DEB_PKGS := libdpdk-dev dpdk libclang-dev clang pkg-config python3 \
+DEB_PKGS := libdpdk-dev dpdk dpdk-dev librte-net-vhost23 librte-net-virtio23 libclang-dev clang pkg-config python3 \
             librte-net-pcap23 librte-net-null23 librte-net-ring23 librte-net-tap23 \
             iproute2 iputils-ping netcat-openbsd openvswitch-common
 RUN_SECONDS ?= 10
@@ -75,11 +75,15 @@ bench-kernels:
 ## benches/compare.py (see its docstring). Options via BENCH_ARGS, e.g.
 ## make bench BENCH_ARGS="--quick --scenarios emc-1k,setup".
 ## benches/traffic.py (vportd vs testpmd only) still runs on its own.
+## Then the PVP rows (vhost-user to a testpmd guest): benches/pvp.py,
+## options via PVP_ARGS (e.g. PVP_ARGS="--quick --sizes 64").
 BENCH_ARGS ?=
+PVP_ARGS ?=
 bench: release
 	@command -v dpdk-testpmd >/dev/null || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get install -y -q dpdk-dev; }
 	@mkdir -p $(OUT)
 	python3 benches/compare.py --out $(OUT)/compare.json $(BENCH_ARGS)
+	python3 benches/pvp.py --out $(OUT)/pvp.json $(PVP_ARGS)
 
 clean:
 	$(CARGO) clean

@@ -138,11 +138,14 @@ pub enum DropReason {
     /// A `userspace` action's packet could not be queued to the handler
     /// pool (queue full).
     UserspaceQueueFull,
+    /// Output to a port whose link is down (a vhost-user port with no
+    /// guest, or a guest whose driver is not up).
+    LinkDown,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 15] = [
+    pub const ALL: [DropReason; 16] = [
         DropReason::Action,
         DropReason::TableMiss,
         DropReason::InvalidTtl,
@@ -158,6 +161,7 @@ impl DropReason {
         DropReason::FlowLimit,
         DropReason::NoRecircContext,
         DropReason::UserspaceQueueFull,
+        DropReason::LinkDown,
     ];
     /// Number of reasons (size of a counter array).
     pub const COUNT: usize = Self::ALL.len();
@@ -180,6 +184,7 @@ impl DropReason {
             DropReason::FlowLimit => "flow_limit",
             DropReason::NoRecircContext => "no_recirc_context",
             DropReason::UserspaceQueueFull => "userspace_queue_full",
+            DropReason::LinkDown => "link_down",
         }
     }
 }

@@ -60,6 +60,14 @@ pub trait TxQueue: Send {
     /// Transmits the packets of `batch` and empties it. Packets the queue
     /// could not take are freed; returns how many were sent.
     fn send(&mut self, batch: &mut Batch<Self::Pkt>) -> usize;
+
+    /// Whether the port's link was down when last looked at: packets
+    /// [`send`](TxQueue::send) could not take are then counted as
+    /// `link_down` drops rather than `tx_full`. Only read after a
+    /// short send (cold).
+    fn link_down(&self) -> bool {
+        false
+    }
 }
 
 /// Shared state of an in-memory port: what tests inject and what the

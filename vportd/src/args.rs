@@ -15,8 +15,11 @@ pub struct Args {
     pub eal: String,
 
     /// A port: NAME=DEVICE[,ofport=N][,rxq=N]. Repeatable. DEVICE is a DPDK
-    /// device name (net_pcap0, 0000:03:00.0). Ports get OpenFlow numbers
-    /// 1, 2, ... in the order given unless ofport= says otherwise.
+    /// device name (net_pcap0, 0000:03:00.0), or a VM's vhost-user socket:
+    /// `vhost-user-client:PATH[,queues=N]` (vportd connects and
+    /// reconnects) or `vhost-user:PATH[,queues=N]` (vportd listens). Ports
+    /// get OpenFlow numbers 1, 2, ... in the order given unless ofport=
+    /// says otherwise.
     #[arg(
         long = "port",
         value_name = "NAME=DEVICE[,ofport=N][,rxq=N][,tag=N][,trunks=N,...][,vlan_mode=M][,no-flood]"
@@ -85,6 +88,10 @@ pub struct Args {
     /// every device is virtual and the kernel offers THP, `eal` otherwise.
     #[arg(long, value_name = "WHERE", value_enum, default_value_t = MbufMemoryArg::Auto)]
     pub mbuf_memory: MbufMemoryArg,
+
+    /// Mode (octal) of the sockets vportd creates for `vhost-user:` ports.
+    #[arg(long, value_name = "MODE", default_value = "0600", value_parser = crate::vhost::parse_sock_mode)]
+    pub vhost_sock_mode: u32,
 }
 
 /// `--mbuf-memory`.
@@ -233,12 +240,20 @@ pub fn parse_port(arg: &str) -> Result<PortSpec, ArgError> {
                 }
                 spec.mtu = Some(n);
             }
+            // A vhost-user port's queue pairs: part of its DEVICE (checked
+            // with it below).
+            "queues" if spec.device.starts_with("vhost-user") => {
+                spec.device.push_str(&format!(",queues={v}"));
+            }
             _ => {
                 return Err(err(format!(
-                    "unknown option {k:?} (ofport, rxq, mtu, tag, trunks, vlan_mode, no-flood)"
+                    "unknown option {k:?} (ofport, rxq, mtu, tag, trunks, vlan_mode, no-flood; queues for vhost-user)"
                 )))
             }
         }
+    }
+    if let Some(Err(reason)) = crate::vhost::VhostSpec::parse(&spec.device) {
+        return Err(err(reason));
     }
     // OVS: a port with a tag and no vlan_mode is an access port; the
     // native modes need the tag.
@@ -400,6 +415,18 @@ mod tests {
         assert!(parse_port("p1").is_err());
         assert!(parse_port("p1=").is_err());
         assert!(parse_port("p1=x,ofport=zero").is_err());
+        let v = parse_port("vm1=vhost-user-client:/tmp/vm1.sock,queues=2,ofport=3").unwrap();
+        assert_eq!(v.device, "vhost-user-client:/tmp/vm1.sock,queues=2");
+        assert_eq!(v.ofport, Some(3));
+        assert!(parse_port("vm1=vhost-user:/tmp/vm1.sock,queues=0")
+            .unwrap_err()
+            .to_string()
+            .contains("queues"));
+        assert!(parse_port("vm1=vhost-user:").is_err());
+        assert!(parse_port("n0=net_null0,queues=2")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown option"));
         assert!(parse_port("p1=x,speed=10")
             .unwrap_err()
             .to_string()

@@ -198,7 +198,10 @@ pub fn run(args: Args) -> Result<()> {
         handler_threads
     );
 
-    let mut ports = Ports::default();
+    let mut ports = Ports {
+        vhost_sock_mode: Some(args.vhost_sock_mode),
+        ..Ports::default()
+    };
     for spec in &specs {
         if let Err(e) = ports.add(spec, &pool, &mut datapath, &bridge) {
             datapath.shutdown();
@@ -491,7 +494,15 @@ fn create_pool(args: &Args) -> anyhow::Result<Mempool> {
         MbufMemoryArg::Eal => MbufMemory::Eal,
         MbufMemoryArg::Thp => MbufMemory::TransparentHugePages,
         MbufMemoryArg::Auto => {
-            if !dpdk::has_hugepages() && dpdk::every_device_virtual() && dpdk::thp::available() {
+            // A net_virtio_user port (vportd as the guest of another
+            // switch) hands its buffers to that switch: EAL memory only.
+            let virtio_user = dpdk::any_device_with_driver("net_virtio_user")
+                || args.ports.iter().any(|p| p.contains("=net_virtio_user"));
+            if !dpdk::has_hugepages()
+                && dpdk::every_device_virtual()
+                && !virtio_user
+                && dpdk::thp::available()
+            {
                 MbufMemory::TransparentHugePages
             } else {
                 MbufMemory::Eal

@@ -8,6 +8,7 @@ mod ctl;
 mod daemon;
 mod ovsdb;
 mod ports;
+mod vhost;
 
 use clap::Parser;
 

@@ -10,11 +10,12 @@
 use anyhow::{Context, Result};
 use ofproto::Bridge;
 use pmd::datapath::Datapath;
-use pmd::dpdk::{DpdkRxq, EthPort, Mbuf, Mempool};
+use pmd::dpdk::{DpdkRxq, EthPort, Mbuf, Mempool, SharedTxq, VhostQueueState, VhostTxq};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::args::PortSpec;
+use crate::vhost::VhostSpec;
 
 /// rx/tx descriptors per queue (OVS's default is 2048).
 pub const RX_DESCRIPTORS: u16 = 2048;
@@ -34,6 +35,10 @@ pub struct SwitchPort {
     pub admin_down: bool,
     /// Liveness as last told to the bridge (link up and not admin down).
     pub live: bool,
+    /// A vhost-user port's socket, mode and queues.
+    pub vhost: Option<VhostSpec>,
+    /// A vhost-user port's tx queues the guest has enabled.
+    pub vhost_queues: Option<Arc<VhostQueueState>>,
 }
 
 /// All ports, by OpenFlow number.
@@ -43,6 +48,8 @@ pub struct Ports {
     /// Pools of larger mbufs for ports with `mtu=` above 1500, one per
     /// buffer size (as OVS keeps a mempool per MTU), made when first needed.
     pub jumbo_pools: Vec<Arc<Mempool>>,
+    /// `--vhost-sock-mode` (`None`: 0600).
+    pub vhost_sock_mode: Option<u32>,
 }
 
 /// OVS `MTU_TO_MAX_FRAME_LEN`: Ethernet header, CRC and two VLAN tags.
@@ -109,17 +116,34 @@ impl Ports {
         if self.by_ofport.values().any(|p| p.name == spec.name) {
             anyhow::bail!("--port {}: a port with this name exists", spec.name);
         }
+        let vhost = VhostSpec::parse(&spec.device)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--port {}={}: {e}", spec.name, spec.device))?;
         // A device EAL already knows (--vdev, PCI) is opened; anything else
         // is hot-plugged from its devargs (e.g. `net_pcap5,rx_pcap=in.pcap`
         // from `vportctl add-port`), and removed again when the port closes.
-        let mut eth = match EthPort::open(&spec.device) {
-            Ok(eth) => eth,
-            Err(open_err) => EthPort::attach(&spec.device)
-                .map_err(|attach_err| anyhow::anyhow!("{open_err}; hot-plug: {attach_err}"))
-                .with_context(|| format!("--port {}={}", spec.name, spec.device))?,
+        // A vhost-user port is a `net_vhost` device vportd makes itself.
+        let mut eth = match &vhost {
+            Some(v) => {
+                v.prepare()
+                    .map_err(|e| anyhow::anyhow!("--port {}: {e}", spec.name))?;
+                EthPort::attach(&v.devargs(&spec.name))
+                    .with_context(|| format!("--port {}={}", spec.name, spec.device))?
+            }
+            None => match EthPort::open(&spec.device) {
+                Ok(eth) => eth,
+                Err(open_err) => EthPort::attach(&spec.device)
+                    .map_err(|attach_err| anyhow::anyhow!("{open_err}; hot-plug: {attach_err}"))
+                    .with_context(|| format!("--port {}={}", spec.name, spec.device))?,
+            },
         };
-        let n_rxq = spec.rxq.unwrap_or(1);
-        let n_txq = datapath.n_pmds() as u16;
+        // A vhost-user port has one rx and one tx queue per virtio queue
+        // pair the guest may enable.
+        let n_rxq = spec.rxq.unwrap_or(vhost.as_ref().map_or(1, |v| v.queues));
+        // One tx queue per PMD; a vhost-user port gets every queue it
+        // offers, so that its PMDs can follow the ones the guest enables.
+        let n_pmds = datapath.n_pmds() as u16;
+        let n_txq = vhost.as_ref().map_or(n_pmds, |v| v.queues.max(n_pmds));
         let pool = self.pool_for(spec.mtu, pool)?;
         eth.configure(n_rxq, n_txq, RX_DESCRIPTORS, TX_DESCRIPTORS, &pool)
             .with_context(|| format!("--port {}={}: configure", spec.name, spec.device))?;
@@ -137,20 +161,50 @@ impl Ports {
         }
         eth.start()
             .with_context(|| format!("--port {}={}: start", spec.name, spec.device))?;
-        let txqs = eth.n_txq();
-        if txqs < n_txq {
-            let _ = eth.stop();
-            anyhow::bail!(
-                "--port {}={}: the device has {txqs} tx queue(s), {n_txq} PMD threads need one each (use fewer --pmd-cores)",
-                spec.name,
-                spec.device
-            );
+        if let Some(v) = &vhost {
+            let mode = self
+                .vhost_sock_mode
+                .unwrap_or(crate::vhost::DEFAULT_SOCK_MODE);
+            if let Err(e) = v.set_socket_mode(mode) {
+                let _ = eth.stop();
+                anyhow::bail!("--port {}: {e}", spec.name);
+            }
         }
-        for pmd in 0..datapath.n_pmds() {
-            let txq = eth
-                .txq(pmd as u16)
-                .with_context(|| format!("--port {}: tx queue {pmd}", spec.name))?;
-            datapath.add_txq(pmd, ofport, Box::new(txq));
+        // Every PMD transmits on a queue of its own; a device with fewer tx
+        // queues than PMDs (a vhost-user port has one per queue pair) has
+        // them shared, PMD i on queue i mod n, with a lock per burst. A
+        // vhost-user port's PMDs send on the queues the guest has enabled
+        // (see pmd::dpdk::VhostTxq), each under its lock.
+        let txqs = eth.n_txq();
+        let vhost_queues = vhost.as_ref().map(|_| Arc::new(VhostQueueState::default()));
+        if let Some(state) = &vhost_queues {
+            let all = (0..txqs)
+                .map(|q| eth.txq(q))
+                .collect::<Result<Vec<_>, _>>()
+                .with_context(|| format!("--port {}: tx queues", spec.name))?;
+            let handles = VhostTxq::for_pmds(all, state.clone(), datapath.n_pmds());
+            for (pmd, txq) in handles.into_iter().enumerate() {
+                datapath.add_txq(pmd, ofport, Box::new(txq));
+            }
+        } else if txqs < n_txq {
+            let shared = (0..txqs)
+                .map(|q| eth.txq(q).map(SharedTxq::new))
+                .collect::<Result<Vec<_>, _>>()
+                .with_context(|| format!("--port {}: tx queues", spec.name))?;
+            log::info!(
+                "port {}: {txqs} tx queue(s) for {n_txq} PMD threads: shared, with a lock",
+                spec.name
+            );
+            for pmd in 0..datapath.n_pmds() {
+                datapath.add_txq(pmd, ofport, Box::new(shared[pmd % shared.len()].clone()));
+            }
+        } else {
+            for pmd in 0..datapath.n_pmds() {
+                let txq = eth
+                    .txq(pmd as u16)
+                    .with_context(|| format!("--port {}: tx queue {pmd}", spec.name))?;
+                datapath.add_txq(pmd, ofport, Box::new(txq));
+            }
         }
         let mut idle_rxqs = Vec::new();
         for q in 0..eth.n_rxq() {
@@ -182,6 +236,8 @@ impl Ports {
                 idle_rxqs,
                 admin_down: false,
                 live: true,
+                vhost,
+                vhost_queues,
             },
         );
         self.refresh_liveness(bridge);
@@ -196,6 +252,18 @@ impl Ports {
     pub fn refresh_liveness(&mut self, bridge: &Bridge) {
         for p in self.by_ofport.values_mut() {
             let link_up = p.eth.link().map_or(true, |l| l.up);
+            if let Some(q) = &p.vhost_queues {
+                if !link_up {
+                    q.reset();
+                }
+                if q.poll(p.eth.port_id()) {
+                    log::info!(
+                        "port {}: guest's enabled tx queues: {:#b}",
+                        p.name,
+                        q.tx_enabled()
+                    );
+                }
+            }
             let live = link_up && !p.admin_down;
             if bridge.set_port_live(p.ofport, live) || live != p.live {
                 log::info!(

@@ -172,7 +172,8 @@ struct TxSlot<P: Packet> {
 }
 
 /// Sends `batch` on `txq` (mirrored first when the port is captured),
-/// counting what was sent and, as `tx_full` drops, what the queue refused.
+/// counting what was sent and, as `tx_full` drops (`link_down` when the
+/// port's link is down), what the queue refused.
 fn transmit<P: Packet>(
     txq: &mut dyn TxQueue<Pkt = P>,
     capture: Option<&CaptureTap>,
@@ -190,7 +191,12 @@ fn transmit<P: Packet>(
     stats.tx_packets.add(sent as u64);
     stats.tx_batches.add(1);
     if sent < n {
-        stats.add_drop(DropReason::TxFull, (n - sent) as u64);
+        let reason = if txq.link_down() {
+            DropReason::LinkDown
+        } else {
+            DropReason::TxFull
+        };
+        stats.add_drop(reason, (n - sent) as u64);
     }
 }
 

@@ -20,17 +20,19 @@ mod port;
 mod queue;
 pub mod thp;
 mod thread;
+mod vhost;
 
 pub use eal::{has_hugepages, is_initialized, remove_owned_runtime_dir, Eal};
 pub use error::{DpdkError, QueueDir, RteError};
 pub use mbuf::Mbuf;
 pub use mempool::{MbufMemory, Mempool, MBUF_DEFAULT_BUF_SIZE, MBUF_HEADROOM, MEMPOOL_NAME_MAX};
 pub use port::{
-    every_device_virtual, DeviceInfo, EthPort, LinkStatus, PortState, PortStats, ETH_NAME_MAX,
-    MAX_ETHPORTS,
+    any_device_with_driver, every_device_virtual, DeviceInfo, EthPort, LinkStatus, PortState,
+    PortStats, ETH_NAME_MAX, MAX_ETHPORTS,
 };
-pub use queue::{DpdkRxq, DpdkTxq};
+pub use queue::{DpdkRxq, DpdkTxq, SharedTxq};
 pub use thread::{lcore_id, register_thread, tsc, tsc_hz, unregister_thread};
+pub use vhost::{VhostQueueState, VhostTxq};
 
 /// The DPDK release vportd was built against, as `rte_version()` spells it
 /// (`DPDK 22.11.4`): OVS writes it to `Open_vSwitch.dpdk_version`.

@@ -96,6 +96,9 @@ pub struct PortStats {
     pub rx_oversized: u64,
     /// Packets the device's tx queue refused (queue full), freed by vportd.
     pub tx_full: u64,
+    /// Packets the device refused while its link was down (a vhost-user
+    /// port without a running guest), freed by vportd.
+    pub tx_link_down: u64,
 }
 
 impl PortStats {
@@ -107,6 +110,7 @@ impl PortStats {
             + self.rx_nombuf
             + self.rx_oversized
             + self.tx_full
+            + self.tx_link_down
     }
 }
 
@@ -115,6 +119,7 @@ impl PortStats {
 pub(crate) struct SoftwareDrops {
     pub(crate) rx_oversized: AtomicU64,
     pub(crate) tx_full: AtomicU64,
+    pub(crate) tx_link_down: AtomicU64,
 }
 
 /// A device a port was hot-plugged from, removed again on close.
@@ -147,6 +152,9 @@ pub(crate) struct PortShared {
     mempools: Vec<Mempool>,
     /// Drops the queue handles count (cold paths only).
     pub(crate) drops: SoftwareDrops,
+    /// The link was down when last read ([`EthPort::link`]); the tx
+    /// queues read it only to name the reason of a drop.
+    pub(crate) link_down: AtomicBool,
     _eal: EalRef,
 }
 
@@ -364,6 +372,7 @@ impl EthPort {
             tx_desc: 0,
             rxq_taken: Box::new([]),
             drops: SoftwareDrops::default(),
+            link_down: AtomicBool::new(false),
             txq_taken: Box::new([]),
             hotplug,
             mempools: Vec::new(),
@@ -652,6 +661,9 @@ impl EthPort {
             return Err(self.shared.op_error("link get", ret));
         }
         let speed = link.link_speed;
+        self.shared
+            .link_down
+            .store(link.link_status() == 0, Ordering::Relaxed);
         Ok(LinkStatus {
             up: link.link_status() != 0,
             speed_mbps: (speed != dpdk_sys::RTE_ETH_SPEED_NUM_UNKNOWN
@@ -682,6 +694,7 @@ impl EthPort {
             rx_nombuf: stats.rx_nombuf,
             rx_oversized: self.shared.drops.rx_oversized.load(Ordering::Relaxed),
             tx_full: self.shared.drops.tx_full.load(Ordering::Relaxed),
+            tx_link_down: self.shared.drops.tx_link_down.load(Ordering::Relaxed),
         })
     }
 
@@ -690,6 +703,7 @@ impl EthPort {
         self.check_open("reset stats")?;
         self.shared.drops.rx_oversized.store(0, Ordering::Relaxed);
         self.shared.drops.tx_full.store(0, Ordering::Relaxed);
+        self.shared.drops.tx_link_down.store(0, Ordering::Relaxed);
         // SAFETY: owned, open port.
         let ret = unsafe { dpdk_sys::rte_eth_stats_reset(self.shared.port_id) };
         if ret < 0 {
@@ -930,6 +944,25 @@ pub fn every_device_virtual() -> bool {
         match dev_info(port_id, "") {
             Ok(info) if is_virtual_device(&info) => {}
             _ => return false,
+        }
+        port_id += 1;
+    }
+}
+
+/// Whether some ethdev of the process has the driver `driver`
+/// (`net_virtio_user`: a port that hands its mbufs' memory to another
+/// process, so the pool must be in the EAL's shared memory).
+pub fn any_device_with_driver(driver: &str) -> bool {
+    let mut port_id = 0u16;
+    loop {
+        // SAFETY: any port id may be passed; returns RTE_MAX_ETHPORTS when
+        // there is no further valid port.
+        port_id = unsafe { dpdk_sys::rte_eth_find_next(port_id) };
+        if u32::from(port_id) >= dpdk_sys::RTE_MAX_ETHPORTS {
+            return false;
+        }
+        if matches!(dev_info(port_id, ""), Ok(info) if driver_name(&info) == driver) {
+            return true;
         }
         port_id += 1;
     }

@@ -215,16 +215,53 @@ impl TxQueue for DpdkTxq {
         }
         if sent < count {
             self.dropped += (count - sent) as u64;
-            // Cold (the queue is full): the port's count for operators.
-            self.port
-                .drops
-                .tx_full
-                .fetch_add((count - sent) as u64, std::sync::atomic::Ordering::Relaxed);
+            // Cold (the queue is full, or nobody is there to take the
+            // packets): the port's count for operators.
+            let counter = if self.link_down() {
+                &self.port.drops.tx_link_down
+            } else {
+                &self.port.drops.tx_full
+            };
+            counter.fetch_add((count - sent) as u64, std::sync::atomic::Ordering::Relaxed);
             // SAFETY: `packets[sent..count]` are still ours (not taken by
             // the driver) and not otherwise referenced: the batch forgot
             // them. rte_pktmbuf_free_bulk frees each once.
             unsafe { dpdk_sys::rte_pktmbuf_free_bulk(packets.add(sent), (count - sent) as u32) };
         }
         sent
+    }
+
+    fn link_down(&self) -> bool {
+        self.port
+            .link_down
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// A transmit queue shared by several PMD threads, for a device with fewer
+/// tx queues than PMDs (a vhost-user port has as many as the guest's
+/// virtio queue pairs). Each burst takes the queue's lock (OVS's
+/// `txq_needs_locking`); the lock is per burst, never per packet, and is
+/// uncontended when only one PMD sends to the queue.
+#[derive(Debug, Clone)]
+pub struct SharedTxq(Arc<parking_lot::Mutex<DpdkTxq>>);
+
+impl SharedTxq {
+    /// Shares `txq`; clone the result for every further user.
+    pub fn new(txq: DpdkTxq) -> Self {
+        SharedTxq(Arc::new(parking_lot::Mutex::new(txq)))
+    }
+}
+
+impl TxQueue for SharedTxq {
+    type Pkt = Mbuf;
+
+    #[inline]
+    fn send(&mut self, batch: &mut Batch<Mbuf>) -> usize {
+        self.0.lock().send(batch)
+    }
+
+    fn link_down(&self) -> bool {
+        self.0.lock().link_down()
     }
 }

@@ -525,7 +525,19 @@ fn port_info(p: &SwitchPort) -> json::PortInfo {
         rx_nombuf: s.rx_nombuf,
         rx_oversized: s.rx_oversized,
         tx_full: s.tx_full,
+        tx_link_down: s.tx_link_down,
         drops: s.total_drops(),
+    });
+    let vhost = p.vhost.as_ref().map(|v| json::VhostInfo {
+        mode: v.mode.name(),
+        socket: v.socket.display().to_string(),
+        connected: link.as_ref().is_some_and(|l| l.up),
+        queues: v.queues,
+        queues_enabled: p
+            .vhost_queues
+            .as_ref()
+            .map_or(0, |q| q.tx_enabled().count_ones()),
+        xstats: p.eth.xstats().unwrap_or_default().into_iter().collect(),
     });
     json::PortInfo {
         name: p.name.clone(),
@@ -538,6 +550,7 @@ fn port_info(p: &SwitchPort) -> json::PortInfo {
         rxq_pmds: p.rxq_pmds.clone(),
         link,
         stats,
+        vhost,
     }
 }
 
@@ -693,6 +706,10 @@ fn show(s: &Server) -> CmdResult {
         megaflows,
         flow_limit,
         openflow_rules: rules_total(s),
+        mbuf_pool: json::MbufPool {
+            capacity: sw.pool.capacity(),
+            in_use: sw.pool.in_use(),
+        },
     };
     out(format::show(&d), &d)
 }

@@ -181,6 +181,29 @@ pub fn show(d: &json::Show) -> String {
     } else {
         s.push_str(&t.render());
     }
+    for p in &d.ports {
+        if let Some(v) = &p.vhost {
+            let _ = writeln!(
+                s,
+                "{}: {} {} ({}), {} queue pair(s), {} enabled",
+                p.name,
+                v.mode,
+                v.socket,
+                if v.connected {
+                    "guest connected"
+                } else {
+                    "no guest"
+                },
+                v.queues,
+                v.queues_enabled
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "mbufs: {} of {} in use",
+        d.mbuf_pool.in_use, d.mbuf_pool.capacity
+    );
     s.push('\n');
     let mut t = Table::new(&["pmd", "core", "thread", "rx queues"]);
     for p in &d.pmds {

@@ -17,6 +17,33 @@ pub struct Show {
     pub megaflows: usize,
     pub flow_limit: usize,
     pub openflow_rules: usize,
+    /// The standard packet pool (jumbo pools not included).
+    pub mbuf_pool: MbufPool,
+}
+
+/// A packet pool's fill.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct MbufPool {
+    pub capacity: u32,
+    /// Mbufs out of the pool (in rx rings, in flight, leaked).
+    pub in_use: u32,
+}
+
+/// A vhost-user port's side of `show`.
+#[derive(Debug, Clone, Serialize)]
+pub struct VhostInfo {
+    /// `vhost-user-client` (vportd connects) or `vhost-user` (listens).
+    pub mode: &'static str,
+    pub socket: String,
+    /// A guest's virtio driver is up (the port's link).
+    pub connected: bool,
+    /// Queue pairs offered to the guest (`queues=`).
+    pub queues: u16,
+    /// The guest's enabled rx virtqueues (vportd's tx queues), as reported
+    /// by the vhost PMD's queue events.
+    pub queues_enabled: u32,
+    /// The vhost PMD's extended counters.
+    pub xstats: BTreeMap<String, u64>,
 }
 
 /// One port in `show` and `add-port`.
@@ -37,6 +64,9 @@ pub struct PortInfo {
     pub link: Option<Link>,
     /// `null` when the driver could not report them.
     pub stats: Option<PortCounters>,
+    /// Only for vhost-user ports.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vhost: Option<VhostInfo>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -66,7 +96,9 @@ pub struct PortCounters {
     pub rx_oversized: u64,
     /// Packets the tx queue refused (full), dropped by vportd.
     pub tx_full: u64,
-    /// `rx_missed + rx_errors + tx_errors + rx_nombuf + rx_oversized + tx_full`.
+    /// Packets the device refused while its link was down (no guest).
+    pub tx_link_down: u64,
+    /// `rx_missed + rx_errors + tx_errors + rx_nombuf + rx_oversized + tx_full + tx_link_down`.
     pub drops: u64,
 }
 

@@ -78,6 +78,27 @@ pub fn collect(server: &Server) -> Vec<Family> {
                 l(),
                 if up { 1.0 } else { 0.0 },
             );
+            if let Some(v) = &p.vhost {
+                let mut labels = l();
+                labels.push(("mode", v.mode.name().to_string()));
+                labels.push(("socket", v.socket.display().to_string()));
+                f.add(
+                    "vportd_vhost_connected",
+                    "1 while a guest's virtio driver is up on the vhost-user port.",
+                    "gauge",
+                    labels,
+                    if up { 1.0 } else { 0.0 },
+                );
+                f.add(
+                    "vportd_vhost_queues_enabled",
+                    "Tx queues of the vhost-user port the guest has enabled.",
+                    "gauge",
+                    l(),
+                    p.vhost_queues
+                        .as_ref()
+                        .map_or(0, |q| q.tx_enabled().count_ones()) as f64,
+                );
+            }
             f.add(
                 "vportd_port_rx_queues",
                 "Receive queues of the port.",
@@ -86,7 +107,7 @@ pub fn collect(server: &Server) -> Vec<Family> {
                 p.eth.n_rxq() as f64,
             );
             let Ok(s) = p.eth.stats() else { continue };
-            let c: [(&str, &'static str, u64); 10] = [
+            let c: [(&str, &'static str, u64); 11] = [
                 (
                     "vportd_port_rx_packets_total",
                     "Packets received by the port.",
@@ -137,13 +158,18 @@ pub fn collect(server: &Server) -> Vec<Family> {
                     "Packets the tx queue refused (full), dropped by vportd.",
                     s.tx_full,
                 ),
+                (
+                    "vportd_port_tx_link_down_total",
+                    "Packets the device refused while its link was down (no guest), dropped by vportd.",
+                    s.tx_link_down,
+                ),
             ];
             for (name, help, v) in c {
                 f.add(name, help, "counter", l(), v as f64);
             }
             f.add(
                 "vportd_port_drops_total",
-                "rx_missed + rx_errors + tx_errors + rx_nombuf + rx_oversized + tx_full.",
+                "rx_missed + rx_errors + tx_errors + rx_nombuf + rx_oversized + tx_full + tx_link_down.",
                 "counter",
                 l(),
                 s.total_drops() as f64,

@@ -94,8 +94,6 @@ impl Daemon {
         let mut args = vec![
             "--eal".to_string(),
             eal,
-            "--pmd-cores".into(),
-            "1".into(),
             "--ctl".into(),
             ctl.display().to_string(),
             "--flows".into(),
@@ -106,6 +104,10 @@ impl Daemon {
         for p in &setup.ports {
             args.push("--port".into());
             args.push(p.to_string());
+        }
+        // One PMD on core 1 unless `extra` says otherwise.
+        if !setup.extra.iter().any(|a| a == "--pmd-cores") {
+            args.extend(["--pmd-cores".to_string(), "1".into()]);
         }
         args.extend(setup.extra.iter().map(|a| a.replace("{dir}", &dirs)));
         let log = std::fs::File::create(dir.path("vportd.log")).unwrap();

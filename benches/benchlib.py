@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import threading
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -80,9 +81,73 @@ def wait_busy(pid, tid, what, timeout):
     raise BenchError("%s: thread %d never started polling within %.0f s" % (what, tid, timeout))
 
 
+# The memory every DPDK contender gets: DPDK's no-huge pools (4 KiB pages,
+# the default) or, inside a `Hugepages` block, the same -m on 2 MiB
+# hugepages of a private hugetlbfs mount.
+MEMORY = {"huge_dir": None, "mb": 2048}
+
+
+def eal_memory():
+    """EAL memory arguments, the same for every contender."""
+    if MEMORY["huge_dir"]:
+        # --huge-unlink: no page files stay behind if a contender is killed.
+        return ["-m", str(MEMORY["mb"]), "--huge-dir", MEMORY["huge_dir"], "--huge-unlink"]
+    return ["--no-huge", "-m", str(MEMORY["mb"])]
+
+
+def memory_label():
+    if MEMORY["huge_dir"]:
+        return "2 MiB hugepages, -m %d (every contender)" % MEMORY["mb"]
+    return ("no hugepages: --no-huge -m %d (DPDK 4 KiB pages; vportd's own pool on "
+            "transparent huge pages)" % MEMORY["mb"])
+
+
+class Hugepages:
+    """Reserves `pages` 2 MiB hugepages and mounts a private hugetlbfs for
+    the run (root only); both are undone on exit, also on an error."""
+
+    SYSCTL = "/proc/sys/vm/nr_hugepages"
+
+    def __init__(self, pages=2048, mb=1024):
+        self.pages, self.mb = pages, mb
+        self.saved = None
+        self.mount = None
+
+    def __enter__(self):
+        with open(self.SYSCTL) as f:
+            self.saved = int(f.read())
+        try:
+            with open(self.SYSCTL, "w") as f:
+                f.write(str(max(self.pages, self.saved)))
+            with open(self.SYSCTL) as f:
+                got = int(f.read())
+            if got < self.mb // 2 + 64:
+                raise BenchError("only %d hugepages could be reserved (need %d)"
+                                 % (got, self.mb // 2 + 64))
+            self.mount = tempfile.mkdtemp(prefix="vportd-bench-huge-")
+            subprocess.run(["mount", "-t", "hugetlbfs", "-o", "pagesize=2M", "none",
+                            self.mount], check=True)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        MEMORY["huge_dir"], MEMORY["mb"] = self.mount, self.mb
+        return self
+
+    def __exit__(self, *exc):
+        MEMORY["huge_dir"], MEMORY["mb"] = None, 2048
+        if self.mount:
+            subprocess.run(["umount", self.mount], check=False)
+            os.rmdir(self.mount)
+            self.mount = None
+        if self.saved is not None:
+            with open(self.SYSCTL, "w") as f:
+                f.write(str(self.saved))
+        return False
+
+
 def eal_common(prefix):
-    return ["-l", "0-1", "--no-huge", "-m", "2048", "--no-pci", "--no-shconf",
-            "--no-telemetry", "--file-prefix=%s" % prefix]
+    return ["-l", "0-1"] + eal_memory() + ["--no-pci", "--no-shconf",
+                                           "--no-telemetry", "--file-prefix=%s" % prefix]
 
 
 def unique(tag):

@@ -128,6 +128,7 @@ import sys
 import tempfile
 import time
 
+import benchlib
 from benchlib import (ROOT, BenchError, Vportd, result, run_testpmd, schedstat_ns,
                       tsc_hz)
 import ovs as ovslib
@@ -579,6 +580,9 @@ def parse_args():
     ap.add_argument("--quick", action="store_true", help="reps 1, interval 3, warmup 2")
     ap.add_argument("--peer", default=default_peer, help="the peer harness (%(default)s)")
     ap.add_argument("--vportd", default=os.path.join(ROOT, "target/release/vportd"))
+    ap.add_argument("--hugepages", action="store_true",
+                    help="every contender on 2 MiB hugepages (-m 1024): reserves 2048 pages "
+                         "and a private hugetlbfs mount for the run, released afterwards (root)")
     ap.add_argument("--vportd-args", default="",
                     help="extra vportd arguments for every run, e.g. '--mbuf-memory eal'")
     a = ap.parse_args()
@@ -597,7 +601,8 @@ def report(results, a, hz, started):
              "%s; TSC %.0f MHz; %d rep(s), --interval %g s, --warmup %g s; "
              "median (min-max); cyc/pkt = PMD on-CPU time x TSC / packets received"
              % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)), hz / 1e6,
-                a.reps, a.interval, a.warmup), ""]
+                a.reps, a.interval, a.warmup), "",
+             "memory: %s" % a.memory, ""]
     if steady:
         lines += steady_table(results, steady, lambda sc: STEADY[sc][1]) + [""]
     if "setup" in a.scenarios:
@@ -627,7 +632,13 @@ def main():
         if n != 1000:
             raise BenchError("flows1k.pcap has %d flows, expected 1000" % n)
         write_normal_flows(os.path.join(scratch, NORMAL_RULES))
-        results = run_all(inp, a.scenarios, a, hz)
+        if a.hugepages:
+            with benchlib.Hugepages(pages=2048, mb=1024):
+                a.memory = benchlib.memory_label()
+                results = run_all(inp, a.scenarios, a, hz)
+        else:
+            a.memory = benchlib.memory_label()
+            results = run_all(inp, a.scenarios, a, hz)
     print()
     print(report(results, a, hz, started))
     if a.out:

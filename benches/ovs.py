@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import time
 
+import benchlib
 from benchlib import BenchError, cleanup_prefix, unique, wait_thread
 
 VSWITCHD = "/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk"
@@ -92,8 +93,9 @@ class Ovs:
         self.pids["ovsdb-server"] = self._pidfile("ovsdb-server")
         self.vsctl("--no-wait", "init")
         oc = {"dpdk-init": "true",
-              "dpdk-extra": "--no-huge -m 2048 --legacy-mem --no-pci --no-telemetry "
-                            "--file-prefix=%s" % self.prefix,
+              "dpdk-extra": " ".join(benchlib.eal_memory() + (
+                  [] if benchlib.MEMORY["huge_dir"] else ["--legacy-mem"])) +
+                            " --no-pci --no-telemetry --file-prefix=%s" % self.prefix,
               "pmd-cpu-mask": "0x2", "n-handler-threads": "1",
               "n-revalidator-threads": "1", "pmd-perf-metrics": "false"}
         oc.update(self.other_config)

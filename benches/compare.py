@@ -4,7 +4,7 @@ on the same traffic and flow tables, in one invocation.
 
 usage: benches/compare.py [--scenarios a,b] [--reps N] [--interval S]
                           [--warmup S] [--out FILE] [--quick] [--peer DIR]
-                          [--vportd PATH]
+                          [--vportd PATH] [--hugepages]
        make bench BENCH_ARGS="--scenarios emc-1k,setup --reps 5"
 
 Traffic and tables come from the peer harness (--peer, default

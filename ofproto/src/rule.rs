@@ -500,6 +500,21 @@ pub struct Rule {
     pub instructions: Instructions,
 }
 
+impl Instructions {
+    /// True when any action (nested ones included) is `ct` or
+    /// `ct_clear`.
+    pub fn uses_conntrack(&self) -> bool {
+        fn any(acts: &[OfAction]) -> bool {
+            acts.iter().any(|a| match a {
+                OfAction::Ct(_) | OfAction::CtClear => true,
+                OfAction::Clone(inner) => any(inner),
+                _ => false,
+            })
+        }
+        any(&self.apply) || self.write_actions.as_deref().is_some_and(any)
+    }
+}
+
 impl Default for Rule {
     fn default() -> Self {
         Rule {

@@ -900,9 +900,11 @@ fn lower(
                 "ct is not allowed in write_actions (not an action-set action)".to_string()
             })?;
             if let Some(n) = &c.nat {
-                need(n.kind == flowcache::actions::NatKind::Existing || st.is_ip(), pos, || {
-                    "nat requires ip or ipv6 in the match".to_string()
-                })?;
+                need(
+                    n.kind == flowcache::actions::NatKind::Existing || st.is_ip(),
+                    pos,
+                    || "nat requires ip or ipv6 in the match".to_string(),
+                )?;
             }
             let mut inner_st = st.clone();
             let mut exec = Vec::with_capacity(c.exec.len());

@@ -450,11 +450,17 @@ fn ipv6_masked(s: &mut String, name: &str, v: &[u8; 16], m: &[u8; 16]) {
 /// The ct fields of a match, in OVS `match_format`'s order.
 fn ct_match_into(s: &mut String, f: &flowcache::key::FlowKey, w: &flowcache::key::FlowKey) {
     if w.ct_state != 0 {
-        s.push_str(&format!("ct_state={},", fmt_ct_state(f.ct_state, w.ct_state)));
+        s.push_str(&format!(
+            "ct_state={},",
+            fmt_ct_state(f.ct_state, w.ct_state)
+        ));
     }
     u16_masked(s, "ct_zone", f.ct_zone, w.ct_zone);
     u32_masked(s, "ct_mark", f.ct_mark, w.ct_mark);
-    let (lv, lm) = (u128::from_be_bytes(f.ct_label), u128::from_be_bytes(w.ct_label));
+    let (lv, lm) = (
+        u128::from_be_bytes(f.ct_label),
+        u128::from_be_bytes(w.ct_label),
+    );
     hex_masked(s, "ct_label", lv, lm, u128::MAX);
     ip_masked(s, "ct_nw_src", f.ct_nw_src, w.ct_nw_src);
     ip_masked(s, "ct_nw_dst", f.ct_nw_dst, w.ct_nw_dst);

@@ -286,7 +286,9 @@ pub(crate) fn parse_ct_state(s: &str) -> Result<(u128, u128), String> {
                 .map(|(_, b)| u128::from(*b))
                 .ok_or_else(|| format!("{s}: unknown ct_state flag `{name}'"))?;
             if mask & bit != 0 {
-                return Err(format!("{s}: each ct_state flag can be specified only once"));
+                return Err(format!(
+                    "{s}: each ct_state flag can be specified only once"
+                ));
             }
             mask |= bit;
             if set {

@@ -16,7 +16,7 @@ use crate::fields::FieldId;
 use crate::recirc::{FrozenState, FrozenStep};
 use crate::rule::{CtSpec, CtZone, OfAction};
 use flowcache::actions::{CtAction, DpAction};
-use flowcache::key::{DP_WORDS, CS_TRACKED};
+use flowcache::key::{CS_TRACKED, DP_WORDS};
 
 impl Ctx<'_> {
     pub(super) fn ct_action(&mut self, c: &CtSpec) {

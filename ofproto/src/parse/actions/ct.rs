@@ -124,7 +124,11 @@ fn parse_nat(kv: &Kv) -> PResult<CtNat> {
                 if n.kind != NatKind::Existing {
                     return Err(Perr::new(a.key_pos, "nat: only one of src or dst"));
                 }
-                n.kind = if a.key == "src" { NatKind::Src } else { NatKind::Dst };
+                n.kind = if a.key == "src" {
+                    NatKind::Src
+                } else {
+                    NatKind::Dst
+                };
                 if a.value.is_empty() {
                     continue;
                 }

@@ -108,9 +108,9 @@ macro_rules! counters {
         pub struct Counters { $(#[doc = $doc] pub $name: u64,)* }
 
         impl Counters {
-            /// `(name, value)` of every counter.
-            pub fn list(&self) -> Vec<(&'static str, u64)> {
-                vec![$((stringify!($name), self.$name),)*]
+            /// `(name, description, value)` of every counter.
+            pub fn list(&self) -> Vec<(&'static str, &'static str, u64)> {
+                vec![$((stringify!($name), $doc, self.$name),)*]
             }
         }
 

@@ -253,6 +253,9 @@ pub fn collect(server: &Server) -> Vec<Family> {
             );
         }
     }
+    for (name, help, kind, labels, v) in super::conntrack::metrics(server) {
+        f.add(&name, help, kind, labels, v);
+    }
     f.0
 }
 

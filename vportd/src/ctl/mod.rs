@@ -9,6 +9,7 @@
 //! * [`server`]: binding the socket, the bounded client loop, [`start`].
 
 pub mod commands;
+pub mod conntrack;
 pub mod fdb;
 pub mod format;
 pub mod groups;

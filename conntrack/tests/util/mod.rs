@@ -114,6 +114,7 @@ pub fn tcp_l4(sport: u16, dport: u16, seq: u32, ack: u32, flags: u16, payload: &
     l4
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn tcp4(
     src: [u8; 4],
     dst: [u8; 4],

@@ -89,10 +89,11 @@ pub(super) fn parse_ct(kv: &Kv) -> PResult<Lower> {
             k => return Err(Perr::new(a.key_pos, format!("{k}: unknown ct argument"))),
         }
     }
-    if !ct.exec.is_empty() && !ct.commit {
+    let nat_args = ct.nat.is_some_and(|n| n.kind != NatKind::Existing);
+    if (!ct.exec.is_empty() || nat_args) && !ct.commit {
         return Err(Perr::new(
             kv.key_pos,
-            "ct: exec() requires commit (OVS: actions inside ct() need the commit flag)",
+            "CT action requires commit flag if actions other than NAT without arguments are specified",
         ));
     }
     if ct.force && !ct.commit {

@@ -893,7 +893,10 @@ fn conntrack_actions() {
 
 #[test]
 fn conntrack_matches() {
-    let f = parse_flow("table=1,ct_state=+trk+est-rpl,ct_zone=10,ct_mark=0x5/0xf,ct_label=0x1,ip,actions=drop").unwrap();
+    let f = parse_flow(
+        "table=1,ct_state=+trk+est-rpl,ct_zone=10,ct_mark=0x5/0xf,ct_label=0x1,ip,actions=drop",
+    )
+    .unwrap();
     assert_eq!(f.matches.value.ct_state, 0x22);
     assert_eq!(f.matches.mask.ct_state, 0x2a);
     assert_eq!(f.matches.value.ct_zone, 10);

@@ -300,7 +300,7 @@ impl Conntrack {
     }
 
     fn shard(&self, h: u64) -> &Shard {
-        &self.shards[(h >> 56) as usize & (N_SHARDS - 1)]
+        &self.shards[shard_index(h)]
     }
 
     fn lookup(&self, key: &ConnKey, now: u64) -> Option<(Arc<Conn>, bool)> {
@@ -338,8 +338,8 @@ impl Conntrack {
     /// returns that one instead.
     fn insert(&self, conn: Arc<Conn>, now: u64) -> Result<Arc<Conn>, (Arc<Conn>, bool)> {
         let (h1, h2) = (conn.key.hash(), conn.rev.hash());
-        let i1 = (h1 >> 56) as usize & (N_SHARDS - 1);
-        let i2 = (h2 >> 56) as usize & (N_SHARDS - 1);
+        let i1 = shard_index(h1);
+        let i2 = shard_index(h2);
         // Expired holders of the keys go first.
         for (k, h) in [(&conn.key, h1), (&conn.rev, h2)] {
             let old = {
@@ -834,6 +834,14 @@ impl Conntrack {
             .fetch_add(victims.len() as u64, Ordering::Relaxed);
         victims.len()
     }
+}
+
+/// The shard of a key hash: bits 32.., which neither the shard's table
+/// index (low bits) nor its control tags (top 7 bits) use, so the keys of
+/// one shard still spread over its table.
+#[inline]
+fn shard_index(h: u64) -> usize {
+    (h >> 32) as usize & (N_SHARDS - 1)
 }
 
 enum Upd {

@@ -445,7 +445,7 @@ impl CtAction {
             parts.push(format!("mark={v:#x}/{m:#x}"));
         }
         if let Some((v, m)) = self.label {
-            parts.push(format!("labels={v:#x}/{m:#x}"));
+            parts.push(format!("label={v:#x}/{m:#x}"));
         }
         if let Some(n) = &self.nat {
             parts.push(n.format());

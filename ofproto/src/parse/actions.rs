@@ -899,6 +899,10 @@ fn lower(
             need(!in_set, pos, || {
                 "ct is not allowed in write_actions (not an action-set action)".to_string()
             })?;
+            // OVS `check_CT`: OFPBAC_MATCH_INCONSISTENT without IP.
+            need(st.is_ip(), pos, || {
+                "ct requires ip or ipv6 in the match".to_string()
+            })?;
             if let Some(n) = &c.nat {
                 need(
                     n.kind == flowcache::actions::NatKind::Existing || st.is_ip(),

@@ -757,6 +757,12 @@ impl<P: Packet> Pmd<P> {
                     self.io.flush_all();
                     did_work = true;
                 }
+                // The backlog counts as upcalls in flight: the datapath is
+                // not idle while packets wait.
+                self.io
+                    .stats
+                    .pending_upcalls
+                    .set((self.upcalls.pending.len() + self.backlog.len()) as u64);
                 last = tsc();
                 let spent = last.wrapping_sub(iter_start);
                 iter_start = last;

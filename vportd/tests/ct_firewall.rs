@@ -228,4 +228,11 @@ fn stateful_firewall_between_namespaces() {
     assert!(stats.contains("Total:"), "{stats}");
     let json = ctl(&["--json", "ct-get-limits"]);
     assert!(json.contains("limit"), "{json}");
+    let metrics = ctl(&["metrics"]);
+    assert!(
+        metrics.contains("vportd_conntrack_connections ") && metrics.contains("vportd_conntrack_created_total "),
+        "{metrics}"
+    );
+    // The control socket still answers after the metrics.
+    assert!(ctl(&["ct-get-nconns"]).trim().parse::<u32>().is_ok());
 }

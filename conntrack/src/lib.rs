@@ -497,7 +497,7 @@ impl Conntrack {
         now: u64,
     ) {
         let cnt = self.slot(slot);
-        cnt.packets.fetch_add(1, Ordering::Relaxed);
+        bump(&cnt.packets);
         let zone = act.zone;
         let Some(p) = packet::parse(frame, l3, dl_type) else {
             *meta = CtMeta {
@@ -505,7 +505,7 @@ impl Conntrack {
                 zone,
                 ..CtMeta::default()
             };
-            cnt.invalid.fetch_add(1, Ordering::Relaxed);
+            bump(&cnt.invalid);
             return;
         };
         let mut key = p.key;
@@ -531,20 +531,9 @@ impl Conntrack {
                 }
             }
         }
-        if let Some(c) = &conn {
-            if act.commit {
-                let mut g = c.inner.lock();
-                if let Some((v, m)) = act.mark {
-                    g.mark = (g.mark & !m) | (v & m);
-                }
-                if let Some((v, m)) = act.label {
-                    g.label = (g.label & !m) | (v & m);
-                }
-            }
-        }
         let count = |s: u8, bit: u8, c: &AtomicU64| {
             if s & bit != 0 {
-                c.fetch_add(1, Ordering::Relaxed);
+                bump(c);
             }
         };
         count(state, CS_NEW, &cnt.new);
@@ -559,7 +548,16 @@ impl Conntrack {
         };
         let tuple = match &conn {
             Some(c) => {
-                let g = c.inner.lock();
+                // One lock for the commit's mark/label and the read.
+                let mut g = c.inner.lock();
+                if act.commit {
+                    if let Some((v, mk)) = act.mark {
+                        g.mark = (g.mark & !mk) | (v & mk);
+                    }
+                    if let Some((v, mk)) = act.label {
+                        g.label = (g.label & !mk) | (v & mk);
+                    }
+                }
                 m.mark = g.mark;
                 m.label = g.label;
                 Some(c.key)
@@ -834,6 +832,14 @@ impl Conntrack {
             .fetch_add(victims.len() as u64, Ordering::Relaxed);
         victims.len()
     }
+}
+
+/// Adds 1 to a counter of the caller's slot: one writer per slot (a PMD),
+/// so a plain load and store, no locked instruction. (With more PMDs than
+/// [`N_SLOTS`] two may share a slot and lose a count now and then.)
+#[inline]
+fn bump(c: &AtomicU64) {
+    c.store(c.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
 }
 
 /// The shard of a key hash: bits 32.., which neither the shard's table

@@ -185,12 +185,16 @@ pub fn hash_key(key: &FlowKey) -> u32 {
 /// set for an Ethernet/IPv4/TCP-or-UDP frame (see [`hash_key_ipv4_l4`]).
 const FOLDS: [&[usize]; 6] = [
     &[0, 24],                             // recirc_id, in_port; ct_state/zone/mark
-    &[9, 27],                             // dl_dst, dl_src (start); ct_label
-    &[10, 11, 12, 28],                    // dl_src (end), dl_type; VLANs; MPLS; ct_label
-    &[13, 2, 14, 16, 19, 21, 25, 29, 31], // nw_src/dst; tun_id; IPv6; ND; ARP; ct tuple
-    &[18, 1, 3, 15, 17, 20, 22, 30, 32],  // frag/tos/ttl/proto; dp_hash/mark; ...; ct IPv6
-    &[23, 4, 5, 6, 7, 8, 26],             // tp_src/dst, tcp_flags; tunnel rest; ct ports
+    &[9, 25, 27],                         // dl_dst, dl_src (start); ct_nw_src/dst; ct_label
+    &[10, 11, 12, 26, 28],                // dl_src (end), dl_type; VLANs; MPLS; ct ports; ct_label
+    &[13, 2, 14, 16, 19, 21],             // nw_src/dst; tun_id; IPv6; ND; ARP
+    &[18, 1, 3, 15, 17, 20, 22],          // frag/tos/ttl/proto; dp_hash/mark; ...
+    &[23, 4, 5, 6, 7, 8, 29, 30, 31, 32], // tp_src/dst, tcp_flags; tunnel rest; ct IPv6
 ];
+// The ct tuple words are never folded with the packet words they copy
+// (ct_nw_src/dst with nw_src/dst, ct ports with tp ports, ct IPv6 with
+// IPv6): in the original direction they are equal, and the XOR would
+// cancel, giving every recirculated packet of a connection table one hash.
 
 /// [`hash_key`] of a key whose only non-zero datapath words are those an
 /// Ethernet/IPv4/L4 frame of an untracked packet sets (0, 1, 9, 10, 13,

@@ -230,7 +230,8 @@ fn stateful_firewall_between_namespaces() {
     assert!(json.contains("limit"), "{json}");
     let metrics = ctl(&["metrics"]);
     assert!(
-        metrics.contains("vportd_conntrack_connections ") && metrics.contains("vportd_conntrack_created_total "),
+        metrics.contains("vportd_conntrack_connections ")
+            && metrics.contains("vportd_conntrack_created_total "),
         "{metrics}"
     );
     // The control socket still answers after the metrics.

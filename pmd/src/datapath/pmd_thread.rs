@@ -514,6 +514,9 @@ pub struct Pmd<P: Packet> {
     /// order (only while conntrack is in use: each packet must see the
     /// connections committed by the packets before it).
     backlog: Vec<(P, PacketMeta, u8)>,
+    /// An empty vector with capacity, swapped with `io.recirc` when the
+    /// recirculations are drained.
+    recirc_spare: Vec<(P, PacketMeta, u8)>,
     upcalls: UpcallState<P>,
     reply_rx: Receiver<UpcallReply>,
     cmd_rx: Receiver<PmdCommand<P>>,
@@ -692,6 +695,7 @@ impl<P: Packet> Pmd<P> {
                 })
                 .collect(),
             backlog: Vec::new(),
+            recirc_spare: Vec::new(),
             upcalls: UpcallState::new(cfg.index, wiring.upcall_tx),
             reply_rx: wiring.reply_rx,
             cmd_rx,
@@ -1016,16 +1020,15 @@ impl<P: Packet> Pmd<P> {
 
         if self.io.ct.in_use() {
             let hits = live & !missed;
-            let mut owned: [Option<Arc<Megaflow>>; BURST] = std::array::from_fn(|_| None);
-            for i in bits(hits) {
-                owned[i] = flows[i].cloned();
-            }
+            let owned: arrayvec::ArrayVec<Option<Arc<Megaflow>>, BURST> = (0..n)
+                .map(|i| flows[i].filter(|_| hits & (1 << i) != 0).cloned())
+                .collect();
             for i in bits(learned) {
                 if let Some(mf) = dpcls_hits[i] {
                     self.emc.maybe_insert(hashes[i], &keys[i], mf);
                 }
             }
-            self.process_burst_ordered(&mut slots[..n], &owned[..n], meta, depth);
+            self.process_burst_ordered(&mut slots[..n], &owned, meta, depth);
             return;
         }
 
@@ -1378,12 +1381,18 @@ impl<P: Packet> Pmd<P> {
     /// Looks recirculated packets up again, in batches by metadata.
     fn drain_recirculations(&mut self) {
         while !self.io.recirc.is_empty() {
-            let pending = std::mem::take(&mut self.io.recirc);
-            for (pkt, meta, depth) in pending {
+            // Swapped with the spare vector, so that a recirculation per
+            // packet (conntrack) allocates nothing.
+            let spare = std::mem::take(&mut self.recirc_spare);
+            let mut pending = std::mem::replace(&mut self.io.recirc, spare);
+            for (pkt, meta, depth) in pending.drain(..) {
                 self.io.stats.recirculations.add(1);
                 let mut b: Batch<P> = Batch::new();
                 b.push(pkt);
                 self.process_burst(&mut b, meta, depth);
+            }
+            if pending.capacity() > self.recirc_spare.capacity() {
+                self.recirc_spare = pending;
             }
         }
     }

@@ -89,7 +89,7 @@ clean:
 	$(CARGO) clean
 	rm -rf $(OUT)
 
-## fuzz: the cargo-fuzz targets (flow key extraction, flow parser), FUZZ_SECONDS
+## fuzz: the cargo-fuzz targets (flow key extraction, flow parser, conntrack), FUZZ_SECONDS
 ## each. cargo-fuzz needs a nightly toolchain: without one this says so and
 ## skips (the stable proptest "never panics" tests run in `make test`).
 FUZZ_SECONDS ?= 60
@@ -99,4 +99,5 @@ fuzz:
 	command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz || { echo "fuzz: skipped (cargo-fuzz could not be installed)"; exit 0; }; \
 	set -e; \
 	(cd flowcache && cargo +nightly fuzz run extract -- -max_total_time=$(FUZZ_SECONDS)); \
-	(cd ofproto && cargo +nightly fuzz run parse_flows -- -max_total_time=$(FUZZ_SECONDS))
+	(cd ofproto && cargo +nightly fuzz run parse_flows -- -max_total_time=$(FUZZ_SECONDS)); \
+	(cd conntrack && cargo +nightly fuzz run ct_execute -- -max_total_time=$(FUZZ_SECONDS))

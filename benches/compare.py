@@ -37,6 +37,11 @@ Steady-state scenarios (rules, pcap):
   normal-1k      NORMAL      macs1k      the same, 1000 source MACs: flows1k
                                          with source MAC 02:20:00:00:00:00+i
                                          for its i-th flow (5-tuple)
+  ct-1k          ct          ct1k        security group (ct(table=1); +new ->
+                                         ct(commit),output; +est -> output;
+                                         +inv -> drop); flows1k with each
+                                         frame followed by its reply
+  ct-100k        ct          ct100k      the same over flows100k
   normal-1k-l2   NORMAL      macs1k-l2   1000 source MACs and nothing else
                                          different (flow1's frame, source
                                          02:10:00:00:00:00+i): OVS's EMC,
@@ -136,6 +141,8 @@ import ovs as ovslib
 SINK = "net_null0,no-rx=1"
 # Written into the scratch directory (the peer has no NORMAL table).
 NORMAL_RULES = "normal.flows"
+# Written into the scratch directory: an OpenStack-style security group.
+CT_RULES = "ct.flows"
 STORM_PACKETS = 150000
 # normal-learn: room for every storm MAC, so that each is learned once.
 MAC_TABLE = 200000
@@ -161,6 +168,10 @@ STEADY = {
     "normal-1mac": (NORMAL_RULES, "flow1", "OpenFlow10", {}, []),
     "normal-1k": (NORMAL_RULES, "macs1k", "OpenFlow10", {}, []),
     "normal-1k-l2": (NORMAL_RULES, "macs1k-l2", "OpenFlow10", {}, []),
+    # Conntrack (see CT_RULES): each flow of flows1k/flows100k followed by
+    # its reply, so every connection is established in both directions.
+    "ct-1k": (CT_RULES, "ct1k", "OpenFlow13", {}, []),
+    "ct-100k": (CT_RULES, "ct100k", "OpenFlow13", {}, []),
 }
 STORMS = ("setup", "normal-learn")
 DEFAULT_SCENARIOS = [s for s in STEADY
@@ -245,6 +256,33 @@ def write_mac_per_flow_pcap(src, out):
             frame = f.read(struct.unpack("<IIII", rec)[2])
             i = flows.setdefault(frame[26:38], len(flows))
             g.write(rec + frame[:6] + b"\x02\x20" + struct.pack("!I", i) + frame[12:])
+
+
+def write_bidir_pcap(src, out):
+    """src (untagged IPv4/UDP) with every frame followed by its reply:
+    MACs, addresses and ports swapped (checksums stay valid: a swap does
+    not change a ones-complement sum)."""
+    with open(src, "rb") as f, open(out, "wb") as g:
+        g.write(f.read(24))
+        while True:
+            rec = f.read(16)
+            if len(rec) < 16:
+                return
+            frame = f.read(struct.unpack("<IIII", rec)[2])
+            g.write(rec + frame)
+            r = bytearray(frame)
+            r[0:6], r[6:12] = frame[6:12], frame[0:6]
+            r[26:30], r[30:34] = frame[30:34], frame[26:30]
+            r[34:36], r[36:38] = frame[36:38], frame[34:36]
+            g.write(rec + bytes(r))
+
+
+def write_ct_flows(out):
+    with open(out, "w") as f:
+        f.write("table=0,priority=10,ip,ct_state=-trk,actions=ct(table=1)\n"
+                "table=1,priority=10,ip,ct_state=+trk+new,actions=ct(commit),output:2\n"
+                "table=1,priority=10,ip,ct_state=+trk+est,actions=output:2\n"
+                "table=1,priority=10,ip,ct_state=+trk+inv,actions=drop\n")
 
 
 def write_normal_flows(out):
@@ -632,6 +670,9 @@ def main():
         if n != 1000:
             raise BenchError("flows1k.pcap has %d flows, expected 1000" % n)
         write_normal_flows(os.path.join(scratch, NORMAL_RULES))
+        write_ct_flows(os.path.join(scratch, CT_RULES))
+        write_bidir_pcap(inp.pcap("flows1k"), inp.pcap("ct1k"))
+        write_bidir_pcap(inp.pcap("flows100k"), inp.pcap("ct100k"))
         if a.hugepages:
             with benchlib.Hugepages(pages=2048, mb=1024):
                 a.memory = benchlib.memory_label()

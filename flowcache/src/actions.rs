@@ -329,8 +329,138 @@ pub enum DpAction {
         gt: ActionList,
         le: ActionList,
     },
+    /// Send the packet through the connection tracker (OVS `ct(...)`): sets
+    /// its ct metadata, may commit a connection and apply NAT.
+    Ct(Box<CtAction>),
+    /// Clear the packet's ct metadata (OVS `ct_clear`).
+    CtClear,
     /// Drop the packet, counted under `reason`.
     Drop(DropReason),
+}
+
+/// The datapath `ct` action: every parameter is resolved at translation
+/// time (a zone from a field is the field's value in the flow).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct CtAction {
+    pub zone: u16,
+    pub commit: bool,
+    /// With `commit`: a connection found in the reply direction is ended
+    /// and a new one committed for this packet's direction.
+    pub force: bool,
+    /// With `commit`: `ct_mark = (ct_mark & !mask) | (value & mask)`.
+    pub mark: Option<(u32, u32)>,
+    /// With `commit`: the same for `ct_label`.
+    pub label: Option<(u128, u128)>,
+    pub nat: Option<CtNat>,
+}
+
+/// Which translation a `nat` sets up for a new connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum NatKind {
+    /// `nat` alone: apply the connection's NAT, set up none.
+    #[default]
+    Existing,
+    Src,
+    Dst,
+}
+
+/// `nat(src|dst=ADDR[-ADDR][:PORT[-PORT]],random|hash,persistent)`.
+/// Addresses are IPv6-sized; an IPv4 range has `ipv6 == false` and the
+/// address in the low 4 bytes (big-endian).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct CtNat {
+    pub kind: NatKind,
+    pub ipv6: bool,
+    pub addr_min: [u8; 16],
+    pub addr_max: [u8; 16],
+    /// 0..0 means "keep the port when free".
+    pub port_min: u16,
+    pub port_max: u16,
+    pub random: bool,
+    pub hash: bool,
+    pub persistent: bool,
+}
+
+impl CtNat {
+    /// True when an address range is given.
+    pub fn has_addr(&self) -> bool {
+        self.addr_min != [0; 16] || self.addr_max != [0; 16]
+    }
+
+    fn format(&self) -> String {
+        let kind = match self.kind {
+            NatKind::Existing => return "nat".into(),
+            NatKind::Src => "src",
+            NatKind::Dst => "dst",
+        };
+        let addr = |a: &[u8; 16]| {
+            if self.ipv6 {
+                crate::text::ipv6(a)
+            } else {
+                crate::text::ipv4(u32::from_be_bytes([a[12], a[13], a[14], a[15]]))
+            }
+        };
+        let mut s = format!("nat({kind}");
+        if self.has_addr() {
+            s.push('=');
+            let (lo, hi) = (addr(&self.addr_min), addr(&self.addr_max));
+            if self.ipv6 && self.port_min != 0 {
+                s.push_str(&format!("[{lo}]"));
+            } else {
+                s.push_str(&lo);
+            }
+            if self.addr_max != self.addr_min {
+                s.push('-');
+                s.push_str(&hi);
+            }
+            if self.port_min != 0 {
+                s.push_str(&format!(":{}", self.port_min));
+                if self.port_max != self.port_min {
+                    s.push_str(&format!("-{}", self.port_max));
+                }
+            }
+        }
+        if self.random {
+            s.push_str(",random");
+        }
+        if self.hash {
+            s.push_str(",hash");
+        }
+        if self.persistent {
+            s.push_str(",persistent");
+        }
+        s.push(')');
+        s
+    }
+}
+
+impl CtAction {
+    fn format(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        if self.commit {
+            parts.push("commit".into());
+        }
+        if self.force {
+            parts.push("force".into());
+        }
+        if self.zone != 0 {
+            parts.push(format!("zone={}", self.zone));
+        }
+        if let Some((v, m)) = self.mark {
+            parts.push(format!("mark={v:#x}/{m:#x}"));
+        }
+        if let Some((v, m)) = self.label {
+            parts.push(format!("label={v:#x}/{m:#x}"));
+        }
+        if let Some(n) = &self.nat {
+            parts.push(n.format());
+        }
+        if parts.is_empty() {
+            "ct".into()
+        } else {
+            format!("ct({})", parts.join(","))
+        }
+    }
 }
 
 impl DpAction {
@@ -389,6 +519,8 @@ fn format_action(a: &DpAction) -> String {
             format_actions(gt),
             format_actions(le)
         ),
+        DpAction::Ct(ct) => ct.format(),
+        DpAction::CtClear => "ct_clear".into(),
         DpAction::Drop(r) => format!("drop({})", r.name()),
     }
 }

@@ -51,8 +51,8 @@ pub fn has_avx2() -> bool {
     }
 }
 
-/// `a == b` for `N` words (`N` a multiple of 4) with AVX2: `N / 4`
-/// 256-bit XOR/OR, one `vptest`, no branch.
+/// `a == b` for `N` words with AVX2: `N / 4` 256-bit XOR/OR and one
+/// `vptest`, plus the `N % 4` remaining words as scalars.
 ///
 /// # Safety
 /// The CPU must support AVX2 ([`has_avx2`]).
@@ -61,7 +61,6 @@ pub fn has_avx2() -> bool {
 #[inline]
 pub unsafe fn eq_words_avx2<const N: usize>(a: &[u64; N], b: &[u64; N]) -> bool {
     use core::arch::x86_64::*;
-    const { assert!(N.is_multiple_of(4)) };
     let pa = a.as_ptr() as *const __m256i;
     let pb = b.as_ptr() as *const __m256i;
     let mut acc = _mm256_setzero_si256();
@@ -71,7 +70,13 @@ pub unsafe fn eq_words_avx2<const N: usize>(a: &[u64; N], b: &[u64; N]) -> bool 
         let (x, y) = unsafe { (_mm256_loadu_si256(pa.add(k)), _mm256_loadu_si256(pb.add(k))) };
         acc = _mm256_or_si256(acc, _mm256_xor_si256(x, y));
     }
-    _mm256_testz_si256(acc, acc) != 0
+    // The words after the last full 4-word lane (N need not be a
+    // multiple of 4).
+    let mut tail = 0u64;
+    for k in (N / 4) * 4..N {
+        tail |= a[k] ^ b[k];
+    }
+    _mm256_testz_si256(acc, acc) != 0 && tail == 0
 }
 
 #[cfg(test)]

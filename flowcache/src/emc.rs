@@ -3,7 +3,7 @@
 //! * 8192 entries; a 32-bit key hash ([`crate::hash::hash_key`], computed
 //!   once per packet by the pipeline) gives two candidate slots, bits 0..13
 //!   and 13..26, as OVS does.
-//! * A hit needs the stored hash and all 24 datapath words to be equal, and
+//! * A hit needs the stored hash and all 33 datapath words to be equal, and
 //!   the megaflow to be alive: entries whose megaflow is dead are misses
 //!   (they are cleared by [`Emc::sweep_one`] or reused by an insert; lookups
 //!   take `&self`, so they cannot clear them).
@@ -17,7 +17,7 @@
 //! pointers (64 KiB) are dense, the keys (1.5 MiB) are 3 cache lines each,
 //! only read after a hash match.
 //!
-//! The 24-word key compare uses AVX2 when the CPU has it (run-time
+//! The 33-word key compare uses AVX2 when the CPU has it (run-time
 //! detection; ~25% cheaper hits), with a scalar fallback; both are tested
 //! to agree.
 //!
@@ -65,7 +65,7 @@ fn dp_words(key: &FlowKey) -> &[u64; DP_WORDS] {
     key.words()[..DP_WORDS].try_into().unwrap()
 }
 
-/// Branch-free compare of 24 words.
+/// Branch-free compare of 33 words.
 #[inline(always)]
 fn eq_words(a: &[u64; DP_WORDS], b: &[u64; DP_WORDS]) -> bool {
     let mut d = 0;

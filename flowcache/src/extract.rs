@@ -108,6 +108,65 @@ pub struct PacketMeta {
     pub recirc_id: u32,
     pub dp_hash: u32,
     pub pkt_mark: u32,
+    /// Connection tracking state left by a datapath `ct` action (all zero
+    /// for an untracked packet).
+    pub ct: CtMeta,
+}
+
+/// The connection tracking metadata of a packet (OVS `md.ct_*`): what a
+/// `ct` action found, carried into the key of the recirculated packet.
+/// Everything is 0 while `state` is 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CtMeta {
+    /// `CS_*` bits.
+    pub state: u8,
+    pub zone: u16,
+    pub mark: u32,
+    pub label: u128,
+    /// The original direction of the connection (OVS `ct_orig_tuple`);
+    /// `nw_proto` 0 when there is none.
+    pub nw_proto: u8,
+    pub nw_src: u32,
+    pub nw_dst: u32,
+    pub ipv6_src: [u8; 16],
+    pub ipv6_dst: [u8; 16],
+    pub tp_src: u16,
+    pub tp_dst: u16,
+}
+
+impl CtMeta {
+    /// Copies the metadata into the key's ct words.
+    #[inline]
+    pub fn write_key(&self, key: &mut FlowKey) {
+        key.ct_state = self.state;
+        key.ct_zone = self.zone;
+        key.ct_mark = self.mark;
+        key.ct_label = self.label.to_be_bytes();
+        key.ct_nw_proto = self.nw_proto;
+        key.ct_nw_src = self.nw_src;
+        key.ct_nw_dst = self.nw_dst;
+        key.ct_ipv6_src = self.ipv6_src;
+        key.ct_ipv6_dst = self.ipv6_dst;
+        key.ct_tp_src = self.tp_src;
+        key.ct_tp_dst = self.tp_dst;
+    }
+
+    /// The metadata held in a key's ct words.
+    pub fn from_key(key: &FlowKey) -> CtMeta {
+        CtMeta {
+            state: key.ct_state,
+            zone: key.ct_zone,
+            mark: key.ct_mark,
+            label: u128::from_be_bytes(key.ct_label),
+            nw_proto: key.ct_nw_proto,
+            nw_src: key.ct_nw_src,
+            nw_dst: key.ct_nw_dst,
+            ipv6_src: key.ct_ipv6_src,
+            ipv6_dst: key.ct_ipv6_dst,
+            tp_src: key.ct_tp_src,
+            tp_dst: key.ct_tp_dst,
+        }
+    }
 }
 
 /// Why a frame could not be parsed at all.
@@ -158,6 +217,9 @@ pub fn extract_with_vlan_limit(
     key.in_port = meta.in_port;
     key.dp_hash = meta.dp_hash;
     key.pkt_mark = meta.pkt_mark;
+    if meta.ct.state != 0 {
+        meta.ct.write_key(key);
+    }
 
     let Some(eth) = frame.first_chunk::<{ ethernet::Frame::<&[u8]>::HEADER_LEN }>() else {
         return Err(ExtractError::TooShort(frame.len()));
@@ -189,6 +251,11 @@ pub fn extract_hashed(
     key.in_port = meta.in_port;
     key.dp_hash = meta.dp_hash;
     key.pkt_mark = meta.pkt_mark;
+    if meta.ct.state != 0 {
+        // A tracked packet's ct words are not among the fast path's.
+        let ofs = extract_with_vlan_limit(frame, meta, key, DEFAULT_VLAN_LIMIT)?;
+        return Ok((ofs, crate::hash::hash_key(key)));
+    }
     if let Some(ofs) = extract_ipv4_l4(frame, key) {
         return Ok((ofs, crate::hash::hash_key_ipv4_l4(key)));
     }

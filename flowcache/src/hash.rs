@@ -1,6 +1,6 @@
 //! Hashing of flow keys for the caches.
 //!
-//! One primitive, [`hash_words`], serves every cache: the EMC hashes the 24
+//! One primitive, [`hash_words`], serves every cache: the EMC hashes the 33
 //! datapath words of a key ([`hash_key`]), a dpcls subtable hashes the
 //! *packed* masked words of a key (the words where its mask is non-zero,
 //! ANDed with the mask, in word order: [`hash_masked`]).
@@ -167,7 +167,7 @@ pub fn fold32(h: u64) -> u32 {
 /// OpenFlow-only words are ignored). Computed once per packet by the
 /// pipeline and passed to [`crate::emc::Emc`] and the SMC.
 ///
-/// The 24 words are XOR-folded into the 6 that vary most between flows
+/// The 33 words are XOR-folded into the 6 that vary most between flows
 /// (metadata, MACs, dl_type, IPv4 addresses, IP proto/TOS/TTL/frag, L4
 /// ports; see [`FOLDS`]) and those 6 are hashed. Keys that differ only in a
 /// way the fold cancels collide, which costs a cache slot, never a wrong
@@ -181,21 +181,26 @@ pub fn hash_key(key: &FlowKey) -> u32 {
 }
 
 /// Which datapath words [`hash_key`] XORs into each of its 6 hashed words:
-/// each of the 24 exactly once. The first word of each group is the one
+/// each of the 33 exactly once. The first word of each group is the one
 /// set for an Ethernet/IPv4/TCP-or-UDP frame (see [`hash_key_ipv4_l4`]).
 const FOLDS: [&[usize]; 6] = [
-    &[0],                        // recirc_id, in_port
-    &[9],                        // dl_dst, dl_src (start)
-    &[10, 11, 12],               // dl_src (end), dl_type; VLANs; MPLS
-    &[13, 2, 14, 16, 19, 21],    // nw_src/dst; tun_id; IPv6; ND; ARP
-    &[18, 1, 3, 15, 17, 20, 22], // frag/tos/ttl/proto; dp_hash/mark; ...
-    &[23, 4, 5, 6, 7, 8],        // tp_src/dst, tcp_flags; tunnel rest
+    &[0, 24],                             // recirc_id, in_port; ct_state/zone/mark
+    &[9, 25, 27],                         // dl_dst, dl_src (start); ct_nw_src/dst; ct_label
+    &[10, 11, 12, 26, 28],                // dl_src (end), dl_type; VLANs; MPLS; ct ports; ct_label
+    &[13, 2, 14, 16, 19, 21],             // nw_src/dst; tun_id; IPv6; ND; ARP
+    &[18, 1, 3, 15, 17, 20, 22],          // frag/tos/ttl/proto; dp_hash/mark; ...
+    &[23, 4, 5, 6, 7, 8, 29, 30, 31, 32], // tp_src/dst, tcp_flags; tunnel rest; ct IPv6
 ];
+// The ct tuple words are never folded with the packet words they copy
+// (ct_nw_src/dst with nw_src/dst, ct ports with tp ports, ct IPv6 with
+// IPv6): in the original direction they are equal, and the XOR would
+// cancel, giving every recirculated packet of a connection table one hash.
 
 /// [`hash_key`] of a key whose only non-zero datapath words are those an
-/// Ethernet/IPv4/L4 frame sets (0, 1, 9, 10, 13, 18 and 23), as
+/// Ethernet/IPv4/L4 frame of an untracked packet sets (0, 1, 9, 10, 13,
+/// 18 and 23), as
 /// [`crate::extract::extract_hashed`]'s fast path leaves it: the folds
-/// reduce to those words, so this reads 7 words instead of 24.
+/// reduce to those words, so this reads 7 words instead of 33.
 #[inline(always)]
 pub fn hash_key_ipv4_l4(key: &FlowKey) -> u32 {
     let w = key.words();

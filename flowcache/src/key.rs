@@ -38,6 +38,16 @@ pub const VLAN_PCP_SHIFT: u16 = 13;
 pub const FRAG_ANY: u8 = 1;
 pub const FRAG_LATER: u8 = 2;
 
+/// `ct_state` bits (OVS `CS_*`).
+pub const CS_NEW: u8 = 0x01;
+pub const CS_ESTABLISHED: u8 = 0x02;
+pub const CS_RELATED: u8 = 0x04;
+pub const CS_REPLY_DIR: u8 = 0x08;
+pub const CS_INVALID: u8 = 0x10;
+pub const CS_TRACKED: u8 = 0x20;
+pub const CS_SRC_NAT: u8 = 0x40;
+pub const CS_DST_NAT: u8 = 0x80;
+
 /// Ethertypes the parser knows.
 pub const ETH_TYPE_IPV4: u16 = 0x0800;
 pub const ETH_TYPE_ARP: u16 = 0x0806;
@@ -131,12 +141,30 @@ pub struct FlowKey {
     pub tp_dst: u16,
     pub tcp_flags: u16,
     pub _pad_l4: u16,
+    // word 24: connection tracking state (OVS `ct_state`, `ct_nw_proto`,
+    // `ct_zone`, `ct_mark`); all ct words are 0 for an untracked packet
+    pub ct_state: u8,
+    pub ct_nw_proto: u8,
+    pub ct_zone: u16,
+    pub ct_mark: u32,
+    // word 25: IPv4 addresses of the connection's original direction
+    pub ct_nw_src: u32,
+    pub ct_nw_dst: u32,
+    // word 26: L4 ports (ICMP type/code) of the original direction
+    pub ct_tp_src: u16,
+    pub ct_tp_dst: u16,
+    pub _pad_ct: u32,
+    // word 27-28: the 128-bit ct_label, big-endian
+    pub ct_label: [u8; 16],
+    // word 29-32: IPv6 addresses of the original direction
+    pub ct_ipv6_src: [u8; 16],
+    pub ct_ipv6_dst: [u8; 16],
     // ---- end of the datapath part (DP_WORDS) ----
-    // word 24: OpenFlow metadata
+    // word 33: OpenFlow metadata
     pub metadata: u64,
-    // word 25-32: OpenFlow registers reg0..reg15
+    // word 34-41: OpenFlow registers reg0..reg15
     pub regs: [u32; 16],
-    // word 33: the conjunction id a `conj_id=` rule is looked up with (OVS
+    // word 42: the conjunction id a `conj_id=` rule is looked up with (OVS
     // `flow.conj_id`: set only during the classifier's second lookup of a
     // conjunctive match)
     pub conj_id: u32,
@@ -147,11 +175,11 @@ pub struct FlowKey {
 pub const KEY_WORDS: usize = core::mem::size_of::<FlowKey>() / 8;
 /// Number of leading words that the datapath uses (headers + datapath
 /// metadata). Words from here on are OpenFlow-only state.
-pub const DP_WORDS: usize = 24;
+pub const DP_WORDS: usize = 33;
 
 const _: () = assert!(core::mem::size_of::<FlowKey>().is_multiple_of(8));
 const _: () = assert!(core::mem::offset_of!(FlowKey, metadata) == DP_WORDS * 8);
-const _: () = assert!(KEY_WORDS == 34);
+const _: () = assert!(KEY_WORDS == 43);
 
 impl FlowKey {
     /// The key as words.

@@ -16,6 +16,7 @@ fn check(frame: &[u8], limit: usize) -> Result<(FlowKey, Option<Offsets>), TestC
         recirc_id: 2,
         dp_hash: 3,
         pkt_mark: 4,
+        ..PacketMeta::default()
     };
     let mut k = FlowKey::all_ones();
     let r = extract_with_vlan_limit(frame, &meta, &mut k, limit);

@@ -202,6 +202,7 @@ fn too_short_frames() {
             recirc_id: 1,
             dp_hash: 2,
             pkt_mark: 3,
+            ..PacketMeta::default()
         };
         assert_eq!(
             extract(&vec![0xffu8; len], &m, &mut k),
@@ -230,6 +231,7 @@ fn metadata_is_copied() {
         recirc_id: 9,
         dp_hash: 0xdead_beef,
         pkt_mark: 42,
+        ..PacketMeta::default()
     };
     let mut k = FlowKey::all_ones();
     extract(&eth(0x1234, &[0; 40]), &m, &mut k).unwrap();

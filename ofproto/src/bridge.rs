@@ -75,6 +75,9 @@ pub struct Bridge {
     macs: Mutex<MacTable>,
     /// VLAN settings of the ports (absent: trunk of every VLAN).
     vlans: ArcSwap<BTreeMap<u32, PortVlan>>,
+    /// The datapath's connection tracker, told whether some rule uses
+    /// `ct` at every table change (the PMDs then order their bursts).
+    conntrack: Mutex<Option<Arc<conntrack::Conntrack>>>,
 }
 
 impl Default for Bridge {
@@ -94,7 +97,14 @@ impl Bridge {
             recirc: RecircRegistry::new(),
             macs: Mutex::new(MacTable::new()),
             vlans: ArcSwap::from_pointee(BTreeMap::new()),
+            conntrack: Mutex::new(None),
         }
+    }
+
+    /// Connects the datapath's connection tracker (see the field).
+    pub fn attach_conntrack(&self, ct: Arc<conntrack::Conntrack>) {
+        ct.set_in_use(self.tables.load().uses_conntrack());
+        *self.conntrack.lock() = Some(ct);
     }
 
     /// The current tables (a snapshot that stays valid while held).
@@ -108,6 +118,9 @@ impl Bridge {
     }
 
     fn publish(&self, tables: Tables) {
+        if let Some(ct) = &*self.conntrack.lock() {
+            ct.set_in_use(tables.uses_conntrack());
+        }
         self.tables.store(Arc::new(tables));
         self.generation.fetch_add(1, Ordering::Release);
     }

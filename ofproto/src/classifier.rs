@@ -65,7 +65,7 @@ const STAGE_L3: usize = 2;
 /// has every bit of the fields of stage `s` set.
 ///
 /// * 0 metadata: `recirc_id`, `in_port`, `dp_hash`, `pkt_mark`, tunnel,
-///   `metadata`, registers;
+///   the ct fields, `metadata`, registers;
 /// * 1 L2: `dl_dst`, `dl_src`, `dl_type`, VLANs, MPLS;
 /// * 2 L3: IPv4/IPv6 addresses, label, `nw_frag`, `nw_tos`, `nw_ttl`,
 ///   `nw_proto`, ND target, ARP SHA/THA, `tcp_flags`;
@@ -80,7 +80,8 @@ pub fn stage_masks() -> &'static [FlowKey; N_STAGES] {
         let l3 = offset_of!(FlowKey, nw_src);
         let l4 = offset_of!(FlowKey, tp_src);
         let tcp_flags = offset_of!(FlowKey, tcp_flags);
-        let dp_end = offset_of!(FlowKey, metadata);
+        // The ct words (after the L4 word) are metadata, as in OVS.
+        let dp_end = offset_of!(FlowKey, ct_state);
         for (s, mask) in m.iter_mut().enumerate() {
             let bytes: &mut [u8] = bytemuck::bytes_of_mut(mask);
             for (i, b) in bytes.iter_mut().enumerate().take(size) {

@@ -66,6 +66,19 @@ pub enum FieldId {
     Xxreg(u8),
     TunId,
     PktMark,
+    /// Connection tracking: `ct_state` (`CS_*` bits).
+    CtState,
+    CtZone,
+    CtMark,
+    CtLabel,
+    /// The connection's original direction (`ct_nw_src`, ...).
+    CtNwSrc,
+    CtNwDst,
+    CtIpv6Src,
+    CtIpv6Dst,
+    CtNwProto,
+    CtTpSrc,
+    CtTpDst,
 }
 
 /// What a packet must be for a field to be meaningful (OVS `mf_prereqs`).
@@ -212,6 +225,10 @@ impl FieldId {
             Xxreg(_) => 128,
             TunId => 64,
             PktMark => 32,
+            CtState | CtNwProto => 8,
+            CtZone | CtTpSrc | CtTpDst => 16,
+            CtMark | CtNwSrc | CtNwDst => 32,
+            CtLabel | CtIpv6Src | CtIpv6Dst => 128,
         }
     }
 
@@ -240,6 +257,8 @@ impl FieldId {
         match self {
             InPort | DlSrc | DlDst | DlType | VlanTci | VlanVid | VlanPcp | Metadata | Reg(_)
             | Xreg(_) | Xxreg(_) | TunId | PktMark => Prereq::None,
+            CtState | CtZone | CtMark | CtLabel | CtNwSrc | CtNwDst | CtIpv6Src | CtIpv6Dst
+            | CtNwProto | CtTpSrc | CtTpDst => Prereq::None,
             MplsLabel | MplsTc | MplsBos | MplsTtl => Prereq::Mpls,
             NwSrc | NwDst => Prereq::IpOrArp,
             NwProto | NwTos | IpDscp | NwEcn | NwTtl | NwFrag => Prereq::Ip,
@@ -259,7 +278,19 @@ impl FieldId {
     pub fn is_writable(self) -> bool {
         !matches!(
             self,
-            FieldId::DlType | FieldId::NwProto | FieldId::NwFrag | FieldId::TcpFlags
+            FieldId::DlType
+                | FieldId::NwProto
+                | FieldId::NwFrag
+                | FieldId::TcpFlags
+                | FieldId::CtState
+                | FieldId::CtZone
+                | FieldId::CtNwSrc
+                | FieldId::CtNwDst
+                | FieldId::CtIpv6Src
+                | FieldId::CtIpv6Dst
+                | FieldId::CtNwProto
+                | FieldId::CtTpSrc
+                | FieldId::CtTpDst
         )
     }
 
@@ -314,6 +345,17 @@ impl FieldId {
             Xxreg(n) => key.xxreg(n as usize),
             TunId => key.tun_id as u128,
             PktMark => key.pkt_mark as u128,
+            CtState => key.ct_state as u128,
+            CtZone => key.ct_zone as u128,
+            CtMark => key.ct_mark as u128,
+            CtLabel => u128::from_be_bytes(key.ct_label),
+            CtNwSrc => key.ct_nw_src as u128,
+            CtNwDst => key.ct_nw_dst as u128,
+            CtIpv6Src => u128::from_be_bytes(key.ct_ipv6_src),
+            CtIpv6Dst => u128::from_be_bytes(key.ct_ipv6_dst),
+            CtNwProto => key.ct_nw_proto as u128,
+            CtTpSrc => key.ct_tp_src as u128,
+            CtTpDst => key.ct_tp_dst as u128,
         }
     }
 
@@ -366,6 +408,17 @@ impl FieldId {
             Xxreg(n) => key.set_xxreg(n as usize, v),
             TunId => key.tun_id = v as u64,
             PktMark => key.pkt_mark = v as u32,
+            CtState => key.ct_state = v as u8,
+            CtZone => key.ct_zone = v as u16,
+            CtMark => key.ct_mark = v as u32,
+            CtLabel => key.ct_label = v.to_be_bytes(),
+            CtNwSrc => key.ct_nw_src = v as u32,
+            CtNwDst => key.ct_nw_dst = v as u32,
+            CtIpv6Src => key.ct_ipv6_src = v.to_be_bytes(),
+            CtIpv6Dst => key.ct_ipv6_dst = v.to_be_bytes(),
+            CtNwProto => key.ct_nw_proto = v as u8,
+            CtTpSrc => key.ct_tp_src = v as u16,
+            CtTpDst => key.ct_tp_dst = v as u16,
         }
     }
 
@@ -434,6 +487,17 @@ impl FieldId {
             Xxreg(n) => return format!("xxreg{n}"),
             TunId => "tun_id",
             PktMark => "pkt_mark",
+            CtState => "ct_state",
+            CtZone => "ct_zone",
+            CtMark => "ct_mark",
+            CtLabel => "ct_label",
+            CtNwSrc => "ct_nw_src",
+            CtNwDst => "ct_nw_dst",
+            CtIpv6Src => "ct_ipv6_src",
+            CtIpv6Dst => "ct_ipv6_dst",
+            CtNwProto => "ct_nw_proto",
+            CtTpSrc => "ct_tp_src",
+            CtTpDst => "ct_tp_dst",
         };
         s.to_string()
     }

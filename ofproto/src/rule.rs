@@ -8,6 +8,30 @@
 use crate::fields::{FieldId, SubField};
 use flowcache::key::FlowKey;
 
+/// Where `ct`'s zone comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CtZone {
+    Imm(u16),
+    /// `zone=NXM_NX_REG0[0..15]`: a 16-bit subfield read at translation.
+    Field(SubField),
+}
+
+/// The `ct(...)` action (OVS `struct ofpact_conntrack`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CtSpec {
+    pub commit: bool,
+    pub force: bool,
+    pub zone: CtZone,
+    /// `table=T`: the packet comes back through table T after conntrack.
+    pub table: Option<TableId>,
+    /// `nat(...)` (OVS keeps it as the first action of `exec`).
+    pub nat: Option<flowcache::actions::CtNat>,
+    /// `exec(...)`: set_field/load/move into `ct_mark`/`ct_label`.
+    pub exec: Vec<OfAction>,
+    /// `alg=ftp|tftp` (the port OVS keeps: 21 or 69).
+    pub alg: Option<u16>,
+}
+
 /// OpenFlow table number (0..=254).
 pub type TableId = u8;
 /// The largest table number.
@@ -138,6 +162,10 @@ pub enum OfAction {
     Note(Vec<u8>),
     /// `exit`: stops translation (every level, the action set included).
     Exit,
+    /// `ct(...)`: send the packet through the connection tracker.
+    Ct(Box<CtSpec>),
+    /// `ct_clear`: the packet is untracked again.
+    CtClear,
     /// `set_queue:N` / `pop_queue`: the output queue (vportd ports have one
     /// queue: no effect on forwarding).
     SetQueue(u32),
@@ -470,6 +498,21 @@ pub struct Rule {
     pub hard_timeout: u16,
     pub matches: Match,
     pub instructions: Instructions,
+}
+
+impl Instructions {
+    /// True when any action (nested ones included) is `ct` or
+    /// `ct_clear`.
+    pub fn uses_conntrack(&self) -> bool {
+        fn any(acts: &[OfAction]) -> bool {
+            acts.iter().any(|a| match a {
+                OfAction::Ct(_) | OfAction::CtClear => true,
+                OfAction::Clone(inner) => any(inner),
+                _ => false,
+            })
+        }
+        any(&self.apply) || self.write_actions.as_deref().is_some_and(any)
+    }
 }
 
 impl Default for Rule {

@@ -491,6 +491,13 @@ impl Tables {
         self.tables.iter().flat_map(|t| t.rules_by_priority())
     }
 
+    /// True when some rule uses `ct` or `ct_clear`.
+    pub fn uses_conntrack(&self) -> bool {
+        self.tables
+            .iter()
+            .any(|t| t.rules().any(|e| e.rule.instructions.uses_conntrack()))
+    }
+
     fn rebuild(&self, changed: Vec<(TableId, Vec<Arc<RuleEntry>>)>) -> Tables {
         let mut tables = self.tables.clone();
         for (id, rules) in changed {

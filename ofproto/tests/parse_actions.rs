@@ -708,7 +708,7 @@ fn instructions() {
 #[test]
 fn unknown_and_unsupported() {
     assert!(err("actions=frobnicate").contains("unknown action frobnicate"));
-    assert!(err("actions=ct(commit)").contains("ct is not supported"));
+    assert!(err("actions=ct(commit,alg=ftp)").contains("not supported yet"));
     assert_eq!(acts("actions=group:1"), "group:1");
     assert!(err("actions=2:3").contains("unexpected value"));
     assert_eq!(acts("actions=set_tunnel:0x5"), "set_field:0x5->tun_id");
@@ -861,4 +861,47 @@ fn port_names_resolve_through_the_callers_map() {
         )),
         "LOCAL"
     );
+}
+
+// Checked against `ovs-ofctl -O OpenFlow13 parse-flow` of OVS 3.1.
+#[test]
+fn conntrack_actions() {
+    assert_eq!(acts("ip,actions=ct"), "ct()");
+    assert_eq!(acts("ip,actions=ct(commit,force)"), "ct(commit,force)");
+    assert_eq!(
+        acts("ip,actions=ct_clear,ct(zone=5,table=3)"),
+        "ct_clear,ct(table=3,zone=5)"
+    );
+    assert_eq!(
+        acts("ip,actions=ct(commit,nat(src=10.0.0.1-10.0.0.9:100-200,random,persistent))"),
+        "ct(commit,nat(src=10.0.0.1-10.0.0.9:100-200,persistent,random))"
+    );
+    assert_eq!(
+        acts("ipv6,actions=ct(commit,nat(dst=[fd00::1]:80))"),
+        "ct(commit,nat(dst=[fd00::1]:80))"
+    );
+    assert_eq!(
+        acts("ip,actions=ct(commit,zone=NXM_NX_REG1[0..15],exec(set_field:1->ct_mark))"),
+        "ct(commit,zone=NXM_NX_REG1[0..15],exec(set_field:0x1->ct_mark))"
+    );
+    assert!(err("ip,actions=ct(commit,exec(set_field:1->reg0))").contains("ct_mark or ct_label"));
+    assert!(err("ip,actions=ct(exec(set_field:1->ct_mark))").contains("requires commit"));
+    assert!(err("ip,actions=ct(zone=NXM_NX_REG1[0..7])").contains("16 bits"));
+    assert!(err("ip,actions=ct(frob)").contains("unknown ct argument"));
+    assert!(err("ip,actions=ct(commit,nat(src=1.2.3))").contains("invalid NAT address"));
+}
+
+#[test]
+fn conntrack_matches() {
+    let f = parse_flow(
+        "table=1,ct_state=+trk+est-rpl,ct_zone=10,ct_mark=0x5/0xf,ct_label=0x1,ip,actions=drop",
+    )
+    .unwrap();
+    assert_eq!(f.matches.value.ct_state, 0x22);
+    assert_eq!(f.matches.mask.ct_state, 0x2a);
+    assert_eq!(f.matches.value.ct_zone, 10);
+    assert_eq!(f.matches.mask.ct_mark, 0xf);
+    assert_eq!(u128::from_be_bytes(f.matches.value.ct_label), 1);
+    assert!(parse_flow("ct_state=+foo,actions=drop").is_err());
+    assert!(parse_flow("ct_state=+trk+trk,actions=drop").is_err());
 }

@@ -313,6 +313,7 @@ fn recirc_carries_the_metadata() {
         recirc_id: 1,
         dp_hash: 3,
         pkt_mark: 0x1100,
+        ..PacketMeta::default()
     };
     execute_actions(&mut rec, VecPacket::new(&frame), &acts, &mut m);
     assert_eq!(rec.recircs.len(), 1);
@@ -324,7 +325,8 @@ fn recirc_carries_the_metadata() {
             in_port: 5,
             recirc_id: 7,
             dp_hash: 3,
-            pkt_mark: 0x11ab
+            pkt_mark: 0x11ab,
+            ..PacketMeta::default()
         }
     );
     // The original keeps its recirc_id; the caller sees the mark.

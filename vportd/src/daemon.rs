@@ -191,6 +191,7 @@ pub fn run(args: Args) -> Result<()> {
         Arc::new(dpdk::unregister_thread),
     )
     .context("starting the datapath threads")?;
+    bridge.attach_conntrack(datapath.conntrack.clone());
     log::info!(
         "datapath: {} PMD thread(s) on core(s) {:?}, {} handler thread(s)",
         datapath.n_pmds(),

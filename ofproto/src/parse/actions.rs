@@ -14,6 +14,7 @@ use super::values::{
 };
 use crate::fields::{FieldId, Prereq, SubField};
 use crate::rule::{Instructions, OfAction, OutputPort, TableId, MAX_TABLE};
+pub(crate) mod ct;
 mod learn;
 mod more;
 mod multipath;
@@ -172,6 +173,8 @@ enum Lower {
     },
     /// `learn(...)`, with the source prerequisites to check.
     Learn(Box<learn::LearnParsed>),
+    /// `ct(...)`, with its `exec` actions still to check.
+    Ct(Box<ct::CtParsed>),
     /// An action that needs no check against the flow.
     Plain(OfAction),
 }
@@ -201,8 +204,6 @@ impl Inst {
 const UNSUPPORTED: &[&str] = &[
     "group",
     "enqueue",
-    "ct",
-    "ct_clear",
     "nat",
     "output_trunc",
     "meter",
@@ -504,6 +505,8 @@ fn parse_action(key: &str, kv: &Kv) -> PResult<Lower> {
             }
         }
         "clone" => more::parse_clone(kv),
+        "ct" => ct::parse_ct(kv),
+        "ct_clear" if v.is_empty() => Ok(Lower::Plain(OfAction::CtClear)),
         "multipath" => multipath::parse_multipath(kv),
         "bundle" => multipath::parse_bundle(kv, false),
         "bundle_load" => multipath::parse_bundle(kv, true),
@@ -892,6 +895,48 @@ fn lower(
             value: u128::from(*v),
             mask: u128::from(u64::MAX),
         }),
+        Lower::Ct(c) => {
+            need(!in_set, pos, || {
+                "ct is not allowed in write_actions (not an action-set action)".to_string()
+            })?;
+            // OVS `check_CT`: OFPBAC_MATCH_INCONSISTENT without IP.
+            need(st.is_ip(), pos, || {
+                "ct requires ip or ipv6 in the match".to_string()
+            })?;
+            if let Some(n) = &c.nat {
+                need(
+                    n.kind == flowcache::actions::NatKind::Existing || st.is_ip(),
+                    pos,
+                    || "nat requires ip or ipv6 in the match".to_string(),
+                )?;
+            }
+            let mut inner_st = st.clone();
+            let mut exec = Vec::with_capacity(c.exec.len());
+            for (l, p) in &c.exec {
+                lower(l, *p, &mut inner_st, &mut exec, false)?;
+                let dst = match exec.last() {
+                    Some(OfAction::SetField { field, .. }) => Some(*field),
+                    Some(OfAction::Load { dst, .. }) | Some(OfAction::Move { dst, .. }) => {
+                        Some(dst.field)
+                    }
+                    _ => None,
+                };
+                need(
+                    matches!(dst, Some(FieldId::CtMark | FieldId::CtLabel)),
+                    *p,
+                    || "ct(exec(...)) may only set ct_mark or ct_label".to_string(),
+                )?;
+            }
+            out.push(OfAction::Ct(Box::new(crate::rule::CtSpec {
+                commit: c.commit,
+                force: c.force,
+                zone: c.zone,
+                table: c.table,
+                nat: c.nat,
+                exec,
+                alg: c.alg,
+            })));
+        }
         Lower::Clone(inner) => {
             need(!in_set, pos, || {
                 "clone is not allowed in write_actions (not an action-set action)".to_string()

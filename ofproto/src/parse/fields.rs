@@ -16,6 +16,7 @@ pub(crate) enum Fmt {
     Port,
     Frag,
     TcpFlags,
+    CtState,
 }
 
 /// A prerequisite: OVS's `mf_prereqs` plus "icmp or icmp6", which is what a
@@ -208,6 +209,17 @@ pub(crate) fn lookup(name: &str) -> Option<Def> {
         "metadata" => def(Metadata, none, none, Hex, true, true),
         "tun_id" | "tunnel_id" => def(TunId, none, none, Hex, true, true),
         "pkt_mark" => def(PktMark, none, none, Hex, true, true),
+        "ct_state" => def(FieldId::CtState, none, none, Fmt::CtState, true, false),
+        "ct_zone" => def(FieldId::CtZone, none, none, Hex, false, false),
+        "ct_mark" => def(FieldId::CtMark, none, none, Hex, true, true),
+        "ct_label" => def(FieldId::CtLabel, none, none, Hex, true, true),
+        "ct_nw_src" => def(FieldId::CtNwSrc, none, none, Ipv4, true, false),
+        "ct_nw_dst" => def(FieldId::CtNwDst, none, none, Ipv4, true, false),
+        "ct_ipv6_src" => def(FieldId::CtIpv6Src, none, none, Ipv6, true, false),
+        "ct_ipv6_dst" => def(FieldId::CtIpv6Dst, none, none, Ipv6, true, false),
+        "ct_nw_proto" => def(FieldId::CtNwProto, none, none, Dec, false, false),
+        "ct_tp_src" => def(FieldId::CtTpSrc, none, none, Dec, true, false),
+        "ct_tp_dst" => def(FieldId::CtTpDst, none, none, Dec, true, false),
         _ => {
             if let Some(n) = name.strip_prefix("xxreg") {
                 return index_suffix(n, 4).map(|n| reg_def(Xxreg(n)));
@@ -272,6 +284,17 @@ pub(crate) fn lookup_nxm(name: &str) -> Option<Def> {
         "OXM_OF_METADATA" => "metadata",
         "NXM_NX_TUN_ID" | "OXM_OF_TUNNEL_ID" => "tun_id",
         "NXM_NX_PKT_MARK" => "pkt_mark",
+        "NXM_NX_CT_STATE" => "ct_state",
+        "NXM_NX_CT_ZONE" => "ct_zone",
+        "NXM_NX_CT_MARK" => "ct_mark",
+        "NXM_NX_CT_LABEL" => "ct_label",
+        "NXM_NX_CT_NW_SRC" => "ct_nw_src",
+        "NXM_NX_CT_NW_DST" => "ct_nw_dst",
+        "NXM_NX_CT_IPV6_SRC" => "ct_ipv6_src",
+        "NXM_NX_CT_IPV6_DST" => "ct_ipv6_dst",
+        "NXM_NX_CT_NW_PROTO" => "ct_nw_proto",
+        "NXM_NX_CT_TP_SRC" => "ct_tp_src",
+        "NXM_NX_CT_TP_DST" => "ct_tp_dst",
         _ => {
             if let Some(n) = name.strip_prefix("NXM_NX_XXREG") {
                 return index_suffix(n, 4).map(|n| reg_def(FieldId::Xxreg(n)));
@@ -356,6 +379,17 @@ pub(crate) fn canon_name(id: FieldId, proto: Option<u8>) -> String {
         Xxreg(n) => return format!("xxreg{n}"),
         TunId => "tun_id",
         PktMark => "pkt_mark",
+        CtState => "ct_state",
+        CtZone => "ct_zone",
+        CtMark => "ct_mark",
+        CtLabel => "ct_label",
+        CtNwSrc => "ct_nw_src",
+        CtNwDst => "ct_nw_dst",
+        CtIpv6Src => "ct_ipv6_src",
+        CtIpv6Dst => "ct_ipv6_dst",
+        CtNwProto => "ct_nw_proto",
+        CtTpSrc => "ct_tp_src",
+        CtTpDst => "ct_tp_dst",
     };
     s.to_string()
 }
@@ -413,6 +447,17 @@ pub(crate) fn nxm_name(id: FieldId, proto: Option<u8>) -> String {
         Xxreg(n) => return format!("NXM_NX_XXREG{n}"),
         TunId => "NXM_NX_TUN_ID",
         PktMark => "NXM_NX_PKT_MARK",
+        CtState => "NXM_NX_CT_STATE",
+        CtZone => "NXM_NX_CT_ZONE",
+        CtMark => "NXM_NX_CT_MARK",
+        CtLabel => "NXM_NX_CT_LABEL",
+        CtNwSrc => "NXM_NX_CT_NW_SRC",
+        CtNwDst => "NXM_NX_CT_NW_DST",
+        CtIpv6Src => "NXM_NX_CT_IPV6_SRC",
+        CtIpv6Dst => "NXM_NX_CT_IPV6_DST",
+        CtNwProto => "NXM_NX_CT_NW_PROTO",
+        CtTpSrc => "NXM_NX_CT_TP_SRC",
+        CtTpDst => "NXM_NX_CT_TP_DST",
     };
     s.to_string()
 }
@@ -430,6 +475,10 @@ pub(crate) fn fmt_of(id: FieldId) -> Fmt {
         Ipv6Src | Ipv6Dst | NdTarget => Fmt::Ipv6,
         NwFrag => Fmt::Frag,
         TcpFlags => Fmt::TcpFlags,
+        CtState => Fmt::CtState,
+        CtZone | CtMark | CtLabel => Fmt::Hex,
+        CtNwSrc | CtNwDst => Fmt::Ipv4,
+        CtIpv6Src | CtIpv6Dst => Fmt::Ipv6,
         _ => Fmt::Dec,
     }
 }

@@ -2,7 +2,9 @@
 //! `ofpacts_format`, as seen after an OpenFlow 1.3 round trip).
 
 use super::fields::{canon_name, fmt_of, format_subfield, l4_proto, load_segments, ovs_bits, Fmt};
-use super::values::{cidr_bits, fmt_ipv4, fmt_ipv6, fmt_mac, fmt_port, fmt_tcp_flags, hex};
+use super::values::{
+    cidr_bits, fmt_ct_state, fmt_ipv4, fmt_ipv6, fmt_mac, fmt_port, fmt_tcp_flags, hex,
+};
 use crate::fields::FieldId;
 use crate::rule::{Instructions, Learn, LearnDst, LearnSrc, Match, OfAction, OutputPort, Rule};
 use flowcache::key::{
@@ -89,6 +91,7 @@ pub(crate) fn format_value(id: FieldId, v: u128) -> String {
         Fmt::Ipv6 => fmt_ipv6(v),
         Fmt::Port => fmt_port(v as u32),
         Fmt::TcpFlags => fmt_tcp_flags(v as u16, 0x0fff),
+        Fmt::CtState => fmt_ct_state(v as u8, 0xff),
     }
 }
 
@@ -184,6 +187,42 @@ pub(crate) fn format_action(a: &OfAction, proto: Option<u8>) -> String {
                 .join(".")
         ),
         OfAction::Exit => "exit".into(),
+        OfAction::CtClear => "ct_clear".into(),
+        OfAction::Ct(c) => {
+            let mut s = String::from("ct(");
+            if c.commit {
+                s.push_str("commit,");
+            }
+            if c.force {
+                s.push_str("force,");
+            }
+            if let Some(t) = c.table {
+                s.push_str(&format!("table={t},"));
+            }
+            match c.zone {
+                crate::rule::CtZone::Imm(0) => {}
+                crate::rule::CtZone::Imm(z) => s.push_str(&format!("zone={z},")),
+                crate::rule::CtZone::Field(sf) => {
+                    s.push_str(&format!("zone={},", format_subfield(&sf, proto)))
+                }
+            }
+            if let Some(n) = &c.nat {
+                s.push_str(&super::actions::ct::format_nat(n));
+                s.push(',');
+            }
+            if !c.exec.is_empty() {
+                let inner: Vec<String> = c.exec.iter().map(|a| format_action(a, proto)).collect();
+                s.push_str(&format!("exec({}),", inner.join(",")));
+            }
+            if let Some(p) = c.alg {
+                s.push_str(if p == 21 { "alg=ftp," } else { "alg=tftp," });
+            }
+            if s.ends_with(',') {
+                s.pop();
+            }
+            s.push(')');
+            s
+        }
         OfAction::Group(g) => format!("group:{g}"),
         OfAction::Multipath {
             fields,
@@ -408,6 +447,32 @@ fn ipv6_masked(s: &mut String, name: &str, v: &[u8; 16], m: &[u8; 16]) {
     }
 }
 
+/// The ct fields of a match, in OVS `match_format`'s order.
+fn ct_match_into(s: &mut String, f: &flowcache::key::FlowKey, w: &flowcache::key::FlowKey) {
+    if w.ct_state != 0 {
+        s.push_str(&format!(
+            "ct_state={},",
+            fmt_ct_state(f.ct_state, w.ct_state)
+        ));
+    }
+    u16_masked(s, "ct_zone", f.ct_zone, w.ct_zone);
+    u32_masked(s, "ct_mark", f.ct_mark, w.ct_mark);
+    let (lv, lm) = (
+        u128::from_be_bytes(f.ct_label),
+        u128::from_be_bytes(w.ct_label),
+    );
+    hex_masked(s, "ct_label", lv, lm, u128::MAX);
+    ip_masked(s, "ct_nw_src", f.ct_nw_src, w.ct_nw_src);
+    ip_masked(s, "ct_nw_dst", f.ct_nw_dst, w.ct_nw_dst);
+    ipv6_masked(s, "ct_ipv6_src", &f.ct_ipv6_src, &w.ct_ipv6_src);
+    ipv6_masked(s, "ct_ipv6_dst", &f.ct_ipv6_dst, &w.ct_ipv6_dst);
+    if w.ct_nw_proto != 0 {
+        s.push_str(&format!("ct_nw_proto={},", f.ct_nw_proto));
+    }
+    u16_masked(s, "ct_tp_src", f.ct_tp_src, w.ct_tp_src);
+    u16_masked(s, "ct_tp_dst", f.ct_tp_dst, w.ct_tp_dst);
+}
+
 /// OVS `match_format`.
 fn match_into(s: &mut String, m: &Match, priority: Option<u16>) {
     let f = &m.value;
@@ -424,6 +489,7 @@ fn match_into(s: &mut String, m: &Match, priority: Option<u16>) {
     if w.conj_id != 0 {
         s.push_str(&format!("conj_id={},", f.conj_id));
     }
+    ct_match_into(s, f, w);
 
     let dl_type = f.dl_type & w.dl_type;
     let mut skip_type = false;

@@ -252,6 +252,72 @@ fn tcp_flag_bit(name: &str) -> Option<u32> {
 }
 
 /// `tcp_flags` values: `0x012`, `0x002/0x012`, `+syn-ack`, `syn|ack`.
+/// `ct_state` flag names in bit order (OVS `ct_state_to_string`).
+pub(crate) const CT_STATE_FLAGS: [(&str, u8); 8] = [
+    ("new", 0x01),
+    ("est", 0x02),
+    ("rel", 0x04),
+    ("rpl", 0x08),
+    ("inv", 0x10),
+    ("trk", 0x20),
+    ("snat", 0x40),
+    ("dnat", 0x80),
+];
+
+/// `ct_state`: `+trk+new-rpl` (set/unset flags), `VALUE/MASK`, or a bare
+/// number.
+pub(crate) fn parse_ct_state(s: &str) -> Result<(u128, u128), String> {
+    if s.starts_with('+') || s.starts_with('-') {
+        let (mut flags, mut mask) = (0u128, 0u128);
+        let mut rest = s;
+        while !rest.is_empty() {
+            let set = rest.starts_with('+');
+            if !set && !rest.starts_with('-') {
+                return Err(format!(
+                    "{s}: ct_state flags must be preceded by '+' (for SET) or '-' (NOT SET)"
+                ));
+            }
+            rest = &rest[1..];
+            let len = rest.find(['+', '-']).unwrap_or(rest.len());
+            let name = &rest[..len];
+            let bit = CT_STATE_FLAGS
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, b)| u128::from(*b))
+                .ok_or_else(|| format!("{s}: unknown ct_state flag `{name}'"))?;
+            if mask & bit != 0 {
+                return Err(format!(
+                    "{s}: each ct_state flag can be specified only once"
+                ));
+            }
+            mask |= bit;
+            if set {
+                flags |= bit;
+            }
+            rest = &rest[len..];
+        }
+        return Ok((flags, mask));
+    }
+    let bad = || format!("{s}: invalid ct_state value");
+    match s.split_once('/') {
+        Some((v, m)) => {
+            let v = parse_uint(v).ok_or_else(bad)?;
+            let m = parse_uint(m).ok_or_else(bad)?;
+            if v > 0xff || m > 0xff {
+                return Err(bad());
+            }
+            Ok((v & m, m))
+        }
+        None => {
+            let v = parse_uint(s).ok_or_else(bad)?;
+            if v > 0xff {
+                return Err(bad());
+            }
+            Ok((v, 0xff))
+        }
+    }
+}
+
 pub(crate) fn parse_tcp_flags(s: &str) -> Result<(u128, u128), String> {
     const ALLOWED: u128 = 0x0fff;
     let unknown = || format!("{s}: unknown tcp_flags flag or invalid value");
@@ -329,6 +395,32 @@ pub(crate) fn fmt_tcp_flags(flags: u16, mask: u16) -> String {
     s
 }
 
+/// OVS `format_flags_masked` for `ct_state`.
+pub(crate) fn fmt_ct_state(flags: u8, mask: u8) -> String {
+    if mask == 0xff {
+        if flags == 0 {
+            return "0".into();
+        }
+        let names: Vec<&str> = CT_STATE_FLAGS
+            .iter()
+            .filter(|(_, b)| flags & b != 0)
+            .map(|(n, _)| *n)
+            .collect();
+        return names.join("|");
+    }
+    if mask == 0 {
+        return "0/0".into();
+    }
+    let mut s = String::new();
+    for (name, b) in CT_STATE_FLAGS {
+        if mask & b != 0 {
+            s.push(if flags & b != 0 { '+' } else { '-' });
+            s.push_str(name);
+        }
+    }
+    s
+}
+
 /// Hex as OVS's `%#x` / `ds_put_hex`: `0` for zero, else `0x...`.
 pub(crate) fn hex(v: u128) -> String {
     if v == 0 {
@@ -389,6 +481,7 @@ pub(crate) fn parse_field_value(def: &Def, name: &str, s: &str) -> Result<(u128,
         Fmt::Port => (u128::from(parse_port_number(s)?), full),
         Fmt::Frag => parse_frag(s)?,
         Fmt::TcpFlags => parse_tcp_flags(s)?,
+        Fmt::CtState => parse_ct_state(s)?,
     };
     let valid = id.valid_mask();
     if v & !valid != 0 {

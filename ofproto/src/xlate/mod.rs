@@ -31,6 +31,7 @@
 
 mod clone;
 pub mod commit;
+mod ct;
 mod group;
 mod multipath;
 pub mod normal;
@@ -898,6 +899,8 @@ impl<'a> Ctx<'a> {
             OfAction::PushMpls(ethertype) => self.push_mpls(*ethertype),
             OfAction::PopMpls(ethertype) => self.pop_mpls(*ethertype),
             OfAction::Clone(acts) => self.clone_actions(acts),
+            OfAction::Ct(c) => self.ct_action(c),
+            OfAction::CtClear => self.ct_clear(),
             OfAction::Group(g) => self.group_action(*g),
             OfAction::Multipath {
                 fields,

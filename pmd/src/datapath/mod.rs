@@ -56,6 +56,9 @@ pub struct DatapathConfig {
     pub emc_insert_inv_prob: u32,
     /// Depth of each PMD's upcall queue.
     pub upcall_queue: usize,
+    /// The connection tracker datapath `ct` actions use (shared by every
+    /// PMD; the control plane dumps and flushes it).
+    pub conntrack: Arc<conntrack::Conntrack>,
 }
 
 impl Default for DatapathConfig {
@@ -66,6 +69,7 @@ impl Default for DatapathConfig {
             handler_cores: Vec::new(),
             emc_insert_inv_prob: flowcache::emc::DEFAULT_EMC_INSERT_INV_PROB,
             upcall_queue: DEFAULT_UPCALL_QUEUE,
+            conntrack: Arc::new(conntrack::Conntrack::new()),
         }
     }
 }
@@ -90,7 +94,16 @@ pub struct Datapath<P: Packet + 'static> {
     next_rxq_pmd: usize,
     /// Running `capture` sessions.
     captures: Arc<capture::Sessions>,
+    /// The connection tracker (see [`DatapathConfig::conntrack`]).
+    pub conntrack: Arc<conntrack::Conntrack>,
+    /// Removes expired connections in the background.
+    ct_sweeper: Option<JoinHandle<()>>,
 }
+
+/// How often the conntrack sweeper wakes, and how many of the tracker's
+/// shards it sweeps each time (a full pass every 256 / 16 * 50 ms = 0.8 s).
+const CT_SWEEP_INTERVAL_MS: u64 = 50;
+const CT_SWEEP_SHARDS: usize = 16;
 
 impl<P: Packet + 'static> Datapath<P> {
     /// Starts the PMD threads (polling nothing yet), the handler pool and
@@ -126,6 +139,7 @@ impl<P: Packet + 'static> Datapath<P> {
                 event_tx: event_tx.clone(),
                 limits: limits.clone(),
                 stop: pmd_stop.clone(),
+                conntrack: cfg.conntrack.clone(),
             };
             let pcfg = PmdConfig {
                 index,
@@ -166,7 +180,21 @@ impl<P: Packet + 'static> Datapath<P> {
                     )
                 })?
         };
+        let ct_sweeper = {
+            let ct = cfg.conntrack.clone();
+            let stop = reval_stop.clone();
+            std::thread::Builder::new()
+                .name("ct-sweep".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        ct.sweep(clock::now_ms(), CT_SWEEP_SHARDS);
+                        std::thread::sleep(std::time::Duration::from_millis(CT_SWEEP_INTERVAL_MS));
+                    }
+                })?
+        };
         Ok(Datapath {
+            conntrack: cfg.conntrack.clone(),
+            ct_sweeper: Some(ct_sweeper),
             pmds,
             userspace_stats,
             limits,
@@ -319,6 +347,9 @@ impl<P: Packet + 'static> Datapath<P> {
         }
         self.reval_stop.store(true, Ordering::Relaxed);
         if let Some(t) = self.revalidator.take() {
+            let _ = t.join();
+        }
+        if let Some(t) = self.ct_sweeper.take() {
             let _ = t.join();
         }
     }

@@ -161,6 +161,9 @@ struct PmdIo<P: Packet> {
     /// blocks).
     userspace_tx: Option<Sender<UserspacePacket>>,
     pmd: usize,
+    /// The connection tracker and the current burst's time for it (ms).
+    ct: Arc<conntrack::Conntrack>,
+    ct_now: u64,
 }
 
 struct TxSlot<P: Packet> {
@@ -350,6 +353,18 @@ impl<P: Packet> ExecContext<P> for PmdIo<P> {
         self.stats.add_drop(reason, 1);
     }
 
+    fn conntrack(
+        &mut self,
+        frame: &mut [u8],
+        l3: usize,
+        dl_type: u16,
+        act: &flowcache::actions::CtAction,
+        ct: &mut flowcache::extract::CtMeta,
+    ) {
+        self.ct
+            .execute(self.pmd, frame, l3, dl_type, act, ct, self.ct_now);
+    }
+
     fn random_u32(&mut self) -> u32 {
         let mut x = self.rng;
         x ^= x << 13;
@@ -497,7 +512,17 @@ pub struct Pmd<P: Packet> {
     dpcls: Dpcls,
     /// Simple-match state, kept in step with `dpcls`.
     simple: SimpleTable,
-    scratch: Box<Scratch>,
+    /// Per recirculation depth: a packet recirculated in the middle of a
+    /// burst (see `process_burst_ordered`) is looked up with the next
+    /// depth's scratch while its burst's keys stay where they are.
+    scratch: Box<[Scratch]>,
+    /// Packets waiting for an upcall before them to finish, in arrival
+    /// order (only while conntrack is in use: each packet must see the
+    /// connections committed by the packets before it).
+    backlog: Vec<(P, PacketMeta, u8)>,
+    /// An empty vector with capacity, swapped with `io.recirc` when the
+    /// recirculations are drained.
+    recirc_spare: Vec<(P, PacketMeta, u8)>,
     upcalls: UpcallState<P>,
     reply_rx: Receiver<UpcallReply>,
     cmd_rx: Receiver<PmdCommand<P>>,
@@ -554,6 +579,7 @@ pub struct PmdWiring {
     pub event_tx: Sender<PmdEvent>,
     pub limits: Arc<DatapathLimits>,
     pub stop: Arc<AtomicBool>,
+    pub conntrack: Arc<conntrack::Conntrack>,
 }
 
 /// Starts a PMD thread named `pmd-cNN` (NN = its core), pinned to its core,
@@ -611,6 +637,7 @@ impl PmdWiring {
             event_tx: self.event_tx.clone(),
             limits: self.limits.clone(),
             stop: self.stop.clone(),
+            conntrack: self.conntrack.clone(),
         }
     }
 }
@@ -660,15 +687,21 @@ impl<P: Packet> Pmd<P> {
                 dirty: Vec::with_capacity(16),
                 userspace_tx: wiring.userspace_tx.clone(),
                 pmd: cfg.index,
+                ct: wiring.conntrack.clone(),
+                ct_now: 0,
             },
             emc: Emc::with_insert_inv_prob(cfg.emc_insert_inv_prob),
             dpcls: Dpcls::new(),
             simple: SimpleTable::default(),
-            scratch: Box::new(Scratch {
-                keys: [FlowKey::default(); BURST],
-                hashes: [0; BURST],
-                offsets: [Offsets::default(); BURST],
-            }),
+            scratch: (0..=MAX_RECIRC_DEPTH)
+                .map(|_| Scratch {
+                    keys: [FlowKey::default(); BURST],
+                    hashes: [0; BURST],
+                    offsets: [Offsets::default(); BURST],
+                })
+                .collect(),
+            backlog: Vec::new(),
+            recirc_spare: Vec::new(),
             upcalls: UpcallState::new(cfg.index, wiring.upcall_tx),
             reply_rx: wiring.reply_rx,
             cmd_rx,
@@ -724,6 +757,34 @@ impl<P: Packet> Pmd<P> {
                 continue;
             }
 
+            // While conntrack is in use, packets wait for the upcalls of
+            // the packets before them (see `process_burst_ordered`).
+            if self.io.ct.in_use() && (!self.upcalls.pending.is_empty() || !self.backlog.is_empty())
+            {
+                if self.upcalls.pending.is_empty() {
+                    self.burst_tsc = tsc();
+                    self.process_backlog();
+                    self.io.flush_all();
+                    did_work = true;
+                }
+                // The backlog counts as upcalls in flight: the datapath is
+                // not idle while packets wait.
+                self.io
+                    .stats
+                    .pending_upcalls
+                    .set((self.upcalls.pending.len() + self.backlog.len()) as u64);
+                last = tsc();
+                let spent = last.wrapping_sub(iter_start);
+                iter_start = last;
+                if did_work {
+                    self.io.stats.busy_cycles.add(spent);
+                    self.io.stats.last_activity_tsc.set(last);
+                } else {
+                    self.io.stats.idle_cycles.add(spent);
+                }
+                iter = iter.wrapping_add(1);
+                continue;
+            }
             let mut received = false;
             for i in 0..self.rxqs.len() {
                 let rx = self.rxqs[i].rxq.recv_counted(&mut batch);
@@ -743,7 +804,7 @@ impl<P: Packet> Pmd<P> {
                     ..PacketMeta::default()
                 };
                 self.burst_tsc = last;
-                if !self.process_burst_simple(&mut batch, meta, rx) {
+                if self.io.ct.in_use() || !self.process_burst_simple(&mut batch, meta, rx) {
                     self.process_burst(&mut batch, meta, 0);
                 }
                 self.drain_recirculations();
@@ -892,7 +953,17 @@ impl<P: Packet> Pmd<P> {
     fn process_burst(&mut self, batch: &mut Batch<P>, meta: PacketMeta, depth: u8) {
         let n = batch.len();
         let mut slots: [Option<P>; BURST] = std::array::from_fn(|_| None);
-        let scratch = &mut *self.scratch;
+        if self.io.ct.in_use() {
+            self.io.ct_now = ms_at(self.burst_tsc);
+            if !self.upcalls.pending.is_empty() {
+                // An earlier packet is still being translated.
+                for pkt in batch.drain(..) {
+                    self.backlog.push((pkt, meta, depth));
+                }
+                return;
+            }
+        }
+        let scratch = &mut self.scratch[depth as usize];
         let mut live: u32 = 0;
 
         // 1. Extract the keys and hash them once.
@@ -953,6 +1024,20 @@ impl<P: Packet> Pmd<P> {
             missed &= !good;
         }
 
+        if self.io.ct.in_use() {
+            let hits = live & !missed;
+            let owned: arrayvec::ArrayVec<Option<Arc<Megaflow>>, BURST> = (0..n)
+                .map(|i| flows[i].filter(|_| hits & (1 << i) != 0).cloned())
+                .collect();
+            for i in bits(learned) {
+                if let Some(mf) = dpcls_hits[i] {
+                    self.emc.maybe_insert(hashes[i], &keys[i], mf);
+                }
+            }
+            self.process_burst_ordered(&mut slots[..n], &owned, meta, depth);
+            return;
+        }
+
         // 3. Misses: park the packet and ask the handler pool.
         for i in bits(missed) {
             if let Some(pkt) = slots[i].take() {
@@ -998,6 +1083,73 @@ impl<P: Packet> Pmd<P> {
             if let Some(mf) = dpcls_hits[i] {
                 self.emc.maybe_insert(hashes[i], &keys[i], mf);
             }
+        }
+    }
+
+    /// Executes a looked-up burst one packet after the other, each with
+    /// its recirculations, so that every packet meets the connection
+    /// tracker as the packets before it left it (a reply in the same burst
+    /// as its request sees the request's commit). A miss parks its packet
+    /// and puts the rest of the burst in the backlog, which runs once the
+    /// upcall is done. `flows[i]` is packet i's megaflow (`None`: a miss).
+    fn process_burst_ordered(
+        &mut self,
+        slots: &mut [Option<P>],
+        flows: &[Option<Arc<Megaflow>>],
+        meta: PacketMeta,
+        depth: u8,
+    ) {
+        let now = ms_at(self.burst_tsc);
+        let d = depth as usize;
+        for i in 0..slots.len() {
+            if slots[i].is_none() {
+                continue;
+            }
+            if !self.upcalls.pending.is_empty() {
+                // A recirculation of an earlier packet missed.
+                for pkt in slots[i..].iter_mut().filter_map(Option::take) {
+                    self.backlog.push((pkt, meta, depth));
+                }
+                return;
+            }
+            match &flows[i] {
+                Some(mf) => {
+                    let run = HitRun {
+                        pkts: &mut slots[i..=i],
+                        keys: &self.scratch[d].keys[i..=i],
+                        offsets: &self.scratch[d].offsets[i..=i],
+                    };
+                    self.io.execute_run(mf, run, meta, depth, now);
+                    if !self.io.recirc.is_empty() {
+                        self.drain_recirculations();
+                    }
+                }
+                None => {
+                    if let Some(pkt) = slots[i].take() {
+                        let key = self.scratch[d].keys[i];
+                        self.upcalls.park(pkt, &key, meta, &self.io.stats);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs the backlog (see [`Pmd::backlog`]) once no upcall is in
+    /// flight, until it is empty or a packet misses again.
+    fn process_backlog(&mut self) {
+        let mut todo = std::mem::take(&mut self.backlog).into_iter();
+        while let Some((pkt, meta, depth)) = todo.next() {
+            if !self.upcalls.pending.is_empty() {
+                // Stalled again: what the packets just run left in the
+                // backlog goes first, then the rest of the old one.
+                self.backlog.push((pkt, meta, depth));
+                self.backlog.extend(todo);
+                return;
+            }
+            let mut b: Batch<P> = Batch::new();
+            b.push(pkt);
+            self.process_burst(&mut b, meta, depth);
+            self.drain_recirculations();
         }
     }
 
@@ -1129,6 +1281,7 @@ impl<P: Packet> Pmd<P> {
                 None
             };
             let now = ms_at(now_tsc);
+            self.io.ct_now = now;
             let tcp = if reply.key.nw_proto == IPPROTO_TCP {
                 reply.key.tcp_flags
             } else {
@@ -1234,12 +1387,18 @@ impl<P: Packet> Pmd<P> {
     /// Looks recirculated packets up again, in batches by metadata.
     fn drain_recirculations(&mut self) {
         while !self.io.recirc.is_empty() {
-            let pending = std::mem::take(&mut self.io.recirc);
-            for (pkt, meta, depth) in pending {
+            // Swapped with the spare vector, so that a recirculation per
+            // packet (conntrack) allocates nothing.
+            let spare = std::mem::take(&mut self.recirc_spare);
+            let mut pending = std::mem::replace(&mut self.io.recirc, spare);
+            for (pkt, meta, depth) in pending.drain(..) {
                 self.io.stats.recirculations.add(1);
                 let mut b: Batch<P> = Batch::new();
                 b.push(pkt);
                 self.process_burst(&mut b, meta, depth);
+            }
+            if pending.capacity() > self.recirc_spare.capacity() {
+                self.recirc_spare = pending;
             }
         }
     }

@@ -58,6 +58,24 @@ pub trait ExecContext<P: Packet> {
     }
     /// A uniformly distributed random number (for `sample`).
     fn random_u32(&mut self) -> u32;
+    /// Runs the datapath `ct` action on the IP packet at `frame[l3..]`
+    /// (Ethertype `dl_type`), leaving the result in `ct`. A context
+    /// without a connection tracker marks the packet tracked and invalid.
+    fn conntrack(
+        &mut self,
+        frame: &mut [u8],
+        l3: usize,
+        dl_type: u16,
+        act: &flowcache::actions::CtAction,
+        ct: &mut flowcache::extract::CtMeta,
+    ) {
+        let _ = (frame, l3, dl_type);
+        *ct = flowcache::extract::CtMeta {
+            state: flowcache::key::CS_TRACKED | flowcache::key::CS_INVALID,
+            zone: act.zone,
+            ..Default::default()
+        };
+    }
 }
 
 /// An action list prepared for execution: the per-list analysis (which
@@ -214,6 +232,8 @@ fn last_consumer(actions: &[DpAction]) -> Option<usize> {
             | DpAction::PushMpls { .. }
             | DpAction::PopMpls { .. }
             | DpAction::Hash { .. }
+            | DpAction::Ct(_)
+            | DpAction::CtClear
             | DpAction::Truncate(_) => {}
         }
     }
@@ -420,6 +440,20 @@ fn run<P: Packet, C: ExecContext<P>>(
                 mpls::pop_mpls(&mut pkt, ofs, *ethertype);
             }
             DpAction::Hash { basis } => st.meta.dp_hash = l4_hash(&pkt, &st.meta, *basis),
+            DpAction::Ct(act) => {
+                let ofs = *st.offsets(&pkt);
+                let l3 = usize::from(ofs.l3);
+                let data = pkt.data_mut();
+                // The Ethertype just before L3 (after VLAN tags or SNAP);
+                // an MPLS packet is not IP for the tracker.
+                let dl_type = if ofs.l2_5 == NO_OFFSET && l3 >= 14 && l3 <= data.len() {
+                    u16::from_be_bytes([data[l3 - 2], data[l3 - 1]])
+                } else {
+                    0
+                };
+                ctx.conntrack(data, l3, dl_type, act, &mut st.meta.ct);
+            }
+            DpAction::CtClear => st.meta.ct = Default::default(),
             DpAction::Truncate(max_len) => {
                 // OVS `dp_packet_set_cutlen`: never below an Ethernet header.
                 let max_len = (*max_len).max(14) as usize;

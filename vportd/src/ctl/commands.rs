@@ -146,6 +146,60 @@ const COMMANDS: &[Cmd] = &[
         aliases: &[],
     },
     Cmd {
+        name: "dump-conntrack",
+        usage: "dump-conntrack [zone=N]",
+        summary: "list the tracked connections (OVS dpctl/dump-conntrack format)",
+        aliases: &["dpctl/dump-conntrack"],
+    },
+    Cmd {
+        name: "flush-conntrack",
+        usage: "flush-conntrack [zone=N]",
+        summary: "remove every connection (of zone N)",
+        aliases: &["dpctl/flush-conntrack"],
+    },
+    Cmd {
+        name: "ct-stats-show",
+        usage: "ct-stats-show [zone=N]",
+        summary: "connections by protocol and TCP state, tracker counters",
+        aliases: &["dpctl/ct-stats-show"],
+    },
+    Cmd {
+        name: "ct-get-limits",
+        usage: "ct-get-limits [zone=N[,zone=M]...]",
+        summary: "the default and per-zone connection limits with their counts",
+        aliases: &["dpctl/ct-get-limits"],
+    },
+    Cmd {
+        name: "ct-set-limits",
+        usage: "ct-set-limits [default=N] [zone=Z,limit=N]...",
+        summary: "set the default or a zone's connection limit (0: unlimited)",
+        aliases: &["dpctl/ct-set-limits"],
+    },
+    Cmd {
+        name: "ct-del-limits",
+        usage: "ct-del-limits zone=Z[,zone=Z...]",
+        summary: "a zone goes back to the default limit",
+        aliases: &["dpctl/ct-del-limits"],
+    },
+    Cmd {
+        name: "ct-set-maxconns",
+        usage: "ct-set-maxconns N",
+        summary: "the global connection limit (default 3000000)",
+        aliases: &["dpctl/ct-set-maxconns"],
+    },
+    Cmd {
+        name: "ct-get-maxconns",
+        usage: "ct-get-maxconns",
+        summary: "the global connection limit",
+        aliases: &["dpctl/ct-get-maxconns"],
+    },
+    Cmd {
+        name: "ct-get-nconns",
+        usage: "ct-get-nconns",
+        summary: "the number of connections",
+        aliases: &["dpctl/ct-get-nconns"],
+    },
+    Cmd {
         name: "fdb-show",
         usage: "fdb-show",
         summary: "list NORMAL's learned MACs: port, VLAN, MAC, age (OVS fdb/show)",
@@ -348,6 +402,15 @@ fn run(s: &Server, cmd: &str, args: &[String]) -> CmdResult {
         "dpctl/dump-flows" | "dpif/dump-flows" => "dump-megaflows",
         "ofproto/trace" => "trace",
         "fdb/show" => "fdb-show",
+        "dpctl/dump-conntrack" => "dump-conntrack",
+        "dpctl/flush-conntrack" => "flush-conntrack",
+        "dpctl/ct-stats-show" => "ct-stats-show",
+        "dpctl/ct-get-limits" => "ct-get-limits",
+        "dpctl/ct-set-limits" => "ct-set-limits",
+        "dpctl/ct-del-limits" => "ct-del-limits",
+        "dpctl/ct-set-maxconns" => "ct-set-maxconns",
+        "dpctl/ct-get-maxconns" => "ct-get-maxconns",
+        "dpctl/ct-get-nconns" => "ct-get-nconns",
         "fdb/flush" => "fdb-flush",
         "fdb/stats-show" => "fdb-stats-show",
         "ofproto/detrace" => "detrace",
@@ -422,6 +485,21 @@ fn run(s: &Server, cmd: &str, args: &[String]) -> CmdResult {
         "dump-groups" => super::groups::dump_groups(s, args),
         "dump-group-stats" => super::groups::dump_group_stats(s, args),
         "mod-port" => super::groups::mod_port(s, args),
+        "dump-conntrack" => super::conntrack::dump(s, args),
+        "flush-conntrack" => super::conntrack::flush(s, args),
+        "ct-stats-show" => super::conntrack::stats(s, args),
+        "ct-get-limits" => super::conntrack::get_limits(s, args),
+        "ct-set-limits" => super::conntrack::set_limits(s, args),
+        "ct-del-limits" => super::conntrack::del_limits(s, args),
+        "ct-set-maxconns" => super::conntrack::set_maxconns(s, args),
+        "ct-get-maxconns" => {
+            no_args(cmd)?;
+            super::conntrack::get_maxconns(s)
+        }
+        "ct-get-nconns" => {
+            no_args(cmd)?;
+            super::conntrack::get_nconns(s)
+        }
         "fdb-show" => super::fdb::show(s),
         "fdb-flush" => super::fdb::flush(s),
         "fdb-stats-show" => super::fdb::stats(s),

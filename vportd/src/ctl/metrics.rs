@@ -279,6 +279,11 @@ pub fn collect(server: &Server) -> Vec<Family> {
             );
         }
     }
+    // The tracker's samples take the datapath lock themselves.
+    drop(dp);
+    for (name, help, kind, labels, v) in super::conntrack::metrics(server) {
+        f.add(&name, help, kind, labels, v);
+    }
     f.0
 }
 

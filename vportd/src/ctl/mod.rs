@@ -10,6 +10,7 @@
 //! * [`unixctl`]: OVS's JSON-RPC protocol on the same socket (`ovs-appctl`).
 
 pub mod commands;
+pub mod conntrack;
 pub mod fdb;
 pub mod format;
 pub mod groups;

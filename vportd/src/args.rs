@@ -11,7 +11,14 @@ use thiserror::Error;
 pub struct Args {
     /// EAL arguments, passed to DPDK verbatim, e.g.
     /// "-l 0-1 --no-huge -m 1024 --no-pci --file-prefix=x --vdev=net_null0".
-    #[arg(long, value_name = "EAL ARGUMENTS", allow_hyphen_values = true)]
+    /// Required unless --db gives them (Open_vSwitch other_config
+    /// dpdk-extra, dpdk-socket-mem, dpdk-lcore-mask, as OVS reads them).
+    #[arg(
+        long,
+        value_name = "EAL ARGUMENTS",
+        allow_hyphen_values = true,
+        default_value = ""
+    )]
     pub eal: String,
 
     /// A port: NAME=DEVICE[,ofport=N][,rxq=N]. Repeatable. DEVICE is a DPDK

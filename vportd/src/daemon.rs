@@ -101,8 +101,29 @@ fn load_rules(args: &Args) -> Result<Vec<ofproto::Rule>> {
     Ok(rules)
 }
 
+/// `--db` without `--eal`: the EAL arguments, PMD cores and handler count
+/// from `Open_vSwitch.other_config`, as ovs-vswitchd takes them (command
+/// line options given still win).
+fn startup_from_db(args: &mut Args, target: &crate::ovsdb::conn::Target) -> Result<()> {
+    use crate::ovsdb::startup;
+    let oc = startup::read(target).map_err(|e| anyhow::anyhow!(e))?;
+    let s = startup::from_other_config(&oc, startup::hugepages_free())
+        .map_err(|e| anyhow::anyhow!("--db {target}: {e}"))?;
+    log::info!("EAL arguments from {target} other_config: {}", s.eal);
+    args.eal = s.eal;
+    if args.pmd_cores.is_none() {
+        // OVS's default without pmd-cpu-mask: a core the main thread is not on.
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        args.pmd_cores = s.pmd_cores.or_else(|| Some((n - 1).to_string()));
+    }
+    if args.handler_threads.is_none() {
+        args.handler_threads = s.handler_threads;
+    }
+    Ok(())
+}
+
 /// Runs the daemon until a signal or `--exit-when-idle`.
-pub fn run(args: Args) -> Result<()> {
+pub fn run(mut args: Args) -> Result<()> {
     // Everything that can be checked without DPDK first: a bad argument
     // fails fast with one line.
     let mut specs: Vec<PortSpec> = args
@@ -117,6 +138,12 @@ pub fn run(args: Args) -> Result<()> {
         .map(crate::ovsdb::conn::Target::parse)
         .transpose()
         .map_err(|e| anyhow::anyhow!(e))?;
+    if let (Some(target), true) = (&db, args.eal.trim().is_empty()) {
+        startup_from_db(&mut args, target)?;
+    }
+    if args.eal.trim().is_empty() {
+        anyhow::bail!("--eal is required (or --db, whose Open_vSwitch other_config gives it)");
+    }
     let pmd_cores = match &args.pmd_cores {
         Some(l) => args::parse_core_list(l)?,
         None => default_pmd_cores(&args.eal),

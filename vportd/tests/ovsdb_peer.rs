@@ -280,4 +280,63 @@ fn ovs_vsctl_configures_vportd_and_the_config_survives_a_restart() {
     assert_eq!(ports, [("p1".to_string(), 1), ("p2".to_string(), 2)]);
     let log = d.stop();
     assert!(!log.contains("panicked"), "{log}");
+
+    // No --eal: the EAL arguments come from other_config, as OVS takes them.
+    let prefix = format!("vcod3{}", std::process::id());
+    db.ok(&[
+        "--no-wait",
+        "set",
+        "Open_vSwitch",
+        ".",
+        &format!(
+            "other_config:dpdk-extra=--no-huge -m 1024 --no-pci --no-shconf --no-telemetry --file-prefix={prefix}"
+        ),
+        "other_config:pmd-cpu-mask=0x2",
+    ]);
+    let dir = TempDir::new("od3");
+    let flows = dir.path("flows.txt");
+    std::fs::write(&flows, "in_port=1,actions=output:2\n").unwrap();
+    let ctl = dir.path("v.ctl");
+    let log_file = std::fs::File::create(dir.path("vportd.log")).unwrap();
+    let mut child = Command::new(VPORTD)
+        .arg("--db")
+        .arg(db.target())
+        .arg("--ctl")
+        .arg(&ctl)
+        .arg("--flows")
+        .arg(&flows)
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().unwrap())
+        .stderr(log_file)
+        .spawn()
+        .expect("spawning vportd");
+    let read_log = || std::fs::read_to_string(dir.path("vportd.log")).unwrap_or_default();
+    let forwarding = wait_until(30, || {
+        let o = Command::new(VPORTCTL)
+            .arg("--ctl")
+            .arg(&ctl)
+            .args(["--json", "show"])
+            .output();
+        o.ok()
+            .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
+            .and_then(|v| {
+                v["ports"].as_array().map(|ports| {
+                    ports.iter().any(|p| {
+                        p["name"] == "p2" && p["stats"]["tx_packets"].as_u64().unwrap_or(0) > 1000
+                    })
+                })
+            })
+            .unwrap_or(false)
+    });
+    // SAFETY: kill(2) on the pid of the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{prefix}"));
+    let log = read_log();
+    assert!(
+        forwarding,
+        "no forwarding with the EAL from the database:\n{log}"
+    );
+    assert!(log.contains("EAL arguments from"), "{log}");
+    assert!(log.contains("mbufs in use at exit: 0"), "{log}");
 }

@@ -22,6 +22,7 @@
 
 pub mod conn;
 pub mod datum;
+pub mod startup;
 
 use crate::args;
 use crate::ctl::{commands, Server};

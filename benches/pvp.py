@@ -32,6 +32,9 @@ Reported per switch (median over --reps, min-max in brackets):
             pmd-stats-show "packets received" counts);
   Mpps      packets out of p2 / wall seconds (through the VM and back);
   loss      1 - p2 out / p1 in;
+  guest cyc/pkt  the guest's forwarding thread's on-CPU cycles / packets
+            it returned (received by the switch on vm), and its share of
+            core 0: what the guest pays per packet with each switch;
   vportd/OVS  median vportd cyc/pkt / median OVS cyc/pkt.
 """
 import argparse
@@ -97,6 +100,10 @@ class Guest:
             time.sleep(0.1)
         return self
 
+    def worker(self):
+        """The tid of the forwarding lcore thread."""
+        return wait_thread(self.p.pid, lambda n: "worker" in n, "testpmd guest forwarding")
+
     def __exit__(self, *exc):
         if self.p.poll() is None:
             self.p.send_signal(signal.SIGTERM)
@@ -109,28 +116,33 @@ class Guest:
         return False
 
 
-def window(pid, tid, sample, warmup, interval):
-    """(counters before, after, on-CPU ns, wall s) of one window."""
+def window(pid, tid, guest, sample, warmup, interval):
+    """(counters before, after, switch PMD on-CPU ns, guest worker on-CPU
+    ns, wall s) of one window."""
     time.sleep(warmup)
+    gtid = guest.worker()
     a = sample()
-    c0, t0 = schedstat_ns(pid, tid), time.time()
+    c0, g0, t0 = schedstat_ns(pid, tid), schedstat_ns(guest.p.pid, gtid), time.time()
     time.sleep(interval)
-    c1, t1 = schedstat_ns(pid, tid), time.time()
+    c1, g1, t1 = schedstat_ns(pid, tid), schedstat_ns(guest.p.pid, gtid), time.time()
     b = sample()
-    return a, b, c1 - c0, t1 - t0
+    return a, b, c1 - c0, g1 - g0, t1 - t0
 
 
-def summarize(rx_p1, rx_vm, tx_p2, oncpu, wall, hz):
+def summarize(rx_p1, rx_vm, tx_p2, oncpu, guest_ns, wall, hz):
     r = result(rx_p1 + rx_vm, oncpu, wall, hz)
     r["mpps"] = tx_p2 / wall / 1e6
     r["loss"] = 1.0 - tx_p2 / max(rx_p1, 1)
+    # The guest forwards what comes back on the vhost port.
+    r["guest_cyc_per_pkt"] = guest_ns * 1e-9 * hz / max(rx_vm, 1)
+    r["guest_share"] = guest_ns * 1e-9 / wall
     return r
 
 
 def run_ovs(scratch, pcap, guest_mode, warmup, interval, hz):
     sock = os.path.join(scratch, "ovs-vm.sock")
     rules = os.path.join(scratch, "pvp.flows")
-    with Guest(sock, guest_mode), ovslib.Ovs() as o:
+    with Guest(sock, guest_mode) as g, ovslib.Ovs() as o:
         o.add_flows(rules, "OpenFlow10")
         o.add_port("p1", 1, "net_pcap0,rx_pcap=%s,infinite_rx=1" % pcap)
         o.vsctl("add-port", o.bridge, "vm", "--", "set", "Interface", "vm",
@@ -138,30 +150,31 @@ def run_ovs(scratch, pcap, guest_mode, warmup, interval, hz):
                 "options:vhost-server-path=%s" % sock)
         o.add_port("p2", 3, SINK)
         tid = o.pmd_tid()
-        a, b, oncpu, wall = window(o.pid, tid, lambda: o.dp_show()[0], warmup, interval)
+        a, b, oncpu, gns, wall = window(o.pid, tid, g, lambda: o.dp_show()[0], warmup,
+                                        interval)
     d = {p: {k: b[p].get(k, 0) - a[p].get(k, 0) for k in ("rx", "tx")} for p in b}
     if d["vm"]["rx"] == 0:
         raise BenchError("OVS: nothing came back from the guest")
-    return summarize(d["p1"]["rx"], d["vm"]["rx"], d["p2"]["tx"], oncpu, wall, hz)
+    return summarize(d["p1"]["rx"], d["vm"]["rx"], d["p2"]["tx"], oncpu, gns, wall, hz)
 
 
 def run_vportd(binary, scratch, pcap, guest_mode, warmup, interval, hz):
     from benchlib import Vportd
     sock = os.path.join(scratch, "vportd-vm.sock")
     rules = os.path.join(scratch, "pvp.flows")
-    with Guest(sock, guest_mode):
+    with Guest(sock, guest_mode) as g:
         v = Vportd(binary, [("p1", "net_pcap0,rx_pcap=%s,infinite_rx=1" % pcap),
                             ("p2", SINK, 3)], rules, 65535)
         v.args += ["--port", "vm=vhost-user-client:%s,ofport=2" % sock]
         with v:
             tid = v.pmd_tid()
-            a, b, oncpu, wall = window(v.p.pid, tid, v.counters, warmup, interval)
+            a, b, oncpu, gns, wall = window(v.p.pid, tid, g, v.counters, warmup, interval)
             delta = {p["name"]: {k: v.port(b, p["name"])[k] - v.port(a, p["name"])[k]
                                  for k in ("rx_packets", "tx_packets")} for p in b["ports"]}
     if delta["vm"]["rx_packets"] == 0:
         raise BenchError("vportd: nothing came back from the guest")
     return summarize(delta["p1"]["rx_packets"], delta["vm"]["rx_packets"],
-                     delta["p2"]["tx_packets"], oncpu, wall, hz)
+                     delta["p2"]["tx_packets"], oncpu, gns, wall, hz)
 
 
 def cell(rs, key, fmt):
@@ -226,24 +239,28 @@ def main():
                                        a.interval, hz)
                     r["rep"] = rep
                     results.setdefault((name, sw), []).append(r)
-                    print("rep %d %-18s %-6s %6.0f cyc/pkt %6.3f Mpps loss %5.1f%%"
-                          % (rep, name, sw, r["cyc_per_pkt"], r["mpps"], 100 * r["loss"]),
-                          flush=True)
+                    print("rep %d %-18s %-6s %6.0f cyc/pkt %6.3f Mpps loss %5.1f%% "
+                          "guest %5.0f cyc/pkt (share %.2f)"
+                          % (rep, name, sw, r["cyc_per_pkt"], r["mpps"], 100 * r["loss"],
+                             r["guest_cyc_per_pkt"], r["guest_share"]), flush=True)
     lines = ["# PVP: vportd vs OVS 3.1, vhost-user to a dpdk-testpmd guest (benches/pvp.py)",
              "", "%s; TSC %.0f MHz; guest --forward-mode=%s; %d rep(s), --interval %g s, "
              "--warmup %g s; median (min-max)"
              % (time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)), hz / 1e6,
                 a.guest, a.reps, a.interval, a.warmup), "",
-             "| case | switch | cyc/pkt | Mpps (p2) | loss | vportd/OVS |",
-             "|---|---|---|---|---|---|"]
+             "| case | switch | cyc/pkt | Mpps (p2) | loss | guest cyc/pkt | guest share "
+             "| vportd/OVS |",
+             "|---|---|---|---|---|---|---|---|"]
     for name, _ in cases:
         o, v = results[(name, "ovs")], results[(name, "vportd")]
         ratio = (statistics.median(r["cyc_per_pkt"] for r in v)
                  / statistics.median(r["cyc_per_pkt"] for r in o))
         for sw, rs in (("OVS", o), ("vportd", v)):
-            lines.append("| %s | %s | %s | %s | %s | %s |" % (
+            lines.append("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 name, sw, cell(rs, "cyc_per_pkt", "%.0f"), cell(rs, "mpps", "%.3f"),
                 "%.1f%%" % (100 * statistics.median(r["loss"] for r in rs)),
+                "%.0f" % statistics.median(r["guest_cyc_per_pkt"] for r in rs),
+                "%.2f" % statistics.median(r["guest_share"] for r in rs),
                 "%.2f" % ratio if sw == "vportd" else ""))
     print()
     print("\n".join(lines))

@@ -513,14 +513,14 @@ impl Conntrack {
         let (state, conn, related) = self.track(&p, key, act, now, cnt);
         let mut state = state;
         if let (Some(c), Some(_)) = (&conn, &act.nat) {
+            let reply = state & CS_REPLY_DIR != 0;
             if c.nat != 0 && !related && state & CS_INVALID == 0 {
-                let reply = state & CS_REPLY_DIR != 0;
                 let (from, to) = if reply {
                     (c.rev, c.key.reverse())
                 } else {
                     (c.key, c.rev.reverse())
                 };
-                nat::rewrite(frame, p.l3, p.l4, p.l4_len >= 8, &from, &to);
+                nat::rewrite(frame, p.l3, p.l4, p.l4_len, &from, &to);
                 let (s, d) = (c.nat & NAT_SRC != 0, c.nat & NAT_DST != 0);
                 // A reply is translated the other way round.
                 if (s && !reply) || (d && reply) {
@@ -528,6 +528,26 @@ impl Conntrack {
                 }
                 if (d && !reply) || (s && reply) {
                     state |= CS_DST_NAT;
+                }
+            } else if c.nat != 0 && related && reply {
+                // An ICMP error travelling back to the NATted side: its
+                // quoted packet (the translated original direction) goes
+                // back to the original addresses, and so does the outer
+                // header (OVS `reverse_nat_packet`).
+                if let L4::IcmpError {
+                    inner_l3, inner_l4, ..
+                } = p.l4_info
+                {
+                    let mut quoted = c.rev.reverse();
+                    let mut orig = c.key;
+                    quoted.zone = 0;
+                    orig.zone = 0;
+                    let outer_dst = (c.nat & NAT_SRC != 0).then_some(c.key.src);
+                    let outer_src = (c.nat & NAT_DST != 0).then_some(c.key.dst);
+                    nat::rewrite_icmp_error(
+                        frame, p.l3, p.l4, p.l4_len, inner_l3, inner_l4, &quoted, &orig, outer_src,
+                        outer_dst,
+                    );
                 }
             }
         }

@@ -45,8 +45,19 @@ fn l4_csum_ofs(proto: u8, v6: bool) -> Option<usize> {
 
 /// Rewrites the packet at `l3`/`l4` (protocol `proto`) from the addresses
 /// and ports of `from` to those of `to` (same direction, same protocol).
-/// `l4_ok` says whether the L4 header is there to patch.
-pub fn rewrite(frame: &mut [u8], l3: usize, l4: usize, l4_ok: bool, from: &ConnKey, to: &ConnKey) {
+/// `l4_len` is how many bytes of the L4 header are there to patch (the
+/// ports need 4, a checksum its offset + 2; a header quoted by an ICMP error
+/// has only 8).
+pub fn rewrite(
+    frame: &mut [u8],
+    l3: usize,
+    l4: usize,
+    l4_len: usize,
+    from: &ConnKey,
+    to: &ConnKey,
+) {
+    let l4_len = l4_len.min(frame.len().saturating_sub(l4));
+    let l4_ok = l4_len >= 8;
     let v6 = from.v6;
     let proto = from.proto;
     let (sa, da, alen) = if v6 {
@@ -58,7 +69,7 @@ pub fn rewrite(frame: &mut [u8], l3: usize, l4: usize, l4_ok: bool, from: &ConnK
     let new_src = if v6 { &to.src[..] } else { &to.src[12..] };
     let old_dst = if v6 { &from.dst[..] } else { &from.dst[12..] };
     let new_dst = if v6 { &to.dst[..] } else { &to.dst[12..] };
-    let csum_ofs = l4_csum_ofs(proto, v6).filter(|_| l4_ok);
+    let csum_ofs = l4_csum_ofs(proto, v6).filter(|o| l4_len >= o + 2);
     let mut l4csum = csum_ofs.map(|o| get16(frame, l4 + o));
     // UDP over IPv4 without a checksum stays without one.
     let udp_zero = proto == IPPROTO_UDP && !v6 && l4csum == Some(0);
@@ -117,6 +128,85 @@ pub fn rewrite(frame: &mut [u8], l3: usize, l4: usize, l4_ok: bool, from: &ConnK
     }
 }
 
+/// Translates an ICMP error at `l3`/`l4` (message length `l4_len`) that
+/// quotes a packet of a NATted connection (OVS `reverse_nat_packet`): the
+/// quoted header at `inner_l3`/`inner_l4` goes from `inner_from` to
+/// `inner_to` (its own checksums updated), the outer source and/or
+/// destination become `outer_src`/`outer_dst`, and the ICMP checksum is
+/// computed again (it covers the quoted bytes; the message's checksum was
+/// checked when the packet was read).
+#[allow(clippy::too_many_arguments)]
+pub fn rewrite_icmp_error(
+    frame: &mut [u8],
+    l3: usize,
+    l4: usize,
+    l4_len: usize,
+    inner_l3: usize,
+    inner_l4: usize,
+    inner_from: &ConnKey,
+    inner_to: &ConnKey,
+    outer_src: Option<[u8; 16]>,
+    outer_dst: Option<[u8; 16]>,
+) {
+    let v6 = inner_from.v6;
+    let end = (l4 + l4_len).min(frame.len());
+    rewrite(
+        frame,
+        inner_l3,
+        inner_l4,
+        end.saturating_sub(inner_l4),
+        inner_from,
+        inner_to,
+    );
+    // Outer addresses (the ICMP type has no ports): a key pair that
+    // differs in the addresses only.
+    let (sa, da, alen) = if v6 {
+        (l3 + 8, l3 + 24, 16)
+    } else {
+        (l3 + 12, l3 + 16, 4)
+    };
+    let mut cur = ConnKey {
+        v6,
+        proto: if v6 { IPPROTO_ICMPV6 } else { IPPROTO_ICMP },
+        ..ConnKey::default()
+    };
+    let off = if v6 { 0 } else { 12 };
+    cur.src[off..].copy_from_slice(&frame[sa..sa + alen]);
+    cur.dst[off..].copy_from_slice(&frame[da..da + alen]);
+    let mut new = cur;
+    if let Some(a) = outer_src {
+        new.src = a;
+    }
+    if let Some(a) = outer_dst {
+        new.dst = a;
+    }
+    // Outer IPv4 header checksum (incremental) and the addresses.
+    if !v6 {
+        for (o, n, at) in [(&cur.src, &new.src, sa), (&cur.dst, &new.dst, da)] {
+            if o != n {
+                let c = upd_bytes(get16(frame, l3 + 10), &o[12..], &n[12..]);
+                put16(frame, l3 + 10, c);
+                frame[at..at + 4].copy_from_slice(&n[12..]);
+            }
+        }
+    } else {
+        frame[sa..sa + 16].copy_from_slice(&new.src);
+        frame[da..da + 16].copy_from_slice(&new.dst);
+    }
+    // The ICMP checksum over the whole message (ICMPv6: with the pseudo
+    // header of the new outer addresses).
+    put16(frame, l4 + 2, 0);
+    let mut acc = 0u32;
+    if v6 {
+        acc = crate::packet::csum_add(acc, &frame[l3 + 8..l3 + 40]);
+        acc = crate::packet::csum_add(acc, &((end - l4) as u32).to_be_bytes());
+        acc = acc.wrapping_add(u32::from(IPPROTO_ICMPV6));
+    }
+    acc = crate::packet::csum_add(acc, &frame[l4..end]);
+    let c = !crate::packet::csum_fold(acc);
+    put16(frame, l4 + 2, c);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,7 +243,7 @@ mod tests {
         let mut to = from;
         to.src[12..].copy_from_slice(&[192, 168, 0, 100]);
         to.sport = 2000;
-        rewrite(&mut f, ip, l4, true, &from, &to);
+        rewrite(&mut f, ip, l4, 12, &from, &to);
         let p = crate::packet::parse(&f, ip, 0x0800).expect("checksums still valid");
         assert_eq!(p.key, to);
     }

@@ -246,6 +246,35 @@ fn snat_keeps_port_when_free_and_unnats_replies() {
 }
 
 #[test]
+fn icmp_errors_quoting_a_snatted_packet_are_translated_back() {
+    let t = Conntrack::new();
+    let n = [192, 168, 0, 100];
+    let mut nat = CtNat {
+        kind: NatKind::Src,
+        ..CtNat::default()
+    };
+    nat.addr_min[12..].copy_from_slice(&n);
+    nat.addr_max = nat.addr_min;
+    let act = CtAction {
+        commit: true,
+        nat: Some(nat),
+        ..CtAction::default()
+    };
+    ct(&t, &mut udp4(A, B, 1000, 53), &act, 0);
+    let only_nat = CtAction {
+        nat: Some(CtNat::default()),
+        ..CtAction::default()
+    };
+    // From the server and from a router, both to the NAT address.
+    for from in [B, R] {
+        let mut e = icmp4_error(from, n, 3, &udp4(n, B, 1000, 53));
+        let m = ct(&t, &mut e, &only_nat, 0);
+        assert_eq!(m.state, CS_TRACKED | CS_RELATED | CS_REPLY_DIR);
+        assert_eq!(e, icmp4_error(from, A, 3, &udp4(A, B, 1000, 53)));
+    }
+}
+
+#[test]
 fn dnat_with_port_range() {
     let t = Conntrack::new();
     let mut nat = CtNat {

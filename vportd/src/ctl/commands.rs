@@ -153,8 +153,8 @@ const COMMANDS: &[Cmd] = &[
     },
     Cmd {
         name: "flush-conntrack",
-        usage: "flush-conntrack [zone=N]",
-        summary: "remove every connection (of zone N)",
+        usage: "flush-conntrack [zone=N] [ct_nw_src=A,ct_nw_dst=B,ct_nw_proto=P,ct_tp_src=S,ct_tp_dst=D]",
+        summary: "remove every connection (of zone N), or the one with that original tuple",
         aliases: &["dpctl/flush-conntrack"],
     },
     Cmd {

@@ -126,10 +126,75 @@ struct Flushed {
     flushed: usize,
 }
 
-/// `flush-conntrack [zone=N]`.
+/// An OVS `ct-orig-tuple` (`ct_nw_src=A,ct_nw_dst=B,ct_nw_proto=P,
+/// ct_tp_src=S,ct_tp_dst=D`, or `ct_ipv6_src=`/`ct_ipv6_dst=`, and for ICMP
+/// `icmp_id=,icmp_type=,icmp_code=`) as a connection key of `zone`.
+fn parse_tuple(s: &str, zone: u16) -> Result<conntrack::ConnKey, String> {
+    let mut k = conntrack::ConnKey {
+        zone,
+        ..Default::default()
+    };
+    let (mut icmp_type, mut icmp_code) = (None, 0u8);
+    let bad = |f: &str| format!("flush-conntrack: bad tuple field {f:?}");
+    for f in s.split(',') {
+        let (name, v) = f.split_once('=').ok_or_else(|| bad(f))?;
+        let v4 = |v: &str| -> Result<[u8; 16], String> {
+            let a: std::net::Ipv4Addr = v.parse().map_err(|_| bad(f))?;
+            let mut b = [0u8; 16];
+            b[12..].copy_from_slice(&a.octets());
+            Ok(b)
+        };
+        let v6 = |v: &str| -> Result<[u8; 16], String> {
+            let a: std::net::Ipv6Addr = v.parse().map_err(|_| bad(f))?;
+            Ok(a.octets())
+        };
+        match name {
+            "ct_nw_src" => k.src = v4(v)?,
+            "ct_nw_dst" => k.dst = v4(v)?,
+            "ct_ipv6_src" => (k.src, k.v6) = (v6(v)?, true),
+            "ct_ipv6_dst" => (k.dst, k.v6) = (v6(v)?, true),
+            "ct_nw_proto" => k.proto = v.parse().map_err(|_| bad(f))?,
+            "ct_tp_src" => k.sport = v.parse().map_err(|_| bad(f))?,
+            "ct_tp_dst" => k.dport = v.parse().map_err(|_| bad(f))?,
+            "icmp_id" => k.sport = v.parse().map_err(|_| bad(f))?,
+            "icmp_type" => icmp_type = Some(v.parse::<u8>().map_err(|_| bad(f))?),
+            "icmp_code" => icmp_code = v.parse().map_err(|_| bad(f))?,
+            _ => return Err(bad(f)),
+        }
+    }
+    if let Some(t) = icmp_type {
+        k.dport = u16::from(t) << 8 | u16::from(icmp_code);
+    }
+    if k.proto == 0 {
+        return Err("flush-conntrack: the tuple needs ct_nw_proto".into());
+    }
+    Ok(k)
+}
+
+/// `flush-conntrack [zone=N] [TUPLE]`: every connection, those of zone N,
+/// or the one whose original (or reply) direction is TUPLE.
 pub fn flush(s: &Server, args: &[String]) -> CmdResult {
-    let zone = zone_arg("flush-conntrack", args)?;
-    let n = tracker(s)?.flush(zone, None);
+    let usage = "usage: flush-conntrack [zone=N] [ct_nw_src=A,ct_nw_dst=B,ct_nw_proto=P,ct_tp_src=S,ct_tp_dst=D]";
+    let (mut zone, mut tuple) = (None, None);
+    for a in args {
+        if let Some(z) = a.strip_prefix("zone=") {
+            zone = Some(
+                z.parse::<u16>()
+                    .map_err(|_| format!("flush-conntrack: zone={z}: not a zone ({usage})"))?,
+            );
+        } else if a.starts_with("ct_") {
+            tuple = Some(a.clone());
+        } else {
+            return Err(format!(
+                "flush-conntrack: unexpected argument {a:?} ({usage})"
+            ));
+        }
+    }
+    let key = match &tuple {
+        Some(t) => Some(parse_tuple(t, zone.unwrap_or(0))?),
+        None => None,
+    };
+    let n = tracker(s)?.flush(zone, key.as_ref());
     out(
         format!("flushed {n} connection(s)\n"),
         &Flushed { flushed: n },
@@ -400,4 +465,28 @@ pub fn metrics(s: &Server) -> Vec<Sample> {
         ));
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_tuple;
+
+    #[test]
+    fn tuples_as_ovs_writes_them() {
+        let k = parse_tuple(
+            "ct_nw_src=10.0.0.1,ct_nw_dst=10.0.0.2,ct_nw_proto=17,ct_tp_src=1000,ct_tp_dst=53",
+            7,
+        )
+        .unwrap();
+        assert_eq!(
+            (k.src4(), k.dst4(), k.proto, k.sport, k.dport, k.zone),
+            (0x0a000001, 0x0a000002, 17, 1000, 53, 7)
+        );
+        let k = parse_tuple("ct_ipv6_src=fd00::1,ct_ipv6_dst=fd00::2,ct_nw_proto=58,icmp_id=5,icmp_type=128,icmp_code=0", 0).unwrap();
+        assert!(k.v6);
+        assert_eq!((k.sport, k.dport), (5, 128 << 8));
+        assert!(parse_tuple("ct_nw_src=10.0.0.1", 0).is_err());
+        assert!(parse_tuple("ct_nw_src=10.0.0.999,ct_nw_proto=6", 0).is_err());
+        assert!(parse_tuple("bogus=1,ct_nw_proto=6", 0).is_err());
+    }
 }

@@ -5,7 +5,7 @@ RELEASE_BIN := target/release/vportd
 # Debian packages the build, the tests and `make run` need.
 DEB_PKGS := libdpdk-dev dpdk libclang-dev clang pkg-config python3 \
             librte-net-pcap23 librte-net-null23 librte-net-ring23 librte-net-tap23 \
-            iproute2 iputils-ping netcat-openbsd
+            iproute2 iputils-ping netcat-openbsd openvswitch-common
 RUN_SECONDS ?= 10
 RUN_PREFIX := vportd-run-$(shell echo $$$$)
 OUT := out
@@ -85,7 +85,7 @@ clean:
 	$(CARGO) clean
 	rm -rf $(OUT)
 
-## fuzz: the cargo-fuzz targets (flow key extraction, flow parser), FUZZ_SECONDS
+## fuzz: the cargo-fuzz targets (flow key extraction, flow parser, OpenFlow decoder), FUZZ_SECONDS
 ## each. cargo-fuzz needs a nightly toolchain: without one this says so and
 ## skips (the stable proptest "never panics" tests run in `make test`).
 FUZZ_SECONDS ?= 60
@@ -95,4 +95,5 @@ fuzz:
 	command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz || { echo "fuzz: skipped (cargo-fuzz could not be installed)"; exit 0; }; \
 	set -e; \
 	(cd flowcache && cargo +nightly fuzz run extract -- -max_total_time=$(FUZZ_SECONDS)); \
-	(cd ofproto && cargo +nightly fuzz run parse_flows -- -max_total_time=$(FUZZ_SECONDS))
+	(cd ofproto && cargo +nightly fuzz run parse_flows -- -max_total_time=$(FUZZ_SECONDS)); \
+	(cd openflow && cargo +nightly fuzz run decode_messages -- -max_total_time=$(FUZZ_SECONDS))

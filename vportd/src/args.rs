@@ -80,6 +80,10 @@ pub struct Args {
     /// every device is virtual and the kernel offers THP, `eal` otherwise.
     #[arg(long, value_name = "WHERE", value_enum, default_value_t = MbufMemoryArg::Auto)]
     pub mbuf_memory: MbufMemoryArg,
+
+    /// The OpenFlow channel (`--controller`, `--datapath-id`, ...).
+    #[command(flatten)]
+    pub openflow: crate::ofchan::OfArgs,
 }
 
 /// `--mbuf-memory`.

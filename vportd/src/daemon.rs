@@ -22,6 +22,8 @@ pub struct Switch {
     pub pool: Arc<Mempool>,
     pub started: Instant,
     pub stop: Arc<AtomicBool>,
+    /// OpenFlow controller connections (`--controller`).
+    pub controllers: Arc<crate::ofchan::Registry>,
 }
 
 /// Flows of `--fwd`: the built-in rule.
@@ -120,6 +122,7 @@ pub fn run(args: Args) -> Result<()> {
             anyhow::bail!("--handler-threads {n}: must be 1 to {MAX_HANDLER_THREADS}");
         }
     }
+    crate::ofchan::check_args(&args.openflow)?;
     let groups = load_groups(&args)?;
     // `in_port=p1` / `output:p2` in --flows name the --port ports.
     let names = specs
@@ -211,6 +214,7 @@ pub fn run(args: Args) -> Result<()> {
         pool,
         started: Instant::now(),
         stop: stop.clone(),
+        controllers: Arc::default(),
     });
 
     // A daemon that cannot be managed is not left running: a control
@@ -226,6 +230,17 @@ pub fn run(args: Args) -> Result<()> {
         }
         other => other.map(Some),
     };
+    // The OpenFlow channel: a target that cannot be served (port in use)
+    // stops the daemon like a control socket that cannot.
+    let ctl = ctl.and_then(|c| match crate::ofchan::start(&switch, &args.openflow) {
+        Ok(of) => Ok((c, of)),
+        Err(e) => {
+            if let Some(c) = c {
+                c.stop();
+            }
+            Err(e)
+        }
+    });
     if ctl.is_ok() {
         main_loop(&switch, &args, &dump, &hangup);
     }
@@ -234,7 +249,10 @@ pub fn run(args: Args) -> Result<()> {
     // completes net_pcap tx files), then EAL.
     log::info!("stopping");
     let ctl_error = match ctl {
-        Ok(ctl) => {
+        Ok((ctl, of)) => {
+            if let Some(of) = of {
+                of.stop();
+            }
             if let Some(ctl) = ctl {
                 ctl.stop();
             }

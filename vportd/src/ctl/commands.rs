@@ -665,6 +665,7 @@ fn show(s: &Server) -> CmdResult {
         megaflows,
         flow_limit,
         openflow_rules: rules_total(s),
+        controllers: crate::ofchan::show(&sw.controllers),
     };
     out(format::show(&d), &d)
 }

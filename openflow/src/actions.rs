@@ -7,7 +7,9 @@
 use crate::buf::{Reader, Writer};
 use crate::error::{fail, ErrCode, OfError};
 use crate::oxm::{self, nxm_id, oxm_id, port_from_of13, port_to_of13, OxmId};
-use ofproto::rule::{Instructions, OfAction, OutputPort};
+use ofproto::rule::{
+    BundleAlgorithm, HashFields, Instructions, MultipathAlgorithm, OfAction, OutputPort,
+};
 use ofproto::{FieldId, SubField};
 
 /// Nicira's experimenter id.
@@ -43,6 +45,11 @@ const NXAST_DEC_TTL_CNT_IDS: u16 = 21;
 const NXAST_CONJUNCTION: u16 = 34;
 const NXAST_OUTPUT_TRUNC: u16 = 39;
 const NXAST_CLONE: u16 = 42;
+const NXAST_SAMPLE: u16 = 29;
+const NXAST_MULTIPATH: u16 = 10;
+const NXAST_BUNDLE: u16 = 12;
+const NXAST_BUNDLE_LOAD: u16 = 13;
+const NXAST_CHECK_PKT_LARGER: u16 = 49;
 
 /// OpenFlow 1.1+ reserved ports.
 pub const OFPP13_IN_PORT: u32 = 0xffff_fff8;
@@ -416,6 +423,95 @@ fn decode_nx(sub: u16, len: usize, b: &mut Reader<'_>, depth: u32) -> Result<OfA
             };
             OfAction::OutputTrunc { port, max_len }
         }
+        NXAST_MULTIPATH => {
+            exact(len, 32, "multipath")?;
+            let fields = hash_fields(b.u16("fields")?)?;
+            let basis = b.u16("basis")?;
+            b.skip(2, "pad")?;
+            let algorithm = match b.u16("algorithm")? {
+                a @ 0..=3 => MultipathAlgorithm::ALL[a as usize],
+                a => {
+                    return fail(
+                        ErrCode::BAC_BAD_ARGUMENT,
+                        format!("multipath algorithm {a}"),
+                    )
+                }
+            };
+            let max_link = u32::from(b.u16("max_link")?);
+            let arg = b.u32("arg")?;
+            b.skip(2, "pad")?;
+            let ofs_nbits = u32::from(b.u16("ofs_nbits")?);
+            let h = nx_field_header(b)?;
+            let dst = subfield(&h, ofs_nbits >> 6, (ofs_nbits & 0x3f) + 1)?;
+            OfAction::Multipath {
+                fields,
+                basis,
+                algorithm,
+                n_links: max_link + 1,
+                arg,
+                dst,
+            }
+        }
+        NXAST_BUNDLE | NXAST_BUNDLE_LOAD => {
+            let algorithm = match b.u16("algorithm")? {
+                0 => BundleAlgorithm::ActiveBackup,
+                1 => BundleAlgorithm::Hrw,
+                a => return fail(ErrCode::BAC_BAD_ARGUMENT, format!("bundle algorithm {a}")),
+            };
+            let fields = hash_fields(b.u16("fields")?)?;
+            let basis = b.u16("basis")?;
+            let slave_type = b.u32("slave_type")?;
+            if slave_type != 0x0000_0002 {
+                return fail(ErrCode::BAC_BAD_ARGUMENT, "bundle members must be ofports");
+            }
+            let n = b.u16("n_members")? as usize;
+            let ofs_nbits = u32::from(b.u16("ofs_nbits")?);
+            let dst_header = b.peek_u16("dst")?;
+            let dst = if sub == NXAST_BUNDLE_LOAD {
+                let h = nx_field_header(b)?;
+                Some(subfield(&h, ofs_nbits >> 6, (ofs_nbits & 0x3f) + 1)?)
+            } else {
+                if dst_header != 0 || ofs_nbits != 0 {
+                    return fail(ErrCode::BAC_BAD_ARGUMENT, "bundle with a destination");
+                }
+                b.skip(4, "dst")?;
+                None
+            };
+            b.skip(4, "pad")?;
+            if len != (32 + 2 * n).div_ceil(8) * 8 {
+                return Err(bad_len("bundle", len));
+            }
+            let mut members = Vec::with_capacity(n);
+            for _ in 0..n {
+                members.push(u32::from(b.u16("member")?));
+            }
+            OfAction::Bundle {
+                fields,
+                basis,
+                algorithm,
+                members,
+                dst,
+            }
+        }
+        NXAST_SAMPLE => {
+            exact(len, 24, "sample")?;
+            OfAction::Sample {
+                probability: b.u16("probability")?,
+                collector_set_id: b.u32("collector_set_id")?,
+                obs_domain_id: b.u32("obs_domain_id")?,
+                obs_point_id: b.u32("obs_point_id")?,
+            }
+        }
+        NXAST_CHECK_PKT_LARGER => {
+            exact(len, 24, "check_pkt_larger")?;
+            let pkt_len = b.u16("pkt_len")?;
+            let ofs = u32::from(b.u16("offset")?);
+            let h = nx_field_header(b)?;
+            OfAction::CheckPktLarger {
+                pkt_len,
+                dst: subfield(&h, ofs, 1)?,
+            }
+        }
         NXAST_CLONE => {
             if depth >= MAX_NESTING {
                 return fail(ErrCode::BAC_BAD_ARGUMENT, "clone nested too deeply");
@@ -432,6 +528,13 @@ fn decode_nx(sub: u16, len: usize, b: &mut Reader<'_>, depth: u32) -> Result<OfA
             )
         }
     })
+}
+
+fn hash_fields(v: u16) -> Result<HashFields, OfError> {
+    HashFields::ALL
+        .get(v as usize)
+        .copied()
+        .ok_or_else(|| OfError::new(ErrCode::BAC_BAD_ARGUMENT, format!("hash fields {v}")))
 }
 
 fn ofport16(p: u32) -> Option<OutputPort> {
@@ -651,6 +754,92 @@ fn encode_one(w: &mut Writer, a: &OfAction, proto: Option<u8>) -> Result<(), Enc
             let at = exp_start(w, NXAST_CLONE);
             w.zeros(6);
             encode_actions(w, inner, proto)?;
+            finish(w, at);
+        }
+        OfAction::Multipath {
+            fields,
+            basis,
+            algorithm,
+            n_links,
+            arg,
+            dst,
+        } => {
+            let at = exp_start(w, NXAST_MULTIPATH);
+            let f = HashFields::ALL
+                .iter()
+                .position(|x| x == fields)
+                .unwrap_or(0) as u16;
+            let a = MultipathAlgorithm::ALL
+                .iter()
+                .position(|x| x == algorithm)
+                .unwrap_or(0) as u16;
+            w.u16(f)
+                .u16(*basis)
+                .u16(0)
+                .u16(a)
+                .u16((n_links - 1) as u16)
+                .u32(*arg)
+                .u16(0);
+            w.u16(((dst.ofs << 6) | (dst.n_bits - 1)) as u16);
+            put_nx(w, nxm_id(dst.field, proto));
+            finish(w, at);
+        }
+        OfAction::Bundle {
+            fields,
+            basis,
+            algorithm,
+            members,
+            dst,
+        } => {
+            let at = exp_start(
+                w,
+                if dst.is_some() {
+                    NXAST_BUNDLE_LOAD
+                } else {
+                    NXAST_BUNDLE
+                },
+            );
+            let f = HashFields::ALL
+                .iter()
+                .position(|x| x == fields)
+                .unwrap_or(0) as u16;
+            let a = match algorithm {
+                BundleAlgorithm::ActiveBackup => 0,
+                BundleAlgorithm::Hrw => 1,
+            };
+            w.u16(a).u16(f).u16(*basis).u32(2).u16(members.len() as u16);
+            match dst {
+                Some(d) => {
+                    w.u16(((d.ofs << 6) | (d.n_bits - 1)) as u16);
+                    put_nx(w, nxm_id(d.field, proto));
+                }
+                None => {
+                    w.u16(0).u32(0);
+                }
+            }
+            w.zeros(4);
+            for m in members {
+                w.u16(*m as u16);
+            }
+            finish(w, at);
+        }
+        OfAction::Sample {
+            probability,
+            collector_set_id,
+            obs_domain_id,
+            obs_point_id,
+        } => {
+            let at = exp_start(w, NXAST_SAMPLE);
+            w.u16(*probability)
+                .u32(*collector_set_id)
+                .u32(*obs_domain_id)
+                .u32(*obs_point_id);
+            finish(w, at);
+        }
+        OfAction::CheckPktLarger { pkt_len, dst } => {
+            let at = exp_start(w, NXAST_CHECK_PKT_LARGER);
+            w.u16(*pkt_len).u16(dst.ofs as u16);
+            put_nx(w, nxm_id(dst.field, proto));
             finish(w, at);
         }
         OfAction::Controller => {

@@ -443,9 +443,9 @@ pub fn pull_entry(r: &mut Reader<'_>) -> Result<(FieldId, u128, u128, bool), OfE
             }
         },
     };
-    let full = f.valid_mask();
-    let mask = raw_mask.unwrap_or(full);
-    if value & !full != 0 || mask & !full != 0 {
+    let full = storage_mask(f);
+    let mask = raw_mask.unwrap_or(f.valid_mask()) & f.valid_mask();
+    if value & !full != 0 || raw_mask.unwrap_or(0) & !f.valid_mask() != 0 {
         return fail(
             ErrCode::BMC_BAD_VALUE,
             format!(
@@ -476,16 +476,42 @@ pub fn decode_match(r: &mut Reader<'_>) -> Result<Match, OfError> {
     let mut m = Match::catchall();
     let mut seen: Vec<FieldId> = Vec::new();
     while !body.is_empty() {
+        // NXM_NX_CONJ_ID (class 1, field 37): not a FieldId (it is only
+        // matched, never set).
+        if body.remaining() >= 8 && body.rest()[..4] == [0x00, 0x01, 0x4a, 0x04] {
+            if m.mask.conj_id != 0 {
+                return fail(ErrCode::BMC_DUP_FIELD, "conj_id twice");
+            }
+            body.skip(4, "conj_id header")?;
+            m.value.conj_id = body.u32("conj_id")?;
+            m.mask.conj_id = u32::MAX;
+            continue;
+        }
         let (f, v, mask, _) = pull_entry(&mut body)?;
         if seen.contains(&f) {
             return fail(ErrCode::BMC_DUP_FIELD, format!("{} twice", f.name()));
         }
         seen.push(f);
-        if mask != 0 {
-            m.set_field(f, v, mask);
+        if mask == 0 {
+            continue;
+        }
+        match f {
+            // The flow language (as OVS) matches an ICMP type or code as
+            // the whole 16-bit transport port it is stored in.
+            IcmpType | Icmpv6Type => m.set_field(TpSrc, v, 0xffff),
+            IcmpCode | Icmpv6Code => m.set_field(TpDst, v, 0xffff),
+            _ => m.set_field(f, v, mask),
         }
     }
     Ok(m)
+}
+
+/// The bits of `f` a key can hold (`arp_op` is 16 bits on the wire, 8 in
+/// the key).
+pub fn storage_mask(f: FieldId) -> u128 {
+    let mut k = FlowKey::default();
+    f.set(&mut k, u128::MAX);
+    f.get(&k) & f.valid_mask()
 }
 
 fn put_entry(w: &mut Writer, id: OxmId, value: u128, mask: u128, full: u128) {
@@ -505,7 +531,7 @@ pub fn put_oxms(w: &mut Writer, m: &Match) {
     let (v, k) = (&m.value, &m.mask);
     let field = |w: &mut Writer, f: FieldId, id: OxmId| {
         let mask = f.get(k);
-        put_entry(w, id, f.get(v), mask, f.valid_mask());
+        put_entry(w, id, f.get(v), mask, storage_mask(f));
     };
     let proto = l4_proto(m);
     if k.in_port != 0 {
@@ -589,6 +615,9 @@ pub fn put_oxms(w: &mut Writer, m: &Match) {
         field(w, Reg(r), nxm_id(Reg(r), None));
     }
     field(w, PktMark, nxm_id(PktMark, None));
+    if k.conj_id != 0 {
+        w.u32(0x0001_4a04).u32(v.conj_id);
+    }
 }
 
 /// The fields of a match [`put_oxms`] cannot carry (so a reply would lie):

@@ -204,7 +204,14 @@ pub fn show(d: &json::Show) -> String {
     if !d.controllers.is_empty() {
         s.push('\n');
         let mut t = Table::new(&[
-            "controller", "peer", "state", "role", "version", "msgs_in", "msgs_out", "dropped",
+            "controller",
+            "peer",
+            "state",
+            "role",
+            "version",
+            "msgs_in",
+            "msgs_out",
+            "dropped",
             "last_error",
         ]);
         let dash = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());

@@ -1,9 +1,9 @@
 //! The OpenFlow channel: vportd as an OpenFlow 1.3 switch that controllers
 //! and `ovs-ofctl` drive over TCP or Unix sockets (`--controller`).
 //!
-//! * [`target`]: `tcp:`/`unix:` (active, reconnect with 1 s → 8 s backoff)
+//! * [`target`]: the `tcp:`/`unix:` targets (active, reconnect with 1 s → 8 s backoff)
 //!   and `ptcp:`/`punix:` (passive) targets.
-//! * [`session`]: one connection: HELLO negotiation, then every message
+//! * [`session`]: one connection, HELLO negotiation, then every message
 //!   decoded with the `openflow` crate and applied to the bridge through the
 //!   same `Bridge` calls `vportctl add-flow`/`mod-flows`/`del-flows` use (so
 //!   megaflow revalidation is the same).
@@ -360,7 +360,8 @@ pub fn start(switch: &Arc<Switch>, args: &OfArgs) -> Result<Option<OfHandle>> {
                 {
                     let _ = std::fs::remove_file(&path);
                 }
-                let l = UnixListener::bind(&path).with_context(|| format!("--controller {name}"))?;
+                let l =
+                    UnixListener::bind(&path).with_context(|| format!("--controller {name}"))?;
                 std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
                     .with_context(|| format!("--controller {name}: chmod 0600"))?;
                 l.set_nonblocking(true)?;
@@ -452,7 +453,9 @@ fn active_loop(ctx: Ctx, index: usize, t: Target) {
     while !ctx.stop.load(Ordering::Relaxed) {
         ctx.registry.set_target(index, "connecting", None, false);
         let res = match &t {
-            Target::Tcp(a) => TcpStream::connect_timeout(a, Duration::from_secs(2)).map(Stream::Tcp),
+            Target::Tcp(a) => {
+                TcpStream::connect_timeout(a, Duration::from_secs(2)).map(Stream::Tcp)
+            }
             Target::Unix(p) => UnixStream::connect(p).map(Stream::Unix),
             _ => unreachable!("passive targets have listeners"),
         };
@@ -485,7 +488,11 @@ fn active_loop(ctx: Ctx, index: usize, t: Target) {
 
 impl Registry {
     /// Adds a connection; returns it and the receiving end of its queue.
-    pub fn add_conn(&self, target: &str, peer: String) -> (Arc<Conn>, crossbeam_channel::Receiver<Vec<u8>>) {
+    pub fn add_conn(
+        &self,
+        target: &str,
+        peer: String,
+    ) -> (Arc<Conn>, crossbeam_channel::Receiver<Vec<u8>>) {
         let (tx, rx) = crossbeam_channel::bounded(ASYNC_QUEUE);
         let c = Arc::new(Conn {
             id: self.next_id.fetch_add(1, Ordering::Relaxed) + 1,

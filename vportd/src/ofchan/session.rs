@@ -8,11 +8,11 @@
 //! the control socket.
 
 use super::{role_name, Conn, Ctx, Stream, ROLE_EQUAL, ROLE_MASTER, ROLE_NOCHANGE, ROLE_SLAVE};
-use openflow::msg::{self, FlowModCommand, Header, Message, MultipartRequest, OFP13_VERSION};
-use openflow::{ErrCode, OfError};
 use ofproto::parse::FlowFilter;
 use ofproto::rule::OutputPort;
 use ofproto::table::filter_selects;
+use openflow::msg::{self, FlowModCommand, Header, Message, MultipartRequest, OFP13_VERSION};
+use openflow::{ErrCode, OfError};
 use std::io::{ErrorKind, Read, Write};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -97,7 +97,10 @@ fn serve(
                 let e = format!("message with length {len} (below the 8-byte header)");
                 note_error(conn, &e);
                 let v = if s.version != 0 { s.version } else { h.version };
-                let _ = s.send(stream, &msg::error(v, h.xid, ErrCode::BAD_LEN, &buf[at..at + 8]));
+                let _ = s.send(
+                    stream,
+                    &msg::error(v, h.xid, ErrCode::BAD_LEN, &buf[at..at + 8]),
+                );
                 return Err(e);
             }
             if buf.len() - at < len {
@@ -122,7 +125,13 @@ impl Session<'_> {
         Ok(())
     }
 
-    fn send_error(&self, stream: &mut Stream, xid: u32, e: &OfError, m: &[u8]) -> Result<(), String> {
+    fn send_error(
+        &self,
+        stream: &mut Stream,
+        xid: u32,
+        e: &OfError,
+        m: &[u8],
+    ) -> Result<(), String> {
         log::info!("OpenFlow {}: {e}", self.conn.target);
         note_error(&self.conn, &e.to_string());
         self.send(stream, &msg::error(self.version, xid, e.code, m))
@@ -183,7 +192,10 @@ impl Session<'_> {
                 }
             );
             let v = h.version.min(OFP13_VERSION);
-            let _ = self.send(stream, &msg::error_text(v, h.xid, ErrCode::HELLO_INCOMPATIBLE, &e));
+            let _ = self.send(
+                stream,
+                &msg::error_text(v, h.xid, ErrCode::HELLO_INCOMPATIBLE, &e),
+            );
             note_error(&self.conn, &e);
             return Err(e);
         }
@@ -364,7 +376,10 @@ impl Session<'_> {
                             && !(r.matches == rule.matches)
                     });
                     if overlap {
-                        return Err(of(ErrCode::FMFC_OVERLAP, "overlaps a rule of equal priority"));
+                        return Err(of(
+                            ErrCode::FMFC_OVERLAP,
+                            "overlaps a rule of equal priority",
+                        ));
                     }
                 }
                 let key = (rule.table, rule.priority, rule.matches);
@@ -382,7 +397,11 @@ impl Session<'_> {
                 // The new actions are checked against the request's match,
                 // as ovs-ofctl mod-flows' text goes through the parser.
                 let check = openflow::flow_mod_rule(&msg::FlowMod {
-                    table_id: if fm.table_id == msg::OFPTT_ALL { 0 } else { fm.table_id },
+                    table_id: if fm.table_id == msg::OFPTT_ALL {
+                        0
+                    } else {
+                        fm.table_id
+                    },
                     idle_timeout: 0,
                     hard_timeout: 0,
                     cookie: 0,
@@ -437,7 +456,10 @@ impl Session<'_> {
         let sw = &self.ctx.switch;
         let mut ports = sw.ports.lock();
         let Some(p) = ports.by_ofport.get(&pm.port_no) else {
-            return Err(of(ErrCode::PMFC_BAD_PORT, format!("no port {}", pm.port_no)));
+            return Err(of(
+                ErrCode::PMFC_BAD_PORT,
+                format!("no port {}", pm.port_no),
+            ));
         };
         if p.eth.mac_address().is_ok_and(|m| m != pm.hw_addr) {
             return Err(of(ErrCode::PMFC_BAD_HW_ADDR, "hw_addr is not the port's"));
@@ -445,7 +467,10 @@ impl Session<'_> {
         if pm.mask & !msg::OFPPC_PORT_DOWN != 0 {
             return Err(of(
                 ErrCode::PMFC_BAD_CONFIG,
-                format!("config mask {:#x}: only PORT_DOWN is supported yet", pm.mask),
+                format!(
+                    "config mask {:#x}: only PORT_DOWN is supported yet",
+                    pm.mask
+                ),
             ));
         }
         if pm.mask & msg::OFPPC_PORT_DOWN != 0 {
@@ -486,7 +511,10 @@ impl Session<'_> {
                     _ => unreachable!("matched above"),
                 };
                 if f.out_group != msg::OFPG_ANY {
-                    return Err(of(ErrCode::BAD_MULTIPART, "out_group filter not supported yet"));
+                    return Err(of(
+                        ErrCode::BAD_MULTIPART,
+                        "out_group filter not supported yet",
+                    ));
                 }
                 let filter = FlowFilter {
                     matches: f.matches,
@@ -498,7 +526,9 @@ impl Session<'_> {
                 let tables = sw.bridge.tables();
                 let flags = self.ctx.registry.flow_flags.lock().clone();
                 let now = Instant::now();
-                let selected = tables.iter().filter(|e| filter_selects(&filter, &e.rule, false));
+                let selected = tables
+                    .iter()
+                    .filter(|e| filter_selects(&filter, &e.rule, false));
                 if aggregate {
                     let (mut p, mut b, mut n) = (0u64, 0u64, 0u32);
                     for e in selected {
@@ -506,7 +536,12 @@ impl Session<'_> {
                         b += e.stats.n_bytes();
                         n += 1;
                     }
-                    reply_one(self, stream, msg::OFPMP_AGGREGATE, &msg::aggregate_body(p, b, n))?;
+                    reply_one(
+                        self,
+                        stream,
+                        msg::OFPMP_AGGREGATE,
+                        &msg::aggregate_body(p, b, n),
+                    )?;
                 } else {
                     let mut r = msg::MultipartReply::new(v, xid, msg::OFPMP_FLOW);
                     let mut skipped = 0;
@@ -586,7 +621,9 @@ impl Session<'_> {
                 let mut r = msg::MultipartReply::new(v, xid, msg::OFPMP_PORT_STATS);
                 let up = sw.started.elapsed();
                 let ports = sw.ports.lock();
-                if port_no != openflow::actions::OFPP13_ANY && !ports.by_ofport.contains_key(&port_no) {
+                if port_no != openflow::actions::OFPP13_ANY
+                    && !ports.by_ofport.contains_key(&port_no)
+                {
                     return Err(of(ErrCode::BAD_PORT, format!("no port {port_no}")));
                 }
                 for p in ports.by_ofport.values() {
@@ -604,7 +641,12 @@ impl Session<'_> {
                         rx_errors: s.ierrors,
                         tx_errors: s.oerrors,
                     };
-                    r.push(&msg::port_stats_entry(p.ofport, &c, up.as_secs() as u32, up.subsec_nanos()));
+                    r.push(&msg::port_stats_entry(
+                        p.ofport,
+                        &c,
+                        up.as_secs() as u32,
+                        up.subsec_nanos(),
+                    ));
                 }
                 drop(ports);
                 for m in r.finish() {
@@ -630,7 +672,10 @@ impl Session<'_> {
             MultipartRequest::GroupFeatures
             | MultipartRequest::MeterFeatures
             | MultipartRequest::Other(_) => {
-                return Err(of(ErrCode::BAD_MULTIPART, "multipart type not supported yet"));
+                return Err(of(
+                    ErrCode::BAD_MULTIPART,
+                    "multipart type not supported yet",
+                ));
             }
         }
         Ok(())
@@ -662,7 +707,11 @@ pub fn port_descs(sw: &crate::daemon::Switch) -> Vec<msg::PortDesc> {
                 port_no: p.ofport,
                 hw_addr: p.eth.mac_address().unwrap_or([0; 6]),
                 name: p.name.clone(),
-                config: if p.admin_down { msg::OFPPC_PORT_DOWN } else { 0 },
+                config: if p.admin_down {
+                    msg::OFPPC_PORT_DOWN
+                } else {
+                    0
+                },
                 state: if up {
                     if p.admin_down {
                         0

@@ -32,7 +32,10 @@ impl std::fmt::Display for Target {
 }
 
 fn parse_ip(s: &str, what: &str) -> Result<IpAddr, String> {
-    let t = s.strip_prefix('[').and_then(|x| x.strip_suffix(']')).unwrap_or(s);
+    let t = s
+        .strip_prefix('[')
+        .and_then(|x| x.strip_suffix(']'))
+        .unwrap_or(s);
     t.parse::<IpAddr>()
         .map_err(|_| format!("{what}: `{s}` is not an IP address"))
 }
@@ -125,6 +128,9 @@ mod tests {
         assert!(parse("ptcp:99999").is_err());
         assert!(parse("udp:1").is_err());
         assert!(parse("unix:").is_err());
-        assert_eq!(parse("ptcp:6653").unwrap().to_string(), "ptcp:6653:127.0.0.1");
+        assert_eq!(
+            parse("ptcp:6653").unwrap().to_string(),
+            "ptcp:6653:127.0.0.1"
+        );
     }
 }

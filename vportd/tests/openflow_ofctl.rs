@@ -40,6 +40,10 @@ struct Of {
 
 impl Of {
     fn start(tag: &str, flows: &str, n_null: usize) -> Of {
+        Self::start_with(tag, flows, n_null, &[])
+    }
+
+    fn start_with(tag: &str, flows: &str, n_null: usize, more: &[&str]) -> Of {
         let port = free_port();
         let dir = TempDir::new(tag);
         write_pcap(&dir.path("in.pcap"), &traffic_frames());
@@ -56,7 +60,10 @@ impl Of {
                 vdevs,
                 ports,
                 flows,
-                extra: vec!["--controller".into(), format!("ptcp:{port}")],
+                extra: ["--controller".to_string(), format!("ptcp:{port}")]
+                    .into_iter()
+                    .chain(more.iter().map(|s| s.to_string()))
+                    .collect(),
             },
             dir,
         );
@@ -460,5 +467,114 @@ fn conformance_flows_over_the_wire() {
     assert!(
         same >= cases.len() / 2,
         "fewer than half the cases loaded over the wire"
+    );
+}
+
+/// `ovs-ofctl monitor` until `stop(output so far)` or 30 s; returns what it printed.
+fn monitor(of: &Of, before: impl FnOnce(), stop: impl Fn(&str) -> bool) -> String {
+    use std::io::BufRead;
+    let mut c = Command::new("ovs-ofctl")
+        .args(["-O", "OpenFlow13"])
+        .arg(format!("--unixctl={}", of.d.dir.path("mon.ctl").display()))
+        .arg("monitor")
+        .arg(&of.target)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("ovs-ofctl monitor");
+    // Without a terminal, monitor prints the messages on stderr.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out: Box<dyn Read + Send> = Box::new(c.stdout.take().unwrap());
+    let err: Box<dyn Read + Send> = Box::new(c.stderr.take().unwrap());
+    for r in [out, err] {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for l in std::io::BufReader::new(r).lines().map_while(Result::ok) {
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    // The monitor is connected once the daemon shows a connection.
+    assert!(
+        wait_until(20, || of.d.ok(&["show"]).contains("connected")),
+        "monitor never connected"
+    );
+    before();
+    let mut text = String::new();
+    let end = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < end && !stop(&text) {
+        if let Ok(l) = rx.recv_timeout(Duration::from_millis(100)) {
+            text.push_str(&l);
+            text.push('\n');
+        }
+    }
+    let _ = c.kill();
+    let _ = c.wait();
+    text
+}
+
+#[test]
+fn packet_in_and_flow_removed_reach_ovs_ofctl_monitor() {
+    if !have_ofctl() {
+        return;
+    }
+    let of = Of::start_with("ofpin", "", 1, &["--controller-rate-limit", "50"]);
+    // Table-miss packet-ins (the pcap replays UDP frames forever); the
+    // rate limit (50/s) drops and counts the rest, shown per connection.
+    let dropped = std::cell::Cell::new(0u64);
+    let text = monitor(
+        &of,
+        || {
+            of.ok(&["add-flow", "priority=0,actions=controller"]);
+        },
+        |t| {
+            let v = of.d.json(&["show"]);
+            let d = v["controllers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["async_dropped"].as_u64().unwrap_or(0))
+                .sum::<u64>();
+            dropped.set(d);
+            t.matches("OFPT_PACKET_IN").count() >= 3 && d > 0
+        },
+    );
+    assert!(
+        text.contains("OFPT_PACKET_IN (OF1.3)") && text.contains("in_port=1 (via no_match)"),
+        "{text}\n{}",
+        of.d.log()
+    );
+    assert!(text.contains("udp,"), "the packet is decodable: {text}");
+    assert!(dropped.get() > 0, "no packet-in was rate limited");
+    of.ok(&["del-flows"]);
+
+    // FLOW_REMOVED with the right reason for rules that asked.
+    let text = monitor(
+        &of,
+        || {
+            of.ok(&[
+                "add-flow",
+                "hard_timeout=1,send_flow_rem,priority=5,udp,actions=output:2",
+            ]);
+            of.ok(&[
+                "add-flow",
+                "idle_timeout=1,send_flow_rem,priority=6,tcp,actions=output:2",
+            ]);
+            of.ok(&["add-flow", "hard_timeout=1,priority=7,arp,actions=output:2"]);
+        },
+        |t| t.matches("OFPT_FLOW_REMOVED").count() >= 2,
+    );
+    assert!(text.contains("priority=5,udp reason=hard"), "{text}");
+    assert!(text.contains("priority=6,tcp reason=idle"), "{text}");
+    assert!(
+        !text.contains("priority=7"),
+        "no FLOW_REMOVED without send_flow_rem: {text}"
+    );
+    assert!(
+        wait_until(20, || of.rules().is_empty()),
+        "timed-out rules stay: {:?}",
+        of.rules()
     );
 }

@@ -116,6 +116,9 @@ pub struct Conn {
     /// closure gets it).
     queue: crossbeam_channel::Sender<Vec<u8>>,
     pub async_dropped: AtomicU64,
+    /// Packet-ins over `--controller-rate-limit`, dropped.
+    pub rate_dropped: AtomicU64,
+    pub bucket: Mutex<Option<TokenBucket>>,
 }
 
 impl Conn {
@@ -244,6 +247,7 @@ pub const MAX_CONNS: usize = 64;
 
 /// The running channel.
 pub struct OfHandle {
+    switch: Arc<Switch>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
     conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
@@ -253,6 +257,7 @@ pub struct OfHandle {
 impl OfHandle {
     /// Closes every connection and listener and waits for their threads.
     pub fn stop(mut self) {
+        self.switch.bridge.set_hooks(None);
         self.stop.store(true, Ordering::Relaxed);
         for t in self.threads.drain(..) {
             let _ = t.join();
@@ -327,6 +332,10 @@ pub fn start(switch: &Arc<Switch>, args: &OfArgs) -> Result<Option<OfHandle>> {
             connects: 0,
         })
         .collect();
+    switch.bridge.set_hooks(Some(Arc::new(Hooks {
+        registry: registry.clone(),
+        rate: args.controller_rate_limit,
+    })));
     let stop = Arc::new(AtomicBool::new(false));
     let ctx = Ctx {
         switch: switch.clone(),
@@ -391,6 +400,7 @@ pub fn start(switch: &Arc<Switch>, args: &OfArgs) -> Result<Option<OfHandle>> {
         threads.push(spawn("of-ports".into(), move || session::port_watch(ctx))?);
     }
     Ok(Some(OfHandle {
+        switch: switch.clone(),
         stop,
         threads,
         conns,
@@ -505,6 +515,8 @@ impl Registry {
             }),
             queue: tx,
             async_dropped: AtomicU64::new(0),
+            rate_dropped: AtomicU64::new(0),
+            bucket: Mutex::new(None),
         });
         self.conns.lock().push(c.clone());
         (c, rx)
@@ -542,10 +554,71 @@ pub fn show(reg: &Registry) -> Vec<crate::ctl::json::ControllerInfo> {
                 version: (st.version != 0).then(|| "1.3".to_string()),
                 msgs_in: st.msgs_in,
                 msgs_out: st.msgs_out,
-                async_dropped: c.async_dropped.load(Ordering::Relaxed),
+                async_dropped: c.async_dropped.load(Ordering::Relaxed)
+                    + c.rate_dropped.load(Ordering::Relaxed),
                 last_error: st.last_error.clone(),
             });
         }
     }
     out
+}
+
+/// A token bucket: `rate` tokens per second, bursts of up to `rate`.
+pub struct TokenBucket {
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    pub fn new(rate: u32) -> Self {
+        TokenBucket {
+            rate: f64::from(rate),
+            tokens: f64::from(rate),
+            last: Instant::now(),
+        }
+    }
+
+    /// Takes a token if there is one.
+    pub fn take(&mut self, now: Instant) -> bool {
+        let dt = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + dt * self.rate).min(self.rate.max(1.0));
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The bridge's hooks into the channel: FLOW_REMOVED for expired rules,
+/// PACKET_IN for `controller` actions.
+pub struct Hooks {
+    pub registry: Arc<Registry>,
+    pub rate: u32,
+}
+
+impl ofproto::bridge::BridgeHooks for Hooks {
+    fn rules_expired(
+        &self,
+        expired: &[(Arc<ofproto::table::RuleEntry>, ofproto::table::ExpiryReason)],
+    ) {
+        for (e, why) in expired {
+            let reason = match why {
+                ofproto::table::ExpiryReason::Idle => openflow::msg::OFPRR_IDLE_TIMEOUT,
+                ofproto::table::ExpiryReason::Hard => openflow::msg::OFPRR_HARD_TIMEOUT,
+            };
+            session::flow_removed(&self.registry, e, reason);
+        }
+    }
+
+    fn packet_in(
+        &self,
+        up: &flowcache::upcall::UserspacePacket,
+        frozen: Option<&ofproto::recirc::FrozenState>,
+    ) {
+        session::packet_in(&self.registry, self.rate, up, frozen);
+    }
 }

@@ -815,3 +815,80 @@ pub fn role_label(r: u32) -> &'static str {
         role_name(r)
     }
 }
+
+/// PACKET_IN to every controller whose role and async config want it,
+/// each through its own token bucket (`--controller-rate-limit`) and
+/// bounded queue (drops counted). Runs on a handler thread: no blocking.
+pub fn packet_in(
+    reg: &super::Registry,
+    rate: u32,
+    up: &flowcache::upcall::UserspacePacket,
+    frozen: Option<&ofproto::recirc::FrozenState>,
+) {
+    let flowcache::actions::UserCookie::Controller {
+        reason,
+        rule_cookie,
+        max_len,
+        ..
+    } = up.cookie
+    else {
+        return;
+    };
+    // The match OVS puts in a packet-in: in_port, and the metadata,
+    // registers and tunnel id the packet had at the action.
+    let mut key = flowcache::key::FlowKey {
+        in_port: up.meta.in_port,
+        pkt_mark: up.meta.pkt_mark,
+        ..Default::default()
+    };
+    let mut table_id = 0;
+    if let Some(f) = frozen {
+        table_id = f.table_id;
+        let words = key.words_mut();
+        for (i, w) in f.metadata.iter().enumerate() {
+            if let Some(slot) = words.get_mut(flowcache::key::DP_WORDS + i) {
+                *slot = *w;
+            }
+        }
+    }
+    let mut fields = vec![ofproto::FieldId::InPort, ofproto::FieldId::Metadata];
+    fields.extend((0..16).map(ofproto::FieldId::Reg));
+    fields.push(ofproto::FieldId::PktMark);
+    let m = openflow::oxm::key_field_match(&key, &fields);
+    // OpenFlow 1.3 has no "explicit miss" reason: a table-miss rule's
+    // packet-in says no_match.
+    let reason = if reason == 6 {
+        msg::OFPR_NO_MATCH
+    } else {
+        reason
+    };
+    let now = Instant::now();
+    for c in reg.conns.lock().iter() {
+        let st = c.status.lock();
+        if st.version == 0 || st.async_config.packet_in[mask_index(st.role)] & (1 << reason) == 0 {
+            continue;
+        }
+        drop(st);
+        let mut b = c.bucket.lock();
+        if !b
+            .get_or_insert_with(|| super::TokenBucket::new(rate))
+            .take(now)
+        {
+            c.rate_dropped.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        drop(b);
+        let n = up.data.len().min(usize::from(max_len));
+        c.send_async(msg::packet_in(
+            OFP13_VERSION,
+            &msg::PacketIn {
+                total_len: up.data.len().min(u16::MAX as usize) as u16,
+                reason,
+                table_id,
+                cookie: rule_cookie,
+                matches: &m,
+                data: &up.data[..n],
+            },
+        ));
+    }
+}

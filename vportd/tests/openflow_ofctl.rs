@@ -268,6 +268,26 @@ fn ovs_ofctl_commands() {
     let v = of.d.json(&["show"]);
     assert!(!v["controllers"].as_array().unwrap().is_empty());
 
+    // packet-out output:TABLE runs the packet through the pipeline as if
+    // port 3 (which receives nothing) had received it.
+    of.ok(&["add-flow", "priority=100,in_port=3,actions=output:2"]);
+    let frame = "ffffffffffff000000000001080045000014000000004000000000000a0000010a000002";
+    for _ in 0..3 {
+        of.ok(&["packet-out", "3", "TABLE", frame]);
+    }
+    assert!(
+        wait_until(20, || n_packets(&of.ok(&["dump-flows"]), "in_port=3")
+            == Some(3)),
+        "packet-outs not counted: {}",
+        of.ok(&["dump-flows"])
+    );
+    // Other packet-out actions are refused with an OpenFlow error (not yet).
+    let o = of.ofctl(&["packet-out", "3", "2", frame]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("OFPBAC_BAD_TYPE"),
+        "{o:?}"
+    );
+
     // del-flows empties everything.
     of.ok(&["del-flows"]);
     assert!(of.rules().is_empty());

@@ -14,6 +14,7 @@
 //!   connection over a bounded queue (a controller that stops reading
 //!   loses messages, counted, instead of growing vportd's memory).
 
+pub mod inject;
 pub mod session;
 pub mod target;
 
@@ -152,6 +153,8 @@ pub struct Registry {
     /// FLOW_REMOVED, with the flags it carried.
     pub flow_flags: Mutex<HashMap<(u8, u16, ofproto::Match), u16>>,
     pub datapath_id: AtomicU64,
+    /// PACKET_OUT's way into the datapath.
+    pub injector: inject::Injector,
 }
 
 impl Registry {

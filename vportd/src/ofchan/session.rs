@@ -298,12 +298,9 @@ impl Session<'_> {
                 self.writable()?;
                 self.port_mod(&pm)?;
             }
-            Message::PacketOut(_) => {
+            Message::PacketOut(po) => {
                 self.writable()?;
-                return Err(of(
-                    ErrCode::BAD_TYPE,
-                    "PACKET_OUT is not supported yet (no control-plane injection path)",
-                ));
+                self.packet_out(&po)?;
             }
             Message::Multipart { req, .. } => self.multipart(stream, xid, req)?,
         }
@@ -450,6 +447,44 @@ impl Session<'_> {
             }
         }
         Ok(())
+    }
+
+    fn packet_out(&self, po: &msg::PacketOut<'_>) -> Result<(), Fail> {
+        if po.buffer_id != msg::OFP_NO_BUFFER {
+            return Err(of(
+                ErrCode::BUFFER_UNKNOWN,
+                format!("buffer {} (vportd buffers no packets)", po.buffer_id),
+            ));
+        }
+        if po.actions.is_empty() {
+            return Ok(());
+        }
+        if po.actions != [ofproto::OfAction::Output(OutputPort::Table)] {
+            return Err(of(
+                ErrCode::BAC_BAD_TYPE,
+                "packet-out actions other than output:TABLE are not supported yet",
+            ));
+        }
+        let Some(port) = openflow::oxm::port_from_of13(po.in_port).filter(|p| *p < 0xff00) else {
+            return Err(of(
+                ErrCode::BAD_PORT,
+                format!(
+                    "packet-out in_port {:#x}: only a switch port is supported yet",
+                    po.in_port
+                ),
+            ));
+        };
+        if po.data.len() < 14 {
+            return Err(of(
+                ErrCode::BAD_PACKET,
+                "packet shorter than an Ethernet header",
+            ));
+        }
+        self.ctx
+            .registry
+            .injector
+            .inject(&self.ctx.switch, port, po.data)
+            .map_err(|e| of(ErrCode::BAD_PORT, e))
     }
 
     fn port_mod(&self, pm: &msg::PortMod) -> Result<(), Fail> {

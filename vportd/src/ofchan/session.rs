@@ -25,6 +25,8 @@ pub const N_TABLES: u8 = 254;
 /// Default `miss_send_len` (OpenFlow 1.3).
 const DEFAULT_MISS_SEND_LEN: u16 = 128;
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Flow mod adds batched at most before they are applied.
+const MAX_PENDING: usize = 20_000;
 
 struct Session<'a> {
     ctx: &'a Ctx,
@@ -32,6 +34,14 @@ struct Session<'a> {
     version: u8,
     config_flags: u16,
     miss_send_len: u16,
+    /// Validated FLOW_MOD adds not applied yet: consecutive adds that a
+    /// controller pipelines go to the bridge as one batch (one table
+    /// rebuild). `ovs-ofctl add-flows` waits for a barrier after every
+    /// flow mod, so it gets no batching (see docs/operating.md). Applied before
+    /// any other message is handled (a barrier, a dump), when the
+    /// controller pauses (a read times out after 50 ms), at
+    /// [`MAX_PENDING`], and when the connection ends.
+    pending: Vec<ofproto::Rule>,
 }
 
 /// Serves one connection until it closes or the daemon stops; returns the
@@ -67,6 +77,7 @@ fn serve(
         version: 0,
         config_flags: 0,
         miss_send_len: DEFAULT_MISS_SEND_LEN,
+        pending: Vec::new(),
     };
     s.send(stream, &msg::hello(OFP13_VERSION, 0, VERSION_BITMAP))?;
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
@@ -81,11 +92,19 @@ fn serve(
             }
         }
         match stream.read(&mut chunk) {
-            Ok(0) => return Ok(()),
+            Ok(0) => {
+                s.flush(stream)?;
+                return Ok(());
+            }
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                // The controller paused: what it sent so far takes effect.
+                s.flush(stream)?;
+                continue;
+            }
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) => {
+                s.flush(stream)?;
                 note_error(conn, &e.to_string());
                 return Err(e.to_string());
             }
@@ -109,13 +128,29 @@ fn serve(
             let m = buf[at..at + len].to_vec();
             at += len;
             s.conn.status.lock().msgs_in += 1;
+            if h.type_ != msg::OFPT_FLOW_MOD {
+                s.flush(stream)?;
+            }
             s.handle(stream, &m)?;
         }
         buf.drain(..at);
+        if s.pending.len() >= MAX_PENDING {
+            s.flush(stream)?;
+        }
     }
 }
 
 impl Session<'_> {
+    /// Applies the pending adds.
+    fn flush(&mut self, stream: &mut Stream) -> Result<(), String> {
+        let _ = stream;
+        if !self.pending.is_empty() {
+            let rules = std::mem::take(&mut self.pending);
+            self.ctx.switch.bridge.add_rules(rules);
+        }
+        Ok(())
+    }
+
     fn send(&self, stream: &mut Stream, m: &[u8]) -> Result<(), String> {
         stream.write_all(m).map_err(|e| {
             note_error(&self.conn, &e.to_string());
@@ -292,6 +327,9 @@ impl Session<'_> {
             } => self.role_request(stream, xid, role, generation_id)?,
             Message::FlowMod(fm) => {
                 self.writable()?;
+                if fm.command != FlowModCommand::Add || fm.flags & msg::OFPFF_CHECK_OVERLAP != 0 {
+                    self.flush(stream).map_err(Fail::Io)?;
+                }
                 self.flow_mod(&fm)?;
             }
             Message::PortMod(pm) => {
@@ -344,7 +382,7 @@ impl Session<'_> {
         self.reply(stream, &msg::role_reply(self.version, xid, cur, gen_reply))
     }
 
-    fn flow_mod(&self, fm: &msg::FlowMod) -> Result<(), Fail> {
+    fn flow_mod(&mut self, fm: &msg::FlowMod) -> Result<(), Fail> {
         let bridge = &self.ctx.switch.bridge;
         let reg = &self.ctx.registry;
         if fm.buffer_id != msg::OFP_NO_BUFFER {
@@ -387,7 +425,7 @@ impl Session<'_> {
                     flags.remove(&key);
                 }
                 drop(flags);
-                bridge.add_rules(vec![rule]);
+                self.pending.push(rule);
             }
             FlowModCommand::Modify | FlowModCommand::ModifyStrict => {
                 let strict = fm.command == FlowModCommand::ModifyStrict;

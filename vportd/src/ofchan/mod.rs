@@ -625,3 +625,34 @@ impl ofproto::bridge::BridgeHooks for Hooks {
         session::packet_in(&self.registry, self.rate, up, frozen);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn datapath_ids() {
+        assert_eq!(parse_dpid("0x00000000000000ab").unwrap(), 0xab);
+        assert_eq!(parse_dpid("ffffffffffffffff").unwrap(), u64::MAX);
+        assert!(parse_dpid("").is_err());
+        assert!(parse_dpid("12345678901234567").is_err());
+        assert!(parse_dpid("xyz").is_err());
+    }
+
+    #[test]
+    fn token_bucket_refills_at_its_rate() {
+        let mut b = TokenBucket::new(2);
+        let t0 = b.last;
+        assert!(b.take(t0));
+        assert!(b.take(t0));
+        assert!(!b.take(t0), "a burst is at most `rate`");
+        assert!(
+            b.take(t0 + Duration::from_millis(500)),
+            "one token per 1/rate s"
+        );
+        assert!(!b.take(t0 + Duration::from_millis(500)));
+        // Idle for long: still at most `rate` at once.
+        let later = t0 + Duration::from_secs(60);
+        assert!(b.take(later) && b.take(later) && !b.take(later));
+    }
+}

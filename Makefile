@@ -89,7 +89,7 @@ clean:
 	$(CARGO) clean
 	rm -rf $(OUT)
 
-## fuzz: the cargo-fuzz targets (flow key extraction, flow parser, conntrack), FUZZ_SECONDS
+## fuzz: the cargo-fuzz targets (flow key extraction, flow parser, conntrack, OpenFlow decoder), FUZZ_SECONDS
 ## each. cargo-fuzz needs a nightly toolchain: without one this says so and
 ## skips (the stable proptest "never panics" tests run in `make test`).
 FUZZ_SECONDS ?= 60
@@ -101,3 +101,4 @@ fuzz:
 	(cd flowcache && cargo +nightly fuzz run extract -- -max_total_time=$(FUZZ_SECONDS)); \
 	(cd ofproto && cargo +nightly fuzz run parse_flows -- -max_total_time=$(FUZZ_SECONDS)); \
 	(cd conntrack && cargo +nightly fuzz run ct_execute -- -max_total_time=$(FUZZ_SECONDS))
+	(cd openflow && cargo +nightly fuzz run decode_messages -- -max_total_time=$(FUZZ_SECONDS))

@@ -100,6 +100,13 @@ pub trait Translator: Send + Sync {
         self.translate(key)
     }
 
+    /// The packet of a datapath `userspace` action, on a handler thread
+    /// (after it was counted): the OpenFlow channel's packet-in. Must not
+    /// block. Default: nothing (the packet is dropped).
+    fn userspace(&self, up: &UserspacePacket) {
+        let _ = up;
+    }
+
     /// A number that changes whenever the rule tables change, so the
     /// revalidator knows when installed megaflows must be checked again.
     fn generation(&self) -> u64;

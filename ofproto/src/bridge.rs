@@ -78,6 +78,26 @@ pub struct Bridge {
     /// The datapath's connection tracker, told whether some rule uses
     /// `ct` at every table change (the PMDs then order their bursts).
     conntrack: Mutex<Option<Arc<conntrack::Conntrack>>>,
+    /// Told of the rules that timed out (the OpenFlow channel's
+    /// FLOW_REMOVED) and of the packets of `controller` actions
+    /// (PACKET_IN); see [`Bridge::set_hooks`].
+    hooks: Mutex<Option<Arc<dyn BridgeHooks>>>,
+}
+
+/// What the OpenFlow channel hears from the bridge. Both run on control
+/// threads (the main loop's expiry, a handler thread), never on a PMD, and
+/// must not block.
+pub trait BridgeHooks: Send + Sync {
+    /// Rules removed because their idle or hard timeout passed.
+    fn rules_expired(&self, expired: &[(Arc<RuleEntry>, crate::table::ExpiryReason)]);
+    /// The packet of a datapath `userspace(controller(...))` action, with
+    /// the frozen translation its recirculation id names (table, metadata
+    /// and registers at the `controller` action), if it is still there.
+    fn packet_in(
+        &self,
+        up: &flowcache::upcall::UserspacePacket,
+        frozen: Option<&crate::recirc::FrozenState>,
+    );
 }
 
 impl Default for Bridge {
@@ -98,6 +118,7 @@ impl Bridge {
             macs: Mutex::new(MacTable::new()),
             vlans: ArcSwap::from_pointee(BTreeMap::new()),
             conntrack: Mutex::new(None),
+            hooks: Mutex::new(None),
         }
     }
 
@@ -270,7 +291,35 @@ impl Bridge {
         let (t, removed) =
             cur.remove_where(|r| expired.iter().any(|(e, _)| std::ptr::eq(&e.rule, r)));
         self.publish(Self::without_learned(t, &removed));
+        if let Some(h) = self.hooks.lock().clone() {
+            h.rules_expired(&expired);
+        }
         removed.len()
+    }
+
+    /// Installs the OpenFlow channel's hooks (replacing any).
+    pub fn set_hooks(&self, hooks: Option<Arc<dyn BridgeHooks>>) {
+        *self.hooks.lock() = hooks;
+    }
+
+    /// Hands a `userspace` action's packet to the hooks; false when there
+    /// are none (nobody listens: the caller counts and drops it).
+    pub fn packet_in(&self, up: &flowcache::upcall::UserspacePacket) -> bool {
+        match self.hooks.lock().clone() {
+            Some(h) => {
+                let node = match up.cookie {
+                    flowcache::actions::UserCookie::Controller { recirc_id, .. }
+                        if recirc_id != 0 =>
+                    {
+                        self.recirc.thaw(recirc_id)
+                    }
+                    _ => None,
+                };
+                h.packet_in(up, node.as_ref().map(|n| n.state()));
+                true
+            }
+            None => false,
+        }
     }
 
     /// Adds a port (ALL/FLOOD and output validity depend on the set).
@@ -377,6 +426,10 @@ impl Bridge {
 impl Translator for Bridge {
     fn translate(&self, key: &FlowKey) -> Translation {
         self.translation(key, true)
+    }
+
+    fn userspace(&self, up: &flowcache::upcall::UserspacePacket) {
+        self.packet_in(up);
     }
 
     fn revalidate(&self, key: &FlowKey) -> Translation {

@@ -99,6 +99,9 @@ pub struct Args {
     /// Mode (octal) of the sockets vportd creates for `vhost-user:` ports.
     #[arg(long, value_name = "MODE", default_value = "0600", value_parser = crate::vhost::parse_sock_mode)]
     pub vhost_sock_mode: u32,
+    /// The OpenFlow channel (`--controller`, `--datapath-id`, ...).
+    #[command(flatten)]
+    pub openflow: crate::ofchan::OfArgs,
 }
 
 /// `--mbuf-memory`.

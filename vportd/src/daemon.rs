@@ -22,6 +22,8 @@ pub struct Switch {
     pub pool: Arc<Mempool>,
     pub started: Instant,
     pub stop: Arc<AtomicBool>,
+    /// OpenFlow controller connections (`--controller`).
+    pub controllers: Arc<crate::ofchan::Registry>,
 }
 
 /// Flows of `--fwd`: the built-in rule.
@@ -153,6 +155,7 @@ pub fn run(mut args: Args) -> Result<()> {
             anyhow::bail!("--handler-threads {n}: must be 1 to {MAX_HANDLER_THREADS}");
         }
     }
+    crate::ofchan::check_args(&args.openflow)?;
     let groups = load_groups(&args)?;
     // `in_port=p1` / `output:p2` in --flows name the --port ports.
     let names = specs
@@ -248,6 +251,7 @@ pub fn run(mut args: Args) -> Result<()> {
         pool,
         started: Instant::now(),
         stop: stop.clone(),
+        controllers: Arc::default(),
     });
 
     // A daemon that cannot be managed is not left running: a control
@@ -263,10 +267,21 @@ pub fn run(mut args: Args) -> Result<()> {
         }
         other => other.map(Some),
     };
+    // The OpenFlow channel: a target that cannot be served (port in use)
+    // stops the daemon like a control socket that cannot.
+    let ctl = ctl.and_then(|c| match crate::ofchan::start(&switch, &args.openflow) {
+        Ok(of) => Ok((c, of)),
+        Err(e) => {
+            if let Some(c) = c {
+                c.stop();
+            }
+            Err(e)
+        }
+    });
     // With --db, the ports and settings come from OVSDB, applied by the
     // same functions as the control socket's commands.
     let ovsdb = match (&ctl, db) {
-        (Ok(handle), Some(target)) => {
+        (Ok((handle, _)), Some(target)) => {
             let server = match handle {
                 Some(h) => h.server.clone(),
                 None => Arc::new(crate::ctl::Server::new(
@@ -297,7 +312,10 @@ pub fn run(mut args: Args) -> Result<()> {
     // completes net_pcap tx files), then EAL.
     log::info!("stopping");
     let ctl_error = match ctl {
-        Ok(ctl) => {
+        Ok((ctl, of)) => {
+            if let Some(of) = of {
+                of.stop();
+            }
             if let Some(ctl) = ctl {
                 ctl.stop();
             }

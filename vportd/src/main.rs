@@ -6,6 +6,7 @@
 mod args;
 mod ctl;
 mod daemon;
+mod ofchan;
 mod ovsdb;
 mod ports;
 mod vhost;

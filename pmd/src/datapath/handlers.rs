@@ -168,6 +168,8 @@ fn serve(
                     Ok(up) => {
                         busy = true;
                         consume_userspace(&up, userspace_stats);
+                        // The OpenFlow channel's packet-in, when one listens.
+                        translator.userspace(&up);
                     }
                     Err(TryRecvError::Empty) => break,
                     Err(TryRecvError::Disconnected) => {

@@ -788,6 +788,7 @@ fn show(s: &Server) -> CmdResult {
             capacity: sw.pool.capacity(),
             in_use: sw.pool.in_use(),
         },
+        controllers: crate::ofchan::show(&sw.controllers),
     };
     out(format::show(&d), &d)
 }

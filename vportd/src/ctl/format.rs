@@ -224,6 +224,35 @@ pub fn show(d: &json::Show) -> String {
         ]);
     }
     s.push_str(&t.render());
+    if !d.controllers.is_empty() {
+        s.push('\n');
+        let mut t = Table::new(&[
+            "controller",
+            "peer",
+            "state",
+            "role",
+            "version",
+            "msgs_in",
+            "msgs_out",
+            "dropped",
+            "last_error",
+        ]);
+        let dash = |o: &Option<String>| o.clone().unwrap_or_else(|| "-".into());
+        for c in &d.controllers {
+            t.row(vec![
+                c.target.clone(),
+                dash(&c.peer),
+                c.state.clone(),
+                dash(&c.role),
+                dash(&c.version),
+                c.msgs_in.to_string(),
+                c.msgs_out.to_string(),
+                c.async_dropped.to_string(),
+                dash(&c.last_error),
+            ]);
+        }
+        s.push_str(&t.render());
+    }
     s
 }
 

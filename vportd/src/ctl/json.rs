@@ -19,6 +19,8 @@ pub struct Show {
     pub openflow_rules: usize,
     /// The standard packet pool (jumbo pools not included).
     pub mbuf_pool: MbufPool,
+    /// OpenFlow controller targets and connections (`--controller`).
+    pub controllers: Vec<ControllerInfo>,
 }
 
 /// A packet pool's fill.
@@ -44,6 +46,25 @@ pub struct VhostInfo {
     pub queues_enabled: u32,
     /// The vhost PMD's extended counters.
     pub xstats: BTreeMap<String, u64>,
+}
+
+/// One `--controller` target or one connection on it, in `show`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ControllerInfo {
+    pub target: String,
+    /// `listening`, `connecting`, `backoff` (targets); `hello`,
+    /// `connected` (connections).
+    pub state: String,
+    /// The peer address of a connection; `null` for a target's own line.
+    pub peer: Option<String>,
+    pub role: Option<String>,
+    /// The negotiated OpenFlow version (`1.3`).
+    pub version: Option<String>,
+    pub msgs_in: u64,
+    pub msgs_out: u64,
+    /// Asynchronous messages dropped because the controller's queue was full.
+    pub async_dropped: u64,
+    pub last_error: Option<String>,
 }
 
 /// One port in `show` and `add-port`.

@@ -24,6 +24,8 @@ pub struct Switch {
     pub stop: Arc<AtomicBool>,
     /// OpenFlow controller connections (`--controller`).
     pub controllers: Arc<crate::ofchan::Registry>,
+    /// The OpenFlow channel; its run-time targets come from OVSDB.
+    pub openflow: Mutex<crate::ofchan::Channel>,
 }
 
 /// Flows of `--fwd`: the built-in rule.
@@ -252,6 +254,10 @@ pub fn run(mut args: Args) -> Result<()> {
         started: Instant::now(),
         stop: stop.clone(),
         controllers: Arc::default(),
+        openflow: Mutex::new(crate::ofchan::Channel {
+            args: args.openflow.clone(),
+            ..Default::default()
+        }),
     });
 
     // A daemon that cannot be managed is not left running: a control
@@ -270,7 +276,10 @@ pub fn run(mut args: Args) -> Result<()> {
     // The OpenFlow channel: a target that cannot be served (port in use)
     // stops the daemon like a control socket that cannot.
     let ctl = ctl.and_then(|c| match crate::ofchan::start(&switch, &args.openflow) {
-        Ok(of) => Ok((c, of)),
+        Ok(of) => {
+            switch.openflow.lock().handle = of;
+            Ok(c)
+        }
         Err(e) => {
             if let Some(c) = c {
                 c.stop();
@@ -281,7 +290,7 @@ pub fn run(mut args: Args) -> Result<()> {
     // With --db, the ports and settings come from OVSDB, applied by the
     // same functions as the control socket's commands.
     let ovsdb = match (&ctl, db) {
-        (Ok((handle, _)), Some(target)) => {
+        (Ok(handle), Some(target)) => {
             let server = match handle {
                 Some(h) => h.server.clone(),
                 None => Arc::new(crate::ctl::Server::new(
@@ -312,10 +321,8 @@ pub fn run(mut args: Args) -> Result<()> {
     // completes net_pcap tx files), then EAL.
     log::info!("stopping");
     let ctl_error = match ctl {
-        Ok((ctl, of)) => {
-            if let Some(of) = of {
-                of.stop();
-            }
+        Ok(ctl) => {
+            switch.openflow.lock().stop();
             if let Some(ctl) = ctl {
                 ctl.stop();
             }

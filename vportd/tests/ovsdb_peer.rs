@@ -194,6 +194,31 @@ fn ovs_vsctl_configures_vportd_and_the_config_survives_a_restart() {
         assert!(list.contains(col), "{list}");
     }
 
+    // A controller target from the database: the OpenFlow channel serves
+    // it (ovs-ofctl reads the rules over it).
+    let of_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let of_target = format!("ptcp:{of_port}:127.0.0.1");
+    db.ok(&["set-controller", "br0", &of_target]);
+    let of_dump = || {
+        Command::new("ovs-ofctl")
+            .args(["-O", "OpenFlow13", "--timeout=5", "dump-flows"])
+            .arg(format!("tcp:127.0.0.1:{of_port}"))
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    assert!(
+        wait_until(15, || of_dump()
+            .is_some_and(|t| t.contains("actions=output:"))),
+        "ovs-ofctl cannot reach the controller target from the database:\n{}",
+        d.log()
+    );
+
     // Settings from other_config, applied at run time.
     db.ok(&["set", "Open_vSwitch", ".", "other_config:flow-limit=5000"]);
     assert!(wait_until(10, || d.json(&["upcall-show"])["flow_limit"] == 5000));
@@ -278,6 +303,17 @@ fn ovs_vsctl_configures_vportd_and_the_config_survives_a_restart() {
         })
         .collect();
     assert_eq!(ports, [("p1".to_string(), 1), ("p2".to_string(), 2)]);
+    // The controller came back too; removing it closes the listener.
+    assert!(
+        wait_until(15, || of_dump().is_some()),
+        "no controller target after the restart:\n{}",
+        d.log()
+    );
+    db.ok(&["del-controller", "br0"]);
+    assert!(
+        wait_until(15, || of_dump().is_none()),
+        "the controller target stayed after del-controller"
+    );
     let log = d.stop();
     assert!(!log.contains("panicked"), "{log}");
 

@@ -656,3 +656,55 @@ mod tests {
         assert!(b.take(later) && b.take(later) && !b.take(later));
     }
 }
+
+/// The running channel and the targets it serves: the command line's
+/// (`--controller`) plus those set at run time (OVSDB's `Bridge.controller`).
+/// Changing the set restarts the channel with the new targets, as
+/// ovs-vswitchd reconnects when `set-controller` changes them.
+#[derive(Default)]
+pub struct Channel {
+    pub args: OfArgs,
+    /// Targets set at run time, in order.
+    pub extra: Vec<String>,
+    pub handle: Option<OfHandle>,
+}
+
+impl Channel {
+    /// Serves `extra` besides the command line's targets; a no-op when
+    /// they are the ones served already. A target that cannot be served
+    /// (bad syntax, port in use) is the error; the command line's targets
+    /// then keep running.
+    pub fn set_extra_targets(&mut self, switch: &Arc<Switch>, extra: Vec<String>) -> Result<()> {
+        if extra == self.extra {
+            return Ok(());
+        }
+        let mut args = self.args.clone();
+        args.controllers.extend(extra.iter().cloned());
+        check_args(&args)?;
+        if let Some(h) = self.handle.take() {
+            h.stop();
+        }
+        match start(switch, &args) {
+            Ok(h) => {
+                self.handle = h;
+                self.extra = extra;
+                Ok(())
+            }
+            Err(e) => {
+                self.extra.clear();
+                self.handle = start(switch, &self.args).unwrap_or_else(|e2| {
+                    log::warn!("OpenFlow: restarting the command line's targets: {e2:#}");
+                    None
+                });
+                Err(e)
+            }
+        }
+    }
+
+    /// Stops the channel (at shutdown).
+    pub fn stop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            h.stop();
+        }
+    }
+}

@@ -441,7 +441,41 @@ impl Reconciler {
             }
         }
         self.apply_settings(served.as_ref().map(|(u, _)| u.as_str()));
+        self.apply_controllers(served.as_ref().map(|(u, _)| u.as_str()));
         None
+    }
+
+    /// The served bridge's `Controller` targets, in UUID order.
+    fn controllers(&self, bridge: Option<&str>) -> Vec<(String, String)> {
+        let Some(b) = bridge.and_then(|u| self.row("Bridge", u)) else {
+            return Vec::new();
+        };
+        datum::uuids(b.get("controller"))
+            .into_iter()
+            .filter_map(|u| {
+                let target = datum::string(self.row("Controller", &u)?.get("target"));
+                (!target.is_empty()).then_some((u, target))
+            })
+            .collect()
+    }
+
+    /// Serves the bridge's controllers besides `--controller`'s (the
+    /// channel restarts when they change).
+    fn apply_controllers(&mut self, bridge: Option<&str>) {
+        let targets: Vec<String> = self
+            .controllers(bridge)
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect();
+        let switch = self.server.switch.clone();
+        let mut channel = switch.openflow.lock();
+        if channel.extra == targets {
+            return;
+        }
+        match channel.set_extra_targets(&switch, targets.clone()) {
+            Ok(()) => log::info!("ovsdb: controllers {targets:?}"),
+            Err(e) => log::warn!("ovsdb: controllers {targets:?}: {e:#}"),
+        }
     }
 
     /// Opens a port; without an `ofport_request` it gets its previous
@@ -556,6 +590,30 @@ impl Reconciler {
                     rows.push(("Bridge".into(), buuid.clone(), row));
                 }
             }
+        }
+        let status = crate::ofchan::show(&self.server.switch.controllers);
+        for (uuid, target) in self.controllers(served.as_ref().map(|(u, _)| u.as_str())) {
+            let conns: Vec<_> = status
+                .iter()
+                .filter(|c| c.target == target && c.peer.is_some())
+                .collect();
+            let connected = conns.iter().any(|c| c.state == "connected");
+            let state = status
+                .iter()
+                .find(|c| c.target == target && c.peer.is_none())
+                .map(|c| c.state.clone())
+                .unwrap_or_else(|| "not served".into());
+            let mut row = Row::new();
+            row.insert("is_connected".into(), json!(connected));
+            row.insert("status".into(), datum::map([("state", json!(state))]));
+            if let Some(role) = conns.iter().find_map(|c| c.role.clone()) {
+                let role = match role.as_str() {
+                    "equal" => "other".to_string(),
+                    r => r.to_string(),
+                };
+                row.insert("role".into(), json!(role));
+            }
+            rows.push(("Controller".into(), uuid, row));
         }
         if let Some((uuid, root)) = self.root() {
             let mut row = Row::new();

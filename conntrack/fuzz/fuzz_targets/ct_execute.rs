@@ -43,7 +43,8 @@ fuzz_target!(|data: &[u8]| {
         let mut f = frame.to_vec();
         let dl = if hdr[1] & 4 != 0 { 0x86dd } else { 0x0800 };
         let mut m = CtMeta::default();
-        t.execute(0, &mut f, 14.min(f.len()), dl, &act, &mut m, now);
+        let l3 = 14.min(f.len());
+        t.execute(0, &mut f, l3, dl, &act, &mut m, now);
         assert!(m.state & CS_TRACKED != 0);
         now += u64::from(hdr[1] >> 3) * 1000;
         if hdr[1] & 0x80 != 0 {

@@ -70,8 +70,14 @@ impl Host {
 
     /// `nc -l PORT` for at most `secs` seconds; its stdout is the data.
     fn listen(&self, port: u16, secs: u32) -> std::process::Child {
+        // Its stdin stays open (a sleep): nc must not end its side of the
+        // connection on stdin EOF while the client is still sending.
         self.ns.spawn(
-            &["timeout", &secs.to_string(), "nc", "-l", &port.to_string()],
+            &[
+                "bash",
+                "-c",
+                &format!("exec timeout {secs} nc -l {port} < <(sleep {secs})"),
+            ],
             Stdio::piped(),
         )
     }

@@ -193,6 +193,13 @@ fn stateful_firewall_between_namespaces() {
     // one line, waits for the go file, sends another.
     let go = dir.path("go");
     let srv = b.listen(5203, 30);
+    // The client must not connect before the server listens (a refused
+    // SYN is a reset connection, not the transfer this step needs).
+    let listening = wait_until(10, || {
+        let o = b.ns.exec(&["ss", "-ltnH", "sport = :5203"]);
+        o.status.success() && !o.stdout.is_empty()
+    });
+    assert!(listening, "B's server never listened on 5203");
     let client = a.ns.spawn(
         &[
             "sh",

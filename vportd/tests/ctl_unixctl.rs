@@ -137,7 +137,13 @@ fn ovs_appctl_drives_the_daemon() {
     ok(&["dpif-netdev/pmd-perf-show"], "");
     ok(&["dpif-netdev/pmd-rxq-show"], "p1");
     ok(&["dpif-netdev/pmd-rxq-rebalance"], "");
-    ok(&["dpctl/show"], "p2");
+    // OVS's layout: the datapath, its lookups, then one line per port.
+    ok(&["dpctl/show"], "netdev@ovs-netdev:\n  lookups: hit:");
+    ok(&["dpctl/show"], "  port 2: p2 (dpdk: ");
+    ok(
+        &["dpctl/show", "-s", "netdev@ovs-netdev"],
+        "    TX packets:",
+    );
     ok(&["dpctl/dump-flows"], "actions:2");
     ok(
         &["ofproto/trace", "br0", "in_port=1,udp"],

@@ -222,6 +222,52 @@ fn ovs_vsctl_configures_vportd_and_the_config_survives_a_restart() {
     // Settings from other_config, applied at run time.
     db.ok(&["set", "Open_vSwitch", ".", "other_config:flow-limit=5000"]);
     assert!(wait_until(10, || d.json(&["upcall-show"])["flow_limit"] == 5000));
+    db.ok(&[
+        "set",
+        "Open_vSwitch",
+        ".",
+        "other_config:smc-enable=false",
+        "other_config:pmd-rxq-assign=roundrobin",
+    ]);
+    assert!(wait_until(10, || d.json(&["upcall-show"])["smc_enabled"] == false));
+    assert!(wait_until(10, || d.json(&["pmd-rxq-show"])["assignment"]
+        == "roundrobin"));
+    // A policy OVS does not have: logged, the previous one kept.
+    db.ok(&[
+        "set",
+        "Open_vSwitch",
+        ".",
+        "other_config:pmd-rxq-assign=balanced",
+    ]);
+    assert!(wait_until(10, || d
+        .log()
+        .contains("\"balanced\" is not a policy")));
+    assert_eq!(d.json(&["pmd-rxq-show"])["assignment"], "roundrobin");
+    // The bridge's datapath id, as ovs-vswitchd takes it from
+    // other_config: in FEATURES_REPLY and written back.
+    db.ok(&[
+        "set",
+        "bridge",
+        "br0",
+        "other_config:datapath-id=00000000000000ab",
+    ]);
+    assert!(wait_until(10, || db
+        .ok(&["get", "bridge", "br0", "datapath_id"])
+        .contains("00000000000000ab")));
+    // The channel restarts with the new id: ask until it answers.
+    let of_show = || {
+        Command::new("ovs-ofctl")
+            .args(["-O", "OpenFlow13", "--timeout=5", "show"])
+            .arg(format!("tcp:127.0.0.1:{of_port}"))
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    assert!(
+        wait_until(10, || of_show().contains("dpid:00000000000000ab")),
+        "{}",
+        of_show()
+    );
 
     // Bad rows: an error in the row, a warning from ovs-vsctl, and the
     // switch goes on forwarding.

@@ -310,6 +310,20 @@ impl<P: Packet + 'static> Datapath<P> {
         }
     }
 
+    /// OVS `smc-enable`, on every PMD: `true` gives each PMD's dpcls a
+    /// signature match cache of [`flowcache::smc::DEFAULT_SMC_ENTRIES`]
+    /// entries (allocated on first use), `false` frees it.
+    pub fn set_smc_enabled(&self, enabled: bool) {
+        let entries = if enabled {
+            flowcache::smc::DEFAULT_SMC_ENTRIES
+        } else {
+            0
+        };
+        for p in &self.pmds {
+            p.send(PmdCommand::SetSmcEntries(entries));
+        }
+    }
+
     /// True when no PMD has received, sent or resolved anything for
     /// `idle_ms` milliseconds and no upcall is in flight.
     ///

@@ -72,6 +72,9 @@ pub enum PmdCommand<P: Packet> {
     FlushMegaflows,
     /// OVS `emc-insert-inv-prob`.
     SetEmcInsertInvProb(u32),
+    /// OVS `smc-enable`: the signature match cache in front of the dpcls
+    /// (its size in entries; 0 disables it).
+    SetSmcEntries(usize),
     /// Mirror what `port` receives and sends into `tap` (`capture`).
     StartCapture { port: u32, tap: Arc<CaptureTap> },
     /// Stop mirroring `port`.
@@ -915,11 +918,14 @@ impl<P: Packet> Pmd<P> {
                     }
                 }
                 PmdCommand::FlushMegaflows => {
+                    let smc_entries = self.dpcls.smc_entries();
                     self.emc.clear();
                     self.dpcls = Dpcls::new();
+                    self.dpcls.set_smc_entries(smc_entries);
                     self.simple.clear();
                 }
                 PmdCommand::SetEmcInsertInvProb(p) => self.emc.set_insert_inv_prob(p),
+                PmdCommand::SetSmcEntries(n) => self.dpcls.set_smc_entries(n),
                 PmdCommand::StartCapture { port, tap } => self.set_capture(port, Some(tap)),
                 PmdCommand::StopCapture { port } => self.set_capture(port, None),
                 PmdCommand::Barrier(ack) => {

@@ -3,7 +3,7 @@
 
 use super::json::{self, RxqRef};
 use super::proto::{Reply, INLINE, PROTOCOL_VERSION};
-use super::{format, metrics, Server};
+use super::{format, metrics, rxq_assign, Server};
 use crate::args::PortSpec;
 use crate::ports::SwitchPort;
 use flowcache::extract::{extract, PacketMeta};
@@ -250,7 +250,7 @@ const COMMANDS: &[Cmd] = &[
     Cmd {
         name: "pmd-rxq-rebalance",
         usage: "pmd-rxq-rebalance",
-        summary: "move rx queues to balance the PMDs' cycles (cycle-based assignment)",
+        summary: "move rx queues to balance the PMDs' cycles (policy: set pmd-rxq-assign)",
         aliases: &["dpif-netdev/pmd-rxq-rebalance"],
     },
     Cmd {
@@ -274,7 +274,7 @@ const COMMANDS: &[Cmd] = &[
     Cmd {
         name: "set",
         usage: "set KEY VALUE",
-        summary: "flow-limit N, max-idle MS or emc-insert-inv-prob N",
+        summary: "flow-limit N, max-idle MS, emc-insert-inv-prob N, smc-enable BOOL, pmd-rxq-assign POLICY, mac-aging-time S or mac-table-size N",
         aliases: &["upcall/set-flow-limit N"],
     },
     Cmd {
@@ -743,6 +743,12 @@ fn rules_total(s: &Server) -> usize {
 // Commands.
 
 fn show(s: &Server) -> CmdResult {
+    let d = show_data(s)?;
+    out(format::show(&d), &d)
+}
+
+/// What `show` reports (also `dpctl/show` in OVS's layout).
+pub fn show_data(s: &Server) -> Result<json::Show, String> {
     let sw = &s.switch;
     let ports: Vec<json::PortInfo> = sw.ports.lock().by_ofport.values().map(port_info).collect();
     let names: BTreeMap<u32, String> = ports.iter().map(|p| (p.ofport, p.name.clone())).collect();
@@ -790,7 +796,7 @@ fn show(s: &Server) -> CmdResult {
         },
         controllers: crate::ofchan::show(&sw.controllers),
     };
-    out(format::show(&d), &d)
+    Ok(d)
 }
 
 /// `NAME DEVICE[,ofport=N][,rxq=N]` or `NAME=DEVICE...`. Options other than
@@ -1221,7 +1227,10 @@ fn rxq_data(s: &Server) -> Result<json::RxqShow, String> {
                 }
             })
             .collect();
-        Ok(json::RxqShow { pmds })
+        Ok(json::RxqShow {
+            assignment: s.rxq_assign.lock().to_string(),
+            pmds,
+        })
     })
 }
 
@@ -1233,24 +1242,30 @@ fn rxq_show(s: &Server) -> CmdResult {
 fn rebalance(s: &Server) -> CmdResult {
     let d = rxq_data(s)?;
     let n = d.pmds.len();
+    let policy = *s.rxq_assign.lock();
+    // Every queue in port and queue order (the round-robin order).
     let mut queues: Vec<(usize, &json::RxqLoad)> = d
         .pmds
         .iter()
         .flat_map(|p| p.rxqs.iter().map(move |q| (p.index, q)))
         .collect();
+    queues.sort_by_key(|(_, q)| (q.ofport, q.queue));
     let mut moves = Vec::new();
     let reason = if n <= 1 {
         format!("{n} PMD thread: every rx queue is on it; nothing to move")
     } else if queues.is_empty() {
         "no rx queues; nothing to move".to_string()
     } else {
-        // Cycle-based (OVS pmd-rxq-assign=cycles): busiest queue first, to
-        // the least loaded PMD.
-        queues.sort_by_key(|q| std::cmp::Reverse(q.1.cycles));
-        let mut load = vec![0u64; n];
-        for (from, q) in &queues {
-            let to = (0..n).min_by_key(|i| load[*i]).unwrap_or(0);
-            load[to] += q.cycles;
+        let loads: Vec<rxq_assign::QueueLoad> = queues
+            .iter()
+            .enumerate()
+            .map(|(order, (_, q))| rxq_assign::QueueLoad {
+                order,
+                cycles: q.cycles,
+            })
+            .collect();
+        let plan = rxq_assign::plan(policy, &loads, n);
+        for ((from, q), to) in queues.iter().zip(plan) {
             if to != *from {
                 moves.push(json::RxqMove {
                     port: q.port.clone(),
@@ -1263,10 +1278,10 @@ fn rebalance(s: &Server) -> CmdResult {
             }
         }
         if moves.is_empty() {
-            "the assignment is already what a cycle-based one would be; nothing to move".to_string()
+            format!("the assignment is already what pmd-rxq-assign={policy} gives; nothing to move")
         } else {
             format!(
-                "{} rx queue(s) moved to balance the PMD threads' rx cycles:",
+                "{} rx queue(s) moved (pmd-rxq-assign={policy}):",
                 moves.len()
             )
         }
@@ -1426,6 +1441,7 @@ fn upcall_show(s: &Server) -> CmdResult {
             flow_limit: dp.limits.flow_limit.load(Relaxed),
             max_idle_ms: dp.limits.max_idle_ms.load(Relaxed),
             emc_insert_inv_prob: emc,
+            smc_enabled: *s.smc_enabled.lock(),
             revalidations,
             expired,
             revalidated_away,
@@ -1456,8 +1472,38 @@ fn upcall_show(s: &Server) -> CmdResult {
     out(format::upcall_show(&d), &d)
 }
 
+/// The settings whose values are words, not numbers: `Some((new,
+/// previous))` when `key` is one of them.
+fn set_text(s: &Server, key: &str, val: &str) -> Option<Result<(String, String), String>> {
+    match key {
+        "smc-enable" => Some((|| {
+            let on = match val {
+                "true" => true,
+                "false" => false,
+                other => return Err(format!("set smc-enable: {other:?} is not true or false")),
+            };
+            with_dp(s, |dp| {
+                dp.set_smc_enabled(on);
+                Ok(())
+            })?;
+            let was = std::mem::replace(&mut *s.smc_enabled.lock(), on);
+            Ok((on.to_string(), was.to_string()))
+        })()),
+        "pmd-rxq-assign" => Some((|| {
+            let policy: rxq_assign::RxqAssign = val.parse()?;
+            let was = std::mem::replace(&mut *s.rxq_assign.lock(), policy);
+            if was != policy {
+                // OVS reassigns the queues when the policy changes.
+                rebalance(s)?;
+            }
+            Ok((policy.to_string(), was.to_string()))
+        })()),
+        _ => None,
+    }
+}
+
 fn set(s: &Server, args: &[String]) -> CmdResult {
-    let usage = "usage: set flow-limit N | set max-idle MS | set emc-insert-inv-prob N | set mac-aging-time S | set mac-table-size N";
+    let usage = "usage: set flow-limit N | set max-idle MS | set emc-insert-inv-prob N | set mac-aging-time S | set mac-table-size N | set smc-enable true|false | set pmd-rxq-assign roundrobin|cycles|group";
     let (key, val) = match args {
         [k, v] => (k.clone(), v.clone()),
         [kv] if kv.contains('=') => {
@@ -1466,6 +1512,15 @@ fn set(s: &Server, args: &[String]) -> CmdResult {
         }
         _ => return Err(format!("set: {usage}")),
     };
+    if let Some(r) = set_text(s, &key, &val) {
+        let (value, previous) = r?;
+        let d = json::SetText {
+            key: key.clone(),
+            value: value.clone(),
+            previous: previous.clone(),
+        };
+        return out(format!("{key} = {value} (was {previous})\n"), &d);
+    }
     let n: u64 = val
         .parse()
         .map_err(|_| format!("set {key}: {val:?} is not a non-negative integer"))?;

@@ -555,6 +555,7 @@ pub fn upcall_show(d: &json::UpcallShow) -> String {
     if let Some(p) = d.emc_insert_inv_prob {
         let _ = writeln!(s, "  emc-insert-inv-prob : {p}");
     }
+    let _ = writeln!(s, "  smc-enable    : {}", d.smc_enabled);
     let _ = writeln!(
         s,
         "  revalidations : {} (megaflows expired {}, revalidated away {})",

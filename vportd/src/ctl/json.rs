@@ -281,6 +281,8 @@ pub struct Cleared {
 /// `pmd-rxq-show`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RxqShow {
+    /// `pmd-rxq-assign`: the policy `pmd-rxq-rebalance` follows.
+    pub assignment: String,
     pub pmds: Vec<RxqPmd>,
 }
 
@@ -369,6 +371,8 @@ pub struct UpcallShow {
     /// `null` until set with `set emc-insert-inv-prob` (the daemon's
     /// `--emc-insert-inv-prob` applies until then).
     pub emc_insert_inv_prob: Option<u32>,
+    /// `smc-enable`: the signature match cache in front of each dpcls.
+    pub smc_enabled: bool,
     pub revalidations: u64,
     pub expired: u64,
     pub revalidated_away: u64,
@@ -397,6 +401,15 @@ pub struct SetValue {
     pub key: String,
     pub value: u64,
     pub previous: Option<u64>,
+}
+
+/// `set` of a setting whose value is a word (`smc-enable`,
+/// `pmd-rxq-assign`).
+#[derive(Debug, Clone, Serialize)]
+pub struct SetText {
+    pub key: String,
+    pub value: String,
+    pub previous: String,
 }
 
 /// One capture in `capture`, `capture-show` and `capture-stop`.

@@ -18,6 +18,7 @@ pub mod http;
 pub mod json;
 pub mod metrics;
 pub mod proto;
+pub mod rxq_assign;
 pub mod server;
 pub mod unixctl;
 
@@ -44,6 +45,10 @@ pub struct Server {
     /// Last `set emc-insert-inv-prob` value (the datapath does not report
     /// its current one).
     pub emc_insert_inv_prob: Mutex<Option<u32>>,
+    /// `set smc-enable` (vportd's default: on).
+    pub smc_enabled: Mutex<bool>,
+    /// `set pmd-rxq-assign` (OVS's default: cycles).
+    pub rxq_assign: Mutex<rxq_assign::RxqAssign>,
     pub ctl_path: PathBuf,
     /// Serialises port and rule changes requested over the socket.
     pub edit: Mutex<()>,
@@ -58,6 +63,8 @@ impl Server {
             }),
             switch,
             emc_insert_inv_prob: Mutex::new(None),
+            smc_enabled: Mutex::new(true),
+            rxq_assign: Mutex::new(rxq_assign::RxqAssign::default()),
             ctl_path,
             edit: Mutex::new(()),
         }

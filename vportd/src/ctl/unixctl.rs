@@ -234,8 +234,9 @@ fn run(server: &Server, method: &str, params: &[String]) -> Result<String, Strin
             };
             commands::run_words(server, method, args)
         }
-        "fdb/show" | "fdb/flush" | "fdb/stats-show" | "dpctl/show" | "dpctl/dump-flows"
-        | "dpif/show" | "dpif/dump-flows" => {
+        "dpctl/show" => dpctl_show(server, params),
+        "fdb/show" | "fdb/flush" | "fdb/stats-show" | "dpctl/dump-flows" | "dpif/show"
+        | "dpif/dump-flows" => {
             // A bridge or datapath name (`br0`, `netdev@ovs-netdev`).
             let args = match params {
                 [name] if !looks_like_flow(name) && !name.starts_with('-') => &[],
@@ -250,6 +251,63 @@ fn run(server: &Server, method: &str, params: &[String]) -> Result<String, Strin
             "\"{m}\" is not a valid command (use \"list-commands\" to see a list of valid commands)"
         )),
     }
+}
+
+/// `dpctl/show [-s] [DP]` in OVS's layout (lib/dpctl.c `show_dpif`): the
+/// datapath's lookups and flows, then each port with its datapath number
+/// and type, and with `-s` its counters.
+fn dpctl_show(server: &Server, params: &[String]) -> Result<String, String> {
+    let with_stats = params.iter().any(|p| p == "-s" || p == "--statistics");
+    let d = commands::show_data(server)?;
+    let counter = |counters: &[(String, u64)], name: &str| {
+        counters
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(0, |(_, v)| *v)
+    };
+    let c = commands::coverage_counters(server)?;
+    let hit = ["simple_hits", "emc_hits", "smc_hits", "megaflow_hits"]
+        .iter()
+        .map(|n| counter(&c, &format!("pmd_{n}")))
+        .sum::<u64>();
+    let mut text = String::from("netdev@ovs-netdev:\n");
+    text.push_str(&format!(
+        "  lookups: hit:{hit} missed:{} lost:{}\n",
+        counter(&c, "pmd_upcalls"),
+        counter(&c, "pmd_lost_upcalls")
+    ));
+    text.push_str(&format!("  flows: {}\n", d.megaflows));
+    for p in &d.ports {
+        let kind = if p.vhost.is_some() {
+            "dpdkvhostuserclient".to_string()
+        } else {
+            format!(
+                "dpdk: configured_rx_queues={}, configured_tx_queues={}, devargs={}",
+                p.n_rxq, p.n_txq, p.device
+            )
+        };
+        text.push_str(&format!("  port {}: {} ({kind})\n", p.ofport, p.name));
+        if let (true, Some(st)) = (with_stats, &p.stats) {
+            text.push_str(&format!(
+                "    RX packets:{} errors:{} dropped:{} overruns:0 frame:0\n",
+                st.rx_packets,
+                st.rx_errors,
+                st.rx_missed + st.rx_nombuf + st.rx_oversized
+            ));
+            text.push_str(&format!(
+                "    TX packets:{} errors:{} dropped:{} aborted:0 carrier:0\n",
+                st.tx_packets,
+                st.tx_errors,
+                st.tx_full + st.tx_link_down
+            ));
+            text.push_str("    collisions:0\n");
+            text.push_str(&format!(
+                "    RX bytes:{}  TX bytes:{}\n",
+                st.rx_bytes, st.tx_bytes
+            ));
+        }
+    }
+    Ok(text)
 }
 
 fn looks_like_flow(s: &str) -> bool {

@@ -657,29 +657,42 @@ mod tests {
     }
 }
 
-/// The running channel and the targets it serves: the command line's
-/// (`--controller`) plus those set at run time (OVSDB's `Bridge.controller`).
-/// Changing the set restarts the channel with the new targets, as
-/// ovs-vswitchd reconnects when `set-controller` changes them.
+/// The running channel and what it serves: the command line's options
+/// (`--controller`, `--datapath-id`) plus what is set at run time (OVSDB's
+/// `Bridge.controller` and `other_config:datapath-id`). A change restarts
+/// the channel, as ovs-vswitchd reconnects when `set-controller` changes
+/// the targets.
 #[derive(Default)]
 pub struct Channel {
     pub args: OfArgs,
-    /// Targets set at run time, in order.
-    pub extra: Vec<String>,
+    /// What is set at run time.
+    pub runtime: RuntimeConfig,
     pub handle: Option<OfHandle>,
 }
 
+/// The channel's settings from OVSDB's `Bridge` row.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RuntimeConfig {
+    /// Targets served besides the command line's, in order.
+    pub targets: Vec<String>,
+    /// `other_config:datapath-id`, over `--datapath-id`.
+    pub datapath_id: Option<String>,
+}
+
 impl Channel {
-    /// Serves `extra` besides the command line's targets; a no-op when
-    /// they are the ones served already. A target that cannot be served
-    /// (bad syntax, port in use) is the error; the command line's targets
+    /// Serves `runtime` on top of the command line's options; a no-op
+    /// when it is what is served already. A setting that cannot be served
+    /// (bad syntax, port in use) is the error; the command line's options
     /// then keep running.
-    pub fn set_extra_targets(&mut self, switch: &Arc<Switch>, extra: Vec<String>) -> Result<()> {
-        if extra == self.extra {
+    pub fn reconfigure(&mut self, switch: &Arc<Switch>, runtime: RuntimeConfig) -> Result<()> {
+        if runtime == self.runtime {
             return Ok(());
         }
         let mut args = self.args.clone();
-        args.controllers.extend(extra.iter().cloned());
+        args.controllers.extend(runtime.targets.iter().cloned());
+        if runtime.datapath_id.is_some() {
+            args.datapath_id = runtime.datapath_id.clone();
+        }
         check_args(&args)?;
         if let Some(h) = self.handle.take() {
             h.stop();
@@ -687,17 +700,32 @@ impl Channel {
         match start(switch, &args) {
             Ok(h) => {
                 self.handle = h;
-                self.extra = extra;
+                self.runtime = runtime;
                 Ok(())
             }
             Err(e) => {
-                self.extra.clear();
+                self.runtime = RuntimeConfig::default();
                 self.handle = start(switch, &self.args).unwrap_or_else(|e2| {
                     log::warn!("OpenFlow: restarting the command line's targets: {e2:#}");
                     None
                 });
                 Err(e)
             }
+        }
+    }
+
+    /// The datapath id FEATURES_REPLY carries: the configured one, else
+    /// the one derived from the first port's MAC (`None` when that cannot
+    /// be read or there is no port).
+    pub fn datapath_id(&self, switch: &Switch) -> Option<u64> {
+        let configured = self
+            .runtime
+            .datapath_id
+            .as_ref()
+            .or(self.args.datapath_id.as_ref());
+        match configured {
+            Some(s) => parse_dpid(s).ok(),
+            None => datapath_id(switch, &self.args).ok().filter(|&d| d != 0),
         }
     }
 

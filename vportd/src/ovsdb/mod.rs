@@ -26,6 +26,7 @@ pub mod startup;
 
 use crate::args;
 use crate::ctl::{commands, Server};
+use crate::ofchan;
 use conn::{Conn, Incoming, Target};
 use serde_json::{json, Map, Value};
 use std::collections::BTreeMap;
@@ -52,6 +53,8 @@ const OTHER_CONFIG: &[(&str, &str)] = &[
     ("flow-limit", "flow-limit"),
     ("max-idle", "max-idle"),
     ("emc-insert-inv-prob", "emc-insert-inv-prob"),
+    ("smc-enable", "smc-enable"),
+    ("pmd-rxq-assign", "pmd-rxq-assign"),
 ];
 
 /// `Bridge.other_config` keys vportd applies.
@@ -459,22 +462,29 @@ impl Reconciler {
             .collect()
     }
 
-    /// Serves the bridge's controllers besides `--controller`'s (the
-    /// channel restarts when they change).
+    /// Serves the bridge's controllers besides `--controller`'s, and its
+    /// `other_config:datapath-id` (the channel restarts when they change).
     fn apply_controllers(&mut self, bridge: Option<&str>) {
         let targets: Vec<String> = self
             .controllers(bridge)
             .into_iter()
             .map(|(_, t)| t)
             .collect();
+        let datapath_id = bridge
+            .and_then(|u| self.row("Bridge", u))
+            .and_then(|b| datum::string_map(b.get("other_config")).remove("datapath-id"));
+        let wanted = ofchan::RuntimeConfig {
+            targets,
+            datapath_id,
+        };
         let switch = self.server.switch.clone();
         let mut channel = switch.openflow.lock();
-        if channel.extra == targets {
+        if channel.runtime == wanted {
             return;
         }
-        match channel.set_extra_targets(&switch, targets.clone()) {
-            Ok(()) => log::info!("ovsdb: controllers {targets:?}"),
-            Err(e) => log::warn!("ovsdb: controllers {targets:?}: {e:#}"),
+        match channel.reconfigure(&switch, wanted.clone()) {
+            Ok(()) => log::info!("ovsdb: OpenFlow channel {wanted:?}"),
+            Err(e) => log::warn!("ovsdb: OpenFlow channel {wanted:?}: {e:#}"),
         }
     }
 
@@ -577,18 +587,18 @@ impl Reconciler {
                 }
                 rows.push(("Interface".into(), w.uuid.clone(), row));
             }
-            if let Some((buuid, _)) = &served {
-                let mac = ports
-                    .by_ofport
-                    .values()
-                    .next()
-                    .and_then(|p| p.eth.mac_address().ok());
-                if let Some(m) = mac {
-                    let dpid: String = m.iter().map(|b| format!("{b:02x}")).collect();
-                    let mut row = Row::new();
-                    row.insert("datapath_id".into(), json!(format!("0000{dpid}")));
-                    rows.push(("Bridge".into(), buuid.clone(), row));
-                }
+        }
+        if let Some((buuid, _)) = &served {
+            let dpid = self
+                .server
+                .switch
+                .openflow
+                .lock()
+                .datapath_id(&self.server.switch);
+            if let Some(dpid) = dpid {
+                let mut row = Row::new();
+                row.insert("datapath_id".into(), json!(format!("{dpid:016x}")));
+                rows.push(("Bridge".into(), buuid.clone(), row));
             }
         }
         let status = crate::ofchan::show(&self.server.switch.controllers);

@@ -10,7 +10,7 @@ RUN_SECONDS ?= 10
 RUN_PREFIX := vportd-run-$(shell echo $$$$)
 OUT := out
 
-.PHONY: all deps build release run test unit conformance lint fmt bench bench-kernels fuzz clean
+.PHONY: all deps build release run test unit conformance lint fmt bench bench-kernels fuzz fuzz-long soak clean
 
 all: release
 
@@ -58,6 +58,17 @@ conformance: release
 	@if [ -x ../shared/conformance/check.sh ]; then \
 	  ../shared/conformance/check.sh --unordered --vportd $(RELEASE_BIN) -j 2 $(CURDIR)/tests/conformance/public; \
 	else echo "conformance: ../shared/conformance/check.sh not found; cargo test ran tests/conformance"; fi
+
+## soak: the long forms of the hardening tests, each bounded in time:
+## 30 s of rule churn under traffic (2,000 rule changes/s, every frame
+## checked), then the hostile-input suite.
+soak: release
+	CHURN_SECONDS=30 $(CARGO) test --release -p vportd --test churn -- --nocapture
+	$(CARGO) test --release -p vportd --test hostile
+
+## fuzz-long: every fuzz target for 30 minutes (FUZZ_SECONDS=1800).
+fuzz-long:
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=1800
 
 lint:
 	$(CARGO) fmt --all -- --check

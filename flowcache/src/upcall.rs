@@ -77,6 +77,10 @@ pub struct UpcallReply {
     pub key: FlowKey,
     /// Echo of the request's `sent_tsc`.
     pub sent_tsc: u64,
+    /// [`Translator::generation`] read before translating: the PMD
+    /// installs the megaflow only if the rules are still that generation
+    /// (else a rule change made while translating would live on in it).
+    pub generation: u64,
     /// The translation.
     pub translation: Translation,
     /// The megaflow of `key` and the translation, built by the handler
@@ -86,6 +90,9 @@ pub struct UpcallReply {
     /// it, which holds the only reference until then.
     pub megaflow: Option<Arc<Megaflow>>,
 }
+
+/// See [`Translator::on_rules_changed`]; must not block.
+pub type ChangeHook = Arc<dyn Fn() + Send + Sync>;
 
 /// The slow path as the datapath sees it: turns keys into actions and
 /// masks. Implemented by `ofproto`.
@@ -110,6 +117,14 @@ pub trait Translator: Send + Sync {
     /// A number that changes whenever the rule tables change, so the
     /// revalidator knows when installed megaflows must be checked again.
     fn generation(&self) -> u64;
+
+    /// Registers `hook`, to be called (on a control thread, never a PMD)
+    /// after every change of [`Translator::generation`], so that the
+    /// revalidator checks the megaflows at once rather than at its next
+    /// periodic round. Default: never called.
+    fn on_rules_changed(&self, hook: ChangeHook) {
+        let _ = hook;
+    }
 
     /// A number that changes whenever translator state other than the
     /// rule tables changes (NORMAL's MAC table). The revalidator then asks

@@ -82,6 +82,9 @@ pub struct Bridge {
     /// FLOW_REMOVED) and of the packets of `controller` actions
     /// (PACKET_IN); see [`Bridge::set_hooks`].
     hooks: Mutex<Option<Arc<dyn BridgeHooks>>>,
+    /// Called after every generation change (the datapath's revalidator
+    /// wakes up on it); see [`Translator::on_rules_changed`].
+    changed: Mutex<Option<flowcache::upcall::ChangeHook>>,
 }
 
 /// What the OpenFlow channel hears from the bridge. Both run on control
@@ -119,6 +122,17 @@ impl Bridge {
             vlans: ArcSwap::from_pointee(BTreeMap::new()),
             conntrack: Mutex::new(None),
             hooks: Mutex::new(None),
+            changed: Mutex::new(None),
+        }
+    }
+
+    /// A new generation: what translation depends on changed (rules,
+    /// ports, liveness). Published before the generation moves, so a
+    /// reader that sees the new generation sees the new state.
+    fn rules_changed(&self) {
+        self.generation.fetch_add(1, Ordering::Release);
+        if let Some(hook) = &*self.changed.lock() {
+            hook();
         }
     }
 
@@ -143,7 +157,7 @@ impl Bridge {
             ct.set_in_use(tables.uses_conntrack());
         }
         self.tables.store(Arc::new(tables));
-        self.generation.fetch_add(1, Ordering::Release);
+        self.rules_changed();
     }
 
     /// Replaces every rule at once (`replace-flows`, `--flows`): no packet
@@ -227,7 +241,7 @@ impl Bridge {
             p.down.insert(ofport);
         }
         self.ports.store(Arc::new(p));
-        self.generation.fetch_add(1, Ordering::Release);
+        self.rules_changed();
         true
     }
 
@@ -328,7 +342,7 @@ impl Bridge {
         let mut p = (**self.ports.load()).clone();
         p.ports.insert(ofport, name.to_string());
         self.ports.store(Arc::new(p));
-        self.generation.fetch_add(1, Ordering::Release);
+        self.rules_changed();
     }
 
     /// Removes a port.
@@ -338,7 +352,7 @@ impl Bridge {
         p.ports.remove(&ofport);
         p.down.remove(&ofport);
         self.ports.store(Arc::new(p));
-        self.generation.fetch_add(1, Ordering::Release);
+        self.rules_changed();
     }
 
     /// Sets a port's VLAN configuration (`tag=`, `trunks=`, `vlan_mode=`,
@@ -348,7 +362,7 @@ impl Bridge {
         let mut v = (**self.vlans.load()).clone();
         v.insert(ofport, cfg);
         self.vlans.store(Arc::new(v));
-        self.generation.fetch_add(1, Ordering::Release);
+        self.rules_changed();
     }
 
     /// The MAC learning table (for `fdb-show`, `fdb-flush`, settings).
@@ -362,7 +376,7 @@ impl Bridge {
     /// lookups see). Changes of entries need no call: the revalidator
     /// re-checks the megaflows that read them (see [`Translator::affected`]).
     pub fn mac_table_changed(&self) {
-        self.generation.fetch_add(1, Ordering::Release);
+        self.rules_changed();
     }
 
     /// Removes aged-out MAC entries; returns how many. The megaflows that
@@ -438,6 +452,10 @@ impl Translator for Bridge {
 
     fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
+    }
+
+    fn on_rules_changed(&self, hook: flowcache::upcall::ChangeHook) {
+        *self.changed.lock() = Some(hook);
     }
 
     /// The MAC table's version: it changes when an entry is learned,

@@ -106,6 +106,7 @@ pmd_counters! {
     lost_upcalls: "Misses dropped because the upcall queue was full or too many were pending.",
     megaflows_installed: "Megaflows the PMD installed.",
     flow_limit_hits: "Translations not installed because of the flow limit (the packet was still forwarded).",
+    stale_translations: "Translations not installed because the rules changed while they were made (the packets behind them asked again).",
     tx_packets: "Packets transmitted.",
     tx_batches: "Tx bursts.",
     busy_cycles: "TSC cycles of iterations that received packets.",

@@ -127,6 +127,9 @@ fn serve(
                 match r.try_recv() {
                     Ok(req) => {
                         busy = true;
+                        // Read before the tables are: a change while
+                        // translating then shows as a generation mismatch.
+                        let generation = translator.generation();
                         let translation = translator.translate(&req.key);
                         // Built here rather than on the PMD: a storm of new
                         // flows makes the PMD's heap grow page by page
@@ -147,6 +150,7 @@ fn serve(
                             let _ = tx.send(UpcallReply {
                                 key: req.key,
                                 sent_tsc: req.sent_tsc,
+                                generation,
                                 translation,
                                 megaflow,
                             });

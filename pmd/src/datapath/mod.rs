@@ -140,6 +140,7 @@ impl<P: Packet + 'static> Datapath<P> {
                 limits: limits.clone(),
                 stop: pmd_stop.clone(),
                 conntrack: cfg.conntrack.clone(),
+                translator: translator.clone(),
             };
             let pcfg = PmdConfig {
                 index,
@@ -166,6 +167,12 @@ impl<P: Packet + 'static> Datapath<P> {
         )?;
         let registry = Arc::new(Mutex::new(Registry::default()));
         let (reval_tx, reval_rx) = crossbeam_channel::unbounded();
+        {
+            let kick = reval_tx.clone();
+            translator.on_rules_changed(Arc::new(move || {
+                let _ = kick.send(RevalidatorCommand::RulesChanged);
+            }));
+        }
         let reval_stop = Arc::new(AtomicBool::new(false));
         let revalidator = {
             let pmd_cmds: Vec<_> = pmds.iter().map(|p| p.cmd_tx.clone()).collect();
@@ -281,8 +288,13 @@ impl<P: Packet + 'static> Datapath<P> {
         }
     }
 
-    /// Re-translates every megaflow now and waits for the round to end.
+    /// Re-translates every megaflow now and waits for the round to end
+    /// and for every PMD to finish the burst it was in. The first barrier
+    /// makes the PMDs report what they installed so far, so the round
+    /// checks it too; megaflows installed later were translated after the
+    /// rules in force now (the PMDs check the generation at install).
     pub fn revalidate_now(&self) {
+        self.barrier();
         let (tx, rx) = crossbeam_channel::bounded(1);
         if self
             .reval_tx

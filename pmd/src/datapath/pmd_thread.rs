@@ -96,8 +96,17 @@ pub enum PmdEvent {
     /// statistics).
     Installed {
         pmd: usize,
-        flows: Vec<(Arc<Megaflow>, OpaqueRules)>,
+        flows: Vec<InstalledMegaflow>,
     },
+}
+
+/// One megaflow a PMD installed, as the revalidator registers it.
+pub struct InstalledMegaflow {
+    pub megaflow: Arc<Megaflow>,
+    /// The translation's opaque rule list (for statistics).
+    pub rules: OpaqueRules,
+    /// The rule generation it was translated under.
+    pub generation: u64,
 }
 
 /// Settings shared by all PMDs, changeable at run time.
@@ -388,8 +397,14 @@ struct Parked<P> {
     first: (P, PacketMeta),
     /// Later packets of the same key, in arrival order (at most
     /// `MAX_PARKED_PER_FLOW - 1`); taken from `UpcallState::spare`.
-    more: Vec<(P, PacketMeta)>,
+    more: Vec<LaterPacket<P>>,
 }
+
+/// A packet parked behind an upcall already sent, with the rule
+/// generation when it arrived (nondecreasing along `Parked::more`): the
+/// reply's translation applies to it only if it was made under that
+/// generation or a later one.
+type LaterPacket<P> = (P, PacketMeta, u64);
 
 /// Vectors of parked packets kept for reuse, at most.
 const MAX_SPARE_PARKED_VECS: usize = 64;
@@ -410,7 +425,7 @@ struct UpcallState<P: Packet> {
     /// queued or being translated: exactly one reply removes it.
     pending: hashbrown::HashTable<Parked<P>>,
     /// Empty vectors with capacity, recycled from answered upcalls.
-    spare: Vec<Vec<(P, PacketMeta)>>,
+    spare: Vec<Vec<LaterPacket<P>>>,
     upcall_tx: Sender<UpcallRequest>,
 }
 
@@ -424,9 +439,10 @@ impl<P: Packet> UpcallState<P> {
         }
     }
 
-    /// Parks a missed packet and sends its upcall, or drops it (counted)
-    /// when the handler pool cannot take it.
-    fn park(&mut self, pkt: P, key: &FlowKey, meta: PacketMeta, stats: &PmdStats) {
+    /// Parks a missed packet that arrived under rule generation
+    /// `generation` and sends its upcall, or drops it (counted) when the
+    /// handler pool cannot take it.
+    fn park(&mut self, pkt: P, key: &FlowKey, meta: PacketMeta, generation: u64, stats: &PmdStats) {
         let hash = pending_hash(key);
         if let Some(parked) = self.pending.find_mut(hash, |e| e.key == *key) {
             if parked.more.len() + 1 < MAX_PARKED_PER_FLOW {
@@ -435,7 +451,7 @@ impl<P: Packet> UpcallState<P> {
                         parked.more = v;
                     }
                 }
-                parked.more.push((pkt, meta));
+                parked.more.push((pkt, meta, generation));
             } else {
                 stats.lost_upcalls.add(1);
                 stats.add_drop(DropReason::UpcallQueueFull, 1);
@@ -482,7 +498,7 @@ impl<P: Packet> UpcallState<P> {
     }
 
     /// Keeps an emptied vector of parked packets for reuse.
-    fn recycle(&mut self, mut v: Vec<(P, PacketMeta)>) {
+    fn recycle(&mut self, mut v: Vec<LaterPacket<P>>) {
         if v.capacity() > 0 && self.spare.len() < MAX_SPARE_PARKED_VECS {
             v.clear();
             self.spare.push(v);
@@ -531,7 +547,9 @@ pub struct Pmd<P: Packet> {
     cmd_rx: Receiver<PmdCommand<P>>,
     event_tx: Sender<PmdEvent>,
     /// Megaflows installed since the last [`PmdEvent::Installed`].
-    installed: Vec<(Arc<Megaflow>, OpaqueRules)>,
+    installed: Vec<InstalledMegaflow>,
+    /// The slow path, for its rule generation when a megaflow is installed.
+    translator: Arc<dyn flowcache::upcall::Translator>,
     /// TSC of the last [`PmdEvent::Installed`].
     last_installed_tsc: u64,
     limits: Arc<DatapathLimits>,
@@ -583,6 +601,8 @@ pub struct PmdWiring {
     pub limits: Arc<DatapathLimits>,
     pub stop: Arc<AtomicBool>,
     pub conntrack: Arc<conntrack::Conntrack>,
+    /// The slow path, for its rule generation when a megaflow is installed.
+    pub translator: Arc<dyn flowcache::upcall::Translator>,
 }
 
 /// Starts a PMD thread named `pmd-cNN` (NN = its core), pinned to its core,
@@ -641,6 +661,7 @@ impl PmdWiring {
             limits: self.limits.clone(),
             stop: self.stop.clone(),
             conntrack: self.conntrack.clone(),
+            translator: self.translator.clone(),
         }
     }
 }
@@ -710,6 +731,7 @@ impl<P: Packet> Pmd<P> {
             cmd_rx,
             event_tx: wiring.event_tx,
             installed: Vec::new(),
+            translator: wiring.translator,
             last_installed_tsc: 0,
             limits: wiring.limits,
             rxq_info,
@@ -929,6 +951,10 @@ impl<P: Packet> Pmd<P> {
                 PmdCommand::StartCapture { port, tap } => self.set_capture(port, Some(tap)),
                 PmdCommand::StopCapture { port } => self.set_capture(port, None),
                 PmdCommand::Barrier(ack) => {
+                    // Whoever waits on the barrier (`revalidate_now`) may
+                    // then count on the revalidator knowing every megaflow
+                    // installed before it.
+                    self.send_installed();
                     let _ = ack.send(());
                 }
             }
@@ -1045,9 +1071,11 @@ impl<P: Packet> Pmd<P> {
         }
 
         // 3. Misses: park the packet and ask the handler pool.
+        let generation = self.translator.generation();
         for i in bits(missed) {
             if let Some(pkt) = slots[i].take() {
-                self.upcalls.park(pkt, &keys[i], meta, &self.io.stats);
+                self.upcalls
+                    .park(pkt, &keys[i], meta, generation, &self.io.stats);
             }
         }
 
@@ -1133,7 +1161,9 @@ impl<P: Packet> Pmd<P> {
                 None => {
                     if let Some(pkt) = slots[i].take() {
                         let key = self.scratch[d].keys[i];
-                        self.upcalls.park(pkt, &key, meta, &self.io.stats);
+                        let generation = self.translator.generation();
+                        self.upcalls
+                            .park(pkt, &key, meta, generation, &self.io.stats);
                     }
                 }
             }
@@ -1281,8 +1311,16 @@ impl<P: Packet> Pmd<P> {
                 .upcall_cycles
                 .add(now_tsc.wrapping_sub(reply.sent_tsc));
             let t = reply.translation;
-            let megaflow = if t.install {
-                self.install(&reply.key, &t, reply.megaflow)
+            // The rules changed while the handler translated: the actions
+            // are right for the packets that came before the change (the
+            // one that asked, and those parked behind it until then), not
+            // for later ones. Not installed; the later packets ask again.
+            let stale = reply.generation != self.translator.generation();
+            if stale {
+                stats.stale_translations.add(1);
+            }
+            let megaflow = if t.install && !stale {
+                self.install(&reply.key, &t, reply.megaflow, reply.generation)
             } else {
                 None
             };
@@ -1294,15 +1332,22 @@ impl<P: Packet> Pmd<P> {
                 0
             };
             let mut more = std::mem::take(&mut parked.more);
-            if t.state_changed {
-                // What the first packet learned may change what the next
-                // ones get: they upcall again (the first re-parked one
-                // sends the upcall, the others wait behind it).
-                for (pkt, meta) in more.drain(..) {
-                    self.upcalls.park(pkt, &reply.key, meta, &self.io.stats);
-                }
+            // Packets the translation does not apply to ask again (the
+            // first re-parked one sends the upcall, the others wait behind
+            // it): after a state change, all of them (what the first packet
+            // learned may change what the next ones get); else those that
+            // came under rules newer than the translation's.
+            let ask_again = if t.state_changed {
+                0
+            } else {
+                more.partition_point(|(_, _, g)| *g <= reply.generation)
+            };
+            for (pkt, meta, generation) in more.drain(ask_again..) {
+                self.upcalls
+                    .park(pkt, &reply.key, meta, generation, &self.io.stats);
             }
-            for (pkt, meta) in std::iter::once(parked.first).chain(more.drain(..)) {
+            let first = (parked.first.0, parked.first.1, reply.generation);
+            for (pkt, meta, _) in std::iter::once(first).chain(more.drain(..)) {
                 if let Some(mf) = &megaflow {
                     mf.stats.record(1, pkt.len() as u64, now, tcp);
                 }
@@ -1341,6 +1386,14 @@ impl<P: Packet> Pmd<P> {
             return;
         }
         self.last_installed_tsc = now_tsc;
+        self.send_installed();
+    }
+
+    /// Sends the megaflows installed since the last report, if any.
+    fn send_installed(&mut self) {
+        if self.installed.is_empty() {
+            return;
+        }
         let _ = self.event_tx.send(PmdEvent::Installed {
             pmd: self.index,
             flows: std::mem::take(&mut self.installed),
@@ -1356,6 +1409,7 @@ impl<P: Packet> Pmd<P> {
         key: &FlowKey,
         t: &flowcache::upcall::Translation,
         prepared: Option<Arc<Megaflow>>,
+        generation: u64,
     ) -> Option<Arc<Megaflow>> {
         if let Some(existing) = self.dpcls.lookup(key) {
             if !existing.is_dead() {
@@ -1386,7 +1440,11 @@ impl<P: Packet> Pmd<P> {
         self.simple.insert(&mf);
         limits.n_megaflows.fetch_add(1, Ordering::Relaxed);
         self.io.stats.megaflows_installed.add(1);
-        self.installed.push((mf.clone(), t.rules.clone()));
+        self.installed.push(InstalledMegaflow {
+            megaflow: mf.clone(),
+            rules: t.rules.clone(),
+            generation,
+        });
         Some(mf)
     }
 

@@ -3,7 +3,7 @@
 //! them when the rule tables change so that no packet follows a deleted or
 //! overridden rule for longer than one revalidation round.
 
-use super::pmd_thread::{DatapathLimits, PmdCommand, PmdEvent};
+use super::pmd_thread::{DatapathLimits, InstalledMegaflow, PmdCommand, PmdEvent};
 use crate::packet::Packet;
 use crossbeam_channel::{Receiver, Sender};
 use flowcache::megaflow::Megaflow;
@@ -51,6 +51,8 @@ pub enum RevalidatorCommand {
     RevalidateNow(Sender<()>),
     /// Remove every megaflow and acknowledge.
     FlushAll(Sender<()>),
+    /// The rules changed: wake up and check (nothing to acknowledge).
+    RulesChanged,
 }
 
 /// Runs the revalidator loop until `stop` is set.
@@ -82,6 +84,8 @@ pub fn run<P: Packet>(
     // revalidator to a quarter of its time rather than one walk per
     // install batch; with few megaflows it checks at once.
     let mut pending = false;
+    // Megaflows registered that were translated under older rules.
+    let mut stale_rules = false;
     let mut affected_after = Instant::now();
     while !stop.load(Ordering::Relaxed) {
         let mut acks: Vec<Sender<()>> = Vec::new();
@@ -97,10 +101,17 @@ pub fn run<P: Packet>(
             .saturating_duration_since(Instant::now())
             .min(REVALIDATE_INTERVAL);
         crossbeam_channel::select! {
-            recv(events) -> ev => { if let Ok(ev) = ev { pending |= register(&registry, &*translator, ev); } }
+            recv(events) -> ev => {
+                if let Ok(ev) = ev {
+                    let s = register(&registry, &*translator, ev);
+                    pending |= s.state;
+                    stale_rules |= s.rules;
+                }
+            }
             recv(commands) -> cmd => match cmd {
                 Ok(RevalidatorCommand::RevalidateNow(ack)) => { force = true; acks.push(ack); }
                 Ok(RevalidatorCommand::FlushAll(ack)) => { flush = true; acks.push(ack); }
+                Ok(RevalidatorCommand::RulesChanged) => {}
                 Err(_) => {}
             },
             default(wait) => {}
@@ -108,7 +119,9 @@ pub fn run<P: Packet>(
         // Everything installed so far is registered before any round, so
         // a round never misses a megaflow a PMD already uses.
         while let Ok(ev) = events.try_recv() {
-            pending |= register(&registry, &*translator, ev);
+            let s = register(&registry, &*translator, ev);
+            pending |= s.state;
+            stale_rules |= s.rules;
         }
         let now_gen = translator.generation();
         let changed = now_gen != generation;
@@ -117,7 +130,7 @@ pub fn run<P: Packet>(
         pending |= now_state != state;
         state = now_state;
         let now = Instant::now();
-        let check = if force || changed {
+        let check = if force || changed || std::mem::take(&mut stale_rules) {
             Check::All
         } else if pending && now >= affected_after {
             Check::Affected
@@ -180,13 +193,22 @@ impl MemoryTrim {
 
 /// Registers installed megaflows; true when one of them is already
 /// [affected](Translator::affected) by a state change.
-fn register(registry: &Mutex<Registry>, translator: &dyn Translator, ev: PmdEvent) -> bool {
-    let mut stale = false;
+fn register(registry: &Mutex<Registry>, translator: &dyn Translator, ev: PmdEvent) -> Staleness {
+    let mut stale = Staleness::default();
     match ev {
         PmdEvent::Installed { pmd, flows } => {
             let mut reg = registry.lock();
-            for (megaflow, rules) in flows {
-                stale |= rules.as_ref().is_some_and(|r| translator.affected(&**r));
+            let generation = translator.generation();
+            for InstalledMegaflow {
+                megaflow,
+                rules,
+                generation: translated,
+            } in flows
+            {
+                stale.state |= rules.as_ref().is_some_and(|r| translator.affected(&**r));
+                // Translated before a rule change that a round may
+                // already have checked without it.
+                stale.rules |= translated != generation;
                 reg.flows.insert(
                     megaflow.id,
                     MegaflowEntry {
@@ -201,6 +223,15 @@ fn register(registry: &Mutex<Registry>, translator: &dyn Translator, ev: PmdEven
         }
     }
     stale
+}
+
+/// What newly registered megaflows may disagree with.
+#[derive(Clone, Copy, Debug, Default)]
+struct Staleness {
+    /// Translator state (the MAC table) changed since their translation.
+    state: bool,
+    /// The rules changed since their translation.
+    rules: bool,
 }
 
 /// Which megaflows a round translates again.

@@ -254,6 +254,12 @@ const COMMANDS: &[Cmd] = &[
         aliases: &["dpif-netdev/pmd-rxq-rebalance"],
     },
     Cmd {
+        name: "revalidator-wait",
+        usage: "revalidator-wait",
+        summary: "re-check every megaflow against the rules now and return when done",
+        aliases: &["revalidator/wait"],
+    },
+    Cmd {
         name: "trace",
         usage: "trace FLOW | trace --packet HEX in_port=N",
         summary: "run a flow or a packet through the OpenFlow tables",
@@ -470,6 +476,10 @@ fn run(s: &Server, cmd: &str, args: &[String]) -> CmdResult {
         "pmd-rxq-rebalance" => {
             no_args(cmd)?;
             rebalance(s)
+        }
+        "revalidator-wait" => {
+            no_args(cmd)?;
+            revalidator_wait(s)
         }
         "trace" => trace(s, args),
         "detrace" => detrace(s, args),
@@ -1426,6 +1436,21 @@ fn detrace(s: &Server, args: &[String]) -> CmdResult {
     let flow = format::odp_key(mf.key(), mf.mask());
     let d = trace_data(s, &key, flow, Some(id));
     out(format::trace(&d), &d)
+}
+
+/// OVS `revalidator/wait`: one full revalidation round, then a barrier on
+/// every PMD. When it returns, no packet is forwarded by a megaflow that
+/// disagrees with the rules as they were when it was asked.
+fn revalidator_wait(s: &Server) -> CmdResult {
+    let started = Instant::now();
+    with_dp(s, |dp| {
+        dp.revalidate_now();
+        Ok(())
+    })?;
+    let d = json::RevalidatorWait {
+        elapsed_us: started.elapsed().as_micros() as u64,
+    };
+    out(String::new(), &d)
 }
 
 fn upcall_show(s: &Server) -> CmdResult {

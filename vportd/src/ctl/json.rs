@@ -362,6 +362,13 @@ pub struct RuleRef {
     pub rule: String,
 }
 
+/// `revalidator-wait`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RevalidatorWait {
+    /// How long the round and the PMD barrier took.
+    pub elapsed_us: u64,
+}
+
 /// `upcall-show`.
 #[derive(Debug, Clone, Serialize)]
 pub struct UpcallShow {

@@ -32,6 +32,7 @@ const OVS_COMMANDS: &[(&str, &str)] = &[
     ("fdb/stats-show", "BRIDGE"),
     ("list-commands", ""),
     ("ofproto/trace", "[BRIDGE] FLOW"),
+    ("revalidator/wait", ""),
     ("upcall/set-flow-limit", "N"),
     ("upcall/show", ""),
     ("version", ""),

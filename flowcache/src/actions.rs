@@ -363,10 +363,13 @@ pub enum DpAction {
     /// Encapsulate the packet in the prebuilt outer headers and send it
     /// out of the underlay port (OVS `tnl_push`).
     TunnelPush(Box<crate::tunnel::TnlPush>),
-    /// Strip the outer headers of a tunnel packet for the local address,
-    /// set the tunnel metadata and look the inner frame up again as
-    /// received on datapath port `0` (OVS `tnl_pop`).
-    TunnelPop(u32),
+    /// Strip the outer headers of a `kind` tunnel packet for the local
+    /// address, set the tunnel metadata and look the inner frame up again
+    /// as received on tunnel port `port` (OVS `tnl_pop`).
+    TunnelPop {
+        port: u32,
+        kind: crate::tunnel::TunnelKind,
+    },
     /// Drop the packet, counted under `reason`.
     Drop(DropReason),
 }
@@ -558,7 +561,7 @@ fn format_action(a: &DpAction) -> String {
         DpAction::Ct(ct) => ct.format(),
         DpAction::CtClear => "ct_clear".into(),
         DpAction::TunnelPush(t) => t.to_string(),
-        DpAction::TunnelPop(p) => format!("tnl_pop({p})"),
+        DpAction::TunnelPop { port, .. } => format!("tnl_pop({port})"),
         DpAction::Drop(r) => format!("drop({})", r.name()),
     }
 }

@@ -19,11 +19,11 @@ use crate::xlate::{
 };
 use arc_swap::ArcSwap;
 use flowcache::actions::{DpAction, DropReason};
-use std::cell::Cell;
 use flowcache::key::{FlowKey, DP_WORDS, KEY_WORDS};
 use flowcache::upcall::{Translation, Translator};
 use parking_lot::Mutex;
 use std::any::Any;
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -465,11 +465,8 @@ impl Bridge {
             match self.tunnels.receive_port(flow, &mut extra) {
                 Some(p) => start.in_port = p,
                 None => {
-                    let mut out = crate::xlate::XlateOutput::dropped(
-                        flow,
-                        DropReason::TunnelNoPort,
-                        extra,
-                    );
+                    let mut out =
+                        crate::xlate::XlateOutput::dropped(flow, DropReason::TunnelNoPort, extra);
                     if opts.trace {
                         out.trace
                             .push("no tunnel port takes the packet's tunnel metadata".into());

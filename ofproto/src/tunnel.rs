@@ -417,7 +417,9 @@ impl Tunnels {
             None => 0,
         };
         let route = cfg.route(remote).ok_or(DropReason::TunnelNoRoute)?;
-        let u = cfg.underlay(route.ofport).ok_or(DropReason::TunnelNoRoute)?;
+        let u = cfg
+            .underlay(route.ofport)
+            .ok_or(DropReason::TunnelNoRoute)?;
         let src_ip = t.local_ip.unwrap_or(u.ip);
         let next_hop = route.via.unwrap_or(remote);
         let neigh = self.neigh.lock().get(&next_hop).copied();
@@ -439,7 +441,9 @@ impl Tunnels {
             csum: t.csum,
         };
         Ok(DpAction::TunnelPush(Box::new(TnlPush::new(
-            port, route.ofport, &spec,
+            port,
+            route.ofport,
+            &spec,
         ))))
     }
 

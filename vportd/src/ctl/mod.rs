@@ -19,6 +19,7 @@ pub mod json;
 pub mod metrics;
 pub mod proto;
 pub mod server;
+pub mod tnl;
 pub mod unixctl;
 
 pub use server::start;

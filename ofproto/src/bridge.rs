@@ -13,7 +13,7 @@ use crate::parse::FlowFilter;
 use crate::recirc::{RecircNode, RecircRegistry};
 use crate::rule::{Instructions, Rule};
 use crate::table::{LearnOutcome, RuleEntry, Tables};
-use crate::tunnel::{Tunnels, UnderlayVerdict};
+use crate::tunnel::Tunnels;
 use crate::xlate::{
     xlate_full, GroupUse, L2Switch, Learner, MacDeps, PortSet, PortVlan, XlateOptions, XlateOutput,
 };
@@ -443,23 +443,21 @@ impl Bridge {
     /// packet is translated as received on the tunnel port its metadata
     /// names.
     fn xlate(&self, flow: &FlowKey, opts: &XlateOptions, may_learn: bool) -> TunnelXlate {
-        let mut extra = match self.tunnels.underlay_receive(flow, may_learn) {
-            UnderlayVerdict::Handled(out) => {
-                let mut out = *out;
-                if opts.trace {
-                    out.trace.push(format!(
-                        "Flow: {}\n\nunderlay port {}: native tunnelling takes the packet",
-                        crate::xlate::describe_key(flow),
-                        flow.in_port
-                    ));
-                }
-                return TunnelXlate {
-                    out,
-                    neigh_miss: false,
-                };
+        let mut extra = FlowKey::default();
+        if let Some(actions) = self.tunnels.underlay_receive(flow, may_learn, &mut extra) {
+            let mut out = crate::xlate::XlateOutput::datapath_only(flow, actions, extra);
+            if opts.trace {
+                out.trace.push(format!(
+                    "Flow: {}\n\nunderlay port {}: native tunnelling takes the packet",
+                    crate::xlate::describe_key(flow),
+                    flow.in_port
+                ));
             }
-            UnderlayVerdict::Pass(wc) => wc,
-        };
+            return TunnelXlate {
+                out,
+                neigh_miss: false,
+            };
+        }
         let mut start = *flow;
         if flow.tun_dst != 0 && self.tunnels.is_tunnel(flow.in_port) {
             match self.tunnels.receive_port(flow, &mut extra) {

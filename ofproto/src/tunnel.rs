@@ -18,7 +18,6 @@
 //! adds to its generation: the revalidator then re-translates the
 //! megaflows, so a learned neighbour takes effect at once.
 
-use crate::xlate::XlateOutput;
 use arc_swap::ArcSwap;
 use flowcache::actions::{ArpFields, DpAction, DropReason, EthFields, Masked, SetField};
 use flowcache::key::{FlowKey, ETH_TYPE_ARP, ETH_TYPE_IPV4, FRAG_ANY, FRAG_LATER, IPPROTO_UDP};
@@ -146,15 +145,6 @@ impl TunnelConfig {
     }
 }
 
-/// What [`Tunnels::underlay_receive`] decided.
-pub enum UnderlayVerdict {
-    /// The packet is the tunnel layer's: these actions, this mask.
-    Handled(Box<XlateOutput>),
-    /// Not for the tunnel layer: translate through the tables, with these
-    /// mask bits added (what the decision read).
-    Pass(FlowKey),
-}
-
 /// The tunnel layer's state, shared by the bridge (translation) and the
 /// daemon (configuration, ARP transmission, `tnl-*` commands).
 #[derive(Default)]
@@ -259,18 +249,22 @@ impl Tunnels {
         });
     }
 
-    /// A packet received on a port: the tunnel layer's if the port is an
-    /// underlay and the packet is ARP for its address or a tunnel packet
-    /// to it. Learns neighbours from ARP when `may_learn`.
-    pub fn underlay_receive(&self, flow: &FlowKey, may_learn: bool) -> UnderlayVerdict {
-        let mut wc = FlowKey::default();
+    /// A packet received on a port: the tunnel layer's actions for it if
+    /// the port is an underlay and the packet is ARP for its address or a
+    /// tunnel packet to it, `None` if it is for the OpenFlow tables. Adds
+    /// what the decision read to `wc` either way. Learns neighbours from
+    /// ARP when `may_learn`.
+    pub fn underlay_receive(
+        &self,
+        flow: &FlowKey,
+        may_learn: bool,
+        wc: &mut FlowKey,
+    ) -> Option<Vec<DpAction>> {
         let cfg = self.config.load();
         if flow.recirc_id != 0 || flow.tun_dst != 0 {
-            return UnderlayVerdict::Pass(wc);
+            return None;
         }
-        let Some(u) = cfg.underlay(flow.in_port) else {
-            return UnderlayVerdict::Pass(wc);
-        };
+        let u = cfg.underlay(flow.in_port)?;
         wc.dl_type = 0xffff;
         match flow.dl_type {
             ETH_TYPE_ARP => {
@@ -280,28 +274,27 @@ impl Tunnels {
                 }
                 wc.nw_dst = u32::MAX;
                 if flow.nw_dst != u.ip {
-                    return UnderlayVerdict::Pass(wc);
+                    return None;
                 }
                 // What learning read: the megaflow must miss when it changes.
                 wc.nw_src = u32::MAX;
                 wc.arp_sha = [0xff; 6];
                 wc.nw_proto = 0xff;
-                let actions = match flow.nw_proto {
+                Some(match flow.nw_proto {
                     1 => arp_reply_actions(u, flow),
                     _ => vec![DpAction::Drop(DropReason::Action)],
-                };
-                UnderlayVerdict::Handled(Box::new(output(actions, wc, flow)))
+                })
             }
             ETH_TYPE_IPV4 => {
                 wc.nw_dst = u32::MAX;
                 wc.dl_dst = [0xff; 6];
                 if flow.nw_dst != u.ip || flow.dl_dst != u.mac {
-                    return UnderlayVerdict::Pass(wc);
+                    return None;
                 }
                 wc.nw_proto = 0xff;
                 wc.nw_frag = FRAG_ANY | FRAG_LATER;
                 if flow.nw_frag != 0 {
-                    return UnderlayVerdict::Pass(wc);
+                    return None;
                 }
                 let (kind, port) = match flow.nw_proto {
                     IPPROTO_UDP => {
@@ -316,16 +309,9 @@ impl Tunnels {
                         .map_or((None, 0), |p| (Some(TunnelKind::Gre), p)),
                     _ => (None, 0),
                 };
-                match kind {
-                    Some(kind) => UnderlayVerdict::Handled(Box::new(output(
-                        vec![DpAction::TunnelPop { port, kind }],
-                        wc,
-                        flow,
-                    ))),
-                    None => UnderlayVerdict::Pass(wc),
-                }
+                kind.map(|kind| vec![DpAction::TunnelPop { port, kind }])
             }
-            _ => UnderlayVerdict::Pass(wc),
+            _ => None,
         }
     }
 
@@ -491,11 +477,6 @@ impl Tunnels {
     }
 }
 
-/// A translation's output made by the tunnel layer itself.
-fn output(actions: Vec<DpAction>, wc: FlowKey, flow: &FlowKey) -> XlateOutput {
-    XlateOutput::datapath_only(flow, actions, wc)
-}
-
 /// The ARP responder: the request turned into the reply in place and sent
 /// back out of the port it came in on.
 fn arp_reply_actions(u: &Underlay, flow: &FlowKey) -> Vec<DpAction> {
@@ -619,12 +600,12 @@ mod tests {
         assert!(t.take_arp_requests().is_empty());
         // The peer's reply teaches the cache and bumps the version.
         let v = t.version();
-        match t.underlay_receive(&arp(2, 0xc000_0202, 0xc000_0201), true) {
-            UnderlayVerdict::Handled(o) => {
-                assert_eq!(o.actions, vec![DpAction::Drop(DropReason::Action)])
-            }
-            UnderlayVerdict::Pass(_) => panic!("a reply for the local address is consumed"),
-        }
+        let mut wc = FlowKey::default();
+        assert_eq!(
+            t.underlay_receive(&arp(2, 0xc000_0202, 0xc000_0201), true, &mut wc),
+            Some(vec![DpAction::Drop(DropReason::Action)]),
+            "a reply for the local address is consumed"
+        );
         assert!(t.version() > v);
         let Some(Ok(DpAction::TunnelPush(p))) = t.push_action(3, &inner, &mut wc) else {
             panic!("resolved")
@@ -636,18 +617,19 @@ mod tests {
     #[test]
     fn request_for_local_ip_is_answered() {
         let t = tunnels();
-        let UnderlayVerdict::Handled(o) =
-            t.underlay_receive(&arp(1, 0xc000_0202, 0xc000_0201), true)
-        else {
-            panic!("answered")
-        };
-        assert_eq!(o.actions.last(), Some(&DpAction::Output(1)));
-        assert_eq!(o.wc.arp_sha, [0xff; 6]);
+        let mut wc = FlowKey::default();
+        let actions = t
+            .underlay_receive(&arp(1, 0xc000_0202, 0xc000_0201), true, &mut wc)
+            .expect("answered");
+        assert_eq!(actions.last(), Some(&DpAction::Output(1)));
+        assert_eq!(wc.arp_sha, [0xff; 6]);
         // Someone else's ARP goes through the tables.
-        assert!(matches!(
-            t.underlay_receive(&arp(1, 0xc000_0202, 0xc000_0209), true),
-            UnderlayVerdict::Pass(_)
-        ));
+        let mut wc = FlowKey::default();
+        assert_eq!(
+            t.underlay_receive(&arp(1, 0xc000_0202, 0xc000_0209), true, &mut wc),
+            None
+        );
+        assert_eq!(wc.nw_dst, u32::MAX);
     }
 
     #[test]
@@ -663,15 +645,13 @@ mod tests {
             tp_dst: 4789,
             ..FlowKey::default()
         };
-        let UnderlayVerdict::Handled(o) = t.underlay_receive(&outer, true) else {
-            panic!("popped")
-        };
+        let mut wc = FlowKey::default();
         assert_eq!(
-            o.actions,
-            vec![DpAction::TunnelPop {
+            t.underlay_receive(&outer, true, &mut wc),
+            Some(vec![DpAction::TunnelPop {
                 port: 3,
                 kind: TunnelKind::Vxlan
-            }]
+            }])
         );
         let mut inner = FlowKey {
             in_port: 3,

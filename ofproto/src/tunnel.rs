@@ -29,9 +29,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// `tun_flags` bits a megaflow after a pop matches (OVS
-/// `FLOW_TNL_PUB_F_MASK`: oam, df, csum, key).
-const TUN_FLAGS_MASK: u16 = 0x000f;
+/// `tun_flags` bits a megaflow after a pop matches (df, csum, key: OVS
+/// shows `flags(-df+csum+key)`).
+const TUN_FLAGS_MASK: u16 = 0x000e;
 /// ARP requests for one next hop, at most one per this interval.
 const ARP_INTERVAL: Duration = Duration::from_millis(500);
 /// Default outer TTL (OVS `DEFAULT_TTL`).

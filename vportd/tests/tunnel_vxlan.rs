@@ -213,6 +213,7 @@ fn vxlan_with_the_kernel_as_peer() {
         "tnl-route-show: {routes}"
     );
     let mf = ctl(&["dump-megaflows"]);
+    eprintln!("{neigh}\n{routes}\n{mf}");
     assert!(mf.contains("tnl_push(tnl_port(3)"), "no tnl_push: {mf}");
     assert!(mf.contains("tnl_pop(3)"), "no tnl_pop: {mf}");
 

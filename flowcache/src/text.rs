@@ -156,13 +156,27 @@ pub fn odp_key(key: &FlowKey, mask: &FlowKey) -> String {
         field(&mut p, "src", k.tun_src, m.tun_src, 0, u32::MAX, ipv4);
         field(&mut p, "dst", k.tun_dst, m.tun_dst, 0, u32::MAX, ipv4);
         field(&mut p, "tos", k.tun_tos, m.tun_tos, 0, 0xff, hex_u);
-        field(&mut p, "ttl", k.tun_ttl, m.tun_ttl, 0, 0xff, |x| x.to_string());
-        field(&mut p, "tp_src", k.tun_tp_src, m.tun_tp_src, 0, 0xffff, |x| {
+        field(&mut p, "ttl", k.tun_ttl, m.tun_ttl, 0, 0xff, |x| {
             x.to_string()
         });
-        field(&mut p, "tp_dst", k.tun_tp_dst, m.tun_tp_dst, 0, 0xffff, |x| {
-            x.to_string()
-        });
+        field(
+            &mut p,
+            "tp_src",
+            k.tun_tp_src,
+            m.tun_tp_src,
+            0,
+            0xffff,
+            |x| x.to_string(),
+        );
+        field(
+            &mut p,
+            "tp_dst",
+            k.tun_tp_dst,
+            m.tun_tp_dst,
+            0,
+            0xffff,
+            |x| x.to_string(),
+        );
         if m.tun_flags != 0 {
             p.push(format!("flags({})", tun_flags(k.tun_flags, m.tun_flags)));
         }

@@ -49,10 +49,11 @@ impl PortSet for PortMap {
     }
 }
 
-/// A translation and whether a tunnel output waited for a neighbour.
+/// A translation, and whether it must not be installed: a tunnel output
+/// waited for a neighbour, or the tunnel layer took an ARP packet.
 struct TunnelXlate {
     out: XlateOutput,
-    neigh_miss: bool,
+    no_install: bool,
 }
 
 /// The bridge's ports as translation sees them, tunnel ports included:
@@ -453,9 +454,12 @@ impl Bridge {
                     flow.in_port
                 ));
             }
+            // ARP for the local address always comes here, so that every
+            // one of them teaches the neighbour cache (OVS refreshes the
+            // entry from the megaflow's statistics instead).
             return TunnelXlate {
                 out,
-                neigh_miss: false,
+                no_install: flow.dl_type == flowcache::key::ETH_TYPE_ARP,
             };
         }
         let mut start = *flow;
@@ -471,7 +475,7 @@ impl Bridge {
                     }
                     return TunnelXlate {
                         out,
-                        neigh_miss: false,
+                        no_install: false,
                     };
                 }
             }
@@ -516,7 +520,7 @@ impl Bridge {
         }
         TunnelXlate {
             out,
-            neigh_miss: miss == Some(DropReason::TunnelNeighMiss),
+            no_install: miss == Some(DropReason::TunnelNeighMiss),
         }
     }
 
@@ -621,7 +625,7 @@ impl Learner for Bridge {
 impl Bridge {
     fn translation(&self, key: &FlowKey, may_learn: bool) -> Translation {
         let before = self.generation();
-        let TunnelXlate { out, neigh_miss } = self.xlate(key, &XlateOptions::default(), may_learn);
+        let TunnelXlate { out, no_install } = self.xlate(key, &XlateOptions::default(), may_learn);
         let mut mask = out.wc;
         mask.words_mut()[DP_WORDS..KEY_WORDS].fill(0);
         let now = Instant::now();
@@ -635,7 +639,7 @@ impl Bridge {
             mask,
             // Until the next hop answers, every packet comes back here
             // (and asks again, rate-limited).
-            install: !state_changed && !out.mac_deps.unlearned && !neigh_miss,
+            install: !state_changed && !out.mac_deps.unlearned && !no_install,
             state_changed,
             drop_reason: out.drop_reason,
             rules: Some(Arc::new(MegaflowRules(

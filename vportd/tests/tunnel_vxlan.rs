@@ -26,6 +26,9 @@ use std::process::Stdio;
 
 const VPORTCTL: &str = env!("CARGO_BIN_EXE_vportctl");
 
+/// The remote host's underlay MAC.
+const A_MAC: &str = "02:00:00:00:0a:01";
+
 const FLOWS: &str = "\
 in_port=2,actions=output:3
 in_port=3,actions=output:2
@@ -158,6 +161,8 @@ fn vxlan_with_the_kernel_as_peer() {
     a = Netns::new(format!("vtx-a-{pid}"));
     quiet_ipv6(&a);
     a.take(&taps[0]);
+    // Its own MAC (net_tap gives the kernel side the DPDK port's MAC).
+    a.must(&["ip", "link", "set", &taps[0], "address", A_MAC]);
     a.must(&["ip", "link", "set", "lo", "up"]);
     a.must(&["ip", "addr", "add", "192.0.2.2/24", "dev", &taps[0]]);
     a.must(&["ip", "link", "set", &taps[0], "up"]);
@@ -189,6 +194,9 @@ fn vxlan_with_the_kernel_as_peer() {
     b.must(&["ip", "addr", "add", "10.9.0.1/24", "dev", &taps[1]]);
     b.must(&["ip", "link", "set", &taps[1], "up"]);
 
+    // What the taps sent from the root namespace (whose own addresses may
+    // answer ARP) is forgotten.
+    ctl(&["tnl-neigh-flush"]);
     // B first: vportd must resolve 192.0.2.2 by ARP itself (the first
     // packets wait for it and are counted as tunnel_neigh_miss).
     assert!(

@@ -326,7 +326,9 @@ impl Tunnels {
         wc.tun_src = u32::MAX;
         wc.tun_dst = u32::MAX;
         wc.tun_flags = TUN_FLAGS_MASK;
-        wc.tun_tp_dst = 0xffff;
+        if first.kind != TunnelKind::Gre {
+            wc.tun_tp_dst = 0xffff;
+        }
         let has_key = flow.tun_flags & TNL_F_KEY != 0;
         let candidates = cfg.ports.iter().filter(|(_, p)| {
             p.kind == first.kind

@@ -5,7 +5,7 @@ RELEASE_BIN := target/release/vportd
 # Debian packages the build, the tests and `make run` need.
 DEB_PKGS := libdpdk-dev dpdk dpdk-dev librte-net-vhost23 librte-net-virtio23 libclang-dev clang pkg-config python3 \
             librte-net-pcap23 librte-net-null23 librte-net-ring23 librte-net-tap23 \
-            iproute2 iputils-ping netcat-openbsd openvswitch-common
+            iproute2 iputils-ping netcat-openbsd openvswitch-common openvswitch-switch
 RUN_SECONDS ?= 10
 RUN_PREFIX := vportd-run-$(shell echo $$$$)
 OUT := out

@@ -220,6 +220,13 @@ fn vxlan_with_the_kernel_as_peer() {
         routes.contains("Cached: 192.0.2.0/24 dev under SRC 192.0.2.1"),
         "tnl-route-show: {routes}"
     );
+    let show = ctl(&["show"]);
+    assert!(
+        show.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["vx", "3", "vxlan", "192.0.2.2", "42", "4789"]),
+        "show lacks the tunnel port:\n{show}"
+    );
     let mf = ctl(&["dump-megaflows"]);
     eprintln!("{neigh}\n{routes}\n{mf}");
     assert!(mf.contains("tnl_push(tnl_port(3)"), "no tnl_push: {mf}");

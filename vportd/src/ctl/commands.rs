@@ -831,8 +831,30 @@ fn show(s: &Server) -> CmdResult {
             in_use: sw.pool.in_use(),
         },
         controllers: crate::ofchan::show(&sw.controllers),
+        tunnels: tunnel_infos(s),
     };
     out(format::show(&d), &d)
+}
+
+fn tunnel_infos(s: &Server) -> Vec<json::TunnelInfo> {
+    let cfg = s.switch.bridge.tunnels().config();
+    cfg.ports
+        .iter()
+        .map(|(ofport, t)| json::TunnelInfo {
+            name: t.name.clone(),
+            ofport: *ofport,
+            kind: t.kind.name().into(),
+            remote_ip: t
+                .remote_ip
+                .map_or_else(|| "flow".into(), flowcache::text::ipv4),
+            key: match t.key {
+                None => Some("flow".into()),
+                Some(_) if t.kind == flowcache::tunnel::TunnelKind::Gre && !t.gre_key => None,
+                Some(k) => Some(k.to_string()),
+            },
+            dst_port: t.dst_port,
+        })
+        .collect()
 }
 
 /// `NAME DEVICE[,ofport=N][,rxq=N]` or `NAME=DEVICE...`. Options other than

@@ -99,6 +99,7 @@ fuzz:
 	command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz || { echo "fuzz: skipped (cargo-fuzz could not be installed)"; exit 0; }; \
 	set -e; \
 	(cd flowcache && cargo +nightly fuzz run extract -- -max_total_time=$(FUZZ_SECONDS)); \
+	(cd flowcache && cargo +nightly fuzz run tnl_pop -- -max_total_time=$(FUZZ_SECONDS)); \
 	(cd ofproto && cargo +nightly fuzz run parse_flows -- -max_total_time=$(FUZZ_SECONDS)); \
 	(cd conntrack && cargo +nightly fuzz run ct_execute -- -max_total_time=$(FUZZ_SECONDS))
 	(cd openflow && cargo +nightly fuzz run decode_messages -- -max_total_time=$(FUZZ_SECONDS))

@@ -689,6 +689,44 @@ mod tests {
         );
     }
 
+    /// Arbitrary bytes, and valid frames with bytes flipped and cut, never
+    /// panic, and an accepted frame's inner span is inside it.
+    #[test]
+    fn hostile_frames_do_not_panic() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let valid: Vec<Vec<u8>> = [TunnelKind::Vxlan, TunnelKind::Geneve, TunnelKind::Gre]
+            .into_iter()
+            .map(|k| {
+                push(
+                    &TnlPush::new(3, 1, &spec(k, true, Some(5))),
+                    &inner(),
+                    40000,
+                )
+            })
+            .collect();
+        for i in 0..20_000 {
+            let mut f = valid[i % 3].clone();
+            let n = (next() % 4) as usize;
+            for _ in 0..n {
+                let at = (next() as usize) % f.len();
+                f[at] = next() as u8;
+            }
+            let cut = (next() as usize) % (f.len() + 1);
+            f.truncate(cut);
+            for kind in [TunnelKind::Vxlan, TunnelKind::Geneve, TunnelKind::Gre] {
+                if let Ok(o) = parse_outer(&f, kind) {
+                    assert!(o.inner + 14 <= o.end && o.end <= f.len());
+                }
+            }
+        }
+    }
+
     #[test]
     fn src_port_range() {
         assert_eq!(TnlPush::src_port(0), 32768);

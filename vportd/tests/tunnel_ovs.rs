@@ -7,15 +7,16 @@
 //! (`remote_ip=192.0.2.1`, `key=42`) and, on its internal port,
 //! 10.9.0.2/24. Namespace B is the VM on vportd's second port. OVS
 //! resolves vportd's underlay address by ARP (vportd's responder) and
-//! vportd resolves OVS's; ping must work both ways.
+//! vportd resolves OVS's; ping and a TCP transfer (payload compared) must
+//! work both ways.
 //!
-//! Needs root, `ip netns`, `/dev/net/tun`, `ping` and Open vSwitch
+//! Needs root, `ip netns`, `/dev/net/tun`, `ping`, `nc`, `ss`, `timeout` and Open vSwitch
 //! (`ovsdb-tool`, `ovsdb-server`, `ovs-vswitchd`, `ovs-vsctl`,
 //! `ovs-appctl`); without them it prints why and skips.
 
 mod common;
 
-use common::netns::{self, link_exists, run, wait_until, Daemon, Netns};
+use common::netns::{self, link_exists, ping, run, transfer, wait_until, Daemon, Netns};
 use common::{Prefix, TempDir};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -124,17 +125,12 @@ impl Drop for Ovs {
     }
 }
 
-fn ping(ns: &Netns, addr: &str, tries: u32) -> bool {
-    (0..tries).any(|_| {
-        ns.exec(&["ping", "-c", "1", "-W", "1", addr])
-            .status
-            .success()
-    })
-}
-
 fn skip_reason() -> Option<String> {
     let progs: &[(&str, Option<&[&str]>)] = &[
         ("ping", Some(&["-V"][..])),
+        ("nc", Some(&["-h"][..])),
+        ("ss", Some(&["-V"][..])),
+        ("timeout", Some(&["--version"][..])),
         ("ovs-vswitchd", Some(&["--version"][..])),
         ("ovsdb-server", Some(&["--version"][..])),
         ("ovsdb-tool", Some(&["--version"][..])),
@@ -305,6 +301,24 @@ fn ping_over(kind: &str) {
     assert!(
         ovs_neigh.contains("192.0.2.1"),
         "OVS did not resolve vportd's address: {ovs_neigh}"
+    );
+    // TCP both ways, payload compared.
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    let file = dir.path("payload");
+    std::fs::write(&file, &data).unwrap();
+    let got = transfer(&b, &a, "10.9.0.2", 5311, &file);
+    assert!(
+        got == data,
+        "{kind} B -> A: {} of {} bytes, or different",
+        got.len(),
+        data.len()
+    );
+    let got = transfer(&a, &b, "10.9.0.1", 5312, &file);
+    assert!(
+        got == data,
+        "{kind} A -> B: {} of {} bytes, or different",
+        got.len(),
+        data.len()
     );
 }
 

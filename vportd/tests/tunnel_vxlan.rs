@@ -20,9 +20,8 @@
 
 mod common;
 
-use common::netns::{self, link_exists, wait_until, Daemon, Netns};
+use common::netns::{self, link_exists, ping, transfer, wait_until, Daemon, Netns};
 use common::{Prefix, TempDir};
-use std::process::Stdio;
 
 const VPORTCTL: &str = env!("CARGO_BIN_EXE_vportctl");
 
@@ -37,46 +36,6 @@ in_port=3,actions=output:2
 fn quiet_ipv6(ns: &Netns) {
     let _ = ns.exec(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
     let _ = ns.exec(&["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"]);
-}
-
-fn ping(ns: &Netns, addr: &str, tries: u32) -> bool {
-    (0..tries).any(|_| {
-        ns.exec(&["ping", "-c", "1", "-W", "1", addr])
-            .status
-            .success()
-    })
-}
-
-/// Sends the file `data` from `from` to `to_addr:port` (where `to` runs
-/// `nc -l`) and returns what the listener received.
-fn transfer(from: &Netns, to: &Netns, to_addr: &str, port: u16, data: &std::path::Path) -> Vec<u8> {
-    // Its stdin stays open (a sleep): nc must not end its side of the
-    // connection on stdin EOF while the client is still sending.
-    let srv = to.spawn(
-        &[
-            "bash",
-            "-c",
-            &format!("exec timeout 30 nc -l {port} < <(sleep 30)"),
-        ],
-        Stdio::piped(),
-    );
-    let listening = wait_until(10, || {
-        to.must(&["ss", "-ltnH"]).contains(&format!(":{port} "))
-    });
-    assert!(listening, "the listener on {port} never listened");
-    let sent = from
-        .exec(&[
-            "sh",
-            "-c",
-            &format!(
-                "timeout 20 nc -N -w 5 {to_addr} {port} < {}",
-                data.display()
-            ),
-        ])
-        .status
-        .success();
-    assert!(sent, "nc to {to_addr}:{port} failed");
-    srv.wait_with_output().unwrap().stdout
 }
 
 #[test]

@@ -5,7 +5,7 @@ RELEASE_BIN := target/release/vportd
 # Debian packages the build, the tests and `make run` need.
 DEB_PKGS := libdpdk-dev dpdk dpdk-dev librte-net-vhost23 librte-net-virtio23 libclang-dev clang pkg-config python3 \
             librte-net-pcap23 librte-net-null23 librte-net-ring23 librte-net-tap23 \
-            iproute2 iputils-ping netcat-openbsd openvswitch-common
+            iproute2 iputils-ping netcat-openbsd openvswitch-common openvswitch-switch
 RUN_SECONDS ?= 10
 RUN_PREFIX := vportd-run-$(shell echo $$$$)
 OUT := out
@@ -110,6 +110,7 @@ fuzz:
 	command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz || { echo "fuzz: skipped (cargo-fuzz could not be installed)"; exit 0; }; \
 	set -e; \
 	(cd flowcache && cargo +nightly fuzz run extract -- -max_total_time=$(FUZZ_SECONDS)); \
+	(cd flowcache && cargo +nightly fuzz run tnl_pop -- -max_total_time=$(FUZZ_SECONDS)); \
 	(cd ofproto && cargo +nightly fuzz run parse_flows -- -max_total_time=$(FUZZ_SECONDS)); \
 	(cd conntrack && cargo +nightly fuzz run ct_execute -- -max_total_time=$(FUZZ_SECONDS))
 	(cd openflow && cargo +nightly fuzz run decode_messages -- -max_total_time=$(FUZZ_SECONDS))

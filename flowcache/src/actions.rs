@@ -141,11 +141,25 @@ pub enum DropReason {
     /// Output to a port whose link is down (a vhost-user port with no
     /// guest, or a guest whose driver is not up).
     LinkDown,
+    /// `tnl_pop`: the outer IPv4 or UDP checksum is wrong.
+    TunnelBadChecksum,
+    /// `tnl_pop`: the outer headers are cut short, a fragment, or their
+    /// lengths disagree with the frame.
+    TunnelTruncated,
+    /// `tnl_pop`: the tunnel header is malformed (VXLAN flags or reserved
+    /// bits, an unknown GRE version).
+    TunnelBadHeader,
+    /// A decapsulated packet no tunnel port takes (wrong VNI/key or remote).
+    TunnelNoPort,
+    /// `tnl_push`: the next hop is not resolved yet (an ARP request is sent).
+    TunnelNeighMiss,
+    /// `tnl_push`: no route to the tunnel's remote address.
+    TunnelNoRoute,
 }
 
 impl DropReason {
     /// Every reason, in counter order.
-    pub const ALL: [DropReason; 16] = [
+    pub const ALL: [DropReason; 22] = [
         DropReason::Action,
         DropReason::TableMiss,
         DropReason::InvalidTtl,
@@ -162,6 +176,12 @@ impl DropReason {
         DropReason::NoRecircContext,
         DropReason::UserspaceQueueFull,
         DropReason::LinkDown,
+        DropReason::TunnelBadChecksum,
+        DropReason::TunnelTruncated,
+        DropReason::TunnelBadHeader,
+        DropReason::TunnelNoPort,
+        DropReason::TunnelNeighMiss,
+        DropReason::TunnelNoRoute,
     ];
     /// Number of reasons (size of a counter array).
     pub const COUNT: usize = Self::ALL.len();
@@ -185,6 +205,12 @@ impl DropReason {
             DropReason::NoRecircContext => "no_recirc_context",
             DropReason::UserspaceQueueFull => "userspace_queue_full",
             DropReason::LinkDown => "link_down",
+            DropReason::TunnelBadChecksum => "tunnel_bad_checksum",
+            DropReason::TunnelTruncated => "tunnel_truncated",
+            DropReason::TunnelBadHeader => "tunnel_bad_header",
+            DropReason::TunnelNoPort => "tunnel_no_port",
+            DropReason::TunnelNeighMiss => "tunnel_neigh_miss",
+            DropReason::TunnelNoRoute => "tunnel_no_route",
         }
     }
 }
@@ -334,6 +360,16 @@ pub enum DpAction {
     Ct(Box<CtAction>),
     /// Clear the packet's ct metadata (OVS `ct_clear`).
     CtClear,
+    /// Encapsulate the packet in the prebuilt outer headers and send it
+    /// out of the underlay port (OVS `tnl_push`).
+    TunnelPush(Box<crate::tunnel::TnlPush>),
+    /// Strip the outer headers of a `kind` tunnel packet for the local
+    /// address, set the tunnel metadata and look the inner frame up again
+    /// as received on tunnel port `port` (OVS `tnl_pop`).
+    TunnelPop {
+        port: u32,
+        kind: crate::tunnel::TunnelKind,
+    },
     /// Drop the packet, counted under `reason`.
     Drop(DropReason),
 }
@@ -467,7 +503,10 @@ impl DpAction {
     /// True when the action sends the packet somewhere (used to decide
     /// whether an action list needs a packet copy).
     pub fn is_output(&self) -> bool {
-        matches!(self, DpAction::Output(_) | DpAction::Userspace { .. })
+        matches!(
+            self,
+            DpAction::Output(_) | DpAction::Userspace { .. } | DpAction::TunnelPush(_)
+        )
     }
 }
 
@@ -521,6 +560,8 @@ fn format_action(a: &DpAction) -> String {
         ),
         DpAction::Ct(ct) => ct.format(),
         DpAction::CtClear => "ct_clear".into(),
+        DpAction::TunnelPush(t) => t.to_string(),
+        DpAction::TunnelPop { port, .. } => format!("tnl_pop({port})"),
         DpAction::Drop(r) => format!("drop({})", r.name()),
     }
 }

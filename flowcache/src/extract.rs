@@ -111,6 +111,39 @@ pub struct PacketMeta {
     /// Connection tracking state left by a datapath `ct` action (all zero
     /// for an untracked packet).
     pub ct: CtMeta,
+    /// Tunnel metadata set by a datapath `tnl_pop` (all zero for a packet
+    /// that did not arrive through a tunnel).
+    pub tun: TunMeta,
+}
+
+/// The tunnel metadata of a decapsulated packet (OVS `md.tunnel`), carried
+/// into the key's tunnel words. `dst == 0` means "no tunnel".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TunMeta {
+    pub id: u64,
+    pub src: u32,
+    pub dst: u32,
+    /// `FLOW_TNL_F_*` bits.
+    pub flags: u16,
+    pub tos: u8,
+    pub ttl: u8,
+    pub tp_src: u16,
+    pub tp_dst: u16,
+}
+
+impl TunMeta {
+    /// Copies the metadata into the key's tunnel words.
+    #[inline]
+    pub fn write_key(&self, key: &mut FlowKey) {
+        key.tun_id = self.id;
+        key.tun_src = self.src;
+        key.tun_dst = self.dst;
+        key.tun_flags = self.flags;
+        key.tun_tos = self.tos;
+        key.tun_ttl = self.ttl;
+        key.tun_tp_src = self.tp_src;
+        key.tun_tp_dst = self.tp_dst;
+    }
 }
 
 /// The connection tracking metadata of a packet (OVS `md.ct_*`): what a
@@ -220,6 +253,9 @@ pub fn extract_with_vlan_limit(
     if meta.ct.state != 0 {
         meta.ct.write_key(key);
     }
+    if meta.tun.dst != 0 {
+        meta.tun.write_key(key);
+    }
 
     let Some(eth) = frame.first_chunk::<{ ethernet::Frame::<&[u8]>::HEADER_LEN }>() else {
         return Err(ExtractError::TooShort(frame.len()));
@@ -251,8 +287,9 @@ pub fn extract_hashed(
     key.in_port = meta.in_port;
     key.dp_hash = meta.dp_hash;
     key.pkt_mark = meta.pkt_mark;
-    if meta.ct.state != 0 {
-        // A tracked packet's ct words are not among the fast path's.
+    if meta.ct.state != 0 || meta.tun.dst != 0 {
+        // A tracked or decapsulated packet's ct and tunnel words are not
+        // among the fast path's.
         let ofs = extract_with_vlan_limit(frame, meta, key, DEFAULT_VLAN_LIMIT)?;
         return Ok((ofs, crate::hash::hash_key(key)));
     }

@@ -15,6 +15,7 @@ pub mod key;
 pub mod megaflow;
 pub mod smc;
 pub mod text;
+pub mod tunnel;
 pub mod upcall;
 pub mod wire;
 

@@ -97,6 +97,19 @@ fn field<T: PartialEq + Copy>(
     }
 }
 
+/// OVS `format_flags_masked` of `tun_flags`: `+name` / `-name` for each
+/// bit in the mask (oam, df, csum, key).
+pub fn tun_flags(v: u16, m: u16) -> String {
+    let mut s = String::new();
+    for (bit, name) in [(1u16, "oam"), (2, "df"), (4, "csum"), (8, "key")] {
+        if m & bit != 0 {
+            s.push(if v & bit != 0 { '+' } else { '-' });
+            s.push_str(name);
+        }
+    }
+    s
+}
+
 fn hex_u<T: Into<u64>>(v: T) -> String {
     format!("{:#x}", v.into())
 }
@@ -135,13 +148,38 @@ pub fn odp_key(key: &FlowKey, mask: &FlowKey) -> String {
     single(&mut out, "recirc_id", k.recirc_id, m.recirc_id, true);
     single(&mut out, "dp_hash", k.dp_hash, m.dp_hash, true);
     single(&mut out, "skb_mark", k.pkt_mark, m.pkt_mark, true);
-    if m.tun_id != 0 || m.tun_src != 0 || m.tun_dst != 0 {
+    if m.words()[2..9].iter().any(|w| *w != 0) {
         let mut p = Vec::new();
         field(&mut p, "tun_id", k.tun_id, m.tun_id, 0, u64::MAX, |x| {
             format!("{x:#x}")
         });
         field(&mut p, "src", k.tun_src, m.tun_src, 0, u32::MAX, ipv4);
         field(&mut p, "dst", k.tun_dst, m.tun_dst, 0, u32::MAX, ipv4);
+        field(&mut p, "tos", k.tun_tos, m.tun_tos, 0, 0xff, hex_u);
+        field(&mut p, "ttl", k.tun_ttl, m.tun_ttl, 0, 0xff, |x| {
+            x.to_string()
+        });
+        field(
+            &mut p,
+            "tp_src",
+            k.tun_tp_src,
+            m.tun_tp_src,
+            0,
+            0xffff,
+            |x| x.to_string(),
+        );
+        field(
+            &mut p,
+            "tp_dst",
+            k.tun_tp_dst,
+            m.tun_tp_dst,
+            0,
+            0xffff,
+            |x| x.to_string(),
+        );
+        if m.tun_flags != 0 {
+            p.push(format!("flags({})", tun_flags(k.tun_flags, m.tun_flags)));
+        }
         group(&mut out, "tunnel", p);
     }
     single(&mut out, "in_port", k.in_port, m.in_port, false);

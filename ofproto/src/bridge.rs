@@ -13,15 +13,17 @@ use crate::parse::FlowFilter;
 use crate::recirc::{RecircNode, RecircRegistry};
 use crate::rule::{Instructions, Rule};
 use crate::table::{LearnOutcome, RuleEntry, Tables};
+use crate::tunnel::Tunnels;
 use crate::xlate::{
     xlate_full, GroupUse, L2Switch, Learner, MacDeps, PortSet, PortVlan, XlateOptions, XlateOutput,
 };
 use arc_swap::ArcSwap;
-use flowcache::actions::DpAction;
+use flowcache::actions::{DpAction, DropReason};
 use flowcache::key::{FlowKey, DP_WORDS, KEY_WORDS};
 use flowcache::upcall::{Translation, Translator};
 use parking_lot::Mutex;
 use std::any::Any;
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -44,6 +46,46 @@ impl PortSet for PortMap {
     }
     fn is_live(&self, port: u32) -> bool {
         self.ports.contains_key(&port) && !self.down.contains(&port)
+    }
+}
+
+/// A translation, and whether it must not be installed: a tunnel output
+/// waited for a neighbour, or the tunnel layer took an ARP packet.
+struct TunnelXlate {
+    out: XlateOutput,
+    no_install: bool,
+}
+
+/// The bridge's ports as translation sees them, tunnel ports included:
+/// output to one becomes its `tnl_push` (or is not sent, the reason kept
+/// in `miss`).
+struct TunnelPorts<'a> {
+    map: &'a PortMap,
+    tunnels: &'a Tunnels,
+    miss: Cell<Option<DropReason>>,
+}
+
+impl PortSet for TunnelPorts<'_> {
+    fn contains(&self, port: u32) -> bool {
+        self.map.contains(port)
+    }
+    fn ports(&self) -> Vec<u32> {
+        self.map.ports()
+    }
+    fn is_live(&self, port: u32) -> bool {
+        self.map.is_live(port)
+    }
+    fn tunnel_output(
+        &self,
+        port: u32,
+        flow: &FlowKey,
+        wc: &mut FlowKey,
+    ) -> Option<Result<DpAction, DropReason>> {
+        let r = self.tunnels.push_action(port, flow, wc)?;
+        if let Err(e) = r {
+            self.miss.set(Some(e));
+        }
+        Some(r)
     }
 }
 
@@ -85,6 +127,8 @@ pub struct Bridge {
     /// Called after every generation change (the datapath's revalidator
     /// wakes up on it); see [`Translator::on_rules_changed`].
     changed: Mutex<Option<flowcache::upcall::ChangeHook>>,
+    /// Native tunnelling: tunnel ports, underlay, routes, neighbours.
+    tunnels: Arc<Tunnels>,
 }
 
 /// What the OpenFlow channel hears from the bridge. Both run on control
@@ -123,6 +167,7 @@ impl Bridge {
             conntrack: Mutex::new(None),
             hooks: Mutex::new(None),
             changed: Mutex::new(None),
+            tunnels: Arc::new(Tunnels::default()),
         }
     }
 
@@ -134,6 +179,11 @@ impl Bridge {
         if let Some(hook) = &*self.changed.lock() {
             hook();
         }
+    }
+
+    /// The tunnel layer (ports, underlay, routes, neighbours).
+    pub fn tunnels(&self) -> &Arc<Tunnels> {
+        &self.tunnels
     }
 
     /// Connects the datapath's connection tracker (see the field).
@@ -402,8 +452,48 @@ impl Bridge {
         }
     }
 
-    /// Translates `flow`; NORMAL and `learn` learn only when `may_learn`.
-    fn xlate(&self, flow: &FlowKey, opts: &XlateOptions, may_learn: bool) -> XlateOutput {
+    /// Translates `flow`; NORMAL, `learn` and the neighbour cache learn
+    /// only when `may_learn`. The tunnel layer comes first: an underlay
+    /// port's ARP and tunnel packets are its own, and a decapsulated
+    /// packet is translated as received on the tunnel port its metadata
+    /// names.
+    fn xlate(&self, flow: &FlowKey, opts: &XlateOptions, may_learn: bool) -> TunnelXlate {
+        let mut extra = FlowKey::default();
+        if let Some(actions) = self.tunnels.underlay_receive(flow, may_learn, &mut extra) {
+            let mut out = crate::xlate::XlateOutput::datapath_only(flow, actions, extra);
+            if opts.trace {
+                out.trace.push(format!(
+                    "Flow: {}\n\nunderlay port {}: native tunnelling takes the packet",
+                    crate::xlate::describe_key(flow),
+                    flow.in_port
+                ));
+            }
+            // ARP for the local address always comes here, so that every
+            // one of them teaches the neighbour cache (OVS refreshes the
+            // entry from the megaflow's statistics instead).
+            return TunnelXlate {
+                out,
+                no_install: flow.dl_type == flowcache::key::ETH_TYPE_ARP,
+            };
+        }
+        let mut start = *flow;
+        if flow.tun_dst != 0 && self.tunnels.is_tunnel(flow.in_port) {
+            match self.tunnels.receive_port(flow, &mut extra) {
+                Some(p) => start.in_port = p,
+                None => {
+                    let mut out =
+                        crate::xlate::XlateOutput::dropped(flow, DropReason::TunnelNoPort, extra);
+                    if opts.trace {
+                        out.trace
+                            .push("no tunnel port takes the packet's tunnel metadata".into());
+                    }
+                    return TunnelXlate {
+                        out,
+                        no_install: false,
+                    };
+                }
+            }
+        }
         let tables = self.tables.load_full();
         let ports = self.ports.load();
         let vlans = self.vlans.load();
@@ -414,21 +504,44 @@ impl Bridge {
             now: Instant::now(),
         };
         let learner: Option<&dyn Learner> = if may_learn { Some(self) } else { None };
-        xlate_full(
+        let tports = TunnelPorts {
+            map: &ports,
+            tunnels: &self.tunnels,
+            miss: Cell::new(None),
+        };
+        let mut out = xlate_full(
             &tables,
-            flow,
-            &**ports,
+            &start,
+            &tports,
             opts,
             &self.recirc,
             Some(&l2),
             learner,
-        )
+        );
+        for (w, e) in out.wc.words_mut().iter_mut().zip(extra.words()) {
+            *w |= e;
+        }
+        let miss = tports.miss.get();
+        if let Some(r) = miss {
+            // The copy for the tunnel is counted where it was lost.
+            if out.actions.iter().any(DpAction::is_output) {
+                out.actions
+                    .push(DpAction::Clone(vec![DpAction::Drop(r)].into()));
+            } else {
+                out.actions = vec![DpAction::Drop(r)];
+                out.drop_reason = Some(r);
+            }
+        }
+        TunnelXlate {
+            out,
+            no_install: miss == Some(DropReason::TunnelNeighMiss),
+        }
     }
 
     /// Translates a flow with a trace (`vportctl trace`). Like OVS's
     /// `ofproto/trace` of a flow, it learns nothing.
     pub fn trace(&self, flow: &FlowKey) -> XlateOutput {
-        self.xlate(flow, &XlateOptions { trace: true }, false)
+        self.xlate(flow, &XlateOptions { trace: true }, false).out
     }
 
     /// Recirculation ids in use (held by megaflows and translations).
@@ -450,8 +563,10 @@ impl Translator for Bridge {
         self.translation(key, false)
     }
 
+    /// Rule, port and setting changes, plus the tunnel layer's (a learned
+    /// neighbour re-translates the megaflows, see [`Tunnels::version`]).
     fn generation(&self) -> u64 {
-        self.generation.load(Ordering::Acquire)
+        self.generation.load(Ordering::Acquire) + self.tunnels.version()
     }
 
     fn on_rules_changed(&self, hook: flowcache::upcall::ChangeHook) {
@@ -528,7 +643,7 @@ impl Learner for Bridge {
 impl Bridge {
     fn translation(&self, key: &FlowKey, may_learn: bool) -> Translation {
         let before = self.generation();
-        let out = self.xlate(key, &XlateOptions::default(), may_learn);
+        let TunnelXlate { out, no_install } = self.xlate(key, &XlateOptions::default(), may_learn);
         let mut mask = out.wc;
         mask.words_mut()[DP_WORDS..KEY_WORDS].fill(0);
         let now = Instant::now();
@@ -540,7 +655,9 @@ impl Bridge {
         Translation {
             actions: actions.into(),
             mask,
-            install: !state_changed && !out.mac_deps.unlearned,
+            // Until the next hop answers, every packet comes back here
+            // (and asks again, rate-limited).
+            install: !state_changed && !out.mac_deps.unlearned && !no_install,
             state_changed,
             drop_reason: out.drop_reason,
             rules: Some(Arc::new(MegaflowRules(

@@ -65,6 +65,10 @@ pub enum FieldId {
     /// `xxreg0`..`xxreg3`: `reg(4N)` is the most significant word.
     Xxreg(u8),
     TunId,
+    /// The outer IPv4 source and destination of a decapsulated packet
+    /// (`tun_src`, `tun_dst`).
+    TunSrc,
+    TunDst,
     PktMark,
     /// Connection tracking: `ct_state` (`CS_*` bits).
     CtState,
@@ -224,6 +228,7 @@ impl FieldId {
             Xreg(_) => 64,
             Xxreg(_) => 128,
             TunId => 64,
+            TunSrc | TunDst => 32,
             PktMark => 32,
             CtState | CtNwProto => 8,
             CtZone | CtTpSrc | CtTpDst => 16,
@@ -256,7 +261,7 @@ impl FieldId {
         use FieldId::*;
         match self {
             InPort | DlSrc | DlDst | DlType | VlanTci | VlanVid | VlanPcp | Metadata | Reg(_)
-            | Xreg(_) | Xxreg(_) | TunId | PktMark => Prereq::None,
+            | Xreg(_) | Xxreg(_) | TunId | TunSrc | TunDst | PktMark => Prereq::None,
             CtState | CtZone | CtMark | CtLabel | CtNwSrc | CtNwDst | CtIpv6Src | CtIpv6Dst
             | CtNwProto | CtTpSrc | CtTpDst => Prereq::None,
             MplsLabel | MplsTc | MplsBos | MplsTtl => Prereq::Mpls,
@@ -344,6 +349,8 @@ impl FieldId {
             Xreg(n) => key.xreg(n as usize) as u128,
             Xxreg(n) => key.xxreg(n as usize),
             TunId => key.tun_id as u128,
+            TunSrc => key.tun_src as u128,
+            TunDst => key.tun_dst as u128,
             PktMark => key.pkt_mark as u128,
             CtState => key.ct_state as u128,
             CtZone => key.ct_zone as u128,
@@ -407,6 +414,8 @@ impl FieldId {
             Xreg(n) => key.set_xreg(n as usize, v as u64),
             Xxreg(n) => key.set_xxreg(n as usize, v),
             TunId => key.tun_id = v as u64,
+            TunSrc => key.tun_src = v as u32,
+            TunDst => key.tun_dst = v as u32,
             PktMark => key.pkt_mark = v as u32,
             CtState => key.ct_state = v as u8,
             CtZone => key.ct_zone = v as u16,
@@ -486,6 +495,8 @@ impl FieldId {
             Xreg(n) => return format!("xreg{n}"),
             Xxreg(n) => return format!("xxreg{n}"),
             TunId => "tun_id",
+            TunSrc => "tun_src",
+            TunDst => "tun_dst",
             PktMark => "pkt_mark",
             CtState => "ct_state",
             CtZone => "ct_zone",

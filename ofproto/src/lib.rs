@@ -14,6 +14,7 @@ pub mod parse;
 pub mod recirc;
 pub mod rule;
 pub mod table;
+pub mod tunnel;
 pub mod xlate;
 
 pub use bridge::Bridge;

@@ -21,7 +21,10 @@ pub struct Args {
     )]
     pub eal: String,
 
-    /// A port: NAME=DEVICE[,ofport=N][,rxq=N]. Repeatable. DEVICE is a DPDK
+    /// A port: NAME=DEVICE[,ofport=N][,rxq=N]. Repeatable. A tunnel port
+    /// is NAME=vxlan|geneve|gre,remote_ip=IP|flow[,local_ip=IP]
+    /// [,key=N|flow][,dst_port=N][,ttl=N][,tos=N|inherit][,csum=true]
+    /// (see --local-ip). DEVICE is a DPDK
     /// device name (net_pcap0, 0000:03:00.0), or a VM's vhost-user socket:
     /// `vhost-user-client:PATH[,queues=N]` (vportd connects and
     /// reconnects) or `vhost-user:PATH[,queues=N]` (vportd listens). Ports
@@ -32,6 +35,15 @@ pub struct Args {
         value_name = "NAME=DEVICE[,ofport=N][,rxq=N][,tag=N][,trunks=N,...][,vlan_mode=M][,no-flood]"
     )]
     pub ports: Vec<String>,
+
+    /// An underlay address for native tunnelling: PORT=IP/PREFIX (the
+    /// port answers ARP for IP, and IP/PREFIX is on its link). Repeatable.
+    #[arg(long = "local-ip", value_name = "PORT=IP/PREFIX")]
+    pub local_ips: Vec<String>,
+
+    /// A route for tunnel traffic: PREFIX,via=GW,port=PORT. Repeatable.
+    #[arg(long = "route", value_name = "PREFIX[,via=GW],port=PORT")]
+    pub routes: Vec<String>,
 
     /// OpenFlow rules in ovs-ofctl add-flows syntax.
     #[arg(long, value_name = "FILE")]
@@ -125,6 +137,8 @@ pub struct PortSpec {
     /// VLAN settings for NORMAL (`tag=`, `trunks=`, `vlan_mode=`,
     /// `no-flood`), as OVS ports have them.
     pub vlan: PortVlan,
+    /// A tunnel port (`NAME=vxlan|geneve|gre,remote_ip=...`): no device.
+    pub tunnel: Option<ofproto::tunnel::TunnelPort>,
 }
 
 /// A bad argument, naming it.
@@ -171,7 +185,16 @@ pub fn parse_port(arg: &str) -> Result<PortSpec, ArgError> {
         rxq: None,
         mtu: None,
         vlan: PortVlan::default(),
+        tunnel: None,
     };
+    if let Some(kind) = flowcache::tunnel::TunnelKind::from_name(device) {
+        let (t, ofport) = crate::tunnel::parse_options(name, kind, parts).map_err(err)?;
+        spec.ofport = ofport.map(parse_ofport).transpose().map_err(err)?;
+        // Unique among the devices (`assign_ofports`).
+        spec.device = format!("{device}:{name}");
+        spec.tunnel = Some(t);
+        return Ok(spec);
+    }
     let mut mode = None;
     let mut tag = None;
     let mut in_trunks = false;
@@ -223,15 +246,7 @@ pub fn parse_port(arg: &str) -> Result<PortSpec, ArgError> {
                     }
                 })
             }
-            "ofport" => {
-                let n: u32 = v
-                    .parse()
-                    .map_err(|_| err(format!("ofport {v:?} is not a number")))?;
-                if n == 0 || n >= 0xff00 {
-                    return Err(err(format!("ofport {n} out of range 1..65279")));
-                }
-                spec.ofport = Some(n);
-            }
+            "ofport" => spec.ofport = Some(parse_ofport(v).map_err(err)?),
             "rxq" => {
                 let n: u16 = v
                     .parse()
@@ -288,6 +303,17 @@ pub fn parse_port(arg: &str) -> Result<PortSpec, ArgError> {
         _ => {}
     }
     Ok(spec)
+}
+
+/// An `ofport=` value: 1..65279.
+fn parse_ofport(v: &str) -> Result<u32, String> {
+    let n: u32 = v
+        .parse()
+        .map_err(|_| format!("ofport {v:?} is not a number"))?;
+    if n == 0 || n >= 0xff00 {
+        return Err(format!("ofport {n} out of range 1..65279"));
+    }
+    Ok(n)
 }
 
 /// Assigns OpenFlow port numbers: explicit `ofport=` first, then 1, 2, …
@@ -395,6 +421,7 @@ mod tests {
                 rxq: None,
                 mtu: None,
                 vlan: PortVlan::default(),
+                tunnel: None,
             }
         );
         assert_eq!(parse_port("j=x,mtu=9000").unwrap().mtu, Some(9000));

@@ -231,8 +231,21 @@ pub fn run(mut args: Args) -> Result<()> {
         handler_threads
     );
 
+    let local_ips = args
+        .local_ips
+        .iter()
+        .map(|a| crate::tunnel::parse_local_ip(a))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
+    let routes = args
+        .routes
+        .iter()
+        .map(|a| crate::tunnel::parse_route(a))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
     let mut ports = Ports {
         vhost_sock_mode: Some(args.vhost_sock_mode),
+        local_ips,
         ..Ports::default()
     };
     for spec in &specs {
@@ -243,6 +256,13 @@ pub fn run(mut args: Args) -> Result<()> {
             let _ = eal.cleanup();
             return Err(e);
         }
+    }
+    if let Err(e) = apply_underlay_routes(&ports, &routes, &bridge) {
+        datapath.shutdown();
+        ports.close_all();
+        drop(pool);
+        let _ = eal.cleanup();
+        return Err(e);
     }
     ports.start_polling(&mut datapath);
 
@@ -357,6 +377,28 @@ pub fn run(mut args: Args) -> Result<()> {
     }
 }
 
+/// Checks that every `--local-ip` names a DPDK port and gives the tunnel
+/// layer the `--route`s.
+fn apply_underlay_routes(
+    ports: &Ports,
+    routes: &[crate::tunnel::RouteArg],
+    bridge: &Bridge,
+) -> Result<()> {
+    for l in &ports.local_ips {
+        if ports.by_name(&l.port).is_none() {
+            anyhow::bail!("--local-ip {}: no DPDK port of that name", l.port);
+        }
+    }
+    for r in routes {
+        let Some(p) = ports.by_name(&r.port) else {
+            anyhow::bail!("--route: no DPDK port named {:?}", r.port);
+        };
+        let route = r.route(p.ofport);
+        bridge.tunnels().update(|c| c.routes.push(route));
+    }
+    Ok(())
+}
+
 /// How often the main loop reads the ports' link states.
 const LINK_POLL: Duration = Duration::from_millis(100);
 
@@ -388,6 +430,8 @@ fn main_loop(switch: &Switch, args: &Args, dump: &AtomicBool, hangup: &AtomicBoo
                 log::debug!("{n} rules timed out");
             }
         }
+        // Native tunnelling's ARP requests for unresolved next hops.
+        crate::tunnel::send_arp_requests(switch);
         // Link states (fast_failover liveness): polled, never per packet.
         if last_link_poll.elapsed() >= LINK_POLL {
             last_link_poll = Instant::now();

@@ -9,6 +9,7 @@ mod daemon;
 mod ofchan;
 mod ovsdb;
 mod ports;
+mod tunnel;
 mod vhost;
 
 use clap::Parser;

@@ -15,7 +15,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::args::PortSpec;
+use crate::tunnel::LocalIp;
 use crate::vhost::VhostSpec;
+use ofproto::tunnel::{Route, Underlay};
+use parking_lot::Mutex;
+use pmd::dpdk::DpdkTxq;
+use pmd::TxQueue;
 
 /// rx/tx descriptors per queue (OVS's default is 2048).
 pub const RX_DESCRIPTORS: u16 = 2048;
@@ -39,6 +44,26 @@ pub struct SwitchPort {
     pub vhost: Option<VhostSpec>,
     /// A vhost-user port's tx queues the guest has enabled.
     pub vhost_queues: Option<Arc<VhostQueueState>>,
+    /// An underlay port's tx queue for the control plane (native
+    /// tunnelling's ARP requests), one more than the PMDs use.
+    ctl_txq: Option<Mutex<DpdkTxq>>,
+}
+
+impl SwitchPort {
+    /// Sends `frame` on the port's control tx queue.
+    pub fn send_control(&self, pool: &Mempool, frame: &[u8]) -> Result<()> {
+        let q = self
+            .ctl_txq
+            .as_ref()
+            .context("the port has no control tx queue")?;
+        let m = Mbuf::from_bytes(pool, frame)?;
+        let mut b: pmd::Batch<Mbuf> = pmd::Batch::new();
+        b.push(m);
+        if q.lock().send(&mut b) == 0 {
+            anyhow::bail!("the tx queue is full");
+        }
+        Ok(())
+    }
 }
 
 /// All ports, by OpenFlow number.
@@ -50,6 +75,10 @@ pub struct Ports {
     pub jumbo_pools: Vec<Arc<Mempool>>,
     /// `--vhost-sock-mode` (`None`: 0600).
     pub vhost_sock_mode: Option<u32>,
+    /// Tunnel ports (no device): OpenFlow number → name.
+    pub tunnels: BTreeMap<u32, String>,
+    /// `--local-ip`: the underlay ports' addresses, applied as they come up.
+    pub local_ips: Vec<LocalIp>,
 }
 
 /// OVS `MTU_TO_MAX_FRAME_LEN`: Ethernet header, CRC and two VLAN tags.
@@ -110,12 +139,28 @@ impl Ports {
         let ofport = spec
             .ofport
             .expect("ofports are assigned before ports are added");
-        if self.by_ofport.contains_key(&ofport) {
+        if self.by_ofport.contains_key(&ofport) || self.tunnels.contains_key(&ofport) {
             anyhow::bail!("--port {}: ofport {ofport} is already in use", spec.name);
         }
-        if self.by_ofport.values().any(|p| p.name == spec.name) {
+        if self.by_ofport.values().any(|p| p.name == spec.name)
+            || self.tunnels.values().any(|n| *n == spec.name)
+        {
             anyhow::bail!("--port {}: a port with this name exists", spec.name);
         }
+        if let Some(t) = &spec.tunnel {
+            bridge.add_port(ofport, &spec.name);
+            bridge.tunnels().update(|c| {
+                c.ports.insert(ofport, t.clone());
+            });
+            self.tunnels.insert(ofport, spec.name.clone());
+            log::info!(
+                "port {} is OpenFlow port {ofport}: {} tunnel",
+                spec.name,
+                t.kind.name()
+            );
+            return Ok(());
+        }
+        let local_ip = self.local_ips.iter().find(|l| l.port == spec.name).cloned();
         let vhost = VhostSpec::parse(&spec.device)
             .transpose()
             .map_err(|e| anyhow::anyhow!("--port {}={}: {e}", spec.name, spec.device))?;
@@ -144,8 +189,16 @@ impl Ports {
         // offers, so that its PMDs can follow the ones the guest enables.
         let n_pmds = datapath.n_pmds() as u16;
         let n_txq = vhost.as_ref().map_or(n_pmds, |v| v.queues.max(n_pmds));
+        // An underlay port has one more, for the control plane, and (as
+        // net_tap wants as many rx as tx queues) as many rx queues.
+        let n_txq_dev = n_txq + u16::from(local_ip.is_some());
+        let n_rxq = if local_ip.is_some() {
+            n_rxq.max(n_txq_dev)
+        } else {
+            n_rxq
+        };
         let pool = self.pool_for(spec.mtu, pool)?;
-        eth.configure(n_rxq, n_txq, RX_DESCRIPTORS, TX_DESCRIPTORS, &pool)
+        eth.configure(n_rxq, n_txq_dev, RX_DESCRIPTORS, TX_DESCRIPTORS, &pool)
             .with_context(|| format!("--port {}={}: configure", spec.name, spec.device))?;
         if let Some(mtu) = spec.mtu {
             let set = eth
@@ -175,7 +228,23 @@ impl Ports {
         // them shared, PMD i on queue i mod n, with a lock per burst. A
         // vhost-user port's PMDs send on the queues the guest has enabled
         // (see pmd::dpdk::VhostTxq), each under its lock.
-        let txqs = eth.n_txq();
+        let mut txqs = eth.n_txq();
+        let ctl_txq = match &local_ip {
+            Some(_) if txqs > n_txq => {
+                txqs -= 1;
+                Some(Mutex::new(eth.txq(txqs).with_context(|| {
+                    format!("--port {}: control tx queue", spec.name)
+                })?))
+            }
+            Some(_) => {
+                log::warn!(
+                    "port {}: no tx queue to spare: ARP requests for tunnel next hops are not sent",
+                    spec.name
+                );
+                None
+            }
+            None => None,
+        };
         let vhost_queues = vhost.as_ref().map(|_| Arc::new(VhostQueueState::default()));
         if let Some(state) = &vhost_queues {
             let all = (0..txqs)
@@ -213,6 +282,12 @@ impl Ports {
                 .with_context(|| format!("--port {}: rx queue {q}", spec.name))?;
             idle_rxqs.push(rxq);
         }
+        if let Some(l) = &local_ip {
+            let mac = eth
+                .mac_address()
+                .with_context(|| format!("--local-ip {}: the port's MAC", spec.name))?;
+            add_underlay(bridge, ofport, l, mac);
+        }
         bridge.add_port(ofport, &spec.name);
         if spec.vlan != Default::default() {
             bridge.set_port_vlan(ofport, spec.vlan.clone());
@@ -238,6 +313,7 @@ impl Ports {
                 live: true,
                 vhost,
                 vhost_queues,
+                ctl_txq,
             },
         );
         self.refresh_liveness(bridge);
@@ -310,6 +386,18 @@ impl Ports {
 
     /// Takes a port out of the datapath and closes it.
     pub fn remove(&mut self, ofport: u32, datapath: &Datapath<Mbuf>, bridge: &Bridge) -> bool {
+        if let Some(name) = self.tunnels.remove(&ofport) {
+            bridge.remove_port(ofport);
+            bridge.tunnels().update(|c| {
+                c.ports.remove(&ofport);
+            });
+            log::info!("port {name} (OpenFlow port {ofport}) removed");
+            return true;
+        }
+        bridge.tunnels().update(|c| {
+            c.underlays.retain(|u| u.ofport != ofport);
+            c.routes.retain(|r| r.ofport != ofport);
+        });
         let Some(mut port) = self.by_ofport.remove(&ofport) else {
             return false;
         };
@@ -329,10 +417,40 @@ impl Ports {
         }
     }
 
+    /// The OpenFlow number of the port (tunnel ports included) named `name`.
+    pub fn ofport_named(&self, name: &str) -> Option<u32> {
+        self.by_name(name).map(|p| p.ofport).or_else(|| {
+            self.tunnels
+                .iter()
+                .find(|(_, n)| *n == name)
+                .map(|(o, _)| *o)
+        })
+    }
+
     /// Finds a port by name.
     pub fn by_name(&self, name: &str) -> Option<&SwitchPort> {
         self.by_ofport.values().find(|p| p.name == name)
     }
+}
+
+/// Gives the bridge's tunnel layer the underlay address `l` of port
+/// `ofport` (MAC `mac`) and the route to its prefix.
+fn add_underlay(bridge: &Bridge, ofport: u32, l: &LocalIp, mac: [u8; 6]) {
+    bridge.tunnels().update(|c| {
+        c.underlays.push(Underlay {
+            ofport,
+            ip: l.ip,
+            prefix_len: l.prefix_len,
+            mac,
+        });
+        c.routes.push(Route {
+            prefix: l.ip & ofproto::tunnel::prefix_mask(l.prefix_len),
+            len: l.prefix_len,
+            via: None,
+            ofport,
+            user: false,
+        });
+    });
 }
 
 /// Closes a port, logging (not failing on) errors. `close` stops the

@@ -208,6 +208,8 @@ pub(crate) fn lookup(name: &str) -> Option<Def> {
         ),
         "metadata" => def(Metadata, none, none, Hex, true, true),
         "tun_id" | "tunnel_id" => def(TunId, none, none, Hex, true, true),
+        "tun_src" => def(TunSrc, none, none, Ipv4, true, true),
+        "tun_dst" => def(TunDst, none, none, Ipv4, true, true),
         "pkt_mark" => def(PktMark, none, none, Hex, true, true),
         "ct_state" => def(FieldId::CtState, none, none, Fmt::CtState, true, false),
         "ct_zone" => def(FieldId::CtZone, none, none, Hex, false, false),
@@ -378,6 +380,8 @@ pub(crate) fn canon_name(id: FieldId, proto: Option<u8>) -> String {
         Xreg(n) => return format!("xreg{n}"),
         Xxreg(n) => return format!("xxreg{n}"),
         TunId => "tun_id",
+        TunSrc => "tun_src",
+        TunDst => "tun_dst",
         PktMark => "pkt_mark",
         CtState => "ct_state",
         CtZone => "ct_zone",
@@ -446,6 +450,8 @@ pub(crate) fn nxm_name(id: FieldId, proto: Option<u8>) -> String {
         Xreg(n) => return format!("OXM_OF_PKT_REG{n}"),
         Xxreg(n) => return format!("NXM_NX_XXREG{n}"),
         TunId => "NXM_NX_TUN_ID",
+        TunSrc => "NXM_NX_TUN_IPV4_SRC",
+        TunDst => "NXM_NX_TUN_IPV4_DST",
         PktMark => "NXM_NX_PKT_MARK",
         CtState => "NXM_NX_CT_STATE",
         CtZone => "NXM_NX_CT_ZONE",
@@ -471,7 +477,7 @@ pub(crate) fn fmt_of(id: FieldId) -> Fmt {
         DlType | VlanTci | Ipv6Label | Metadata | Reg(_) | Xreg(_) | Xxreg(_) | TunId | PktMark => {
             Fmt::Hex
         }
-        NwSrc | NwDst | ArpSpa | ArpTpa => Fmt::Ipv4,
+        NwSrc | NwDst | ArpSpa | ArpTpa | TunSrc | TunDst => Fmt::Ipv4,
         Ipv6Src | Ipv6Dst | NdTarget => Fmt::Ipv6,
         NwFrag => Fmt::Frag,
         TcpFlags => Fmt::TcpFlags,

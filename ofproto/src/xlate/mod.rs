@@ -65,6 +65,18 @@ pub trait PortSet {
     fn is_live(&self, port: u32) -> bool {
         self.contains(port)
     }
+    /// For a tunnel port: the datapath action that sends `flow` through it
+    /// (native tunnelling's `tnl_push`, adding what it read to `wc`), or
+    /// why it cannot go now. `None` for any other port.
+    fn tunnel_output(
+        &self,
+        port: u32,
+        flow: &FlowKey,
+        wc: &mut FlowKey,
+    ) -> Option<Result<DpAction, DropReason>> {
+        let _ = (port, flow, wc);
+        None
+    }
 }
 
 impl PortSet for [u32] {
@@ -159,6 +171,37 @@ pub struct XlateOutput {
     /// The groups the packet went through and the bucket each used (credit
     /// megaflow stats to them, as to `rules`).
     pub groups: Vec<GroupUse>,
+}
+
+impl XlateOutput {
+    /// A translation that drops `flow` for `reason` having read `wc`.
+    pub fn dropped(flow: &FlowKey, reason: DropReason, wc: FlowKey) -> XlateOutput {
+        XlateOutput::datapath_only(flow, vec![DpAction::Drop(reason)], wc)
+    }
+
+    /// A translation made without the tables (native tunnelling's ARP
+    /// responder, `tnl_pop`): `actions` having read `wc` (in_port and
+    /// recirc_id are added).
+    pub fn datapath_only(flow: &FlowKey, actions: Vec<DpAction>, mut wc: FlowKey) -> XlateOutput {
+        wc.recirc_id = u32::MAX;
+        wc.in_port = u32::MAX;
+        let drop_reason = match actions.as_slice() {
+            [DpAction::Drop(r)] => Some(*r),
+            _ => None,
+        };
+        XlateOutput {
+            actions,
+            wc,
+            rules: Vec::new(),
+            drop_reason,
+            final_flow: *flow,
+            trace: Vec::new(),
+            recircs: Vec::new(),
+            mac_deps: MacDeps::default(),
+            learned: Vec::new(),
+            groups: Vec::new(),
+        }
+    }
 }
 
 /// One pass through a group (OVS `xlate_group_stats`): the group and the
@@ -484,7 +527,7 @@ fn write_prereq(field: FieldId) -> Prereq {
 }
 
 /// A short key description for trace lines.
-fn describe_key(k: &FlowKey) -> String {
+pub(crate) fn describe_key(k: &FlowKey) -> String {
     let mut m = Match {
         value: *k,
         mask: FlowKey::default(),
@@ -1041,6 +1084,16 @@ impl<'a> Ctx<'a> {
     fn compose_output(&mut self, port: u32) {
         if !self.ports.contains(port) {
             self.note(" >> Nonexistent output port");
+            return;
+        }
+        if let Some(push) = self.ports.tunnel_output(port, &self.flow, &mut self.wc) {
+            match push {
+                Ok(a) => {
+                    self.commit_pending();
+                    self.actions.push(a);
+                }
+                Err(r) => self.notef(|| format!(" >> tunnel port {port}: {}: not sent", r.name())),
+            }
             return;
         }
         self.commit_pending();

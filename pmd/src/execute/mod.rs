@@ -24,6 +24,7 @@ mod check_len;
 mod checksum;
 mod mpls;
 mod set;
+mod tunnel;
 mod vlan;
 
 pub use checksum::{
@@ -225,6 +226,8 @@ fn last_consumer(actions: &[DpAction]) -> Option<usize> {
             | DpAction::Recirc(_)
             | DpAction::Clone(_)
             | DpAction::CheckPktLen { .. }
+            | DpAction::TunnelPush(_)
+            | DpAction::TunnelPop { .. }
             | DpAction::Sample { .. } => last = Some(i),
             DpAction::Set(_)
             | DpAction::PushVlan { .. }
@@ -406,6 +409,27 @@ fn run<P: Packet, C: ExecContext<P>>(
                     None => return,
                 }
             }
+            DpAction::TunnelPush(t) => {
+                let hash = l4_hash(&pkt, &st.meta, 0);
+                if steal {
+                    apply_cutlen(&mut pkt, st);
+                    tunnel_push(ctx, pkt, st, t, hash);
+                    return;
+                }
+                if let Some(c) = clone_for_output(ctx, &pkt, st) {
+                    tunnel_push(ctx, c, st, t, hash);
+                }
+            }
+            DpAction::TunnelPop { port, kind } => {
+                if steal {
+                    tunnel_pop(ctx, pkt, st, *kind, *port);
+                    return;
+                }
+                match pkt.try_clone() {
+                    Some(c) => tunnel_pop(ctx, c, st, *kind, *port),
+                    None => ctx.count_drop(DropReason::NoMbuf),
+                }
+            }
             DpAction::Drop(reason) => {
                 ctx.drop_packet(*reason, pkt);
                 return;
@@ -469,6 +493,38 @@ fn run<P: Packet, C: ExecContext<P>>(
     // Not reached: the action at `last` always returns.
     if origin == Origin::Original {
         ctx.drop_packet(DropReason::Action, pkt);
+    }
+}
+
+/// Encapsulates `pkt` (the packet itself or a copy, whose state is the
+/// original's) and sends it out of the underlay port.
+fn tunnel_push<P: Packet, C: ExecContext<P>>(
+    ctx: &mut C,
+    mut pkt: P,
+    st: &PktState,
+    t: &flowcache::tunnel::TnlPush,
+    hash: u32,
+) {
+    let mut out_st = *st;
+    match tunnel::push(&mut pkt, &mut out_st, t, hash) {
+        Ok(()) => ctx.output(t.out_port, pkt),
+        Err(r) => ctx.drop_packet(r, pkt),
+    }
+}
+
+/// Decapsulates `pkt` and recirculates the inner frame. OVS keeps the
+/// recirc_id: the inner frame is looked up as received on the tunnel port.
+fn tunnel_pop<P: Packet, C: ExecContext<P>>(
+    ctx: &mut C,
+    mut pkt: P,
+    st: &PktState,
+    kind: flowcache::tunnel::TunnelKind,
+    port: u32,
+) {
+    let mut pop_st = *st;
+    match tunnel::pop(&mut pkt, &mut pop_st, kind, port) {
+        Ok(()) => ctx.recirculate(pkt, pop_st.meta),
+        Err(r) => ctx.drop_packet(r, pkt),
     }
 }
 

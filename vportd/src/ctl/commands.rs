@@ -200,6 +200,30 @@ const COMMANDS: &[Cmd] = &[
         aliases: &["dpctl/ct-get-nconns"],
     },
     Cmd {
+        name: "tnl-neigh-show",
+        usage: "tnl-neigh-show",
+        summary: "native tunnelling's neighbour (ARP) cache (OVS tnl/neigh/show)",
+        aliases: &["tnl/neigh/show", "tnl/arp/show"],
+    },
+    Cmd {
+        name: "tnl-neigh-set",
+        usage: "tnl-neigh-set PORT IP MAC",
+        summary: "pin a tunnel next hop's MAC (OVS tnl/neigh/set)",
+        aliases: &["tnl/neigh/set"],
+    },
+    Cmd {
+        name: "tnl-neigh-flush",
+        usage: "tnl-neigh-flush",
+        summary: "forget the learned neighbours (OVS tnl/neigh/flush)",
+        aliases: &["tnl/neigh/flush"],
+    },
+    Cmd {
+        name: "tnl-route-show",
+        usage: "tnl-route-show",
+        summary: "routes of tunnel traffic (OVS ovs/route/show)",
+        aliases: &["ovs/route/show"],
+    },
+    Cmd {
         name: "fdb-show",
         usage: "fdb-show",
         summary: "list NORMAL's learned MACs: port, VLAN, MAC, age (OVS fdb/show)",
@@ -408,6 +432,10 @@ fn run(s: &Server, cmd: &str, args: &[String]) -> CmdResult {
         "dpctl/dump-flows" | "dpif/dump-flows" => "dump-megaflows",
         "ofproto/trace" => "trace",
         "fdb/show" => "fdb-show",
+        "tnl/neigh/show" | "tnl/arp/show" => "tnl-neigh-show",
+        "tnl/neigh/set" => "tnl-neigh-set",
+        "tnl/neigh/flush" => "tnl-neigh-flush",
+        "ovs/route/show" => "tnl-route-show",
         "dpctl/dump-conntrack" => "dump-conntrack",
         "dpctl/flush-conntrack" => "flush-conntrack",
         "dpctl/ct-stats-show" => "ct-stats-show",
@@ -511,6 +539,19 @@ fn run(s: &Server, cmd: &str, args: &[String]) -> CmdResult {
             super::conntrack::get_nconns(s)
         }
         "fdb-show" => super::fdb::show(s),
+        "tnl-neigh-show" => {
+            no_args(cmd)?;
+            super::tnl::neigh_show(s)
+        }
+        "tnl-neigh-set" => super::tnl::neigh_set(s, args),
+        "tnl-neigh-flush" => {
+            no_args(cmd)?;
+            super::tnl::neigh_flush(s)
+        }
+        "tnl-route-show" => {
+            no_args(cmd)?;
+            super::tnl::route_show(s)
+        }
         "fdb-flush" => super::fdb::flush(s),
         "fdb-stats-show" => super::fdb::stats(s),
         "metrics" => {
@@ -586,13 +627,14 @@ pub(super) fn with_names<R>(s: &Server, parse: impl FnOnce() -> R) -> R {
 
 /// OpenFlow number → port name.
 pub(super) fn port_names(s: &Server) -> BTreeMap<u32, String> {
-    s.switch
-        .ports
-        .lock()
+    let ports = s.switch.ports.lock();
+    let mut names: BTreeMap<u32, String> = ports
         .by_ofport
         .values()
         .map(|p| (p.ofport, p.name.clone()))
-        .collect()
+        .collect();
+    names.extend(ports.tunnels.iter().map(|(o, n)| (*o, n.clone())));
+    names
 }
 
 fn port_info(p: &SwitchPort) -> json::PortInfo {
@@ -805,8 +847,30 @@ pub fn show_data(s: &Server) -> Result<json::Show, String> {
             in_use: sw.pool.in_use(),
         },
         controllers: crate::ofchan::show(&sw.controllers),
+        tunnels: tunnel_infos(s),
     };
     Ok(d)
+}
+
+fn tunnel_infos(s: &Server) -> Vec<json::TunnelInfo> {
+    let cfg = s.switch.bridge.tunnels().config();
+    cfg.ports
+        .iter()
+        .map(|(ofport, t)| json::TunnelInfo {
+            name: t.name.clone(),
+            ofport: *ofport,
+            kind: t.kind.name().into(),
+            remote_ip: t
+                .remote_ip
+                .map_or_else(|| "flow".into(), flowcache::text::ipv4),
+            key: match t.key {
+                None => Some("flow".into()),
+                Some(_) if t.kind == flowcache::tunnel::TunnelKind::Gre && !t.gre_key => None,
+                Some(k) => Some(k.to_string()),
+            },
+            dst_port: t.dst_port,
+        })
+        .collect()
 }
 
 /// `NAME DEVICE[,ofport=N][,rxq=N]` or `NAME=DEVICE...`. Options other than
@@ -835,6 +899,11 @@ fn parse_add_port(args: &[String]) -> Result<PortSpec, String> {
     if device.is_empty() {
         return Err(format!("add-port: missing DEVICE ({usage})"));
     }
+    if flowcache::tunnel::TunnelKind::from_name(&device).is_some() {
+        return Err(format!(
+            "add-port: {device}: tunnel ports are configured with --port at start-up (not at run time yet)"
+        ));
+    }
     let mut spec = PortSpec {
         name,
         device,
@@ -842,6 +911,7 @@ fn parse_add_port(args: &[String]) -> Result<PortSpec, String> {
         rxq: None,
         mtu: None,
         vlan: Default::default(),
+        tunnel: None,
     };
     let mut devargs: Vec<&str> = Vec::new();
     for opt in parts {

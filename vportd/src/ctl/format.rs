@@ -181,6 +181,25 @@ pub fn show(d: &json::Show) -> String {
     } else {
         s.push_str(&t.render());
     }
+    if !d.tunnels.is_empty() {
+        s.push('\n');
+        let mut t = Table::new(&["tunnel", "ofport", "type", "remote_ip", "key", "dst_port"]);
+        for p in &d.tunnels {
+            t.row(vec![
+                p.name.clone(),
+                p.ofport.to_string(),
+                p.kind.clone(),
+                p.remote_ip.clone(),
+                p.key.clone().unwrap_or_else(|| "-".into()),
+                if p.kind == "gre" {
+                    "-".into()
+                } else {
+                    p.dst_port.to_string()
+                },
+            ]);
+        }
+        s.push_str(&t.render());
+    }
     for p in &d.ports {
         if let Some(v) = &p.vhost {
             let _ = writeln!(

@@ -21,6 +21,23 @@ pub struct Show {
     pub mbuf_pool: MbufPool,
     /// OpenFlow controller targets and connections (`--controller`).
     pub controllers: Vec<ControllerInfo>,
+    /// Tunnel ports (native tunnelling; no device).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tunnels: Vec<TunnelInfo>,
+}
+
+/// A tunnel port in `show`.
+#[derive(Debug, Clone, Serialize)]
+pub struct TunnelInfo {
+    pub name: String,
+    pub ofport: u32,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `flow` for `remote_ip=flow`.
+    pub remote_ip: String,
+    /// `flow` for `key=flow`, absent for GRE without key.
+    pub key: Option<String>,
+    pub dst_port: u16,
 }
 
 /// A packet pool's fill.

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod proto;
 pub mod rxq_assign;
 pub mod server;
+pub mod tnl;
 pub mod unixctl;
 
 pub use server::start;

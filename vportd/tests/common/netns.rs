@@ -199,3 +199,50 @@ impl Drop for Daemon {
 pub fn link_exists(name: &str) -> bool {
     run("ip", &["link", "show", "dev", name]).status.success()
 }
+
+/// One `ping -c 1 -W 1` from `ns` to `addr`, up to `tries` times.
+pub fn ping(ns: &Netns, addr: &str, tries: u32) -> bool {
+    (0..tries).any(|_| {
+        ns.exec(&["ping", "-c", "1", "-W", "1", addr])
+            .status
+            .success()
+    })
+}
+
+/// Sends the file `data` from `from` to `to_addr:port` (where `to` runs
+/// `nc -l`) and returns what the listener received.
+pub fn transfer(
+    from: &Netns,
+    to: &Netns,
+    to_addr: &str,
+    port: u16,
+    data: &std::path::Path,
+) -> Vec<u8> {
+    // Its stdin stays open (a sleep): nc must not end its side of the
+    // connection on stdin EOF while the client is still sending.
+    let srv = to.spawn(
+        &[
+            "bash",
+            "-c",
+            &format!("exec timeout 30 nc -l {port} < <(sleep 30)"),
+        ],
+        Stdio::piped(),
+    );
+    let listening = wait_until(10, || {
+        to.must(&["ss", "-ltnH"]).contains(&format!(":{port} "))
+    });
+    assert!(listening, "the listener on {port} never listened");
+    let sent = from
+        .exec(&[
+            "sh",
+            "-c",
+            &format!(
+                "timeout 20 nc -N -w 5 {to_addr} {port} < {}",
+                data.display()
+            ),
+        ])
+        .status
+        .success();
+    assert!(sent, "nc to {to_addr}:{port} failed");
+    srv.wait_with_output().unwrap().stdout
+}

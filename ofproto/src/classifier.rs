@@ -372,6 +372,9 @@ pub struct Classifier<T> {
     tries: Vec<(FieldId, PrefixTrie)>,
     /// Some entry is a conjunction clause.
     has_conj: bool,
+    /// `order` needs sorting (a subtable was created or its highest
+    /// priority changed since the last sort).
+    order_dirty: bool,
 }
 
 impl<T> Default for Classifier<T> {
@@ -389,6 +392,7 @@ impl<T> Classifier<T> {
             order: Vec::new(),
             by_mask: HashMap::new(),
             has_conj: false,
+            order_dirty: false,
             tries: config
                 .prefix_fields
                 .iter()
@@ -422,9 +426,12 @@ impl<T> Classifier<T> {
         self.insert_unsorted(e)
     }
 
-    /// Re-sorts the subtables after [`Classifier::insert_deferred`].
+    /// Re-sorts the subtables after [`Classifier::insert_deferred`] (only
+    /// when their order may have changed).
     pub fn sort(&mut self) {
-        self.sort_subtables();
+        if self.order_dirty {
+            self.sort_subtables();
+        }
     }
 
     /// Replaces the data of entry `idx` (same match and priority).
@@ -442,6 +449,7 @@ impl<T> Classifier<T> {
     }
 
     fn sort_subtables(&mut self) {
+        self.order_dirty = false;
         let st = &self.subtables;
         self.order = (0..st.len()).collect();
         self.order
@@ -461,11 +469,15 @@ impl<T> Classifier<T> {
                 self.subtables
                     .push(Subtable::new(mask, &self.tries, stage_masks()));
                 self.by_mask.insert(mask, self.subtables.len() - 1);
+                self.order_dirty = true;
                 self.subtables.len() - 1
             }
         };
         let st = &mut self.subtables[st_idx];
-        st.max_priority = st.max_priority.max(priority);
+        if priority > st.max_priority {
+            st.max_priority = priority;
+            self.order_dirty = true;
+        }
         for (i, cum) in st.cum.iter().enumerate().take(st.indices.len()) {
             st.indices[i].insert(key_hash(&value.masked(cum)));
         }

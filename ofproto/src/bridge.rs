@@ -105,6 +105,11 @@ pub struct Bridge {
     generation: AtomicU64,
     /// Serialises changes (readers never take it).
     edit: Mutex<()>,
+    /// OVS fail-open (`--fail-mode standalone` with every controller
+    /// gone for long enough): translations use `fail_open_tables` (a
+    /// hidden `actions=NORMAL` above every rule) instead of the tables.
+    fail_open: std::sync::atomic::AtomicBool,
+    fail_open_tables: Tables,
     /// The second copy of the tables for incremental edits (taken under
     /// `edit`); see [`Spare`].
     spare: Mutex<Spare>,
@@ -154,6 +159,17 @@ impl Bridge {
             generation: AtomicU64::new(0),
             edit: Mutex::new(()),
             spare: Mutex::new(Spare::default()),
+            fail_open: std::sync::atomic::AtomicBool::new(false),
+            fail_open_tables: Tables::from_rules(vec![Rule {
+                priority: 0,
+                instructions: Instructions {
+                    apply: vec![crate::rule::OfAction::Output(
+                        crate::rule::OutputPort::Normal,
+                    )],
+                    ..Default::default()
+                },
+                ..Default::default()
+            }]),
             recirc: RecircRegistry::new(),
             macs: Mutex::new(MacTable::new()),
             vlans: ArcSwap::from_pointee(BTreeMap::new()),
@@ -467,9 +483,33 @@ impl Bridge {
         }
     }
 
+    /// Enters (`true`) or leaves fail-open mode: while in it, every packet
+    /// is switched by NORMAL whatever the tables say (OVS's hidden
+    /// fail-open flow; the tables themselves stay as they are). Returns
+    /// true when the mode changed (the megaflows are then revalidated).
+    pub fn set_fail_open(&self, on: bool) -> bool {
+        let changed = self.fail_open.swap(on, Ordering::AcqRel) != on;
+        if changed {
+            self.generation.fetch_add(1, Ordering::Release);
+        }
+        changed
+    }
+
+    /// True in fail-open mode (see [`Bridge::set_fail_open`]).
+    pub fn is_fail_open(&self) -> bool {
+        self.fail_open.load(Ordering::Acquire)
+    }
+
     /// Translates `flow`; NORMAL and `learn` learn only when `may_learn`.
     fn xlate(&self, flow: &FlowKey, opts: &XlateOptions, may_learn: bool) -> XlateOutput {
-        let tables = self.tables.load_full();
+        let tables = if self.is_fail_open() {
+            Arc::new(
+                self.fail_open_tables
+                    .with_groups(self.tables.load().groups().clone()),
+            )
+        } else {
+            self.tables.load_full()
+        };
         let ports = self.ports.load();
         let vlans = self.vlans.load();
         let l2 = L2Switch {

@@ -82,9 +82,28 @@ fn serve(
     s.send(stream, &msg::hello(OFP13_VERSION, 0, VERSION_BITMAP))?;
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
     let mut chunk = vec![0u8; 1 << 16];
+    let mut probe = Probe::new(Duration::from_millis(
+        ctx.registry.probe_ms.load(Ordering::Relaxed).max(1000),
+    ));
     loop {
         if ctx.stop.load(Ordering::Relaxed) {
             return Ok(());
+        }
+        match probe.check(Instant::now()) {
+            ProbeAction::None => {}
+            ProbeAction::Echo if s.version != 0 => {
+                s.send(stream, &msg::echo_request(s.version, 0))?
+            }
+            ProbeAction::Echo => {}
+            ProbeAction::Close => {
+                let e = format!(
+                    "no message for {} s (inactivity probe): closing",
+                    probe.interval.as_secs() * 2
+                );
+                note_error(conn, &e);
+                s.flush(stream)?;
+                return Err(e);
+            }
         }
         if s.version != 0 {
             while let Ok(m) = rx.try_recv() {
@@ -96,7 +115,10 @@ fn serve(
                 s.flush(stream)?;
                 return Ok(());
             }
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Ok(n) => {
+                probe.heard(Instant::now());
+                buf.extend_from_slice(&chunk[..n])
+            }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 // The controller paused: what it sent so far takes effect.
                 s.flush(stream)?;
@@ -136,6 +158,48 @@ fn serve(
         buf.drain(..at);
         if s.pending.len() >= MAX_PENDING {
             s.flush(stream)?;
+        }
+    }
+}
+
+/// OVS rconn's inactivity probe: after `interval` without a message an
+/// echo request goes out; after as long again the connection is closed.
+struct Probe {
+    interval: Duration,
+    last_heard: Instant,
+    echo_sent: bool,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum ProbeAction {
+    None,
+    Echo,
+    Close,
+}
+
+impl Probe {
+    fn new(interval: Duration) -> Probe {
+        Probe {
+            interval,
+            last_heard: Instant::now(),
+            echo_sent: false,
+        }
+    }
+
+    fn heard(&mut self, now: Instant) {
+        self.last_heard = now;
+        self.echo_sent = false;
+    }
+
+    fn check(&mut self, now: Instant) -> ProbeAction {
+        let idle = now.saturating_duration_since(self.last_heard);
+        if idle >= self.interval * 2 {
+            ProbeAction::Close
+        } else if idle >= self.interval && !self.echo_sent {
+            self.echo_sent = true;
+            ProbeAction::Echo
+        } else {
+            ProbeAction::None
         }
     }
 }
@@ -963,5 +1027,25 @@ pub fn packet_in(
                 data: &up.data[..n],
             },
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inactivity_probe_echoes_then_closes() {
+        let t0 = Instant::now();
+        let mut p = Probe::new(Duration::from_secs(5));
+        p.heard(t0);
+        assert_eq!(p.check(t0 + Duration::from_secs(4)), ProbeAction::None);
+        assert_eq!(p.check(t0 + Duration::from_secs(5)), ProbeAction::Echo);
+        assert_eq!(p.check(t0 + Duration::from_secs(6)), ProbeAction::None);
+        assert_eq!(p.check(t0 + Duration::from_secs(10)), ProbeAction::Close);
+        // Anything heard (the echo reply) starts over.
+        p.heard(t0 + Duration::from_secs(7));
+        assert_eq!(p.check(t0 + Duration::from_secs(11)), ProbeAction::None);
+        assert_eq!(p.check(t0 + Duration::from_secs(12)), ProbeAction::Echo);
     }
 }

@@ -536,6 +536,22 @@ impl Bridge {
         self.xlate(flow, &XlateOptions { trace: true }, false)
     }
 
+    /// A recirculation id whose translation runs `actions` from table 0
+    /// with zero metadata (OpenFlow PACKET_OUT's action list); the id
+    /// lives as long as the node, or the translations holding it.
+    pub fn freeze_actions(&self, actions: &[crate::rule::OfAction]) -> Arc<RecircNode> {
+        self.recirc.freeze(crate::recirc::FrozenState {
+            table_id: 0,
+            steps: actions
+                .iter()
+                .cloned()
+                .map(crate::recirc::FrozenStep::Action)
+                .collect(),
+            action_set: Vec::new(),
+            metadata: [0; crate::recirc::META_WORDS],
+        })
+    }
+
     /// Recirculation ids in use (held by megaflows and translations).
     pub fn recirc_ids(&self) -> usize {
         self.recirc.len()

@@ -42,7 +42,16 @@ struct Session<'a> {
     /// controller pauses (a read times out after 50 ms), at
     /// [`MAX_PENDING`], and when the connection ends.
     pending: Vec<ofproto::Rule>,
+    /// The frozen translations of recent packet-outs' action lists: held
+    /// for [`PACKET_OUT_HOLD`] so that their ids live until the PMD has
+    /// looked the packets up (the translation then holds them).
+    packet_outs: std::collections::VecDeque<(Instant, Arc<ofproto::recirc::RecircNode>)>,
 }
+
+/// At most this many of them (a flood of packet-outs mostly shares ids).
+const MAX_PACKET_OUTS_HELD: usize = 4096;
+/// How long a packet-out keeps its recirculation id alive.
+const PACKET_OUT_HOLD: Duration = Duration::from_secs(2);
 
 /// Serves one connection until it closes or the daemon stops; returns the
 /// error that ended it, if any.
@@ -78,6 +87,7 @@ fn serve(
         config_flags: 0,
         miss_send_len: DEFAULT_MISS_SEND_LEN,
         pending: Vec::new(),
+        packet_outs: Default::default(),
     };
     s.send(stream, &msg::hello(OFP13_VERSION, 0, VERSION_BITMAP))?;
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
@@ -551,7 +561,7 @@ impl Session<'_> {
         Ok(())
     }
 
-    fn packet_out(&self, po: &msg::PacketOut<'_>) -> Result<(), Fail> {
+    fn packet_out(&mut self, po: &msg::PacketOut<'_>) -> Result<(), Fail> {
         if po.buffer_id != msg::OFP_NO_BUFFER {
             return Err(of(
                 ErrCode::BUFFER_UNKNOWN,
@@ -560,12 +570,6 @@ impl Session<'_> {
         }
         if po.actions.is_empty() {
             return Ok(());
-        }
-        if po.actions != [ofproto::OfAction::Output(OutputPort::Table)] {
-            return Err(of(
-                ErrCode::BAC_BAD_TYPE,
-                "packet-out actions other than output:TABLE are not supported yet",
-            ));
         }
         let Some(port) = openflow::oxm::port_from_of13(po.in_port).filter(|p| *p < 0xff00) else {
             return Err(of(
@@ -582,10 +586,37 @@ impl Session<'_> {
                 "packet shorter than an Ethernet header",
             ));
         }
+        // output:TABLE alone: the pipeline from table 0. Anything else: a
+        // frozen translation of the actions (see inject.rs).
+        let recirc_id = if po.actions == [ofproto::OfAction::Output(OutputPort::Table)] {
+            0
+        } else {
+            if po
+                .actions
+                .iter()
+                .any(|a| *a == ofproto::OfAction::Output(OutputPort::Table))
+            {
+                return Err(of(
+                    ErrCode::BAC_BAD_TYPE,
+                    "output:TABLE with other packet-out actions is not supported yet",
+                ));
+            }
+            let now = Instant::now();
+            while self.packet_outs.front().is_some_and(|(t, _)| {
+                now.duration_since(*t) > PACKET_OUT_HOLD
+                    || self.packet_outs.len() >= MAX_PACKET_OUTS_HELD
+            }) {
+                self.packet_outs.pop_front();
+            }
+            let node = self.ctx.switch.bridge.freeze_actions(&po.actions);
+            let id = node.id();
+            self.packet_outs.push_back((now, node));
+            id
+        };
         self.ctx
             .registry
             .injector
-            .inject(&self.ctx.switch, port, po.data)
+            .inject(&self.ctx.switch, port, recirc_id, po.data)
             .map_err(|e| of(ErrCode::BAD_PORT, e))
     }
 

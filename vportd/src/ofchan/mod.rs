@@ -164,6 +164,11 @@ pub struct Registry {
     pub datapath_id: AtomicU64,
     /// `--inactivity-probe` in milliseconds.
     pub probe_ms: AtomicU64,
+    /// The frozen translations of recent packet-outs' action lists: held
+    /// for a while (also after the connection that sent them closed, as
+    /// `ovs-ofctl packet-out` does at once) so that their ids live until
+    /// the PMD has looked the packets up (the translation then holds them).
+    pub packet_outs: Mutex<std::collections::VecDeque<(Instant, Arc<ofproto::recirc::RecircNode>)>>,
     /// PACKET_OUT's way into the datapath.
     pub injector: inject::Injector,
 }

@@ -42,10 +42,6 @@ struct Session<'a> {
     /// controller pauses (a read times out after 50 ms), at
     /// [`MAX_PENDING`], and when the connection ends.
     pending: Vec<ofproto::Rule>,
-    /// The frozen translations of recent packet-outs' action lists: held
-    /// for [`PACKET_OUT_HOLD`] so that their ids live until the PMD has
-    /// looked the packets up (the translation then holds them).
-    packet_outs: std::collections::VecDeque<(Instant, Arc<ofproto::recirc::RecircNode>)>,
 }
 
 /// At most this many of them (a flood of packet-outs mostly shares ids).
@@ -87,7 +83,6 @@ fn serve(
         config_flags: 0,
         miss_send_len: DEFAULT_MISS_SEND_LEN,
         pending: Vec::new(),
-        packet_outs: Default::default(),
     };
     s.send(stream, &msg::hello(OFP13_VERSION, 0, VERSION_BITMAP))?;
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
@@ -410,6 +405,10 @@ impl Session<'_> {
                 self.writable()?;
                 self.port_mod(&pm)?;
             }
+            Message::GroupMod(gm) => {
+                self.writable()?;
+                self.group_mod(gm)?;
+            }
             Message::PacketOut(po) => {
                 self.writable()?;
                 self.packet_out(&po)?;
@@ -561,7 +560,7 @@ impl Session<'_> {
         Ok(())
     }
 
-    fn packet_out(&mut self, po: &msg::PacketOut<'_>) -> Result<(), Fail> {
+    fn packet_out(&self, po: &msg::PacketOut<'_>) -> Result<(), Fail> {
         if po.buffer_id != msg::OFP_NO_BUFFER {
             return Err(of(
                 ErrCode::BUFFER_UNKNOWN,
@@ -602,15 +601,15 @@ impl Session<'_> {
                 ));
             }
             let now = Instant::now();
-            while self.packet_outs.front().is_some_and(|(t, _)| {
-                now.duration_since(*t) > PACKET_OUT_HOLD
-                    || self.packet_outs.len() >= MAX_PACKET_OUTS_HELD
+            let mut held = self.ctx.registry.packet_outs.lock();
+            while held.front().is_some_and(|(t, _)| {
+                now.duration_since(*t) > PACKET_OUT_HOLD || held.len() >= MAX_PACKET_OUTS_HELD
             }) {
-                self.packet_outs.pop_front();
+                held.pop_front();
             }
             let node = self.ctx.switch.bridge.freeze_actions(&po.actions);
             let id = node.id();
-            self.packet_outs.push_back((now, node));
+            held.push_back((now, node));
             id
         };
         self.ctx
@@ -618,6 +617,29 @@ impl Session<'_> {
             .injector
             .inject(&self.ctx.switch, port, recirc_id, po.data)
             .map_err(|e| of(ErrCode::BAD_PORT, e))
+    }
+
+    /// GROUP_MOD: `add-group`, `mod-group`, `del-groups` as vportctl's
+    /// (deleting a group deletes the rules that use it).
+    fn group_mod(&self, gm: openflow::group::GroupMod) -> Result<(), Fail> {
+        use ofproto::group::GroupError;
+        use openflow::group::GroupMod;
+        let bridge = &self.ctx.switch.bridge;
+        let res = match gm {
+            GroupMod::Add(g) => bridge.add_groups(vec![g]),
+            GroupMod::Modify(g) => bridge.modify_groups(vec![g]),
+            GroupMod::Delete(id) => {
+                bridge.delete_groups(id);
+                Ok(())
+            }
+        };
+        res.map_err(|e| {
+            let code = match e {
+                GroupError::Exists(_) => ErrCode::GMFC_GROUP_EXISTS,
+                GroupError::Unknown(_) => ErrCode::GMFC_UNKNOWN_GROUP,
+            };
+            of(code, e.to_string())
+        })
     }
 
     fn port_mod(&self, pm: &msg::PortMod) -> Result<(), Fail> {
@@ -821,25 +843,39 @@ impl Session<'_> {
                     self.reply(stream, &m)?;
                 }
             }
-            MultipartRequest::GroupDesc | MultipartRequest::Group { .. } => {
-                if !sw.bridge.tables().groups().is_empty() {
-                    return Err(of(
-                        ErrCode::BAD_MULTIPART,
-                        "group statistics and descriptions are not supported yet",
-                    ));
+            MultipartRequest::GroupDesc => {
+                let tables = sw.bridge.tables();
+                let mut r = msg::MultipartReply::new(v, xid, msg::OFPMP_GROUP_DESC);
+                for e in tables.groups().iter() {
+                    r.push(&openflow::group::group_desc(&e.group)?);
                 }
-                let ty = if matches!(req, MultipartRequest::GroupDesc) {
-                    msg::OFPMP_GROUP_DESC
-                } else {
-                    msg::OFPMP_GROUP
-                };
-                for m in msg::MultipartReply::new(v, xid, ty).finish() {
+                for m in r.finish() {
                     self.reply(stream, &m)?;
                 }
             }
-            MultipartRequest::GroupFeatures
-            | MultipartRequest::MeterFeatures
-            | MultipartRequest::Other(_) => {
+            MultipartRequest::Group { group_id } => {
+                let tables = sw.bridge.tables();
+                let now = Instant::now();
+                let mut r = msg::MultipartReply::new(v, xid, msg::OFPMP_GROUP);
+                for e in tables.groups().iter() {
+                    let id = e.group.group_id;
+                    if group_id == openflow::group::OFPG_ALL || group_id == id {
+                        let refs = ofproto::group::ref_count(tables.iter().map(|e| &e.rule), id);
+                        r.push(&openflow::group::group_stats(e, refs, now));
+                    }
+                }
+                for m in r.finish() {
+                    self.reply(stream, &m)?;
+                }
+            }
+            MultipartRequest::GroupFeatures => {
+                let mut r = msg::MultipartReply::new(v, xid, msg::OFPMP_GROUP_FEATURES);
+                r.push(&openflow::group::group_features());
+                for m in r.finish() {
+                    self.reply(stream, &m)?;
+                }
+            }
+            MultipartRequest::MeterFeatures | MultipartRequest::Other(_) => {
                 return Err(of(
                     ErrCode::BAD_MULTIPART,
                     "multipart type not supported yet",

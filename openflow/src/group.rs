@@ -78,7 +78,7 @@ pub fn decode_group_mod(r: &mut Reader<'_>) -> Result<GroupMod, OfError> {
     let mut buckets = Vec::new();
     while !r.is_empty() {
         let len = r.peek_u16("bucket len")? as usize;
-        if len < 16 || len % 8 != 0 {
+        if len < 16 || !len.is_multiple_of(8) {
             return Err(OfError::new(
                 ErrCode::GMFC_BAD_BUCKET,
                 format!("bucket length {len}"),

@@ -592,8 +592,7 @@ impl Session<'_> {
         } else {
             if po
                 .actions
-                .iter()
-                .any(|a| *a == ofproto::OfAction::Output(OutputPort::Table))
+                .contains(&ofproto::OfAction::Output(OutputPort::Table))
             {
                 return Err(of(
                     ErrCode::BAC_BAD_TYPE,

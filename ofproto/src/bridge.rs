@@ -12,7 +12,7 @@ use crate::mac_learning::MacTable;
 use crate::parse::FlowFilter;
 use crate::recirc::{RecircNode, RecircRegistry};
 use crate::rule::{Instructions, Rule};
-use crate::table::{LearnOutcome, RuleEntry, Tables};
+use crate::table::{Edit, LearnOutcome, RuleEntry, Tables};
 use crate::xlate::{
     xlate_full, GroupUse, L2Switch, Learner, MacDeps, PortSet, PortVlan, XlateOptions, XlateOutput,
 };
@@ -76,8 +76,8 @@ struct MegaflowRules(
 #[derive(Default)]
 struct Spare {
     tables: Option<Arc<Tables>>,
-    /// The entries the published tables have upserted since `tables`.
-    behind: Vec<Arc<RuleEntry>>,
+    /// The edits the published tables have and `tables` lacks.
+    behind: Vec<Edit>,
 }
 
 /// How long an edit waits for the readers of the spare tables before it
@@ -209,27 +209,27 @@ impl Bridge {
         old
     }
 
-    /// Publishes the current tables with `entries` upserted, editing the
+    /// Publishes the current tables with `edits` applied, editing the
     /// spare copy in place when it is free (see [`Spare`]).
-    fn publish_upserts(&self, entries: Vec<Arc<RuleEntry>>) {
+    fn publish_edits(&self, edits: Vec<Edit>) {
         let mut spare = self.spare.lock();
         let next = match spare.tables.take().and_then(exclusive) {
             Some(mut t) => {
-                let edit = Arc::get_mut(&mut t).expect("exclusive() checked");
-                edit.upsert_in_place(spare.behind.drain(..));
-                edit.upsert_in_place(entries.iter().cloned());
+                let tables = Arc::get_mut(&mut t).expect("exclusive() checked");
+                tables.edit_in_place(spare.behind.drain(..));
+                tables.edit_in_place(edits.iter().cloned());
                 t
             }
             None => {
                 let mut t = self.tables.load().shallow_copy();
-                t.upsert_in_place(entries.iter().cloned());
+                t.edit_in_place(edits.iter().cloned());
                 Arc::new(t)
             }
         };
         let old = self.publish_arc(next);
         *spare = Spare {
             tables: Some(old),
-            behind: entries,
+            behind: edits,
         };
     }
 
@@ -333,19 +333,38 @@ impl Bridge {
             return;
         }
         drop((cur, replaced));
-        self.publish_upserts(crate::table::new_entries(rules, Instant::now()));
+        let entries = crate::table::new_entries(rules, Instant::now());
+        self.publish_edits(entries.into_iter().map(Edit::Upsert).collect());
     }
 
     /// Deletes the rules `filter` selects, and what their
     /// `learn(delete_learned)` actions learned; returns how many rules
     /// `filter` selected.
     pub fn delete_rules(&self, filter: &FlowFilter, strict: bool) -> usize {
+        self.take_rules(filter, strict).len()
+    }
+
+    /// [`Bridge::delete_rules`], returning the rules `filter` selected.
+    /// They are removed in place (see [`Spare`]) unless one has a
+    /// `learn(delete_learned)`.
+    pub fn take_rules(&self, filter: &FlowFilter, strict: bool) -> Vec<Arc<RuleEntry>> {
         let _g = self.edit.lock();
-        let (t, removed) = self.tables.load().delete(filter, strict);
-        if !removed.is_empty() {
-            self.publish(Self::without_learned(t, &removed));
+        let cur = self.tables.load_full();
+        let removed = cur.selected(filter, strict);
+        if removed.is_empty() {
+            return removed;
         }
-        removed.len()
+        if removed
+            .iter()
+            .any(|e| crate::table::has_delete_learned(&e.rule))
+        {
+            let (t, removed) = cur.delete(filter, strict);
+            self.publish(Self::without_learned(t, &removed));
+            return removed;
+        }
+        drop(cur);
+        self.publish_edits(removed.iter().cloned().map(Edit::Remove).collect());
+        removed
     }
 
     /// `tables` after `removed` went: without the rules learned by their
@@ -705,12 +724,39 @@ mod tests {
         let mut held = Vec::new();
         for i in 0..300u32 {
             // Some replace an earlier rule (same match and priority).
-            let r = rule((i % 3) as u8, (i % 7) as u16, i % 120, i);
+            let mut r = rule((i % 3) as u8, (i % 7) as u16, i % 120, i);
+            if i % 2 == 1 {
+                // Some with an IPv4 prefix too: the tries see removals.
+                r.matches.set_field(FieldId::DlType, 0x0800, 0xffff);
+                let plen = 8 + (i % 25);
+                let mask = (u32::MAX << (32 - plen)) as u128;
+                r.matches
+                    .set_field(FieldId::NwDst, ((i as u128) << 20) & mask, mask);
+            }
             all.push(r.clone());
             b.add_rules(vec![r]);
             if i % 50 == 0 {
                 // A long-lived reader: the next edits cannot use the spare.
                 held.push(b.tables());
+            }
+            if i % 5 == 4 {
+                // A strict delete of one earlier rule, in place.
+                let victim = all.remove((i as usize * 7) % all.len());
+                b.delete_rules(
+                    &FlowFilter {
+                        matches: victim.matches,
+                        table: Some(victim.table),
+                        priority: Some(victim.priority),
+                        cookie: None,
+                        out_port: None,
+                    },
+                    true,
+                );
+                all.retain(|r| {
+                    !(r.table == victim.table
+                        && r.priority == victim.priority
+                        && r.matches == victim.matches)
+                });
             }
             if i % 97 == 0 {
                 // Another kind of edit resets the spare.
@@ -731,10 +777,12 @@ mod tests {
         let got = b.tables();
         assert_eq!(listing(&got), listing(&want));
         for port in 0..130u32 {
-            let flow = FlowKey {
+            let mut flow = FlowKey {
                 in_port: port,
                 ..Default::default()
             };
+            FieldId::DlType.set(&mut flow, 0x0800);
+            FieldId::NwDst.set(&mut flow, ((port as u128) << 20) | 0x1234);
             for t in 0..3u8 {
                 let (mut w1, mut w2) = (FlowKey::default(), FlowKey::default());
                 let a = got.table(t).lookup(&flow, &mut w1).map(|e| e.rule.clone());

@@ -208,6 +208,15 @@ fn cls_entry(e: Arc<RuleEntry>) -> ClsEntry<Arc<RuleEntry>> {
     }
 }
 
+/// One in-place change of [`Tables::edit_in_place`].
+#[derive(Clone, Debug)]
+pub enum Edit {
+    /// Add, or replace the rule with the same table, match and priority.
+    Upsert(Arc<RuleEntry>),
+    /// Remove the rule with this entry's table, match and priority.
+    Remove(Arc<RuleEntry>),
+}
+
 /// What a `learn` did to the tables (OVS `ofproto_flow_mod_learn`).
 #[derive(Debug)]
 pub enum LearnOutcome {
@@ -274,6 +283,24 @@ impl Table {
         }
     }
 
+    /// Removes the rule with `rule`'s match and priority; returns it.
+    /// Call `self.cls.sort()` afterwards.
+    fn remove(&mut self, rule: &Rule) -> Option<Arc<RuleEntry>> {
+        let hash = ident_hash(rule);
+        let entries = self.cls.entries();
+        let occ = self
+            .index
+            .find_entry(hash, |(h, j)| {
+                *h == hash && same_rule(&entries[*j].data.rule, rule)
+            })
+            .ok()?;
+        let ((_, i), _) = occ.remove();
+        let e = self.cls.entries()[i].data.clone();
+        self.cls.remove(i);
+        self.n_conntrack -= usize::from(uses_ct(&e));
+        Some(e)
+    }
+
     /// The entry with `rule`'s match and priority, if any.
     fn entry_like(&self, rule: &Rule) -> Option<&Arc<RuleEntry>> {
         self.position(rule).map(|i| &self.cls.entries()[i].data)
@@ -328,7 +355,7 @@ impl Table {
 
     /// Rules in insertion order.
     pub fn rules(&self) -> impl Iterator<Item = &Arc<RuleEntry>> {
-        self.cls.entries().iter().map(|e| &e.data)
+        self.cls.live().map(|e| &e.data)
     }
 
     /// Rules by priority (highest first), ties in insertion order.
@@ -578,20 +605,65 @@ impl Tables {
 
     /// Upserts `entries` in order into this pipeline itself (a rule
     /// identical in table, match and priority to one there replaces it).
-    /// The cost is that of the classifier insertions: a table this
-    /// pipeline shares with another (copy-on-write) is copied first, once.
     pub fn upsert_in_place(&mut self, entries: impl IntoIterator<Item = Arc<RuleEntry>>) {
+        self.edit_in_place(entries.into_iter().map(Edit::Upsert));
+    }
+
+    /// Applies `edits` in order to this pipeline itself. The cost is that
+    /// of the classifier insertions and removals: a table this pipeline
+    /// shares with another (copy-on-write) is copied first, once, and a
+    /// table with more removed entries than rules is rebuilt.
+    pub fn edit_in_place(&mut self, edits: impl IntoIterator<Item = Edit>) {
         let mut touched = [false; N_TABLES];
-        for entry in entries {
-            let t = entry.rule.table as usize;
+        for edit in edits {
+            let (Edit::Upsert(e) | Edit::Remove(e)) = &edit;
+            let t = e.rule.table as usize;
             touched[t] = true;
-            Arc::make_mut(&mut self.tables[t]).upsert(entry);
+            let table = Arc::make_mut(&mut self.tables[t]);
+            match edit {
+                Edit::Upsert(e) => table.upsert(e),
+                Edit::Remove(e) => {
+                    table.remove(&e.rule);
+                    if table.cls.wants_rebuild() {
+                        *table =
+                            Table::build(table.id, table.rules().cloned().collect(), &self.config);
+                    }
+                }
+            }
         }
         for (t, touched) in self.tables.iter_mut().zip(touched) {
             if touched {
                 Arc::make_mut(t).cls.sort();
             }
         }
+    }
+
+    /// The rules `filter` selects (strict with a priority: found by match
+    /// and priority, without a scan).
+    pub fn selected(&self, filter: &FlowFilter, strict: bool) -> Vec<Arc<RuleEntry>> {
+        if !strict {
+            return self
+                .iter()
+                .filter(|e| filter_selects(filter, &e.rule, false))
+                .cloned()
+                .collect();
+        }
+        let ids: Vec<TableId> = match filter.table {
+            Some(t) => vec![t],
+            None => (0..N_TABLES).map(|t| t as TableId).collect(),
+        };
+        ids.into_iter()
+            .filter_map(|table| {
+                let probe = Rule {
+                    table,
+                    priority: filter.priority.unwrap_or(32768),
+                    matches: filter.matches,
+                    ..Default::default()
+                };
+                self.identical(&probe)
+            })
+            .filter(|e| filter_selects(filter, &e.rule, true))
+            .collect()
     }
 
     /// A new pipeline without the rules `filter` selects; also returns the

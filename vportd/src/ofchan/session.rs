@@ -545,14 +545,7 @@ impl Session<'_> {
                     cookie: cookie_filter(fm.cookie, fm.cookie_mask),
                     out_port: out_port_filter(fm.out_port)?,
                 };
-                let doomed: Vec<_> = bridge
-                    .tables()
-                    .iter()
-                    .filter(|e| filter_selects(&filter, &e.rule, strict))
-                    .cloned()
-                    .collect();
-                bridge.delete_rules(&filter, strict);
-                for e in doomed {
+                for e in bridge.take_rules(&filter, strict) {
                     flow_removed(reg, &e, msg::OFPRR_DELETE);
                 }
             }

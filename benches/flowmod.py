@@ -9,7 +9,9 @@ usage: benches/flowmod.py [--rules N] [--reps R] [--vportd PATH]
 
 ovs-ofctl sends every flow mod followed by a barrier and waits for the
 barrier reply, so this measures what one flow mod costs the switch end to
-end (decode, classifier insertion, publication of the new tables).
+end (decode, classifier insertion, publication of the new tables). Then
+the same rules are deleted one `delete_strict` flow mod at a time (an
+add-flows file of `delete_strict ...` lines), timed the same way.
 
 The rules are `priority=100,tcp,nw_dst=10.A.B.C,tp_dst=80,actions=output:2`
 (one subtable, N values). While they land, vportd forwards established
@@ -56,11 +58,18 @@ def wait_listen(port, timeout=30.0):
     raise BenchError("nothing listens on 127.0.0.1:%d" % port)
 
 
-def write_rules(path, n):
+def rule_match(i):
+    return "priority=100,tcp,nw_dst=10.%d.%d.%d,tp_dst=80" % (
+        (i >> 16) & 255, (i >> 8) & 255, i & 255)
+
+
+def write_rules(path, deletes, n):
     with open(path, "w") as f:
         for i in range(n):
-            f.write("priority=100,tcp,nw_dst=10.%d.%d.%d,tp_dst=80,actions=output:2\n"
-                    % ((i >> 16) & 255, (i >> 8) & 255, i & 255))
+            f.write("%s,actions=output:2\n" % rule_match(i))
+    with open(deletes, "w") as f:
+        for i in range(n):
+            f.write("delete_strict %s\n" % rule_match(i))
 
 
 def ofctl(target, *args, timeout=3600):
@@ -84,7 +93,7 @@ def sink_tx(vp):
     return vp.port(vp.counters(), "p2")["tx_packets"]
 
 
-def run_vportd(binary, rules, n, scratch):
+def run_vportd(binary, rules, deletes, n, scratch):
     pcap = os.path.join(scratch, "in.pcap")
     subprocess.run([sys.executable, os.path.join(ROOT, "scripts", "gen_traffic.py"), pcap,
                     "--flows", "1000", "--rounds", "4"], check=True, capture_output=True)
@@ -120,7 +129,11 @@ def run_vportd(binary, rules, n, scratch):
         got = flow_count(target)
         if got != n + 1:
             raise BenchError("vportd has %d rules after add-flows, not %d" % (got, n + 1))
-        return {"seconds": secs, "rules_per_s": n / secs, "pps_before": before,
+        _, del_secs = ofctl(target, "add-flows", deletes)
+        if flow_count(target) != 1:
+            raise BenchError("vportd kept rules after the deletes")
+        return {"seconds": secs, "rules_per_s": n / secs, "delete_seconds": del_secs,
+                "pps_before": before,
                 "pps_min_during": min(samples) if samples else None,
                 "pps_median_during": sorted(samples)[len(samples) // 2] if samples else None}
 
@@ -148,7 +161,7 @@ class DebianOvs(ovs.Ovs):
                    "other_config:disable-in-band=true")
 
 
-def run_ovs(rules, n):
+def run_ovs(rules, deletes, n):
     if not os.access("/usr/sbin/ovs-vswitchd", os.X_OK):
         raise BenchError("Debian's openvswitch-switch is not installed (/usr/sbin/ovs-vswitchd)")
     port = free_port()
@@ -161,7 +174,10 @@ def run_ovs(rules, n):
         got = flow_count(target)
         if got != n:
             raise BenchError("OVS has %d rules after add-flows, not %d" % (got, n))
-        return {"seconds": secs, "rules_per_s": n / secs}
+        _, del_secs = ofctl(target, "add-flows", deletes)
+        if flow_count(target) != 0:
+            raise BenchError("OVS kept rules after the deletes")
+        return {"seconds": secs, "rules_per_s": n / secs, "delete_seconds": del_secs}
 
 
 def main():
@@ -175,19 +191,20 @@ def main():
     scratch = tempfile.mkdtemp(prefix="flowmod.")
     try:
         rules = os.path.join(scratch, "rules.txt")
-        write_rules(rules, a.rules)
+        deletes = os.path.join(scratch, "deletes.txt")
+        write_rules(rules, deletes, a.rules)
         res = {"rules": a.rules, "vportd": [], "ovs": []}
         for rep in range(a.reps):
-            r = run_vportd(a.vportd, rules, a.rules, scratch)
-            print("vportd rep %d: %.2f s (%.0f rules/s); sink %.0f pps before, "
-                  "lowest 100 ms %.0f pps, median %.0f pps during the load"
-                  % (rep, r["seconds"], r["rules_per_s"], r["pps_before"],
+            r = run_vportd(a.vportd, rules, deletes, a.rules, scratch)
+            print("vportd rep %d: add %.2f s (%.0f rules/s), delete %.2f s; sink %.0f pps "
+                  "before, lowest 100 ms %.0f pps, median %.0f pps during the load"
+                  % (rep, r["seconds"], r["rules_per_s"], r["delete_seconds"], r["pps_before"],
                      r["pps_min_during"] or 0, r["pps_median_during"] or 0), flush=True)
             res["vportd"].append(r)
             if not a.skip_ovs:
-                r = run_ovs(rules, a.rules)
-                print("ovs    rep %d: %.2f s (%.0f rules/s)"
-                      % (rep, r["seconds"], r["rules_per_s"]), flush=True)
+                r = run_ovs(rules, deletes, a.rules)
+                print("ovs    rep %d: add %.2f s (%.0f rules/s), delete %.2f s"
+                      % (rep, r["seconds"], r["rules_per_s"], r["delete_seconds"]), flush=True)
                 res["ovs"].append(r)
         if a.out:
             with open(a.out, "w") as f:

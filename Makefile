@@ -5,12 +5,12 @@ RELEASE_BIN := target/release/vportd
 # Debian packages the build, the tests and `make run` need.
 DEB_PKGS := libdpdk-dev dpdk dpdk-dev librte-net-vhost23 librte-net-virtio23 libclang-dev clang pkg-config python3 \
             librte-net-pcap23 librte-net-null23 librte-net-ring23 librte-net-tap23 \
-            iproute2 iputils-ping netcat-openbsd openvswitch-common openvswitch-switch
+            iproute2 iputils-ping netcat-openbsd openvswitch-common openvswitch-switch python3-venv
 RUN_SECONDS ?= 10
 RUN_PREFIX := vportd-run-$(shell echo $$$$)
 OUT := out
 
-.PHONY: all deps build release run test unit conformance lint fmt bench bench-kernels fuzz fuzz-long soak clean
+.PHONY: all deps build release run test unit conformance lint fmt bench bench-kernels fuzz fuzz-long soak clean osken
 
 all: release
 
@@ -114,3 +114,19 @@ fuzz:
 	(cd ofproto && cargo +nightly fuzz run parse_flows -- -max_total_time=$(FUZZ_SECONDS)); \
 	(cd conntrack && cargo +nightly fuzz run ct_execute -- -max_total_time=$(FUZZ_SECONDS))
 	(cd openflow && cargo +nightly fuzz run decode_messages -- -max_total_time=$(FUZZ_SECONDS))
+
+## osken: os-ken for the OpenFlow controller test (vportd/tests/openflow_osken.rs
+## runs it): a venv in out/venv-osken with osken-manager (os-ken 3.x; 4.x
+## dropped it) and simple_switch_13.py taken from the os-ken 1.4.1 wheel
+## (the last one that ships the apps) into out/venv-osken/apps/.
+OSKEN_VENV := $(CURDIR)/$(OUT)/venv-osken
+osken: $(OSKEN_VENV)/.ready
+$(OSKEN_VENV)/.ready:
+	python3 -m venv $(OSKEN_VENV)
+	$(OSKEN_VENV)/bin/pip install -q 'os-ken>=3,<4'
+	$(OSKEN_VENV)/bin/pip download -q --no-deps 'os-ken==1.4.1' -d $(OSKEN_VENV)/wheels
+	mkdir -p $(OSKEN_VENV)/apps
+	$(OSKEN_VENV)/bin/python -c "import glob, zipfile; \
+	  z = zipfile.ZipFile(glob.glob('$(OSKEN_VENV)/wheels/os_ken-1.4.1-*.whl')[0]); \
+	  open('$(OSKEN_VENV)/apps/simple_switch_13.py', 'wb').write(z.read('os_ken/app/simple_switch_13.py'))"
+	touch $@

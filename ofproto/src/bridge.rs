@@ -12,7 +12,7 @@ use crate::mac_learning::MacTable;
 use crate::parse::FlowFilter;
 use crate::recirc::{RecircNode, RecircRegistry};
 use crate::rule::{Instructions, Rule};
-use crate::table::{LearnOutcome, RuleEntry, Tables};
+use crate::table::{Edit, LearnOutcome, RuleEntry, Tables};
 use crate::tunnel::Tunnels;
 use crate::xlate::{
     xlate_full, GroupUse, L2Switch, Learner, MacDeps, PortSet, PortVlan, XlateOptions, XlateOutput,
@@ -104,6 +104,42 @@ struct MegaflowRules(
     MacDeps,
 );
 
+/// Left-right editing of the tables: rules added one flow mod at a time
+/// (ovs-ofctl sends a barrier after each, so each is published alone) must
+/// not copy the whole pipeline each time. The tables published before the
+/// current ones are kept here; once no reader holds them any more (readers
+/// keep a snapshot only while they translate a packet or answer a
+/// request), the next edit replays on them what they lack and applies
+/// itself there, in place, at the cost of the classifier insertions; they
+/// are then published and the displaced tables become the spare. When a
+/// reader holds the spare for long, or another kind of edit (replace,
+/// delete, modify, groups) published a new pipeline, the edit falls back
+/// to a copy of the current tables.
+#[derive(Default)]
+struct Spare {
+    tables: Option<Arc<Tables>>,
+    /// The edits the published tables have and `tables` lacks.
+    behind: Vec<Edit>,
+}
+
+/// How long an edit waits for the readers of the spare tables before it
+/// copies the current ones instead.
+const SPARE_WAIT: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// `t` once it is no longer shared, waiting up to [`SPARE_WAIT`].
+fn exclusive(mut t: Arc<Tables>) -> Option<Arc<Tables>> {
+    let deadline = Instant::now() + SPARE_WAIT;
+    loop {
+        if Arc::get_mut(&mut t).is_some() {
+            return Some(t);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::yield_now();
+    }
+}
+
 /// One OpenFlow bridge.
 pub struct Bridge {
     tables: ArcSwap<Tables>,
@@ -111,6 +147,14 @@ pub struct Bridge {
     generation: AtomicU64,
     /// Serialises changes (readers never take it).
     edit: Mutex<()>,
+    /// OVS fail-open (`--fail-mode standalone` with every controller
+    /// gone for long enough): translations use `fail_open_tables` (a
+    /// hidden `actions=NORMAL` above every rule) instead of the tables.
+    fail_open: std::sync::atomic::AtomicBool,
+    fail_open_tables: Tables,
+    /// The second copy of the tables for incremental edits (taken under
+    /// `edit`); see [`Spare`].
+    spare: Mutex<Spare>,
     /// Recirculation ids of frozen translations.
     recirc: RecircRegistry,
     /// NORMAL's MAC learning table (translation only, never the PMDs).
@@ -161,6 +205,18 @@ impl Bridge {
             ports: ArcSwap::from_pointee(PortMap::default()),
             generation: AtomicU64::new(0),
             edit: Mutex::new(()),
+            spare: Mutex::new(Spare::default()),
+            fail_open: std::sync::atomic::AtomicBool::new(false),
+            fail_open_tables: Tables::from_rules(vec![Rule {
+                priority: 0,
+                instructions: Instructions {
+                    apply: vec![crate::rule::OfAction::Output(
+                        crate::rule::OutputPort::Normal,
+                    )],
+                    ..Default::default()
+                },
+                ..Default::default()
+            }]),
             recirc: RecircRegistry::new(),
             macs: Mutex::new(MacTable::new()),
             vlans: ArcSwap::from_pointee(BTreeMap::new()),
@@ -203,11 +259,42 @@ impl Bridge {
     }
 
     fn publish(&self, tables: Tables) {
+        *self.spare.lock() = Spare::default();
+        self.publish_arc(Arc::new(tables));
+    }
+
+    /// Publishes `tables`; returns the ones they displace.
+    fn publish_arc(&self, tables: Arc<Tables>) -> Arc<Tables> {
         if let Some(ct) = &*self.conntrack.lock() {
             ct.set_in_use(tables.uses_conntrack());
         }
-        self.tables.store(Arc::new(tables));
+        let old = self.tables.swap(tables);
         self.rules_changed();
+        old
+    }
+
+    /// Publishes the current tables with `edits` applied, editing the
+    /// spare copy in place when it is free (see [`Spare`]).
+    fn publish_edits(&self, edits: Vec<Edit>) {
+        let mut spare = self.spare.lock();
+        let next = match spare.tables.take().and_then(exclusive) {
+            Some(mut t) => {
+                let tables = Arc::get_mut(&mut t).expect("exclusive() checked");
+                tables.edit_in_place(spare.behind.drain(..));
+                tables.edit_in_place(edits.iter().cloned());
+                t
+            }
+            None => {
+                let mut t = self.tables.load().shallow_copy();
+                t.edit_in_place(edits.iter().cloned());
+                Arc::new(t)
+            }
+        };
+        let old = self.publish_arc(next);
+        *spare = Spare {
+            tables: Some(old),
+            behind: edits,
+        };
     }
 
     /// Replaces every rule at once (`replace-flows`, `--flows`): no packet
@@ -301,20 +388,47 @@ impl Bridge {
         let _g = self.edit.lock();
         let cur = self.tables.load_full();
         let replaced: Vec<Arc<RuleEntry>> = rules.iter().filter_map(|r| cur.identical(r)).collect();
-        let t = cur.add_all(rules);
-        self.publish(Self::without_learned(t, &replaced));
+        if replaced
+            .iter()
+            .any(|e| crate::table::has_delete_learned(&e.rule))
+        {
+            let t = cur.add_all(rules);
+            self.publish(Self::without_learned(t, &replaced));
+            return;
+        }
+        drop((cur, replaced));
+        let entries = crate::table::new_entries(rules, Instant::now());
+        self.publish_edits(entries.into_iter().map(Edit::Upsert).collect());
     }
 
     /// Deletes the rules `filter` selects, and what their
     /// `learn(delete_learned)` actions learned; returns how many rules
     /// `filter` selected.
     pub fn delete_rules(&self, filter: &FlowFilter, strict: bool) -> usize {
+        self.take_rules(filter, strict).len()
+    }
+
+    /// [`Bridge::delete_rules`], returning the rules `filter` selected.
+    /// They are removed in place (see [`Spare`]) unless one has a
+    /// `learn(delete_learned)`.
+    pub fn take_rules(&self, filter: &FlowFilter, strict: bool) -> Vec<Arc<RuleEntry>> {
         let _g = self.edit.lock();
-        let (t, removed) = self.tables.load().delete(filter, strict);
-        if !removed.is_empty() {
-            self.publish(Self::without_learned(t, &removed));
+        let cur = self.tables.load_full();
+        let removed = cur.selected(filter, strict);
+        if removed.is_empty() {
+            return removed;
         }
-        removed.len()
+        if removed
+            .iter()
+            .any(|e| crate::table::has_delete_learned(&e.rule))
+        {
+            let (t, removed) = cur.delete(filter, strict);
+            self.publish(Self::without_learned(t, &removed));
+            return removed;
+        }
+        drop(cur);
+        self.publish_edits(removed.iter().cloned().map(Edit::Remove).collect());
+        removed
     }
 
     /// `tables` after `removed` went: without the rules learned by their
@@ -452,6 +566,23 @@ impl Bridge {
         }
     }
 
+    /// Enters (`true`) or leaves fail-open mode: while in it, every packet
+    /// is switched by NORMAL whatever the tables say (OVS's hidden
+    /// fail-open flow; the tables themselves stay as they are). Returns
+    /// true when the mode changed (the megaflows are then revalidated).
+    pub fn set_fail_open(&self, on: bool) -> bool {
+        let changed = self.fail_open.swap(on, Ordering::AcqRel) != on;
+        if changed {
+            self.rules_changed();
+        }
+        changed
+    }
+
+    /// True in fail-open mode (see [`Bridge::set_fail_open`]).
+    pub fn is_fail_open(&self) -> bool {
+        self.fail_open.load(Ordering::Acquire)
+    }
+
     /// Translates `flow`; NORMAL, `learn` and the neighbour cache learn
     /// only when `may_learn`. The tunnel layer comes first: an underlay
     /// port's ARP and tunnel packets are its own, and a decapsulated
@@ -494,7 +625,14 @@ impl Bridge {
                 }
             }
         }
-        let tables = self.tables.load_full();
+        let tables = if self.is_fail_open() {
+            Arc::new(
+                self.fail_open_tables
+                    .with_groups(self.tables.load().groups().clone()),
+            )
+        } else {
+            self.tables.load_full()
+        };
         let ports = self.ports.load();
         let vlans = self.vlans.load();
         let l2 = L2Switch {
@@ -542,6 +680,22 @@ impl Bridge {
     /// `ofproto/trace` of a flow, it learns nothing.
     pub fn trace(&self, flow: &FlowKey) -> XlateOutput {
         self.xlate(flow, &XlateOptions { trace: true }, false).out
+    }
+
+    /// A recirculation id whose translation runs `actions` from table 0
+    /// with zero metadata (OpenFlow PACKET_OUT's action list); the id
+    /// lives as long as the node, or the translations holding it.
+    pub fn freeze_actions(&self, actions: &[crate::rule::OfAction]) -> Arc<RecircNode> {
+        self.recirc.freeze(crate::recirc::FrozenState {
+            table_id: 0,
+            steps: actions
+                .iter()
+                .cloned()
+                .map(crate::recirc::FrozenStep::Action)
+                .collect(),
+            action_set: Vec::new(),
+            metadata: [0; crate::recirc::META_WORDS],
+        })
     }
 
     /// Recirculation ids in use (held by megaflows and translations).
@@ -668,5 +822,110 @@ impl Bridge {
                 out.mac_deps,
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fields::FieldId;
+    use crate::rule::{OfAction, OutputPort};
+    use crate::table::match_field;
+
+    fn rule(table: u8, prio: u16, port: u32, out: u32) -> Rule {
+        Rule {
+            table,
+            priority: prio,
+            matches: match_field(FieldId::InPort, port as u128, 0xffff),
+            instructions: Instructions {
+                apply: vec![OfAction::Output(OutputPort::Port(out))],
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+    }
+
+    fn listing(t: &Tables) -> Vec<String> {
+        t.iter().map(|e| format!("{:?}", e.rule)).collect()
+    }
+
+    /// Rules added one at a time (the left-right spare edited in place, or
+    /// copied while a reader holds it) give the same tables and lookups as
+    /// the same rules loaded at once.
+    #[test]
+    fn one_at_a_time_adds_equal_a_bulk_load() {
+        let b = Bridge::new();
+        let mut all = Vec::new();
+        let mut held = Vec::new();
+        for i in 0..300u32 {
+            // Some replace an earlier rule (same match and priority).
+            let mut r = rule((i % 3) as u8, (i % 7) as u16, i % 120, i);
+            if i % 2 == 1 {
+                // Some with an IPv4 prefix too: the tries see removals.
+                r.matches.set_field(FieldId::DlType, 0x0800, 0xffff);
+                let plen = 8 + (i % 25);
+                let mask = (u32::MAX << (32 - plen)) as u128;
+                r.matches
+                    .set_field(FieldId::NwDst, ((i as u128) << 20) & mask, mask);
+            }
+            all.push(r.clone());
+            b.add_rules(vec![r]);
+            if i % 50 == 0 {
+                // A long-lived reader: the next edits cannot use the spare.
+                held.push(b.tables());
+            }
+            if i % 5 == 4 {
+                // A strict delete of one earlier rule, in place.
+                let victim = all.remove((i as usize * 7) % all.len());
+                b.delete_rules(
+                    &FlowFilter {
+                        matches: victim.matches,
+                        table: Some(victim.table),
+                        priority: Some(victim.priority),
+                        cookie: None,
+                        out_port: None,
+                    },
+                    true,
+                );
+                all.retain(|r| {
+                    !(r.table == victim.table
+                        && r.priority == victim.priority
+                        && r.matches == victim.matches)
+                });
+            }
+            if i % 97 == 0 {
+                // Another kind of edit resets the spare.
+                b.delete_rules(
+                    &FlowFilter {
+                        matches: crate::rule::Match::catchall(),
+                        table: Some(2),
+                        priority: None,
+                        cookie: None,
+                        out_port: None,
+                    },
+                    false,
+                );
+                all.retain(|r| r.table != 2);
+            }
+        }
+        let want = Tables::from_rules(all);
+        let got = b.tables();
+        assert_eq!(listing(&got), listing(&want));
+        for port in 0..130u32 {
+            let mut flow = FlowKey {
+                in_port: port,
+                ..Default::default()
+            };
+            FieldId::DlType.set(&mut flow, 0x0800);
+            FieldId::NwDst.set(&mut flow, ((port as u128) << 20) | 0x1234);
+            for t in 0..3u8 {
+                let (mut w1, mut w2) = (FlowKey::default(), FlowKey::default());
+                let a = got.table(t).lookup(&flow, &mut w1).map(|e| e.rule.clone());
+                let b = want.table(t).lookup(&flow, &mut w2).map(|e| e.rule.clone());
+                assert_eq!(a, b, "table {t} port {port}");
+                assert_eq!(w1, w2);
+            }
+        }
+        drop(held);
     }
 }

@@ -41,7 +41,7 @@
 use crate::fields::FieldId;
 use crate::rule::Match;
 use flowcache::key::FlowKey;
-use hashbrown::{HashMap, HashSet, HashTable};
+use hashbrown::{HashMap, HashTable};
 use std::sync::OnceLock;
 
 /// A 64-bit hash of a (masked) key. The staged indices keep only these
@@ -148,6 +148,9 @@ struct TrieNode {
     child: [u32; 2],
     /// Number of rules whose prefix ends exactly here.
     n_rules: u32,
+    /// Number of rules whose prefix ends here or below (0: the node is
+    /// left over from removed rules and counts as absent).
+    n_below: u32,
 }
 
 #[inline]
@@ -168,7 +171,7 @@ fn prefix_mask128(n: u32) -> u128 {
 impl PrefixTrie {
     /// True when no prefix was inserted.
     pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
+        self.nodes.first().is_none_or(|n| n.n_below == 0)
     }
 
     /// Inserts a prefix of `plen` bits of the left-aligned `value`.
@@ -177,6 +180,7 @@ impl PrefixTrie {
             self.nodes.push(TrieNode::default());
         }
         let mut node = 0usize;
+        self.nodes[0].n_below += 1;
         for depth in 0..plen {
             let b = bit_at(value, depth);
             let next = self.nodes[node].child[b];
@@ -188,8 +192,31 @@ impl PrefixTrie {
             } else {
                 next as usize
             };
+            self.nodes[node].n_below += 1;
         }
         self.nodes[node].n_rules += 1;
+    }
+
+    /// Removes one prefix [`PrefixTrie::insert`] inserted.
+    pub fn remove(&mut self, value: u128, plen: u32) {
+        let mut node = 0usize;
+        self.nodes[0].n_below -= 1;
+        for depth in 0..plen {
+            node = self.nodes[node].child[bit_at(value, depth)] as usize;
+            self.nodes[node].n_below -= 1;
+        }
+        self.nodes[node].n_rules -= 1;
+    }
+
+    /// Child `b` of `node`, if it has rules below it.
+    #[inline]
+    fn child(&self, node: usize, b: usize) -> u32 {
+        let c = self.nodes[node].child[b];
+        if c != 0 && self.nodes[c as usize].n_below > 0 {
+            c
+        } else {
+            0
+        }
     }
 
     /// OVS `trie_lookup_value`: walks the trie along the left-aligned
@@ -199,7 +226,7 @@ impl PrefixTrie {
     /// lengths that have rules matching `value`.
     pub fn lookup(&self, value: u128, n_bits: u32) -> (u32, u128) {
         let mut plens = 0u128;
-        if self.nodes.is_empty() {
+        if self.nodes.is_empty() || self.nodes[0].n_below == 0 {
             return (0, plens);
         }
         let mut node = 0usize;
@@ -213,7 +240,7 @@ impl PrefixTrie {
                 return (n_bits, plens);
             }
             let b = bit_at(value, depth);
-            let next = n.child[b];
+            let next = self.child(node, b);
             if next != 0 {
                 node = next as usize;
                 depth += 1;
@@ -221,7 +248,7 @@ impl PrefixTrie {
             }
             // Tried to follow a missing branch: the first bit that differs
             // from the other branch (if any) is needed too.
-            let other = n.child[1 - b];
+            let other = self.child(node, 1 - b);
             return (if other != 0 { depth + 1 } else { depth }, plens);
         }
     }
@@ -340,7 +367,11 @@ struct Subtable {
     stage_of: Vec<usize>,
     /// Hashes of `value & cum[i]` of the rules, for every stage but the
     /// last.
-    indices: Vec<HashSet<u64>>,
+    indices: Vec<HashMap<u64, u32>>,
+    /// Number of rules per priority (the highest is `max_priority`).
+    priorities: std::collections::BTreeMap<u16, u32>,
+    /// Removed from the classifier (its last rule went).
+    dead: bool,
     /// Entry indices with one masked value, best first, hashed by
     /// [`key_hash`] of that value (the value itself is the first entry's).
     buckets: HashTable<(u64, Vec<usize>)>,
@@ -363,7 +394,12 @@ struct TrieCtx {
 /// The classifier of one table.
 #[derive(Clone, Debug)]
 pub struct Classifier<T> {
+    /// Every entry ever inserted, removed ones too (their index stays
+    /// theirs until the table is rebuilt).
     entries: Vec<ClsEntry<T>>,
+    /// `removed[i]`: entry `i` was removed.
+    removed: Vec<bool>,
+    n_removed: usize,
     /// In creation order.
     subtables: Vec<Subtable>,
     /// Subtable indices sorted by max priority (descending), then creation.
@@ -372,6 +408,9 @@ pub struct Classifier<T> {
     tries: Vec<(FieldId, PrefixTrie)>,
     /// Some entry is a conjunction clause.
     has_conj: bool,
+    /// `order` needs sorting (a subtable was created or its highest
+    /// priority changed since the last sort).
+    order_dirty: bool,
 }
 
 impl<T> Default for Classifier<T> {
@@ -385,10 +424,13 @@ impl<T> Classifier<T> {
     pub fn new(config: &ClassifierConfig) -> Self {
         Classifier {
             entries: Vec::new(),
+            removed: Vec::new(),
+            n_removed: 0,
             subtables: Vec::new(),
             order: Vec::new(),
             by_mask: HashMap::new(),
             has_conj: false,
+            order_dirty: false,
             tries: config
                 .prefix_fields
                 .iter()
@@ -422,9 +464,12 @@ impl<T> Classifier<T> {
         self.insert_unsorted(e)
     }
 
-    /// Re-sorts the subtables after [`Classifier::insert_deferred`].
+    /// Re-sorts the subtables after [`Classifier::insert_deferred`] (only
+    /// when their order may have changed).
     pub fn sort(&mut self) {
-        self.sort_subtables();
+        if self.order_dirty {
+            self.sort_subtables();
+        }
     }
 
     /// Replaces the data of entry `idx` (same match and priority).
@@ -442,8 +487,9 @@ impl<T> Classifier<T> {
     }
 
     fn sort_subtables(&mut self) {
+        self.order_dirty = false;
         let st = &self.subtables;
-        self.order = (0..st.len()).collect();
+        self.order = (0..st.len()).filter(|i| !st[*i].dead).collect();
         self.order
             .sort_by(|a, b| st[*b].max_priority.cmp(&st[*a].max_priority).then(a.cmp(b)));
     }
@@ -455,19 +501,27 @@ impl<T> Classifier<T> {
         let priority = e.priority;
         self.has_conj |= !e.conj.is_empty();
         self.entries.push(e);
+        self.removed.push(false);
         let st_idx = match self.by_mask.get(&mask) {
             Some(i) => *i,
             None => {
                 self.subtables
                     .push(Subtable::new(mask, &self.tries, stage_masks()));
                 self.by_mask.insert(mask, self.subtables.len() - 1);
+                self.order_dirty = true;
                 self.subtables.len() - 1
             }
         };
         let st = &mut self.subtables[st_idx];
-        st.max_priority = st.max_priority.max(priority);
+        if priority > st.max_priority {
+            st.max_priority = priority;
+            self.order_dirty = true;
+        }
+        *st.priorities.entry(priority).or_default() += 1;
         for (i, cum) in st.cum.iter().enumerate().take(st.indices.len()) {
-            st.indices[i].insert(key_hash(&value.masked(cum)));
+            *st.indices[i]
+                .entry(key_hash(&value.masked(cum)))
+                .or_default() += 1;
         }
         let entries = &self.entries;
         let hash = key_hash(&value);
@@ -501,22 +555,110 @@ impl<T> Classifier<T> {
 
     /// Number of rules.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries.len() - self.n_removed
     }
 
     /// True when there is no rule.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
 
     /// Number of subtables (distinct masks).
     pub fn n_subtables(&self) -> usize {
-        self.subtables.len()
+        self.subtables.iter().filter(|s| !s.dead).count()
     }
 
-    /// The entries in insertion order.
+    /// Every entry by index, removed ones included (see
+    /// [`Classifier::is_removed`]).
     pub fn entries(&self) -> &[ClsEntry<T>] {
         &self.entries
+    }
+
+    /// The entries not removed, in insertion order.
+    pub fn live(&self) -> impl Iterator<Item = &ClsEntry<T>> {
+        self.entries
+            .iter()
+            .zip(&self.removed)
+            .filter(|(_, r)| !**r)
+            .map(|(e, _)| e)
+    }
+
+    /// True when entry `idx` was removed.
+    pub fn is_removed(&self, idx: usize) -> bool {
+        self.removed[idx]
+    }
+
+    /// True when more entries were removed than are left (and enough to
+    /// matter): rebuilding from [`Classifier::live`] then pays off.
+    pub fn wants_rebuild(&self) -> bool {
+        self.n_removed > 64 && self.n_removed > self.len()
+    }
+
+    /// Removes entry `idx` from the lookup structures (OVS
+    /// `classifier_remove`): its bucket, the staged indices, the prefix
+    /// tries, its subtable's priority count (the subtable goes when its
+    /// last rule does). Call [`Classifier::sort`] afterwards.
+    pub fn remove(&mut self, idx: usize) {
+        if self.removed[idx] {
+            return;
+        }
+        self.removed[idx] = true;
+        self.n_removed += 1;
+        let e = &self.entries[idx];
+        let mask = e.matches.mask;
+        let value = e.matches.value.masked(&mask);
+        let priority = e.priority;
+        let Some(&st_idx) = self.by_mask.get(&mask) else {
+            return;
+        };
+        let entries = &self.entries;
+        let st = &mut self.subtables[st_idx];
+        let hash = key_hash(&value);
+        if let Ok(mut occ) = st.buckets.find_entry(hash, |(h, l)| {
+            let m = &entries[l[0]].matches;
+            *h == hash && m.value.masked(&m.mask) == value
+        }) {
+            let list = &mut occ.get_mut().1;
+            list.retain(|i| *i != idx);
+            if list.is_empty() {
+                occ.remove();
+            }
+        }
+        for (i, cum) in st.cum.iter().enumerate().take(st.indices.len()) {
+            let k = key_hash(&value.masked(cum));
+            if let Some(n) = st.indices[i].get_mut(&k) {
+                *n -= 1;
+                if *n == 0 {
+                    st.indices[i].remove(&k);
+                }
+            }
+        }
+        if let Some(n) = st.priorities.get_mut(&priority) {
+            *n -= 1;
+            if *n == 0 {
+                st.priorities.remove(&priority);
+            }
+        }
+        let max = st.priorities.keys().next_back().copied().unwrap_or(0);
+        if max != st.max_priority {
+            st.max_priority = max;
+            self.order_dirty = true;
+        }
+        for (j, (field, trie)) in self.tries.iter_mut().enumerate() {
+            let plen = st.trie_plen[j];
+            if plen > 0 {
+                trie.remove(left_aligned(*field, &value), plen);
+            }
+        }
+        if st.ports_mask_len > 0 {
+            st.ports_trie
+                .remove((ports_of(&value) as u128) << 96, st.ports_mask_len);
+        }
+        if st.buckets.is_empty() {
+            st.dead = true;
+            self.by_mask.remove(&mask);
+            self.order_dirty = true;
+        }
     }
 
     /// Finds the highest-priority entry matching `flow`, and ORs into `wc`
@@ -745,7 +887,7 @@ impl<T> Classifier<T> {
                 }
                 return None;
             }
-            if !st.indices[i].contains(&key_hash(&flow.masked(&st.cum[i]))) {
+            if !st.indices[i].contains_key(&key_hash(&flow.masked(&st.cum[i]))) {
                 wc.or_with(&st.cum[i]);
                 return None;
             }
@@ -821,7 +963,9 @@ impl Subtable {
             max_priority: 0,
             cum,
             stage_of,
-            indices: vec![HashSet::new(); n_idx],
+            indices: vec![HashMap::new(); n_idx],
+            priorities: Default::default(),
+            dead: false,
             buckets: HashTable::new(),
             trie_plen: tries.iter().map(|(f, _)| prefix_len(*f, &mask)).collect(),
             ports_mask,

@@ -175,6 +175,10 @@ fn same_rule(a: &Rule, b: &Rule) -> bool {
         && ma.value.masked(&ma.mask) == mb.value.masked(&mb.mask)
 }
 
+fn uses_ct(e: &RuleEntry) -> bool {
+    e.rule.instructions.uses_conntrack()
+}
+
 /// The classifier entry of a rule: a rule whose actions are
 /// `conjunction(...)` is a clause of those conjunctive matches.
 fn cls_entry(e: Arc<RuleEntry>) -> ClsEntry<Arc<RuleEntry>> {
@@ -204,6 +208,15 @@ fn cls_entry(e: Arc<RuleEntry>) -> ClsEntry<Arc<RuleEntry>> {
     }
 }
 
+/// One in-place change of [`Tables::edit_in_place`].
+#[derive(Clone, Debug)]
+pub enum Edit {
+    /// Add, or replace the rule with the same table, match and priority.
+    Upsert(Arc<RuleEntry>),
+    /// Remove the rule with this entry's table, match and priority.
+    Remove(Arc<RuleEntry>),
+}
+
 /// What a `learn` did to the tables (OVS `ofproto_flow_mod_learn`).
 #[derive(Debug)]
 pub enum LearnOutcome {
@@ -223,6 +236,8 @@ pub struct Table {
     cls: Classifier<Arc<RuleEntry>>,
     /// Entry index of every rule in `cls`, by [`ident_hash`].
     index: HashTable<(u64, usize)>,
+    /// Number of rules that use `ct` or `ct_clear`.
+    n_conntrack: usize,
 }
 
 impl Table {
@@ -231,6 +246,7 @@ impl Table {
             id,
             cls: Classifier::new(config),
             index: HashTable::new(),
+            n_conntrack: 0,
         };
         let entries: Vec<_> = rules.into_iter().map(cls_entry).collect();
         for (i, e) in entries.iter().enumerate() {
@@ -246,6 +262,7 @@ impl Table {
             }
         }
         t.cls = Classifier::build(entries, config);
+        t.n_conntrack = t.rules().filter(|e| uses_ct(e)).count();
         t
     }
 
@@ -253,13 +270,35 @@ impl Table {
     /// call `self.cls.sort()` afterwards.
     fn upsert(&mut self, entry: Arc<RuleEntry>) {
         let hash = ident_hash(&entry.rule);
+        self.n_conntrack += usize::from(uses_ct(&entry));
         match self.position(&entry.rule) {
-            Some(i) => self.cls.replace_entry(i, cls_entry(entry)),
+            Some(i) => {
+                self.n_conntrack -= usize::from(uses_ct(&self.cls.entries()[i].data));
+                self.cls.replace_entry(i, cls_entry(entry))
+            }
             None => {
                 let i = self.cls.insert_deferred(cls_entry(entry));
                 self.index.insert_unique(hash, (hash, i), |(h, _)| *h);
             }
         }
+    }
+
+    /// Removes the rule with `rule`'s match and priority; returns it.
+    /// Call `self.cls.sort()` afterwards.
+    fn remove(&mut self, rule: &Rule) -> Option<Arc<RuleEntry>> {
+        let hash = ident_hash(rule);
+        let entries = self.cls.entries();
+        let occ = self
+            .index
+            .find_entry(hash, |(h, j)| {
+                *h == hash && same_rule(&entries[*j].data.rule, rule)
+            })
+            .ok()?;
+        let ((_, i), _) = occ.remove();
+        let e = self.cls.entries()[i].data.clone();
+        self.cls.remove(i);
+        self.n_conntrack -= usize::from(uses_ct(&e));
+        Some(e)
     }
 
     /// The entry with `rule`'s match and priority, if any.
@@ -316,7 +355,7 @@ impl Table {
 
     /// Rules in insertion order.
     pub fn rules(&self) -> impl Iterator<Item = &Arc<RuleEntry>> {
-        self.cls.entries().iter().map(|e| &e.data)
+        self.cls.live().map(|e| &e.data)
     }
 
     /// Rules by priority (highest first), ties in insertion order.
@@ -446,6 +485,11 @@ impl Tables {
         &self.groups
     }
 
+    /// A copy sharing every table with this one (copy-on-write).
+    pub fn shallow_copy(&self) -> Tables {
+        self.with_groups(self.groups.clone())
+    }
+
     /// The same rules with `groups` as the group table.
     pub fn with_groups(&self, groups: Arc<crate::group::GroupTable>) -> Tables {
         Tables {
@@ -493,9 +537,7 @@ impl Tables {
 
     /// True when some rule uses `ct` or `ct_clear`.
     pub fn uses_conntrack(&self) -> bool {
-        self.tables
-            .iter()
-            .any(|t| t.rules().any(|e| e.rule.instructions.uses_conntrack()))
+        self.tables.iter().any(|t| t.n_conntrack > 0)
     }
 
     fn rebuild(&self, changed: Vec<(TableId, Vec<Arc<RuleEntry>>)>) -> Tables {
@@ -519,14 +561,7 @@ impl Tables {
 
     /// A new pipeline with `rules` added in order.
     pub fn add_all(&self, rules: Vec<Rule>) -> Tables {
-        let now = Instant::now();
-        let entries = rules.into_iter().map(|rule| {
-            Arc::new(RuleEntry {
-                rule,
-                stats: Arc::new(RuleStats::created_at(now)),
-            })
-        });
-        self.add_entries(self.tables.clone(), entries)
+        self.add_entries(self.tables.clone(), new_entries(rules, Instant::now()))
     }
 
     /// A pipeline holding exactly `rules` (`replace-flows`). A rule equal
@@ -556,31 +591,79 @@ impl Tables {
     /// configuration and groups.
     fn add_entries(
         &self,
-        mut tables: Vec<Arc<Table>>,
+        tables: Vec<Arc<Table>>,
         entries: impl IntoIterator<Item = Arc<RuleEntry>>,
     ) -> Tables {
-        let mut touched = vec![false; N_TABLES];
-        for entry in entries {
-            let t = entry.rule.table as usize;
-            // Copy-on-write: untouched tables stay shared with `self`.
-            if !touched[t] {
-                touched[t] = true;
-                tables[t] = Arc::new((*tables[t]).clone());
-            }
-            Arc::get_mut(&mut tables[t])
-                .expect("a freshly copied table is not shared")
-                .upsert(entry);
-        }
-        for (t, touched) in tables.iter_mut().zip(touched) {
-            if touched {
-                Arc::get_mut(t).expect("not shared").cls.sort();
-            }
-        }
-        Tables {
+        let mut t = Tables {
             tables,
             config: self.config.clone(),
             groups: self.groups.clone(),
+        };
+        t.upsert_in_place(entries);
+        t
+    }
+
+    /// Upserts `entries` in order into this pipeline itself (a rule
+    /// identical in table, match and priority to one there replaces it).
+    pub fn upsert_in_place(&mut self, entries: impl IntoIterator<Item = Arc<RuleEntry>>) {
+        self.edit_in_place(entries.into_iter().map(Edit::Upsert));
+    }
+
+    /// Applies `edits` in order to this pipeline itself. The cost is that
+    /// of the classifier insertions and removals: a table this pipeline
+    /// shares with another (copy-on-write) is copied first, once, and a
+    /// table with more removed entries than rules is rebuilt.
+    pub fn edit_in_place(&mut self, edits: impl IntoIterator<Item = Edit>) {
+        let mut touched = [false; N_TABLES];
+        for edit in edits {
+            let (Edit::Upsert(e) | Edit::Remove(e)) = &edit;
+            let t = e.rule.table as usize;
+            touched[t] = true;
+            let table = Arc::make_mut(&mut self.tables[t]);
+            match edit {
+                Edit::Upsert(e) => table.upsert(e),
+                Edit::Remove(e) => {
+                    table.remove(&e.rule);
+                    if table.cls.wants_rebuild() {
+                        *table =
+                            Table::build(table.id, table.rules().cloned().collect(), &self.config);
+                    }
+                }
+            }
         }
+        for (t, touched) in self.tables.iter_mut().zip(touched) {
+            if touched {
+                Arc::make_mut(t).cls.sort();
+            }
+        }
+    }
+
+    /// The rules `filter` selects (strict with a priority: found by match
+    /// and priority, without a scan).
+    pub fn selected(&self, filter: &FlowFilter, strict: bool) -> Vec<Arc<RuleEntry>> {
+        if !strict {
+            return self
+                .iter()
+                .filter(|e| filter_selects(filter, &e.rule, false))
+                .cloned()
+                .collect();
+        }
+        let ids: Vec<TableId> = match filter.table {
+            Some(t) => vec![t],
+            None => (0..N_TABLES).map(|t| t as TableId).collect(),
+        };
+        ids.into_iter()
+            .filter_map(|table| {
+                let probe = Rule {
+                    table,
+                    priority: filter.priority.unwrap_or(32768),
+                    matches: filter.matches,
+                    ..Default::default()
+                };
+                self.identical(&probe)
+            })
+            .filter(|e| filter_selects(filter, &e.rule, true))
+            .collect()
     }
 
     /// A new pipeline without the rules `filter` selects; also returns the
@@ -747,6 +830,25 @@ impl Tables {
             .filter_map(|e| e.expired(now).map(|r| (e.clone(), r)))
             .collect()
     }
+}
+
+/// Entries with fresh statistics created at `now` for `rules`.
+pub fn new_entries(rules: Vec<Rule>, now: Instant) -> Vec<Arc<RuleEntry>> {
+    rules
+        .into_iter()
+        .map(|rule| {
+            Arc::new(RuleEntry {
+                rule,
+                stats: Arc::new(RuleStats::created_at(now)),
+            })
+        })
+        .collect()
+}
+
+/// True when some `learn(delete_learned)` of `rule` would take its learned
+/// rules along when `rule` goes.
+pub fn has_delete_learned(rule: &Rule) -> bool {
+    !delete_learned_of(rule).is_empty()
 }
 
 /// The (table, cookie) of every `learn(delete_learned)` of `rule`.

@@ -22,6 +22,7 @@
 pub mod actions;
 pub mod buf;
 pub mod error;
+pub mod group;
 pub mod msg;
 pub mod oxm;
 

@@ -225,6 +225,7 @@ pub enum Message<'a> {
     PacketOut(PacketOut<'a>),
     FlowMod(Box<FlowMod>),
     PortMod(PortMod),
+    GroupMod(crate::group::GroupMod),
     Multipart {
         flags: u16,
         req: MultipartRequest,
@@ -326,6 +327,7 @@ pub fn decode(msg: &[u8]) -> Result<Message<'_>, OfError> {
                 flow_removed: [v[4], v[5]],
             })
         }
+        OFPT_GROUP_MOD => Message::GroupMod(crate::group::decode_group_mod(&mut r)?),
         OFPT_ROLE_REQUEST => {
             fixed(&r, 16, "role request")?;
             let role = r.u32("role")?;
@@ -421,7 +423,6 @@ pub fn decode(msg: &[u8]) -> Result<Message<'_>, OfError> {
             Message::Multipart { flags, req }
         }
         t @ (OFPT_EXPERIMENTER
-        | OFPT_GROUP_MOD
         | OFPT_TABLE_MOD
         | OFPT_METER_MOD
         | OFPT_QUEUE_GET_CONFIG_REQUEST) => {

@@ -26,6 +26,14 @@ pub trait RxQueue: Send {
         let packets = self.recv(batch);
         Received::of(&batch[first..], packets)
     }
+
+    /// The recirculation id the packets of the last `recv` start with: 0
+    /// (a fresh lookup) for every queue of a port; OpenFlow PACKET_OUT's
+    /// queue sets it to run the packet-out's own actions (the frozen
+    /// translation of that id).
+    fn recirc_id(&self) -> u32 {
+        0
+    }
 }
 
 /// What a [`RxQueue::recv_counted`] added to a batch.

@@ -193,6 +193,12 @@ pub fn run(mut args: Args) -> Result<()> {
 
     let bridge = Arc::new(Bridge::new());
     bridge.set_groups(groups);
+    // --fail-mode standalone without a controller starts with NORMAL
+    // (before --flows, which may replace it).
+    let rules: Vec<_> = crate::ofchan::initial_rules(&args.openflow)
+        .into_iter()
+        .chain(rules)
+        .collect();
     bridge
         .replace_rules(rules)
         .map_err(|e| anyhow::anyhow!("--flows: {e}"))?;

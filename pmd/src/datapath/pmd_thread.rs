@@ -826,10 +826,14 @@ impl<P: Packet> Pmd<P> {
                 self.io.stats.rx_bursts.add(1);
                 let meta = PacketMeta {
                     in_port: port,
+                    recirc_id: self.rxqs[i].rxq.recirc_id(),
                     ..PacketMeta::default()
                 };
                 self.burst_tsc = last;
-                if self.io.ct.in_use() || !self.process_burst_simple(&mut batch, meta, rx) {
+                if self.io.ct.in_use()
+                    || meta.recirc_id != 0
+                    || !self.process_burst_simple(&mut batch, meta, rx)
+                {
                     self.process_burst(&mut batch, meta, 0);
                 }
                 self.drain_recirculations();

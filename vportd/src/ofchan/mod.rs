@@ -38,8 +38,10 @@ pub enum FailMode {
     /// With no controller connected the tables stay as they are.
     #[default]
     Secure,
-    /// OVS falls back to NORMAL forwarding with no controller connected
-    /// (not supported yet: behaves as secure, and says so at start-up).
+    /// With no controller configured, table 0 starts with
+    /// `priority=0,actions=NORMAL`; with controllers configured and none
+    /// connected for three inactivity-probe intervals, every packet is
+    /// switched by NORMAL (fail-open) until one connects.
     Standalone,
 }
 
@@ -59,10 +61,17 @@ pub struct OfArgs {
     pub datapath_id: Option<String>,
 
     /// What happens with no controller connected: `secure` keeps the
-    /// tables as they are; `standalone` (OVS: NORMAL forwarding) is not
-    /// supported yet and behaves as `secure`.
+    /// tables as they are; `standalone` falls back to NORMAL forwarding
+    /// (as OVS: see docs/operating.md).
     #[arg(long, value_enum, default_value_t = FailMode::Secure)]
     pub fail_mode: FailMode,
+
+    /// Seconds a connection may be idle before vportd sends an echo
+    /// request; with no answer within as long again it is closed (OVS's
+    /// Controller inactivity_probe). Fail-open starts after three of
+    /// these with no controller connected.
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    pub inactivity_probe: u32,
 
     /// Packet-ins per second per controller (token bucket).
     #[arg(long, value_name = "N", default_value_t = 1000)]
@@ -153,6 +162,13 @@ pub struct Registry {
     /// FLOW_REMOVED, with the flags it carried.
     pub flow_flags: Mutex<HashMap<(u8, u16, ofproto::Match), u16>>,
     pub datapath_id: AtomicU64,
+    /// `--inactivity-probe` in milliseconds.
+    pub probe_ms: AtomicU64,
+    /// The frozen translations of recent packet-outs' action lists: held
+    /// for a while (also after the connection that sent them closed, as
+    /// `ovs-ofctl packet-out` does at once) so that their ids live until
+    /// the PMD has looked the packets up (the translation then holds them).
+    pub packet_outs: Mutex<std::collections::VecDeque<(Instant, Arc<ofproto::recirc::RecircNode>)>>,
     /// PACKET_OUT's way into the datapath.
     pub injector: inject::Injector,
 }
@@ -313,13 +329,12 @@ pub fn check_args(args: &OfArgs) -> Result<Vec<Target>> {
 /// `--controller`.
 pub fn start(switch: &Arc<Switch>, args: &OfArgs) -> Result<Option<OfHandle>> {
     let targets = check_args(args)?;
-    if args.fail_mode == FailMode::Standalone {
-        log::warn!(
-            "--fail-mode standalone: not supported yet (no fail-open NORMAL flows); \
-             behaving as secure: with no controller the tables stay as they are"
-        );
-    }
     if targets.is_empty() {
+        // No controller to fail over from (a restart without targets
+        // leaves fail-open too).
+        if switch.bridge.set_fail_open(false) {
+            log::info!("OpenFlow: leaving fail-open mode (no controller configured)");
+        }
         return Ok(None);
     }
     let registry = switch.controllers.clone();
@@ -402,6 +417,18 @@ pub fn start(switch: &Arc<Switch>, args: &OfArgs) -> Result<Option<OfHandle>> {
         let ctx = ctx.clone();
         threads.push(spawn("of-ports".into(), move || session::port_watch(ctx))?);
     }
+    let probe = probe_interval(args);
+    if args.fail_mode == FailMode::Standalone {
+        let ctx = ctx.clone();
+        threads.push(spawn("of-fail-open".into(), move || {
+            fail_open_watch(ctx, probe * 3)
+        })?);
+    } else if switch.bridge.set_fail_open(false) {
+        log::info!("OpenFlow: leaving fail-open mode (--fail-mode secure)");
+    }
+    registry
+        .probe_ms
+        .store(probe.as_millis() as u64, Ordering::Relaxed);
     Ok(Some(OfHandle {
         switch: switch.clone(),
         stop,
@@ -453,6 +480,61 @@ fn accept_loop(
                 std::thread::sleep(POLL);
             }
         }
+    }
+}
+
+/// `--inactivity-probe` (at least 1 s).
+pub fn probe_interval(args: &OfArgs) -> Duration {
+    Duration::from_secs(u64::from(args.inactivity_probe.max(1)))
+}
+
+/// The rules a bridge starts with besides `--flows`: OVS's
+/// `connmgr_flushed`: in standalone mode with no controller configured,
+/// `priority=0,actions=NORMAL` in table 0 (an ordinary, visible rule).
+pub fn initial_rules(args: &OfArgs) -> Vec<ofproto::Rule> {
+    if args.fail_mode != FailMode::Standalone || !args.controllers.is_empty() {
+        return Vec::new();
+    }
+    vec![ofproto::Rule {
+        priority: 0,
+        instructions: ofproto::Instructions {
+            apply: vec![ofproto::OfAction::Output(ofproto::OutputPort::Normal)],
+            ..Default::default()
+        },
+        ..Default::default()
+    }]
+}
+
+/// True when some connection finished its HELLO exchange.
+fn any_connected(reg: &Registry) -> bool {
+    reg.conns
+        .lock()
+        .iter()
+        .any(|c| c.status.lock().version != 0)
+}
+
+/// OVS `fail_open_run` / `fail_open_maybe_recover`: once no controller has
+/// been connected for `delay` (three probe intervals, counted from the
+/// start or the last disconnection), the bridge switches every packet by
+/// NORMAL; as soon as a controller completes its handshake it goes back to
+/// the tables, which fail-open never changed.
+fn fail_open_watch(ctx: Ctx, delay: Duration) {
+    let bridge = &ctx.switch.bridge;
+    let mut last_connected = Instant::now();
+    while !ctx.stop.load(Ordering::Relaxed) {
+        if any_connected(&ctx.registry) {
+            last_connected = Instant::now();
+            if bridge.set_fail_open(false) {
+                log::info!("OpenFlow: a controller connected: leaving fail-open mode");
+            }
+        } else if last_connected.elapsed() >= delay && bridge.set_fail_open(true) {
+            log::warn!(
+                "OpenFlow: no controller connected for {} s: entering fail-open mode \
+                 (NORMAL switching; the tables are kept)",
+                delay.as_secs()
+            );
+        }
+        std::thread::sleep(POLL);
     }
 }
 

@@ -44,6 +44,11 @@ struct Session<'a> {
     pending: Vec<ofproto::Rule>,
 }
 
+/// At most this many of them (a flood of packet-outs mostly shares ids).
+const MAX_PACKET_OUTS_HELD: usize = 4096;
+/// How long a packet-out keeps its recirculation id alive.
+const PACKET_OUT_HOLD: Duration = Duration::from_secs(2);
+
 /// Serves one connection until it closes or the daemon stops; returns the
 /// error that ended it, if any.
 pub fn run(ctx: &Ctx, target: &str, mut stream: Stream) -> Option<String> {
@@ -82,9 +87,28 @@ fn serve(
     s.send(stream, &msg::hello(OFP13_VERSION, 0, VERSION_BITMAP))?;
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
     let mut chunk = vec![0u8; 1 << 16];
+    let mut probe = Probe::new(Duration::from_millis(
+        ctx.registry.probe_ms.load(Ordering::Relaxed).max(1000),
+    ));
     loop {
         if ctx.stop.load(Ordering::Relaxed) {
             return Ok(());
+        }
+        match probe.check(Instant::now()) {
+            ProbeAction::None => {}
+            ProbeAction::Echo if s.version != 0 => {
+                s.send(stream, &msg::echo_request(s.version, 0))?
+            }
+            ProbeAction::Echo => {}
+            ProbeAction::Close => {
+                let e = format!(
+                    "no message for {} s (inactivity probe): closing",
+                    probe.interval.as_secs() * 2
+                );
+                note_error(conn, &e);
+                s.flush(stream)?;
+                return Err(e);
+            }
         }
         if s.version != 0 {
             while let Ok(m) = rx.try_recv() {
@@ -96,7 +120,10 @@ fn serve(
                 s.flush(stream)?;
                 return Ok(());
             }
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Ok(n) => {
+                probe.heard(Instant::now());
+                buf.extend_from_slice(&chunk[..n])
+            }
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 // The controller paused: what it sent so far takes effect.
                 s.flush(stream)?;
@@ -136,6 +163,48 @@ fn serve(
         buf.drain(..at);
         if s.pending.len() >= MAX_PENDING {
             s.flush(stream)?;
+        }
+    }
+}
+
+/// OVS rconn's inactivity probe: after `interval` without a message an
+/// echo request goes out; after as long again the connection is closed.
+struct Probe {
+    interval: Duration,
+    last_heard: Instant,
+    echo_sent: bool,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum ProbeAction {
+    None,
+    Echo,
+    Close,
+}
+
+impl Probe {
+    fn new(interval: Duration) -> Probe {
+        Probe {
+            interval,
+            last_heard: Instant::now(),
+            echo_sent: false,
+        }
+    }
+
+    fn heard(&mut self, now: Instant) {
+        self.last_heard = now;
+        self.echo_sent = false;
+    }
+
+    fn check(&mut self, now: Instant) -> ProbeAction {
+        let idle = now.saturating_duration_since(self.last_heard);
+        if idle >= self.interval * 2 {
+            ProbeAction::Close
+        } else if idle >= self.interval && !self.echo_sent {
+            self.echo_sent = true;
+            ProbeAction::Echo
+        } else {
+            ProbeAction::None
         }
     }
 }
@@ -336,6 +405,10 @@ impl Session<'_> {
                 self.writable()?;
                 self.port_mod(&pm)?;
             }
+            Message::GroupMod(gm) => {
+                self.writable()?;
+                self.group_mod(gm)?;
+            }
             Message::PacketOut(po) => {
                 self.writable()?;
                 self.packet_out(&po)?;
@@ -472,14 +545,7 @@ impl Session<'_> {
                     cookie: cookie_filter(fm.cookie, fm.cookie_mask),
                     out_port: out_port_filter(fm.out_port)?,
                 };
-                let doomed: Vec<_> = bridge
-                    .tables()
-                    .iter()
-                    .filter(|e| filter_selects(&filter, &e.rule, strict))
-                    .cloned()
-                    .collect();
-                bridge.delete_rules(&filter, strict);
-                for e in doomed {
+                for e in bridge.take_rules(&filter, strict) {
                     flow_removed(reg, &e, msg::OFPRR_DELETE);
                 }
             }
@@ -497,12 +563,6 @@ impl Session<'_> {
         if po.actions.is_empty() {
             return Ok(());
         }
-        if po.actions != [ofproto::OfAction::Output(OutputPort::Table)] {
-            return Err(of(
-                ErrCode::BAC_BAD_TYPE,
-                "packet-out actions other than output:TABLE are not supported yet",
-            ));
-        }
         let Some(port) = openflow::oxm::port_from_of13(po.in_port).filter(|p| *p < 0xff00) else {
             return Err(of(
                 ErrCode::BAD_PORT,
@@ -518,11 +578,60 @@ impl Session<'_> {
                 "packet shorter than an Ethernet header",
             ));
         }
+        // output:TABLE alone: the pipeline from table 0. Anything else: a
+        // frozen translation of the actions (see inject.rs).
+        let recirc_id = if po.actions == [ofproto::OfAction::Output(OutputPort::Table)] {
+            0
+        } else {
+            if po
+                .actions
+                .contains(&ofproto::OfAction::Output(OutputPort::Table))
+            {
+                return Err(of(
+                    ErrCode::BAC_BAD_TYPE,
+                    "output:TABLE with other packet-out actions is not supported yet",
+                ));
+            }
+            let now = Instant::now();
+            let mut held = self.ctx.registry.packet_outs.lock();
+            while held.front().is_some_and(|(t, _)| {
+                now.duration_since(*t) > PACKET_OUT_HOLD || held.len() >= MAX_PACKET_OUTS_HELD
+            }) {
+                held.pop_front();
+            }
+            let node = self.ctx.switch.bridge.freeze_actions(&po.actions);
+            let id = node.id();
+            held.push_back((now, node));
+            id
+        };
         self.ctx
             .registry
             .injector
-            .inject(&self.ctx.switch, port, po.data)
+            .inject(&self.ctx.switch, port, recirc_id, po.data)
             .map_err(|e| of(ErrCode::BAD_PORT, e))
+    }
+
+    /// GROUP_MOD: `add-group`, `mod-group`, `del-groups` as vportctl's
+    /// (deleting a group deletes the rules that use it).
+    fn group_mod(&self, gm: openflow::group::GroupMod) -> Result<(), Fail> {
+        use ofproto::group::GroupError;
+        use openflow::group::GroupMod;
+        let bridge = &self.ctx.switch.bridge;
+        let res = match gm {
+            GroupMod::Add(g) => bridge.add_groups(vec![g]),
+            GroupMod::Modify(g) => bridge.modify_groups(vec![g]),
+            GroupMod::Delete(id) => {
+                bridge.delete_groups(id);
+                Ok(())
+            }
+        };
+        res.map_err(|e| {
+            let code = match e {
+                GroupError::Exists(_) => ErrCode::GMFC_GROUP_EXISTS,
+                GroupError::Unknown(_) => ErrCode::GMFC_UNKNOWN_GROUP,
+            };
+            of(code, e.to_string())
+        })
     }
 
     fn port_mod(&self, pm: &msg::PortMod) -> Result<(), Fail> {
@@ -726,25 +835,39 @@ impl Session<'_> {
                     self.reply(stream, &m)?;
                 }
             }
-            MultipartRequest::GroupDesc | MultipartRequest::Group { .. } => {
-                if !sw.bridge.tables().groups().is_empty() {
-                    return Err(of(
-                        ErrCode::BAD_MULTIPART,
-                        "group statistics and descriptions are not supported yet",
-                    ));
+            MultipartRequest::GroupDesc => {
+                let tables = sw.bridge.tables();
+                let mut r = msg::MultipartReply::new(v, xid, msg::OFPMP_GROUP_DESC);
+                for e in tables.groups().iter() {
+                    r.push(&openflow::group::group_desc(&e.group)?);
                 }
-                let ty = if matches!(req, MultipartRequest::GroupDesc) {
-                    msg::OFPMP_GROUP_DESC
-                } else {
-                    msg::OFPMP_GROUP
-                };
-                for m in msg::MultipartReply::new(v, xid, ty).finish() {
+                for m in r.finish() {
                     self.reply(stream, &m)?;
                 }
             }
-            MultipartRequest::GroupFeatures
-            | MultipartRequest::MeterFeatures
-            | MultipartRequest::Other(_) => {
+            MultipartRequest::Group { group_id } => {
+                let tables = sw.bridge.tables();
+                let now = Instant::now();
+                let mut r = msg::MultipartReply::new(v, xid, msg::OFPMP_GROUP);
+                for e in tables.groups().iter() {
+                    let id = e.group.group_id;
+                    if group_id == openflow::group::OFPG_ALL || group_id == id {
+                        let refs = ofproto::group::ref_count(tables.iter().map(|e| &e.rule), id);
+                        r.push(&openflow::group::group_stats(e, refs, now));
+                    }
+                }
+                for m in r.finish() {
+                    self.reply(stream, &m)?;
+                }
+            }
+            MultipartRequest::GroupFeatures => {
+                let mut r = msg::MultipartReply::new(v, xid, msg::OFPMP_GROUP_FEATURES);
+                r.push(&openflow::group::group_features());
+                for m in r.finish() {
+                    self.reply(stream, &m)?;
+                }
+            }
+            MultipartRequest::MeterFeatures | MultipartRequest::Other(_) => {
                 return Err(of(
                     ErrCode::BAD_MULTIPART,
                     "multipart type not supported yet",
@@ -963,5 +1086,25 @@ pub fn packet_in(
                 data: &up.data[..n],
             },
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inactivity_probe_echoes_then_closes() {
+        let t0 = Instant::now();
+        let mut p = Probe::new(Duration::from_secs(5));
+        p.heard(t0);
+        assert_eq!(p.check(t0 + Duration::from_secs(4)), ProbeAction::None);
+        assert_eq!(p.check(t0 + Duration::from_secs(5)), ProbeAction::Echo);
+        assert_eq!(p.check(t0 + Duration::from_secs(6)), ProbeAction::None);
+        assert_eq!(p.check(t0 + Duration::from_secs(10)), ProbeAction::Close);
+        // Anything heard (the echo reply) starts over.
+        p.heard(t0 + Duration::from_secs(7));
+        assert_eq!(p.check(t0 + Duration::from_secs(11)), ProbeAction::None);
+        assert_eq!(p.check(t0 + Duration::from_secs(12)), ProbeAction::Echo);
     }
 }

@@ -77,9 +77,10 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-## bench-kernels: criterion benchmarks of extract, EMC and dpcls.
+## bench-kernels: criterion benchmarks of extract, EMC and dpcls, and of the executor.
 bench-kernels:
 	$(CARGO) bench -p vportd-benches
+	$(CARGO) bench -p pmd --bench execute
 
 ## bench: vportd vs Open vSwitch 3.1 (OVS-DPDK) vs dpdk-testpmd on the peer
 ## harness's traffic and flow tables (../shared/peer), in one invocation:

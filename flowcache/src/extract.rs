@@ -101,6 +101,76 @@ impl Default for Offsets {
     }
 }
 
+impl Offsets {
+    /// A header offset, or `None` for [`NO_OFFSET`].
+    #[inline(always)]
+    pub fn at(o: u16) -> Option<usize> {
+        (o != NO_OFFSET).then_some(o as usize)
+    }
+
+    /// The MPLS label stack (or LLC/SNAP header), if any.
+    #[inline(always)]
+    pub fn l2_5_at(&self) -> Option<usize> {
+        Self::at(self.l2_5)
+    }
+
+    /// The L3 header, if any.
+    #[inline(always)]
+    pub fn l3_at(&self) -> Option<usize> {
+        Self::at(self.l3)
+    }
+
+    /// The L4 header, if any.
+    #[inline(always)]
+    pub fn l4_at(&self) -> Option<usize> {
+        Self::at(self.l4)
+    }
+
+    /// Moves a present offset by `delta` bytes.
+    #[inline(always)]
+    pub fn adjust(o: &mut u16, delta: i16) {
+        if *o != NO_OFFSET {
+            *o = o.wrapping_add_signed(delta);
+        }
+    }
+
+    /// Moves every present offset by `delta` bytes (OVS
+    /// `dp_packet_resize_l2`: headers added or removed in front).
+    #[inline(always)]
+    pub fn shift(&mut self, delta: i16) {
+        Self::adjust(&mut self.l2_5, delta);
+        Self::adjust(&mut self.l3, delta);
+        Self::adjust(&mut self.l4, delta);
+    }
+
+    /// The L4 header offset and the L4 size of `frame` (OVS
+    /// `dp_packet_l4_size`: up to the end of the IP payload, L2 padding
+    /// excluded).
+    #[inline]
+    pub fn l4_span(&self, frame: &[u8]) -> Option<(usize, usize)> {
+        let l4 = self.l4_at()?;
+        let len = frame.len();
+        let mut end = len;
+        if let Some(l3) = self.l3_at() {
+            if l3 < len {
+                let ip = &frame[l3..];
+                match ip[0] >> 4 {
+                    4 if ip.len() >= ipv4::TOTAL_LEN + 2 => {
+                        let tot = ipv4::Packet::new_unchecked(ip).total_len();
+                        end = end.min(l3 + usize::from(tot));
+                    }
+                    6 if ip.len() >= ipv6::PAYLOAD_LEN + 2 => {
+                        let plen = ipv6::Packet::new_unchecked(ip).payload_len();
+                        end = end.min(l3 + ipv6::Packet::<&[u8]>::HEADER_LEN + usize::from(plen));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Some((l4, end.saturating_sub(l4)))
+    }
+}
+
 /// Datapath metadata that is not in the frame.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PacketMeta {

@@ -12,31 +12,7 @@ use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
-/// Classic pcap (either byte order, us or ns timestamps) -> frames.
-fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
-    let d = std::fs::read(path).unwrap_or_default();
-    if d.len() < 24 {
-        return Vec::new();
-    }
-    let le = matches!(d[..4], [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1]);
-    let u32_at = |o: usize| {
-        let b: [u8; 4] = d[o..o + 4].try_into().unwrap();
-        if le {
-            u32::from_le_bytes(b)
-        } else {
-            u32::from_be_bytes(b)
-        }
-    };
-    let mut out = Vec::new();
-    let mut off = 24;
-    while off + 16 <= d.len() {
-        let incl = u32_at(off + 8) as usize;
-        off += 16;
-        out.push(d[off..off + incl].to_vec());
-        off += incl;
-    }
-    out
-}
+use testkit::pcap::read_frames as read_pcap;
 
 fn corpus_root() -> Option<PathBuf> {
     let p = match std::env::var_os("VPORTD_CONFORMANCE_DIR") {
@@ -44,22 +20,6 @@ fn corpus_root() -> Option<PathBuf> {
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/cases"),
     };
     p.is_dir().then_some(p)
-}
-
-/// Every directory under `root` that has an `expected/trace.txt`.
-fn case_dirs(root: &Path, out: &mut Vec<PathBuf>) {
-    if root.join("expected/trace.txt").is_file() {
-        out.push(root.to_path_buf());
-        return;
-    }
-    let Ok(rd) = std::fs::read_dir(root) else {
-        return;
-    };
-    let mut v: Vec<_> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    v.sort();
-    for p in v.into_iter().filter(|p| p.is_dir()) {
-        case_dirs(&p, out);
-    }
 }
 
 struct TracedPacket {
@@ -295,7 +255,7 @@ fn conformance_corpus_flows_match_ovs() {
         return;
     };
     let mut cases = Vec::new();
-    case_dirs(&root, &mut cases);
+    cases.extend(testkit::cases::find(&root, "expected/trace.txt"));
     assert!(!cases.is_empty(), "no cases under {}", root.display());
     let mut n_packets = 0;
     let mut n_compared = 0;

@@ -10,6 +10,7 @@ pub mod classifier;
 pub mod fields;
 pub mod group;
 pub mod mac_learning;
+pub mod ofp_port;
 pub mod parse;
 pub mod recirc;
 pub mod rule;

@@ -444,15 +444,11 @@ impl Learn {
 /// The ports a learned `output` may go to (OVS `learn_execute`): a real
 /// port, IN_PORT, FLOOD, TABLE, LOCAL or ALL.
 fn learn_output_port(p: u16) -> Option<OutputPort> {
-    Some(match p as u32 {
-        p if p < 0xff00 => OutputPort::Port(p),
-        0xfff8 => OutputPort::InPort,
-        0xfff9 => OutputPort::Table,
-        0xfffb => OutputPort::Flood,
-        0xfffc => OutputPort::All,
-        0xfffe => OutputPort::Local,
-        _ => return None,
-    })
+    let p = u32::from(p);
+    if p < crate::ofp_port::OFPP_MAX {
+        return Some(OutputPort::Port(p));
+    }
+    OutputPort::reserved(p).filter(|o| !matches!(o, OutputPort::Normal | OutputPort::Controller))
 }
 
 impl OfAction {

@@ -31,37 +31,7 @@ const CORPUS: &str = "/work/shared/conformance/cases/public";
 
 // ---------------------------------------------------------------- pcap
 
-fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
-    let Ok(data) = std::fs::read(path) else {
-        return vec![];
-    };
-    if data.len() < 24 {
-        return vec![];
-    }
-    let magic = u32::from_le_bytes(data[0..4].try_into().unwrap());
-    let le = match magic {
-        0xa1b2_c3d4 | 0xa1b2_3c4d => true,
-        0xd4c3_b2a1 | 0x4d3c_b2a1 => false,
-        _ => panic!("{}: not a pcap", path.display()),
-    };
-    let rd = |b: &[u8]| {
-        let a: [u8; 4] = b.try_into().unwrap();
-        if le {
-            u32::from_le_bytes(a)
-        } else {
-            u32::from_be_bytes(a)
-        }
-    };
-    let mut out = vec![];
-    let mut p = 24;
-    while p + 16 <= data.len() {
-        let incl = rd(&data[p + 8..p + 12]) as usize;
-        p += 16;
-        out.push(data[p..p + incl].to_vec());
-        p += incl;
-    }
-    out
-}
+use testkit::pcap::read_frames as read_pcap;
 
 // ---------------------------------------------------------------- trace.txt
 
@@ -73,11 +43,7 @@ struct TracePacket {
     dp_actions: String,
 }
 
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2)
-        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
-        .collect()
-}
+use testkit::hex::decode as unhex;
 
 fn read_trace(path: &Path) -> Vec<TracePacket> {
     let text = std::fs::read_to_string(path).unwrap();
@@ -586,16 +552,7 @@ struct Totals {
 }
 
 fn case_dirs() -> Vec<PathBuf> {
-    let Ok(rd) = std::fs::read_dir(CORPUS) else {
-        return vec![];
-    };
-    let mut v: Vec<PathBuf> = rd
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    v.sort();
-    v
+    testkit::cases::subdirs(Path::new(CORPUS))
 }
 
 /// A case's tables as its packets leave them: what `learn` actions learn

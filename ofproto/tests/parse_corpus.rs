@@ -65,14 +65,8 @@ fn installed(rules: Vec<Rule>) -> Vec<Rule> {
 }
 
 fn case_dirs() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = match std::fs::read_dir(CASES) {
-        Ok(rd) => rd
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.join("flows.txt").exists())
-            .collect(),
-        Err(_) => Vec::new(),
-    };
-    v.sort();
+    let mut v = testkit::cases::subdirs(Path::new(CASES));
+    v.retain(|p| p.join("flows.txt").exists());
     v
 }
 

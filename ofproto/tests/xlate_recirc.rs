@@ -29,12 +29,7 @@ const MPLS_TO_2: &str =
 const MPLS_TO_3: &str =
     "0000000000020000000000018847000641404500001c00010000401166cd0a0000010a00000304d200350008e6d3";
 
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
+use testkit::hex::decode as unhex;
 
 fn key_of(frame: &[u8], recirc_id: u32) -> FlowKey {
     let meta = PacketMeta {

@@ -10,7 +10,7 @@ use crate::oxm::{self, nxm_id, oxm_id, port_from_of13, port_to_of13, OxmId};
 use ofproto::rule::{
     BundleAlgorithm, HashFields, Instructions, MultipathAlgorithm, OfAction, OutputPort,
 };
-use ofproto::{FieldId, SubField};
+use ofproto::{ofp_port, FieldId, SubField};
 
 /// Nicira's experimenter id.
 pub const NX_VENDOR_ID: u32 = 0x0000_2320;
@@ -51,45 +51,37 @@ const NXAST_BUNDLE: u16 = 12;
 const NXAST_BUNDLE_LOAD: u16 = 13;
 const NXAST_CHECK_PKT_LARGER: u16 = 49;
 
-/// OpenFlow 1.1+ reserved ports.
-pub const OFPP13_IN_PORT: u32 = 0xffff_fff8;
-pub const OFPP13_TABLE: u32 = 0xffff_fff9;
-pub const OFPP13_NORMAL: u32 = 0xffff_fffa;
-pub const OFPP13_FLOOD: u32 = 0xffff_fffb;
-pub const OFPP13_ALL: u32 = 0xffff_fffc;
-pub const OFPP13_CONTROLLER: u32 = 0xffff_fffd;
-pub const OFPP13_LOCAL: u32 = 0xffff_fffe;
-pub const OFPP13_ANY: u32 = 0xffff_ffff;
+/// OpenFlow 1.1+ reserved ports: the OpenFlow 1.0 numbers with the upper
+/// 16 bits set.
+pub const OFPP13_IN_PORT: u32 = 0xffff_0000 | ofp_port::OFPP_IN_PORT;
+pub const OFPP13_TABLE: u32 = 0xffff_0000 | ofp_port::OFPP_TABLE;
+pub const OFPP13_NORMAL: u32 = 0xffff_0000 | ofp_port::OFPP_NORMAL;
+pub const OFPP13_FLOOD: u32 = 0xffff_0000 | ofp_port::OFPP_FLOOD;
+pub const OFPP13_ALL: u32 = 0xffff_0000 | ofp_port::OFPP_ALL;
+pub const OFPP13_CONTROLLER: u32 = 0xffff_0000 | ofp_port::OFPP_CONTROLLER;
+pub const OFPP13_LOCAL: u32 = 0xffff_0000 | ofp_port::OFPP_LOCAL;
+pub const OFPP13_ANY: u32 = 0xffff_0000 | ofp_port::OFPP_NONE;
 
 /// Nesting depth of `clone` accepted.
 const MAX_NESTING: u32 = 16;
 
-/// Output port (32-bit) → [`OutputPort`].
+/// Output port (32-bit) → [`OutputPort`]: a real port, or a reserved one
+/// (its OpenFlow 1.0 number with the upper 16 bits set).
 pub fn output_port(p: u32) -> Option<OutputPort> {
-    Some(match p {
-        OFPP13_IN_PORT => OutputPort::InPort,
-        OFPP13_TABLE => OutputPort::Table,
-        OFPP13_NORMAL => OutputPort::Normal,
-        OFPP13_FLOOD => OutputPort::Flood,
-        OFPP13_ALL => OutputPort::All,
-        OFPP13_CONTROLLER => OutputPort::Controller,
-        OFPP13_LOCAL => OutputPort::Local,
-        n if n < 0xff00 => OutputPort::Port(n),
-        _ => return None,
-    })
+    if p < ofp_port::OFPP_MAX {
+        return Some(OutputPort::Port(p));
+    }
+    match p >> 16 {
+        0xffff => OutputPort::reserved(p & 0xffff),
+        _ => None,
+    }
 }
 
 /// [`OutputPort`] → 32-bit port.
 pub fn output_port_number(p: &OutputPort) -> u32 {
     match p {
         OutputPort::Port(n) => *n,
-        OutputPort::InPort => OFPP13_IN_PORT,
-        OutputPort::Table => OFPP13_TABLE,
-        OutputPort::Normal => OFPP13_NORMAL,
-        OutputPort::Flood => OFPP13_FLOOD,
-        OutputPort::All => OFPP13_ALL,
-        OutputPort::Controller => OFPP13_CONTROLLER,
-        OutputPort::Local => OFPP13_LOCAL,
+        reserved => 0xffff_0000 | reserved.ofp10_number(),
     }
 }
 

@@ -5,12 +5,7 @@ use proptest::prelude::*;
 
 const FLOW_MOD: &str = "040e00a800000006000000000000000000000000000000000000000000008000ffffffffffffffffffffffff000000000001003b80000a0208008000140106ffff55084f4e46000002000280004d10000000000000000500000000000000ff0001070800";
 
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
+use testkit::hex::decode as unhex;
 
 fn with_len(mut b: Vec<u8>) -> Vec<u8> {
     if b.len() >= 4 {

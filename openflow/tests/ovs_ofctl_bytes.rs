@@ -28,12 +28,7 @@ const CASES: &[(&str, &str)] = &[
     ),
 ];
 
-fn unhex(s: &str) -> Vec<u8> {
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
+use testkit::hex::decode as unhex;
 
 #[test]
 fn ovs_ofctl_flow_mods_decode_like_the_text_parser() {

@@ -341,8 +341,9 @@ fn pcap_forward(pool: &Mempool, frames: &[Vec<u8>], pcap_out: &std::path::Path) 
         out.nanosecond, out.snaplen, out.linktype
     );
     assert_eq!(out.linktype, 1);
-    assert_eq!(out.frames.len(), frames.len());
-    for (index, (got, want)) in out.frames.iter().zip(frames).enumerate() {
+    let out = out.frame_data();
+    assert_eq!(out.len(), frames.len());
+    for (index, (got, want)) in out.iter().zip(frames).enumerate() {
         assert_eq!(got, want, "frame {index} differs");
     }
 }
@@ -398,7 +399,7 @@ fn hotplug(pool: &Mempool, scratch: &ScratchDir) {
     assert_eq!(txq.send(&mut batch), frames.len());
     drop((rxq, txq));
     drop(pcap);
-    assert_eq!(read_pcap(&output).frames, frames);
+    assert_eq!(read_pcap(&output).frame_data(), frames);
 
     // Frames larger than an mbuf: net_pcap reads them into a chain, which
     // cannot be linearised and is dropped; the others come through.

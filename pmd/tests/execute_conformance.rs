@@ -40,36 +40,7 @@ fn corpus() -> Option<PathBuf> {
 // ---------------------------------------------------------------------------
 // pcap.
 
-fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
-    let Ok(b) = std::fs::read(path) else {
-        return Vec::new();
-    };
-    if b.len() < 24 {
-        return Vec::new();
-    }
-    let magic = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-    let le = match magic {
-        0xa1b2_c3d4 | 0xa1b2_3c4d => true,
-        0xd4c3_b2a1 | 0x4d3c_b2a1 => false,
-        m => panic!("{}: bad pcap magic {m:x}", path.display()),
-    };
-    let rd = |o: usize| {
-        let w = [b[o], b[o + 1], b[o + 2], b[o + 3]];
-        if le {
-            u32::from_le_bytes(w)
-        } else {
-            u32::from_be_bytes(w)
-        }
-    };
-    let mut out = Vec::new();
-    let mut p = 24;
-    while p + 16 <= b.len() {
-        let caplen = rd(p + 8) as usize;
-        out.push(b[p + 16..p + 16 + caplen].to_vec());
-        p += 16 + caplen;
-    }
-    out
-}
+use testkit::pcap::read_frames as read_pcap;
 
 // ---------------------------------------------------------------------------
 // trace.txt.

@@ -4,6 +4,7 @@
 
 use crate::args::{self, Args, MbufMemoryArg, PortSpec};
 use crate::ports::Ports;
+use crate::switch::Switch;
 use anyhow::{Context, Result};
 use ofproto::Bridge;
 use parking_lot::Mutex;
@@ -12,21 +13,6 @@ use pmd::dpdk::{self, Eal, Mbuf, MbufMemory, Mempool, MBUF_DEFAULT_BUF_SIZE};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Everything the control plane can reach.
-pub struct Switch {
-    pub bridge: Arc<Bridge>,
-    /// `None` once shut down.
-    pub datapath: Mutex<Option<Datapath<Mbuf>>>,
-    pub ports: Mutex<Ports>,
-    pub pool: Arc<Mempool>,
-    pub started: Instant,
-    pub stop: Arc<AtomicBool>,
-    /// OpenFlow controller connections (`--controller`).
-    pub controllers: Arc<crate::ofchan::Registry>,
-    /// The OpenFlow channel; its run-time targets come from OVSDB.
-    pub openflow: Mutex<crate::ofchan::Channel>,
-}
 
 /// Flows of `--fwd`: the built-in rule.
 const FWD_RULE: &str = "in_port=1 actions=output:2";

@@ -9,6 +9,7 @@ mod daemon;
 mod ofchan;
 mod ovsdb;
 mod ports;
+mod switch;
 mod tunnel;
 mod vhost;
 

@@ -205,7 +205,7 @@ impl RouteArg {
 /// Sends the ARP requests translation queued (called from the main loop).
 /// A request whose port is gone, or that the port's queue refuses, is
 /// logged and forgotten: the next packet to the next hop asks again.
-pub fn send_arp_requests(switch: &crate::daemon::Switch) {
+pub fn send_arp_requests(switch: &crate::switch::Switch) {
     let reqs = switch.bridge.tunnels().take_arp_requests();
     if reqs.is_empty() {
         return;

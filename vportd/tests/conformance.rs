@@ -94,9 +94,7 @@ fn run_case(case: &Path) -> Result<(), String> {
     Ok(())
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+use testkit::hex::encode as hex;
 
 #[test]
 fn ovs_conformance_public_cases() {

@@ -16,7 +16,7 @@
 
 mod common;
 
-use common::netns::{self, link_exists, wait_until, Daemon, Netns};
+use common::netns::{self, link_exists, wait_until, Daemon, Host};
 use common::{Prefix, TempDir};
 use std::process::Stdio;
 
@@ -34,40 +34,8 @@ table=1,priority=10,ip,in_port=2,ct_state=+trk+rel,actions=output:1
 table=1,priority=1,actions=drop
 ";
 
-struct Host {
-    ns: Netns,
-    addr: String,
-}
-
+/// What this test does with a host beyond pinging: TCP with `nc`.
 impl Host {
-    fn new(ns: String, dev: &str, addr: &str) -> Host {
-        let ns = Netns::new(ns);
-        let _ = ns.exec(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
-        let _ = ns.exec(&["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"]);
-        ns.take(dev);
-        let _ = ns.exec(&[
-            "sysctl",
-            "-qw",
-            &format!("net.ipv6.conf.{dev}.disable_ipv6=1"),
-        ]);
-        ns.must(&["ip", "link", "set", "lo", "up"]);
-        ns.must(&["ip", "addr", "add", &format!("{addr}/24"), "dev", dev]);
-        ns.must(&["ip", "link", "set", dev, "up"]);
-        Host {
-            ns,
-            addr: addr.to_string(),
-        }
-    }
-
-    fn ping(&self, addr: &str, tries: u32) -> bool {
-        (0..tries).any(|_| {
-            self.ns
-                .exec(&["ping", "-c", "1", "-W", "1", addr])
-                .status
-                .success()
-        })
-    }
-
     /// `nc -l PORT` for at most `secs` seconds; its stdout is the data.
     fn listen(&self, port: u16, secs: u32) -> std::process::Child {
         // Its stdin stays open (a sleep): nc must not end its side of the

@@ -17,7 +17,7 @@
 
 mod common;
 
-use common::netns::{self, link_exists, wait_until, Daemon, Netns};
+use common::netns::{self, link_exists, wait_until, Daemon, Host};
 use common::{Prefix, TempDir};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -29,51 +29,6 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 fn skip_reason() -> Option<String> {
     netns::skip_reason(&[("ping", Some(&["-V"][..]))])
-}
-
-/// One host: a namespace with an address on one tap interface.
-struct Host {
-    ns: Netns,
-    dev: String,
-    addr: String,
-    mac: String,
-}
-
-impl Host {
-    /// Moves `dev` into a new namespace `ns` and gives it `addr`/24.
-    fn new(ns: String, dev: &str, addr: &str) -> Host {
-        let ns = Netns::new(ns);
-        // IPv6 off: the only frames a host sends are the test's ARP and
-        // ICMP, so what the switch learns is what the test caused.
-        let _ = ns.exec(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
-        let _ = ns.exec(&["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"]);
-        ns.take(dev);
-        let _ = ns.exec(&[
-            "sysctl",
-            "-qw",
-            &format!("net.ipv6.conf.{dev}.disable_ipv6=1"),
-        ]);
-        ns.must(&["ip", "link", "set", "lo", "up"]);
-        ns.must(&["ip", "addr", "add", &format!("{addr}/24"), "dev", dev]);
-        ns.must(&["ip", "link", "set", dev, "up"]);
-        let mac = ns.mac(dev);
-        Host {
-            ns,
-            dev: dev.to_string(),
-            addr: addr.to_string(),
-            mac,
-        }
-    }
-
-    /// One `ping -c 1 -W 1` to `addr`, up to `tries` times.
-    fn ping(&self, addr: &str, tries: u32) -> bool {
-        (0..tries).any(|_| {
-            self.ns
-                .exec(&["ping", "-c", "1", "-W", "1", addr])
-                .status
-                .success()
-        })
-    }
 }
 
 /// A vportd on `n` net_tap ports (extra `--port` options per port in

@@ -15,15 +15,15 @@ header_view! {
     /// Protocol address length.
     protocol_len, set_protocol_len: u8 @ 5;
     /// Operation.
-    operation, set_operation: u16 @ 6;
+    operation, set_operation, OPERATION: u16 @ 6;
     /// Sender hardware address.
-    sender_hw_addr, set_sender_hw_addr: mac @ 8;
+    sender_hw_addr, set_sender_hw_addr, SENDER_HW_ADDR: mac @ 8;
     /// Sender protocol address.
-    sender_proto_addr, set_sender_proto_addr: ip4 @ 14;
+    sender_proto_addr, set_sender_proto_addr, SENDER_PROTO_ADDR: ip4 @ 14;
     /// Target hardware address.
-    target_hw_addr, set_target_hw_addr: mac @ 18;
+    target_hw_addr, set_target_hw_addr, TARGET_HW_ADDR: mac @ 18;
     /// Target protocol address.
-    target_proto_addr, set_target_proto_addr: ip4 @ 24;
+    target_proto_addr, set_target_proto_addr, TARGET_PROTO_ADDR: ip4 @ 24;
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {

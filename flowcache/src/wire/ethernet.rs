@@ -11,7 +11,7 @@ header_view! {
     src_addr, set_src_addr: mac @ 6;
     /// Ethertype, or the length of an 802.3 frame when below
     /// [`ETH_TYPE_MIN`](crate::key::ETH_TYPE_MIN).
-    ethertype, set_ethertype: u16 @ 12;
+    ethertype, set_ethertype, ETHERTYPE: u16 @ 12;
 }
 
 impl<T: AsRef<[u8]>> Frame<T> {

@@ -19,7 +19,7 @@ header_view! {
     /// Message code.
     msg_code, set_msg_code: u8 @ 1;
     /// Checksum.
-    checksum, set_checksum: u16 @ 2;
+    checksum, set_checksum, CHECKSUM: u16 @ 2;
     /// The 4 data bytes (ND: R/S/O flags and reserved bits).
     data, set_data: u32 @ 4;
 }
@@ -32,7 +32,7 @@ header_view! {
     /// Message code.
     msg_code, set_msg_code: u8 @ 1;
     /// Target address.
-    target_addr, set_target_addr: ip6 @ 8;
+    target_addr, set_target_addr, ND_TARGET_ADDR: ip6 @ 8;
 }
 
 header_view! {
@@ -40,11 +40,11 @@ header_view! {
     /// option); other option types share the type/length bytes.
     pub struct NdOption, HEADER_LEN = 8;
     /// Option type.
-    opt_type, set_opt_type: u8 @ 0;
+    opt_type, set_opt_type, ND_OPT_TYPE: u8 @ 0;
     /// Length in units of 8 bytes (0 is invalid).
-    len_units, set_len_units: u8 @ 1;
+    len_units, set_len_units, ND_OPT_LEN_UNITS: u8 @ 1;
     /// Link-layer address (for SLL/TLL options of length 1).
-    link_layer_addr, set_link_layer_addr: mac @ 2;
+    link_layer_addr, set_link_layer_addr, ND_OPT_LINK_LAYER_ADDR: mac @ 2;
 }
 
 impl<T: AsRef<[u8]>> NdOption<T> {

@@ -15,23 +15,23 @@ header_view! {
     /// Version (high nibble) and IHL (low nibble).
     version_ihl, set_version_ihl: u8 @ 0;
     /// The whole TOS byte (DSCP and ECN).
-    tos, set_tos: u8 @ 1;
+    tos, set_tos, TOS: u8 @ 1;
     /// Total length of header and payload.
-    total_len, set_total_len: u16 @ 2;
+    total_len, set_total_len, TOTAL_LEN: u16 @ 2;
     /// Identification.
     ident, set_ident: u16 @ 4;
     /// Flags (top 3 bits) and fragment offset.
     flags_frag_off, set_flags_frag_off: u16 @ 6;
     /// Time to live.
-    ttl, set_ttl: u8 @ 8;
+    ttl, set_ttl, TTL: u8 @ 8;
     /// Protocol of the payload.
-    protocol, set_protocol: u8 @ 9;
+    protocol, set_protocol, PROTOCOL: u8 @ 9;
     /// Header checksum.
-    checksum, set_checksum: u16 @ 10;
+    checksum, set_checksum, CHECKSUM: u16 @ 10;
     /// Source address.
-    src_addr, set_src_addr: ip4 @ 12;
+    src_addr, set_src_addr, SRC_ADDR: ip4 @ 12;
     /// Destination address.
-    dst_addr, set_dst_addr: ip4 @ 16;
+    dst_addr, set_dst_addr, DST_ADDR: ip4 @ 16;
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {

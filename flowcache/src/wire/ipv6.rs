@@ -23,17 +23,17 @@ header_view! {
     /// The fixed 40-byte IPv6 header.
     pub struct Packet, HEADER_LEN = 40;
     /// Version, traffic class and flow label as one word.
-    version_tc_flow, set_version_tc_flow: u32 @ 0;
+    version_tc_flow, set_version_tc_flow, VERSION_TC_FLOW: u32 @ 0;
     /// Payload length (everything after the fixed header).
-    payload_len, set_payload_len: u16 @ 4;
+    payload_len, set_payload_len, PAYLOAD_LEN: u16 @ 4;
     /// Next header.
-    next_header, set_next_header: u8 @ 6;
+    next_header, set_next_header, NEXT_HEADER: u8 @ 6;
     /// Hop limit.
-    hop_limit, set_hop_limit: u8 @ 7;
+    hop_limit, set_hop_limit, HOP_LIMIT: u8 @ 7;
     /// Source address.
-    src_addr, set_src_addr: ip6 @ 8;
+    src_addr, set_src_addr, SRC_ADDR: ip6 @ 8;
     /// Destination address.
-    dst_addr, set_dst_addr: ip6 @ 24;
+    dst_addr, set_dst_addr, DST_ADDR: ip6 @ 24;
 }
 
 impl<T: AsRef<[u8]>> Packet<T> {
@@ -79,6 +79,19 @@ impl<T: AsRef<[u8]>> ExtHeader<T> {
     pub fn ah_len(&self) -> usize {
         (usize::from(self.len_field()) + 2) * 4
     }
+}
+
+header_view! {
+    /// The start of a routing header (RFC 8200 4.4).
+    pub struct Routing, HEADER_LEN = 4;
+    /// Next header.
+    next_header, set_next_header: u8 @ 0;
+    /// Length in 8-byte units, not counting the first 8 bytes.
+    len_field, set_len_field: u8 @ 1;
+    /// Routing type.
+    routing_type, set_routing_type: u8 @ 2;
+    /// Segments left.
+    segments_left, set_segments_left: u8 @ 3;
 }
 
 header_view! {

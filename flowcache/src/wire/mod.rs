@@ -12,6 +12,12 @@
 //! order; addresses are returned as byte arrays in network order (the
 //! [`FlowKey`](crate::key::FlowKey) representation).
 //!
+//! A field may also name its offset as a module constant
+//! (`checksum, set_checksum, CHECKSUM: u16 @ 10;` gives `ipv4::CHECKSUM`):
+//! for code that updates a field in place from the frame's raw bytes (the
+//! executor's incremental checksums), so that the layout is still written
+//! only here.
+//!
 //! One module per protocol: [`ethernet`], [`vlan`], [`llc`], [`mpls`],
 //! [`arp`], [`ipv4`], [`ipv6`], [`tcp`], [`udp`], [`sctp`], [`icmp`],
 //! [`icmpv6`].
@@ -36,16 +42,21 @@ pub struct Truncated;
 
 /// Defines a header view type with `new_unchecked`, `new_checked`,
 /// `check_len`, `into_inner`, `as_bytes`, and one getter/setter pair per
-/// fixed-offset field.
+/// fixed-offset field (and its offset as a constant when one is named).
 macro_rules! header_view {
     (
         $(#[$smeta:meta])*
         pub struct $name:ident, HEADER_LEN = $len:expr;
         $(
             $(#[$fmeta:meta])*
-            $get:ident, $set:ident: $kind:ident @ $off:expr;
+            $get:ident, $set:ident $(, $konst:ident)?: $kind:ident @ $off:expr;
         )*
     ) => {
+        $($(
+            #[doc = concat!("Offset of [`", stringify!($name), "::", stringify!($get), "`] in the header.")]
+            pub const $konst: usize = $off;
+        )?)*
+
         $(#[$smeta])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
         pub struct $name<T: AsRef<[u8]>> {

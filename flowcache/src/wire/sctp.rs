@@ -13,5 +13,5 @@ header_view! {
     verification_tag, set_verification_tag: u32 @ 4;
     /// CRC32c checksum (stored little-endian on the wire; this is the raw
     /// big-endian reading of the 4 bytes).
-    checksum, set_checksum: u32 @ 8;
+    checksum, set_checksum, CHECKSUM: u32 @ 8;
 }

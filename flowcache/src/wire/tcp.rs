@@ -6,19 +6,19 @@ header_view! {
     /// The fixed 20 bytes of a TCP header.
     pub struct Packet, HEADER_LEN = 20;
     /// Source port.
-    src_port, set_src_port: u16 @ 0;
+    src_port, set_src_port, SRC_PORT: u16 @ 0;
     /// Destination port.
-    dst_port, set_dst_port: u16 @ 2;
+    dst_port, set_dst_port, DST_PORT: u16 @ 2;
     /// Sequence number.
     seq_number, set_seq_number: u32 @ 4;
     /// Acknowledgement number.
     ack_number, set_ack_number: u32 @ 8;
     /// Data offset (top nibble), reserved bits, NS and the 8 flag bits.
-    offset_flags, set_offset_flags: u16 @ 12;
+    offset_flags, set_offset_flags, OFFSET_FLAGS: u16 @ 12;
     /// Window.
     window, set_window: u16 @ 14;
     /// Checksum.
-    checksum, set_checksum: u16 @ 16;
+    checksum, set_checksum, CHECKSUM: u16 @ 16;
     /// Urgent pointer.
     urgent, set_urgent: u16 @ 18;
 }

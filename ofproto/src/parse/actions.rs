@@ -10,9 +10,10 @@ use super::fields::{self, Def, Req};
 use super::lexer::{Kv, KvIter};
 use super::values::{
     parse_field_value, parse_ipv4, parse_mac, parse_port_number, parse_u16, parse_u32, parse_u64,
-    parse_u8, parse_uint, port_to_output, OFPP_MAX,
+    parse_u8, parse_uint, port_to_output,
 };
 use crate::fields::{FieldId, Prereq, SubField};
+use crate::ofp_port::OFPP_MAX;
 use crate::rule::{Instructions, OfAction, OutputPort, TableId, MAX_TABLE};
 pub(crate) mod ct;
 mod learn;

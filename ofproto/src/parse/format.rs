@@ -111,13 +111,8 @@ pub(crate) fn format_action(a: &OfAction, proto: Option<u8>) -> String {
     match a {
         OfAction::Output(p) => match p {
             OutputPort::Port(n) => format!("output:{n}"),
-            OutputPort::InPort => "IN_PORT".into(),
-            OutputPort::All => "ALL".into(),
-            OutputPort::Flood => "FLOOD".into(),
-            OutputPort::Normal => "NORMAL".into(),
             OutputPort::Controller => "CONTROLLER:65535".into(),
-            OutputPort::Local => "LOCAL".into(),
-            OutputPort::Table => "TABLE".into(),
+            reserved => reserved_port_name(reserved),
         },
         OfAction::OutputReg(sf) => format!("output:{}", format_subfield(sf, proto)),
         OfAction::SetField { field, value, mask } => {
@@ -368,15 +363,9 @@ fn format_learn(l: &Learn) -> String {
 
 /// A port as OVS `ofputil_format_port` names it inside `output(port=...)`.
 fn reserved_port_name(p: &OutputPort) -> String {
-    match p {
-        OutputPort::Port(n) => n.to_string(),
-        OutputPort::InPort => "IN_PORT".into(),
-        OutputPort::All => "ALL".into(),
-        OutputPort::Flood => "FLOOD".into(),
-        OutputPort::Normal => "NORMAL".into(),
-        OutputPort::Controller => "CONTROLLER".into(),
-        OutputPort::Local => "LOCAL".into(),
-        OutputPort::Table => "TABLE".into(),
+    match p.reserved_name() {
+        Some(name) => name.into(),
+        None => p.ofp10_number().to_string(),
     }
 }
 

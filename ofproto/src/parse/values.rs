@@ -3,6 +3,7 @@
 
 use super::fields::{Def, Fmt};
 use crate::fields::FieldId;
+use crate::ofp_port::{OFPP_MAX, PORT_NAMES};
 use crate::rule::OutputPort;
 use std::net::Ipv6Addr;
 
@@ -152,29 +153,6 @@ pub(crate) fn parse_mac_masked(s: &str) -> Result<(u128, u128), String> {
     }
 }
 
-/// OpenFlow 1.0 reserved port numbers.
-pub(crate) const OFPP_MAX: u32 = 0xff00;
-pub(crate) const OFPP_IN_PORT: u32 = 0xfff8;
-pub(crate) const OFPP_TABLE: u32 = 0xfff9;
-pub(crate) const OFPP_NORMAL: u32 = 0xfffa;
-pub(crate) const OFPP_FLOOD: u32 = 0xfffb;
-pub(crate) const OFPP_ALL: u32 = 0xfffc;
-pub(crate) const OFPP_CONTROLLER: u32 = 0xfffd;
-pub(crate) const OFPP_LOCAL: u32 = 0xfffe;
-pub(crate) const OFPP_NONE: u32 = 0xffff;
-
-const PORT_NAMES: [(&str, u32); 9] = [
-    ("IN_PORT", OFPP_IN_PORT),
-    ("TABLE", OFPP_TABLE),
-    ("NORMAL", OFPP_NORMAL),
-    ("FLOOD", OFPP_FLOOD),
-    ("ALL", OFPP_ALL),
-    ("CONTROLLER", OFPP_CONTROLLER),
-    ("LOCAL", OFPP_LOCAL),
-    ("ANY", OFPP_NONE),
-    ("NONE", OFPP_NONE),
-];
-
 /// A port number (decimal, below 0xff00) or a reserved port name
 /// (case-insensitive), as an OpenFlow 1.0 16-bit number.
 pub(crate) fn parse_port_number(s: &str) -> Result<u32, String> {
@@ -196,17 +174,10 @@ pub(crate) fn parse_port_number(s: &str) -> Result<u32, String> {
 
 /// Port as an output destination.
 pub(crate) fn port_to_output(p: u32) -> Option<OutputPort> {
-    Some(match p {
-        OFPP_IN_PORT => OutputPort::InPort,
-        OFPP_TABLE => OutputPort::Table,
-        OFPP_NORMAL => OutputPort::Normal,
-        OFPP_FLOOD => OutputPort::Flood,
-        OFPP_ALL => OutputPort::All,
-        OFPP_CONTROLLER => OutputPort::Controller,
-        OFPP_LOCAL => OutputPort::Local,
-        n if n < OFPP_MAX => OutputPort::Port(n),
-        _ => return None,
-    })
+    if p < OFPP_MAX {
+        return Some(OutputPort::Port(p));
+    }
+    OutputPort::reserved(p)
 }
 
 /// OVS `ofputil_format_port` for a 16-bit port.

@@ -37,6 +37,7 @@ mod multipath;
 pub mod normal;
 
 use crate::fields::{FieldId, Prereq, SubField};
+use crate::ofp_port::{OFPP_IN_PORT, OFPP_NONE};
 use crate::parse::{format_instructions, format_match};
 use crate::recirc::{FrozenState, FrozenStep, RecircNode, RecircRegistry};
 use crate::rule::{Instructions, Learn, Match, OfAction, OutputPort, Rule, TableId};
@@ -1421,31 +1422,15 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// OpenFlow 1.0 numbers of the reserved ports, as `output:NXM_NX_REG0[]`
-/// may hold them.
-pub const OFPP_IN_PORT: u32 = 0xfff8;
-pub const OFPP_TABLE: u32 = 0xfff9;
-pub const OFPP_NORMAL: u32 = 0xfffa;
-pub const OFPP_FLOOD: u32 = 0xfffb;
-pub const OFPP_ALL: u32 = 0xfffc;
-pub const OFPP_CONTROLLER: u32 = 0xfffd;
-pub const OFPP_LOCAL: u32 = 0xfffe;
-pub const OFPP_NONE: u32 = 0xffff;
-
+/// A port number read from a field (`output:NXM_NX_REG0[]`, `bundle`) as
+/// a destination: every 16-bit number but `OFPP_NONE`.
 fn port_from_u16(v: u128) -> Option<OutputPort> {
     if v > 0xffff {
         return None;
     }
     let v = v as u32;
-    Some(match v {
-        OFPP_IN_PORT => OutputPort::InPort,
-        OFPP_TABLE => OutputPort::Table,
-        OFPP_NORMAL => OutputPort::Normal,
-        OFPP_FLOOD => OutputPort::Flood,
-        OFPP_ALL => OutputPort::All,
-        OFPP_CONTROLLER => OutputPort::Controller,
-        OFPP_LOCAL => OutputPort::Local,
-        OFPP_NONE => return None,
-        p => OutputPort::Port(p),
-    })
+    if v == OFPP_NONE {
+        return None;
+    }
+    Some(OutputPort::reserved(v).unwrap_or(OutputPort::Port(v)))
 }

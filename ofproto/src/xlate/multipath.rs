@@ -6,8 +6,11 @@
 //! hashed fields are unwildcarded in the megaflow
 //! (`flow_mask_hash_fields`), so every packet of a flow takes the same way.
 
-use super::{port_from_u16, Ctx, OFPP_NONE};
+use super::{port_from_u16, Ctx};
 use crate::fields::SubField;
+use crate::ofp_port::{
+    OFPP_ALL, OFPP_CONTROLLER, OFPP_FLOOD, OFPP_IN_PORT, OFPP_NONE, OFPP_NORMAL, OFPP_TABLE,
+};
 use crate::rule::{BundleAlgorithm, HashFields, MultipathAlgorithm};
 use flowcache::key::*;
 
@@ -421,13 +424,8 @@ impl Ctx<'_> {
     /// enabled; a real port while it exists and is live.
     fn member_enabled(&self, port: u32) -> bool {
         match port {
-            super::OFPP_IN_PORT
-            | super::OFPP_TABLE
-            | super::OFPP_NORMAL
-            | super::OFPP_FLOOD
-            | super::OFPP_ALL
-            | OFPP_NONE => true,
-            super::OFPP_CONTROLLER => false,
+            OFPP_IN_PORT | OFPP_TABLE | OFPP_NORMAL | OFPP_FLOOD | OFPP_ALL | OFPP_NONE => true,
+            OFPP_CONTROLLER => false,
             p => self.ports.is_live(p),
         }
     }

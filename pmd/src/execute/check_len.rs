@@ -5,6 +5,7 @@
 
 use super::{Offsets, NO_OFFSET};
 use flowcache::key::{ETH_TYPE_IPV4, ETH_TYPE_IPV6};
+use flowcache::wire::{ipv4, ipv6};
 
 /// Bytes after the IPv4/IPv6 datagram (its total length, or payload
 /// length + 40) up to the end of the frame; 0 for anything else, for MPLS
@@ -17,13 +18,16 @@ pub(super) fn l2_pad_len(frame: &[u8], ofs: &Offsets) -> usize {
     let Some(ethertype) = frame.get(l3.wrapping_sub(2)..l3) else {
         return 0;
     };
+    let be16_at = |at: usize| {
+        frame
+            .get(at..at + 2)
+            .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+    };
     let ip_len = match u16::from_be_bytes([ethertype[0], ethertype[1]]) {
-        ETH_TYPE_IPV4 => frame
-            .get(l3 + 2..l3 + 4)
-            .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]]))),
-        ETH_TYPE_IPV6 => frame
-            .get(l3 + 4..l3 + 6)
-            .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])) + 40),
+        ETH_TYPE_IPV4 => be16_at(l3 + ipv4::TOTAL_LEN),
+        ETH_TYPE_IPV6 => {
+            be16_at(l3 + ipv6::PAYLOAD_LEN).map(|n| n + ipv6::Packet::<&[u8]>::HEADER_LEN)
+        }
         _ => None,
     };
     match ip_len {

@@ -563,48 +563,6 @@ fn apply_cutlen<P: Packet>(pkt: &mut P, st: &mut PktState) {
 }
 
 // ---------------------------------------------------------------------------
-// Header offsets.
-
-/// The offset `o`, or `None` for [`NO_OFFSET`].
-#[inline(always)]
-fn at(o: u16) -> Option<usize> {
-    (o != NO_OFFSET).then_some(o as usize)
-}
-
-/// Moves a present offset by `delta` bytes.
-#[inline(always)]
-fn adjust(o: &mut u16, delta: i16) {
-    if *o != NO_OFFSET {
-        *o = o.wrapping_add_signed(delta);
-    }
-}
-
-/// The L4 header offset and the L4 size (OVS `dp_packet_l4_size`: up to the
-/// end of the IP payload, L2 padding excluded).
-#[inline]
-fn l4_span(frame: &[u8], ofs: &Offsets) -> Option<(usize, usize)> {
-    let l4 = at(ofs.l4)?;
-    let len = frame.len();
-    let mut end = len;
-    if let Some(l3) = at(ofs.l3) {
-        if l3 < len {
-            match frame[l3] >> 4 {
-                4 if l3 + 4 <= len => {
-                    let tot = usize::from(u16::from_be_bytes([frame[l3 + 2], frame[l3 + 3]]));
-                    end = end.min(l3 + tot);
-                }
-                6 if l3 + 6 <= len => {
-                    let plen = usize::from(u16::from_be_bytes([frame[l3 + 4], frame[l3 + 5]]));
-                    end = end.min(l3 + 40 + plen);
-                }
-                _ => {}
-            }
-        }
-    }
-    Some((l4, end.saturating_sub(l4)))
-}
-
-// ---------------------------------------------------------------------------
 // dp_hash (OVS `OVS_HASH_ALG_L4`).
 
 #[inline(always)]

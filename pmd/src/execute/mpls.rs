@@ -2,12 +2,14 @@
 //! `set_ethertype`).
 
 use super::vlan::is_vlan_tpid;
-use super::{adjust, at, Offsets};
+use super::Offsets;
 use crate::packet::Packet;
 use flowcache::actions::Masked;
-use flowcache::key::{ETH_TYPE_MPLS, ETH_TYPE_MPLS_MCAST, MPLS_BOS_MASK};
+use flowcache::key::{ETH_TYPE_MPLS, ETH_TYPE_MPLS_MCAST};
+use flowcache::wire::{ethernet, mpls};
 
-const MPLS_HLEN: usize = flowcache::wire::mpls::Lse::<&[u8]>::HEADER_LEN;
+const MPLS_HLEN: usize = mpls::Lse::<&[u8]>::HEADER_LEN;
+const ETH_HLEN: usize = ethernet::Frame::<&[u8]>::HEADER_LEN;
 
 #[inline(always)]
 fn is_mpls_type(t: u16) -> bool {
@@ -24,8 +26,9 @@ fn be16(d: &[u8], off: usize) -> u16 {
 /// LLC/SNAP header, which is not MPLS).
 #[inline]
 fn top_label(d: &[u8], ofs: &Offsets) -> Option<usize> {
-    let l2_5 = at(ofs.l2_5)?;
-    (l2_5 >= 14 && l2_5 + MPLS_HLEN <= d.len() && is_mpls_type(be16(d, l2_5 - 2))).then_some(l2_5)
+    let l2_5 = ofs.l2_5_at()?;
+    (l2_5 >= ETH_HLEN && l2_5 + MPLS_HLEN <= d.len() && is_mpls_type(be16(d, l2_5 - 2)))
+        .then_some(l2_5)
 }
 
 /// Where the L2 headers end and an MPLS label would go on a non-MPLS packet
@@ -34,10 +37,10 @@ fn top_label(d: &[u8], ofs: &Offsets) -> Option<usize> {
 /// left `l3` unset.
 #[inline]
 fn l2_end(d: &[u8], ofs: &Offsets) -> usize {
-    if let Some(l3) = at(ofs.l3) {
+    if let Some(l3) = ofs.l3_at() {
         return l3;
     }
-    let mut pos = 12;
+    let mut pos = ethernet::ETHERTYPE;
     for _ in 0..2 {
         if pos + 6 <= d.len() && is_vlan_tpid(be16(d, pos)) {
             pos += 4;
@@ -52,10 +55,10 @@ fn l2_end(d: &[u8], ofs: &Offsets) -> usize {
 /// in front of `l2_5`.
 #[inline]
 fn set_ethertype(d: &mut [u8], l2_5: usize, eth_type: u16) {
-    let pos = if is_vlan_tpid(be16(d, 12)) {
+    let pos = if is_vlan_tpid(be16(d, ethernet::ETHERTYPE)) {
         l2_5 - 2
     } else {
-        12
+        ethernet::ETHERTYPE
     };
     d[pos..pos + 2].copy_from_slice(&eth_type.to_be_bytes());
 }
@@ -68,7 +71,7 @@ pub(super) fn push_mpls<P: Packet>(
     lse: u32,
     eth_type: u16,
 ) -> bool {
-    if !is_mpls_type(eth_type) || pkt.len() < 14 {
+    if !is_mpls_type(eth_type) || pkt.len() < ETH_HLEN {
         return true;
     }
     let d = pkt.data();
@@ -76,7 +79,7 @@ pub(super) fn push_mpls<P: Packet>(
         Some(p) => p,
         None => l2_end(d, ofs),
     };
-    if l2_5 < 14 || l2_5 > d.len() {
+    if l2_5 < ETH_HLEN || l2_5 > d.len() {
         return true;
     }
     if !pkt.push_front(MPLS_HLEN) {
@@ -86,10 +89,10 @@ pub(super) fn push_mpls<P: Packet>(
     // Ethertype first (in the old coordinates, i.e. shifted by the push).
     set_ethertype(&mut d[MPLS_HLEN..], l2_5, eth_type);
     d.copy_within(MPLS_HLEN..MPLS_HLEN + l2_5, 0);
-    d[l2_5..l2_5 + MPLS_HLEN].copy_from_slice(&lse.to_be_bytes());
+    mpls::Lse::new_unchecked(&mut d[l2_5..l2_5 + MPLS_HLEN]).set_value(lse);
     ofs.l2_5 = l2_5 as u16;
-    adjust(&mut ofs.l3, MPLS_HLEN as i16);
-    adjust(&mut ofs.l4, MPLS_HLEN as i16);
+    Offsets::adjust(&mut ofs.l3, MPLS_HLEN as i16);
+    Offsets::adjust(&mut ofs.l4, MPLS_HLEN as i16);
     true
 }
 
@@ -100,20 +103,21 @@ pub(super) fn pop_mpls<P: Packet>(pkt: &mut P, ofs: &mut Offsets, eth_type: u16)
     let Some(l2_5) = top_label(d, ofs) else {
         return;
     };
-    let lse = u32::from_be_bytes([d[l2_5], d[l2_5 + 1], d[l2_5 + 2], d[l2_5 + 3]]);
+    let lse = mpls::Lse::new_unchecked(&d[l2_5..l2_5 + MPLS_HLEN]);
+    let bos = lse.bos();
     set_ethertype(d, l2_5, eth_type);
     d.copy_within(0..l2_5, MPLS_HLEN);
     let pulled = pkt.pull_front(MPLS_HLEN);
     debug_assert!(pulled);
-    if lse & MPLS_BOS_MASK != 0 {
+    if bos {
         ofs.l2_5 = super::NO_OFFSET;
         if ofs.l3 == super::NO_OFFSET {
             // The payload starts after the popped label (moved below).
             ofs.l3 = (l2_5 + MPLS_HLEN) as u16;
         }
     }
-    adjust(&mut ofs.l3, -(MPLS_HLEN as i16));
-    adjust(&mut ofs.l4, -(MPLS_HLEN as i16));
+    Offsets::adjust(&mut ofs.l3, -(MPLS_HLEN as i16));
+    Offsets::adjust(&mut ofs.l4, -(MPLS_HLEN as i16));
 }
 
 /// Masked rewrite of the top label stack entry.
@@ -122,7 +126,6 @@ pub(super) fn set_mpls(d: &mut [u8], ofs: &Offsets, m: &Masked<u32>) {
     let Some(p) = top_label(d, ofs) else {
         return;
     };
-    let old = u32::from_be_bytes([d[p], d[p + 1], d[p + 2], d[p + 3]]);
-    let new = (old & !m.mask) | (m.value & m.mask);
-    d[p..p + MPLS_HLEN].copy_from_slice(&new.to_be_bytes());
+    let mut lse = mpls::Lse::new_unchecked(&mut d[p..p + MPLS_HLEN]);
+    lse.set_value((lse.value() & !m.mask) | (m.value & m.mask));
 }

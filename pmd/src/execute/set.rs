@@ -7,28 +7,30 @@
 //! not emit such rewrites anyway).
 
 use super::checksum::{put_raw16, raw16, recalc_csum16, recalc_csum48, update128, update32};
-use super::{at, l4_span, mpls, Offsets};
+use super::{mpls, Offsets};
 use flowcache::actions::{
     ArpFields, EthFields, IcmpFields, Ipv4Fields, Ipv6Fields, Masked, NdFields, PortFields,
     SetField,
 };
 use flowcache::key::{IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP};
 use flowcache::wire;
+use wire::{arp, icmp, icmpv6, ipv4, ipv6, sctp, tcp, udp};
 
 // Header lengths and codes from the wire views (flowcache::wire).
-const TCP_HEADER_LEN: usize = wire::tcp::Packet::<&[u8]>::HEADER_LEN;
-const UDP_HEADER_LEN: usize = wire::udp::Packet::<&[u8]>::HEADER_LEN;
-const SCTP_HEADER_LEN: usize = wire::sctp::Packet::<&[u8]>::HEADER_LEN;
-const ICMP_HEADER_LEN: usize = wire::icmp::Packet::<&[u8]>::HEADER_LEN;
+const TCP_HEADER_LEN: usize = tcp::Packet::<&[u8]>::HEADER_LEN;
+const UDP_HEADER_LEN: usize = udp::Packet::<&[u8]>::HEADER_LEN;
+const SCTP_HEADER_LEN: usize = sctp::Packet::<&[u8]>::HEADER_LEN;
+const ICMP_HEADER_LEN: usize = icmp::Packet::<&[u8]>::HEADER_LEN;
 /// Type, code and checksum: what an ICMPv6 rewrite needs (the 4 data
 /// bytes may be absent).
 const ICMP6_HEADER_LEN: usize = 4;
-const IPV4_HEADER_LEN: usize = wire::ipv4::Packet::<&[u8]>::HEADER_LEN;
-const IPV6_HEADER_LEN: usize = wire::ipv6::Packet::<&[u8]>::HEADER_LEN;
-const ARP_ETH_HEADER_LEN: usize = wire::arp::Packet::<&[u8]>::HEADER_LEN;
-const ND_MSG_LEN: usize = wire::icmpv6::NeighborMessage::<&[u8]>::HEADER_LEN;
-const ND_LLA_OPT_LEN: usize = wire::icmpv6::NdOption::<&[u8]>::HEADER_LEN;
-use wire::icmpv6::{ND_OPT_SOURCE_LINKADDR, ND_OPT_TARGET_LINKADDR};
+const IPV4_HEADER_LEN: usize = ipv4::Packet::<&[u8]>::HEADER_LEN;
+const IPV6_HEADER_LEN: usize = ipv6::Packet::<&[u8]>::HEADER_LEN;
+const IPV6_EXT_HEADER_LEN: usize = ipv6::ExtHeader::<&[u8]>::HEADER_LEN;
+const ARP_ETH_HEADER_LEN: usize = arp::Packet::<&[u8]>::HEADER_LEN;
+const ND_MSG_LEN: usize = icmpv6::NeighborMessage::<&[u8]>::HEADER_LEN;
+const ND_LLA_OPT_LEN: usize = icmpv6::NdOption::<&[u8]>::HEADER_LEN;
+use icmpv6::{ND_OPT_SOURCE_LINKADDR, ND_OPT_TARGET_LINKADDR};
 
 /// Applies one masked set action to `frame` (whose headers are at `ofs`).
 ///
@@ -124,7 +126,7 @@ fn set_eth(d: &mut [u8], m: &Masked<EthFields>) {
 
 #[inline(never)]
 fn set_ipv4(d: &mut [u8], ofs: &Offsets, m: &Masked<Ipv4Fields>) {
-    let Some(l3) = at(ofs.l3) else {
+    let Some(l3) = ofs.l3_at() else {
         return;
     };
     if l3 + IPV4_HEADER_LEN > d.len() {
@@ -132,43 +134,44 @@ fn set_ipv4(d: &mut [u8], ofs: &Offsets, m: &Masked<Ipv4Fields>) {
     }
     let (v, k) = (&m.value, &m.mask);
     if k.src != 0 {
-        let old = be32(d, l3 + 12);
+        let old = be32(d, l3 + ipv4::SRC_ADDR);
         let new = masked32(old, v.src, k.src);
         if new != old {
-            set_ipv4_addr(d, ofs, l3, l3 + 12, new);
+            set_ipv4_addr(d, ofs, l3, l3 + ipv4::SRC_ADDR, new);
         }
     }
     if k.dst != 0 {
-        let old = be32(d, l3 + 16);
+        let old = be32(d, l3 + ipv4::DST_ADDR);
         let new = masked32(old, v.dst, k.dst);
         if new != old {
-            set_ipv4_addr(d, ofs, l3, l3 + 16, new);
+            set_ipv4_addr(d, ofs, l3, l3 + ipv4::DST_ADDR, new);
         }
     }
+    // TOS is the second byte of its 16-bit word, TTL the first.
     if k.tos != 0 {
-        let old = d[l3 + 1];
+        let old = d[l3 + ipv4::TOS];
         let new = masked8(old, v.tos, k.tos);
         if new != old {
             let c = recalc_csum16(
-                raw16(d, l3 + 10),
+                raw16(d, l3 + ipv4::CHECKSUM),
                 u16::from_le_bytes([0, old]),
                 u16::from_le_bytes([0, new]),
             );
-            put_raw16(d, l3 + 10, c);
-            d[l3 + 1] = new;
+            put_raw16(d, l3 + ipv4::CHECKSUM, c);
+            d[l3 + ipv4::TOS] = new;
         }
     }
     if k.ttl != 0 {
-        let old = d[l3 + 8];
+        let old = d[l3 + ipv4::TTL];
         let new = masked8(old, v.ttl, k.ttl);
         if new != old {
             let c = recalc_csum16(
-                raw16(d, l3 + 10),
+                raw16(d, l3 + ipv4::CHECKSUM),
                 u16::from_le_bytes([old, 0]),
                 u16::from_le_bytes([new, 0]),
             );
-            put_raw16(d, l3 + 10, c);
-            d[l3 + 8] = new;
+            put_raw16(d, l3 + ipv4::CHECKSUM, c);
+            d[l3 + ipv4::TTL] = new;
         }
     }
 }
@@ -179,18 +182,21 @@ fn set_ipv4(d: &mut [u8], ofs: &Offsets, m: &Masked<Ipv4Fields>) {
 fn set_ipv4_addr(d: &mut [u8], ofs: &Offsets, l3: usize, addr_off: usize, new: u32) {
     let old_b: [u8; 4] = get(d, addr_off);
     let new_b = new.to_be_bytes();
-    let proto = d[l3 + 9];
-    if let Some((l4, l4_size)) = l4_span(d, ofs) {
+    let proto = d[l3 + ipv4::PROTOCOL];
+    if let Some((l4, l4_size)) = ofs.l4_span(d) {
         if proto == IPPROTO_TCP && l4_size >= TCP_HEADER_LEN {
-            update32(d, l4 + 16, old_b, new_b);
-        } else if proto == IPPROTO_UDP && l4_size >= UDP_HEADER_LEN && raw16(d, l4 + 6) != 0 {
-            update32(d, l4 + 6, old_b, new_b);
-            if raw16(d, l4 + 6) == 0 {
-                put_raw16(d, l4 + 6, 0xffff);
+            update32(d, l4 + tcp::CHECKSUM, old_b, new_b);
+        } else if proto == IPPROTO_UDP
+            && l4_size >= UDP_HEADER_LEN
+            && raw16(d, l4 + udp::CHECKSUM) != 0
+        {
+            update32(d, l4 + udp::CHECKSUM, old_b, new_b);
+            if raw16(d, l4 + udp::CHECKSUM) == 0 {
+                put_raw16(d, l4 + udp::CHECKSUM, 0xffff);
             }
         }
     }
-    update32(d, l3 + 10, old_b, new_b);
+    update32(d, l3 + ipv4::CHECKSUM, old_b, new_b);
     d[addr_off..addr_off + 4].copy_from_slice(&new_b);
 }
 
@@ -227,7 +233,7 @@ fn ipv6_walk(d: &[u8], l3: usize, l4: Option<usize>) -> Ipv6Walk {
     }
     let mut p = l3 + IPV6_HEADER_LEN;
     remaining -= IPV6_HEADER_LEN;
-    w.proto = d[l3 + 6];
+    w.proto = d[l3 + ipv6::NEXT_HEADER];
     loop {
         if !matches!(
             w.proto,
@@ -235,33 +241,27 @@ fn ipv6_walk(d: &[u8], l3: usize, l4: Option<usize>) -> Ipv6Walk {
         ) {
             return w;
         }
-        if remaining < 8 {
+        if remaining < IPV6_EXT_HEADER_LEN {
             return w;
         }
+        let ext = ipv6::ExtHeader::new_unchecked(&d[p..p + IPV6_EXT_HEADER_LEN]);
         let len = match w.proto {
-            IPPROTO_AH => {
-                w.proto = d[p];
-                (usize::from(d[p + 1]) + 2) * 4
-            }
+            IPPROTO_AH => ext.ah_len(),
             IPPROTO_FRAGMENT => {
-                let offlg = be16(d, p + 2);
-                w.recalc_csum = offlg & 0xfff8 == 0 && offlg & 0x0001 != 0;
-                w.proto = d[p];
-                8
+                let frag = ipv6::Fragment::new_unchecked(ext.as_bytes());
+                w.recalc_csum = frag.offset() == 0 && frag.more_fragments();
+                IPV6_EXT_HEADER_LEN
             }
             IPPROTO_ROUTING => {
-                if d[p + 3] > 0 {
+                if ipv6::Routing::new_unchecked(ext.as_bytes()).segments_left() > 0 {
                     w.rh_present = true;
                     return w;
                 }
-                w.proto = d[p];
-                (usize::from(d[p + 1]) + 1) * 8
+                ext.generic_len()
             }
-            _ => {
-                w.proto = d[p];
-                (usize::from(d[p + 1]) + 1) * 8
-            }
+            _ => ext.generic_len(),
         };
+        w.proto = ext.next_header();
         if remaining < len {
             return w;
         }
@@ -273,68 +273,71 @@ fn ipv6_walk(d: &[u8], l3: usize, l4: Option<usize>) -> Ipv6Walk {
 /// OVS `packet_update_csum128`: an address covered by the L4 pseudo-header
 /// (or, for ND, by the ICMPv6 body) changed.
 fn update_l4_csum128(d: &mut [u8], ofs: &Offsets, proto: u8, old: &[u8; 16], new: &[u8; 16]) {
-    let Some((l4, l4_size)) = l4_span(d, ofs) else {
+    let Some((l4, l4_size)) = ofs.l4_span(d) else {
         return;
     };
     if proto == IPPROTO_TCP && l4_size >= TCP_HEADER_LEN {
-        update128(d, l4 + 16, old, new);
+        update128(d, l4 + tcp::CHECKSUM, old, new);
     } else if proto == IPPROTO_UDP && l4_size >= UDP_HEADER_LEN {
-        if raw16(d, l4 + 6) != 0 {
-            update128(d, l4 + 6, old, new);
-            if raw16(d, l4 + 6) == 0 {
-                put_raw16(d, l4 + 6, 0xffff);
+        if raw16(d, l4 + udp::CHECKSUM) != 0 {
+            update128(d, l4 + udp::CHECKSUM, old, new);
+            if raw16(d, l4 + udp::CHECKSUM) == 0 {
+                put_raw16(d, l4 + udp::CHECKSUM, 0xffff);
             }
         }
     } else if proto == IPPROTO_ICMPV6 && l4_size >= ICMP6_HEADER_LEN {
-        update128(d, l4 + 2, old, new);
+        update128(d, l4 + icmpv6::CHECKSUM, old, new);
     }
 }
 
 #[inline(never)]
 fn set_ipv6(d: &mut [u8], ofs: &Offsets, m: &Masked<Ipv6Fields>) {
-    let Some(l3) = at(ofs.l3) else {
+    let Some(l3) = ofs.l3_at() else {
         return;
     };
     if l3 + IPV6_HEADER_LEN > d.len() {
         return;
     }
     let (v, k) = (&m.value, &m.mask);
-    let walk = ipv6_walk(d, l3, at(ofs.l4));
+    let walk = ipv6_walk(d, l3, ofs.l4_at());
 
-    let old_src: [u8; 16] = get(d, l3 + 8);
+    let src = l3 + ipv6::SRC_ADDR;
+    let old_src: [u8; 16] = get(d, src);
     let new_src = masked_bytes(&old_src, &v.src, &k.src);
     if new_src != old_src {
         if walk.recalc_csum {
             update_l4_csum128(d, ofs, walk.proto, &old_src, &new_src);
         }
-        d[l3 + 8..l3 + 24].copy_from_slice(&new_src);
+        d[src..src + 16].copy_from_slice(&new_src);
     }
-    let old_dst: [u8; 16] = get(d, l3 + 24);
+    let dst = l3 + ipv6::DST_ADDR;
+    let old_dst: [u8; 16] = get(d, dst);
     let new_dst = masked_bytes(&old_dst, &v.dst, &k.dst);
     if new_dst != old_dst {
         if walk.recalc_csum && !walk.rh_present {
             update_l4_csum128(d, ofs, walk.proto, &old_dst, &new_dst);
         }
-        d[l3 + 24..l3 + 40].copy_from_slice(&new_dst);
+        d[dst..dst + 16].copy_from_slice(&new_dst);
     }
 
-    let vtcfl = be32(d, l3);
-    let tc = masked8((vtcfl >> 20) as u8, v.tclass, k.tclass);
-    let fl = masked32(vtcfl & 0x000f_ffff, v.label, k.label) & 0x000f_ffff;
-    let vtcfl = (vtcfl & 0xf000_0000) | (u32::from(tc) << 20) | fl;
-    d[l3..l3 + 4].copy_from_slice(&vtcfl.to_be_bytes());
-    d[l3 + 7] = masked8(d[l3 + 7], v.hlimit, k.hlimit);
+    let mut ip = ipv6::Packet::new_unchecked(&mut d[l3..l3 + IPV6_HEADER_LEN]);
+    let vtcfl = ip.version_tc_flow();
+    let tc = masked8(ip.traffic_class(), v.tclass, k.tclass);
+    let fl = masked32(ip.flow_label(), v.label, k.label) & 0x000f_ffff;
+    ip.set_version_tc_flow((vtcfl & 0xf000_0000) | (u32::from(tc) << 20) | fl);
+    ip.set_hop_limit(masked8(ip.hop_limit(), v.hlimit, k.hlimit));
 }
 
 // ---------------------------------------------------------------------------
 // TCP, UDP, SCTP ports (OVS `packet_set_{tcp,udp,sctp}_port`).
 
-/// New port values, or `None` when nothing changes.
+/// The new source and destination ports (TCP, UDP and SCTP have them at
+/// the same offsets).
 #[inline]
 fn new_ports(d: &[u8], l4: usize, m: &Masked<PortFields>) -> (u16, u16) {
     (
-        masked16(be16(d, l4), m.value.src, m.mask.src),
-        masked16(be16(d, l4 + 2), m.value.dst, m.mask.dst),
+        masked16(be16(d, l4 + udp::SRC_PORT), m.value.src, m.mask.src),
+        masked16(be16(d, l4 + udp::DST_PORT), m.value.dst, m.mask.dst),
     )
 }
 
@@ -355,25 +358,26 @@ fn set_port(d: &mut [u8], port_off: usize, new: u16, csum_off: Option<usize>) {
 
 #[inline(never)]
 fn set_tcp(d: &mut [u8], ofs: &Offsets, m: &Masked<PortFields>) {
-    let Some((l4, l4_size)) = l4_span(d, ofs) else {
+    let Some((l4, l4_size)) = ofs.l4_span(d) else {
         return;
     };
     // OVS `dp_packet_get_tcp_payload`: a whole, sane TCP header.
     if l4_size < TCP_HEADER_LEN {
         return;
     }
-    let tcp_len = usize::from(d[l4 + 12] >> 4) * 4;
+    let tcp_len = tcp::Packet::new_unchecked(&d[l4..l4 + TCP_HEADER_LEN]).header_len();
     if tcp_len < TCP_HEADER_LEN || tcp_len > l4_size {
         return;
     }
     let (src, dst) = new_ports(d, l4, m);
-    set_port(d, l4, src, Some(l4 + 16));
-    set_port(d, l4 + 2, dst, Some(l4 + 16));
+    let csum = Some(l4 + tcp::CHECKSUM);
+    set_port(d, l4 + tcp::SRC_PORT, src, csum);
+    set_port(d, l4 + tcp::DST_PORT, dst, csum);
 }
 
 #[inline(never)]
 fn set_udp(d: &mut [u8], ofs: &Offsets, m: &Masked<PortFields>) {
-    let Some((l4, l4_size)) = l4_span(d, ofs) else {
+    let Some((l4, l4_size)) = ofs.l4_span(d) else {
         return;
     };
     if l4_size < UDP_HEADER_LEN {
@@ -381,23 +385,25 @@ fn set_udp(d: &mut [u8], ofs: &Offsets, m: &Masked<PortFields>) {
     }
     let (src, dst) = new_ports(d, l4, m);
     // A zero checksum means "none" and stays zero.
-    let csum = (raw16(d, l4 + 6) != 0).then_some(l4 + 6);
-    set_port(d, l4, src, csum);
-    set_port(d, l4 + 2, dst, csum);
-    if csum.is_some() && raw16(d, l4 + 6) == 0 {
-        put_raw16(d, l4 + 6, 0xffff);
+    let at_csum = l4 + udp::CHECKSUM;
+    let csum = (raw16(d, at_csum) != 0).then_some(at_csum);
+    set_port(d, l4 + udp::SRC_PORT, src, csum);
+    set_port(d, l4 + udp::DST_PORT, dst, csum);
+    if csum.is_some() && raw16(d, at_csum) == 0 {
+        put_raw16(d, at_csum, 0xffff);
     }
 }
 
 #[inline(never)]
 fn set_sctp(d: &mut [u8], ofs: &Offsets, m: &Masked<PortFields>) {
-    let Some((l4, l4_size)) = l4_span(d, ofs) else {
+    let Some((l4, l4_size)) = ofs.l4_span(d) else {
         return;
     };
     if l4_size < SCTP_HEADER_LEN {
         return;
     }
     let (src, dst) = new_ports(d, l4, m);
+    // Both ports as one 4-byte word.
     let old: [u8; 4] = get(d, l4);
     let mut new = [0u8; 4];
     new[..2].copy_from_slice(&src.to_be_bytes());
@@ -416,7 +422,7 @@ fn set_sctp(d: &mut [u8], ofs: &Offsets, m: &Masked<PortFields>) {
     ];
     let crc_delta = super::checksum::crc32c_prefix_delta(delta, l4_size).to_le_bytes();
     for i in 0..4 {
-        d[l4 + 8 + i] ^= crc_delta[i];
+        d[l4 + sctp::CHECKSUM + i] ^= crc_delta[i];
     }
     d[l4..l4 + 4].copy_from_slice(&new);
 }
@@ -426,21 +432,24 @@ fn set_sctp(d: &mut [u8], ofs: &Offsets, m: &Masked<PortFields>) {
 
 #[inline(never)]
 fn set_icmp(d: &mut [u8], ofs: &Offsets, m: &Masked<IcmpFields>) {
-    let Some((l4, l4_size)) = l4_span(d, ofs) else {
+    let Some((l4, l4_size)) = ofs.l4_span(d) else {
         return;
     };
     if l4_size < ICMP_HEADER_LEN {
         return;
     }
-    let ty = masked8(d[l4], m.value.icmp_type, m.mask.icmp_type);
-    let code = masked8(d[l4 + 1], m.value.icmp_code, m.mask.icmp_code);
-    let orig = raw16(d, l4);
+    // ICMPv6 has type, code and checksum where ICMP has them.
+    let (at_type, at_code) = (l4 + icmp::MSG_TYPE, l4 + icmp::MSG_CODE);
+    let ty = masked8(d[at_type], m.value.icmp_type, m.mask.icmp_type);
+    let code = masked8(d[at_code], m.value.icmp_code, m.mask.icmp_code);
+    // Type and code are one 16-bit word of the checksum.
+    let orig = raw16(d, at_type);
     let new = u16::from_le_bytes([ty, code]);
     if orig != new {
-        d[l4] = ty;
-        d[l4 + 1] = code;
-        let c = recalc_csum16(raw16(d, l4 + 2), orig, new);
-        put_raw16(d, l4 + 2, c);
+        d[at_type] = ty;
+        d[at_code] = code;
+        let c = recalc_csum16(raw16(d, l4 + icmp::CHECKSUM), orig, new);
+        put_raw16(d, l4 + icmp::CHECKSUM, c);
     }
 }
 
@@ -449,23 +458,21 @@ fn set_icmp(d: &mut [u8], ofs: &Offsets, m: &Masked<IcmpFields>) {
 
 #[inline(never)]
 fn set_arp(d: &mut [u8], ofs: &Offsets, m: &Masked<ArpFields>) {
-    let Some(l3) = at(ofs.l3) else {
+    let Some(l3) = ofs.l3_at() else {
         return;
     };
     if l3 + ARP_ETH_HEADER_LEN > d.len() {
         return;
     }
     let (v, k) = (&m.value, &m.mask);
-    let op = masked16(be16(d, l3 + 6), v.op, k.op);
-    d[l3 + 6..l3 + 8].copy_from_slice(&op.to_be_bytes());
-    let sha = masked_bytes(&d[l3 + 8..l3 + 14], &v.sha, &k.sha);
-    d[l3 + 8..l3 + 14].copy_from_slice(&sha);
-    let spa = masked32(be32(d, l3 + 14), v.spa, k.spa);
-    d[l3 + 14..l3 + 18].copy_from_slice(&spa.to_be_bytes());
-    let tha = masked_bytes(&d[l3 + 18..l3 + 24], &v.tha, &k.tha);
-    d[l3 + 18..l3 + 24].copy_from_slice(&tha);
-    let tpa = masked32(be32(d, l3 + 24), v.tpa, k.tpa);
-    d[l3 + 24..l3 + 28].copy_from_slice(&tpa.to_be_bytes());
+    let mut a = arp::Packet::new_unchecked(&mut d[l3..l3 + ARP_ETH_HEADER_LEN]);
+    a.set_operation(masked16(a.operation(), v.op, k.op));
+    a.set_sender_hw_addr(masked_bytes(&a.sender_hw_addr(), &v.sha, &k.sha));
+    let spa = masked32(u32::from_be_bytes(a.sender_proto_addr()), v.spa, k.spa);
+    a.set_sender_proto_addr(spa.to_be_bytes());
+    a.set_target_hw_addr(masked_bytes(&a.target_hw_addr(), &v.tha, &k.tha));
+    let tpa = masked32(u32::from_be_bytes(a.target_proto_addr()), v.tpa, k.tpa);
+    a.set_target_proto_addr(tpa.to_be_bytes());
 }
 
 // ---------------------------------------------------------------------------
@@ -479,8 +486,9 @@ fn find_lla_opt(d: &[u8], l4: usize, l4_size: usize) -> Option<(usize, u8)> {
     let end = l4 + l4_size;
     let mut p = l4 + ND_MSG_LEN;
     let mut remain = l4_size as isize - ND_MSG_LEN as isize;
-    while remain >= ND_LLA_OPT_LEN as isize && p + ND_LLA_OPT_LEN <= end && d[p + 1] != 0 {
-        let (ty, len) = (d[p], d[p + 1]);
+    let len_at = |p: usize| d[p + icmpv6::ND_OPT_LEN_UNITS];
+    while remain >= ND_LLA_OPT_LEN as isize && p + ND_LLA_OPT_LEN <= end && len_at(p) != 0 {
+        let (ty, len) = (d[p + icmpv6::ND_OPT_TYPE], len_at(p));
         if len == 1 && (ty == ND_OPT_SOURCE_LINKADDR || ty == ND_OPT_TARGET_LINKADDR) {
             return Some((p, ty));
         }
@@ -488,37 +496,39 @@ fn find_lla_opt(d: &[u8], l4: usize, l4_size: usize) -> Option<(usize, u8)> {
         if p + 2 > end {
             return None;
         }
-        remain -= isize::from(d[p + 1]) * ND_LLA_OPT_LEN as isize;
+        remain -= isize::from(len_at(p)) * ND_LLA_OPT_LEN as isize;
     }
     None
 }
 
 #[inline(never)]
 fn set_nd(d: &mut [u8], ofs: &Offsets, m: &Masked<NdFields>) {
-    let Some((l4, l4_size)) = l4_span(d, ofs) else {
+    let Some((l4, l4_size)) = ofs.l4_span(d) else {
         return;
     };
     if l4_size < ND_MSG_LEN {
         return;
     }
     let (v, k) = (&m.value, &m.mask);
-    let old_target: [u8; 16] = get(d, l4 + 8);
+    let target = l4 + icmpv6::ND_TARGET_ADDR;
+    let old_target: [u8; 16] = get(d, target);
     let new_target = masked_bytes(&old_target, &v.target, &k.target);
     if new_target != old_target {
         update_l4_csum128(d, ofs, IPPROTO_ICMPV6, &old_target, &new_target);
-        d[l4 + 8..l4 + 24].copy_from_slice(&new_target);
+        d[target..target + 16].copy_from_slice(&new_target);
     }
     if let Some((p, ty)) = find_lla_opt(d, l4, l4_size) {
-        let old: [u8; 6] = get(d, p + 2);
+        let lla = p + icmpv6::ND_OPT_LINK_LAYER_ADDR;
+        let old: [u8; 6] = get(d, lla);
         let new = if ty == ND_OPT_SOURCE_LINKADDR {
             masked_bytes(&old, &v.sll, &k.sll)
         } else {
             masked_bytes(&old, &v.tll, &k.tll)
         };
         if new != old {
-            let c = recalc_csum48(raw16(d, l4 + 2), old, new);
-            put_raw16(d, l4 + 2, c);
-            d[p + 2..p + 8].copy_from_slice(&new);
+            let c = recalc_csum48(raw16(d, l4 + icmpv6::CHECKSUM), old, new);
+            put_raw16(d, l4 + icmpv6::CHECKSUM, c);
+            d[lla..lla + 6].copy_from_slice(&new);
         }
     }
 }

@@ -1,24 +1,18 @@
 //! 802.1Q / 802.1ad tags (OVS `eth_push_vlan`, `eth_pop_vlan`).
 
-use super::{adjust, Offsets};
+use super::Offsets;
 use crate::packet::Packet;
 use flowcache::key::{ETH_TYPE_VLAN, ETH_TYPE_VLAN_8021AD, VLAN_CFI};
+use flowcache::wire::{ethernet, vlan};
 
-const VLAN_HEADER_LEN: usize = flowcache::wire::vlan::Tag::<&[u8]>::HEADER_LEN;
-const ETH_ADDRS_LEN: usize = 12;
+const VLAN_HEADER_LEN: usize = vlan::Tag::<&[u8]>::HEADER_LEN;
+/// The MAC addresses: what stays in front of a pushed tag.
+const ETH_ADDRS_LEN: usize = ethernet::ETHERTYPE;
 
 /// True for a TPID OVS treats as a VLAN tag (`eth_type_vlan`).
 #[inline(always)]
 pub(super) fn is_vlan_tpid(t: u16) -> bool {
     t == ETH_TYPE_VLAN || t == ETH_TYPE_VLAN_8021AD
-}
-
-/// Shifts every layer offset by `delta` (OVS `dp_packet_resize_l2`).
-#[inline]
-fn shift_all(ofs: &mut Offsets, delta: i16) {
-    adjust(&mut ofs.l2_5, delta);
-    adjust(&mut ofs.l3, delta);
-    adjust(&mut ofs.l4, delta);
 }
 
 /// Inserts a tag right after the MAC addresses. The CFI/DEI bit of `tci` is
@@ -33,9 +27,10 @@ pub(super) fn push_vlan<P: Packet>(pkt: &mut P, ofs: &mut Offsets, tpid: u16, tc
     }
     let d = pkt.data_mut();
     d.copy_within(VLAN_HEADER_LEN..VLAN_HEADER_LEN + ETH_ADDRS_LEN, 0);
-    d[12..14].copy_from_slice(&tpid.to_be_bytes());
-    d[14..16].copy_from_slice(&(tci & !VLAN_CFI).to_be_bytes());
-    shift_all(ofs, VLAN_HEADER_LEN as i16);
+    let mut tag = vlan::Tag::new_unchecked(&mut d[ETH_ADDRS_LEN..ETH_ADDRS_LEN + VLAN_HEADER_LEN]);
+    tag.set_tpid(tpid);
+    tag.set_tci(tci & !VLAN_CFI);
+    ofs.shift(VLAN_HEADER_LEN as i16);
     true
 }
 
@@ -44,12 +39,12 @@ pub(super) fn push_vlan<P: Packet>(pkt: &mut P, ofs: &mut Offsets, tpid: u16, tc
 pub(super) fn pop_vlan<P: Packet>(pkt: &mut P, ofs: &mut Offsets) {
     let d = pkt.data_mut();
     if d.len() < ETH_ADDRS_LEN + VLAN_HEADER_LEN + 2
-        || !is_vlan_tpid(u16::from_be_bytes([d[12], d[13]]))
+        || !is_vlan_tpid(vlan::Tag::new_unchecked(&d[ETH_ADDRS_LEN..]).tpid())
     {
         return;
     }
     d.copy_within(0..ETH_ADDRS_LEN, VLAN_HEADER_LEN);
     let pulled = pkt.pull_front(VLAN_HEADER_LEN);
     debug_assert!(pulled);
-    shift_all(ofs, -(VLAN_HEADER_LEN as i16));
+    ofs.shift(-(VLAN_HEADER_LEN as i16));
 }

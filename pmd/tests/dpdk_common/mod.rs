@@ -2,7 +2,8 @@
 //! per-process file prefix (and its runtime directory removed afterwards),
 //! scratch directories and a tiny pcap reader/writer.
 
-#![allow(dead_code)]
+// Each test binary uses some of these (re-exports included).
+#![allow(dead_code, unused_imports)]
 
 use pmd::dpdk::{DpdkError, Eal};
 use std::path::{Path, PathBuf};
@@ -60,86 +61,18 @@ impl Drop for TestEal {
     }
 }
 
-/// A scratch directory removed on drop.
-pub struct ScratchDir(pub PathBuf);
+pub use testkit::pcap::write as write_pcap;
+pub use testkit::ScratchDir;
 
-impl ScratchDir {
-    pub fn new(name: &str) -> ScratchDir {
-        let dir = std::env::temp_dir().join(format!("vportd-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create scratch dir");
-        ScratchDir(dir)
+/// Reads a pcap net_pcap wrote: whole records, none cut by the snap
+/// length; panics on anything else.
+pub fn read_pcap(path: &Path) -> testkit::pcap::Pcap {
+    let pcap = testkit::pcap::read(path);
+    assert_eq!(pcap.trailing, 0, "truncated record");
+    for f in &pcap.frames {
+        assert_eq!(f.data.len(), f.orig_len, "frame was cut by the snap length");
     }
-
-    pub fn path(&self, file: &str) -> PathBuf {
-        self.0.join(file)
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Writes a classic little-endian microsecond pcap of Ethernet frames.
-pub fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
-    let mut out = Vec::new();
-    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&4u16.to_le_bytes());
-    out.extend_from_slice(&0i32.to_le_bytes()); // thiszone
-    out.extend_from_slice(&0u32.to_le_bytes()); // sigfigs
-    out.extend_from_slice(&65535u32.to_le_bytes()); // snaplen
-    out.extend_from_slice(&1u32.to_le_bytes()); // LINKTYPE_ETHERNET
-    for (index, frame) in frames.iter().enumerate() {
-        out.extend_from_slice(&(1_700_000_000u32 + index as u32).to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes());
-        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
-        out.extend_from_slice(frame);
-    }
-    std::fs::write(path, out).expect("write pcap");
-}
-
-/// A parsed pcap file.
-#[derive(Debug)]
-pub struct Pcap {
-    /// Timestamps in nanoseconds (magic 0xa1b23c4d) rather than µs.
-    pub nanosecond: bool,
-    pub snaplen: u32,
-    pub linktype: u32,
-    pub frames: Vec<Vec<u8>>,
-}
-
-/// Reads a little-endian pcap (µs or ns); panics on a malformed file.
-pub fn read_pcap(path: &Path) -> Pcap {
-    let bytes = std::fs::read(path).expect("read pcap");
-    assert!(bytes.len() >= 24, "pcap shorter than its header");
-    let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
-    let nanosecond = match u32_at(0) {
-        0xa1b2_c3d4 => false,
-        0xa1b2_3c4d => true,
-        magic => panic!("not a little-endian pcap: magic {magic:#x}"),
-    };
-    let mut frames = Vec::new();
-    let mut at = 24;
-    while at < bytes.len() {
-        assert!(at + 16 <= bytes.len(), "truncated record header");
-        let captured = u32_at(at + 8) as usize;
-        let original = u32_at(at + 12) as usize;
-        assert_eq!(captured, original, "frame was cut by the snap length");
-        at += 16;
-        assert!(at + captured <= bytes.len(), "truncated record");
-        frames.push(bytes[at..at + captured].to_vec());
-        at += captured;
-    }
-    Pcap {
-        nanosecond,
-        snaplen: u32_at(16),
-        linktype: u32_at(20),
-        frames,
-    }
+    pcap
 }
 
 /// An Ethernet/IPv4/UDP frame with `payload_len` payload bytes patterned by

@@ -2,7 +2,8 @@
 //! a packet type that counts (and can refuse) clones, packet builders, and
 //! from-scratch checksum computations to check the executor's incremental
 //! updates against.
-#![allow(dead_code)]
+// Each test binary uses some of these (re-exports included).
+#![allow(dead_code, unused_imports)]
 
 use flowcache::actions::{DropReason, UserCookie};
 use flowcache::extract::{extract, Offsets, PacketMeta};
@@ -174,17 +175,9 @@ pub fn offsets(frame: &[u8]) -> Offsets {
     extract(frame, &meta(1), &mut key).expect("frame parses")
 }
 
-pub fn hex(s: &str) -> Vec<u8> {
-    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-        .collect()
-}
+pub use testkit::hex::decode as hex;
 
-pub fn to_hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+pub use testkit::hex::encode as to_hex;
 
 // ---------------------------------------------------------------------------
 // From-scratch checksums (independent of the executor's code).

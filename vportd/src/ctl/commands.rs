@@ -3,7 +3,7 @@
 
 use super::json::{self, RxqRef};
 use super::proto::{Reply, INLINE, PROTOCOL_VERSION};
-use super::{format, metrics, rxq_assign, Server};
+use super::{conntrack, fdb, format, groups, metrics, rxq_assign, Server};
 use crate::args::PortSpec;
 use crate::ports::SwitchPort;
 use flowcache::extract::{extract, PacketMeta};
@@ -40,13 +40,28 @@ pub(super) fn out<T: Serialize>(text: String, data: &T) -> CmdResult {
     Ok(Out { text, data })
 }
 
-/// One command of the help.
+/// What a command accepts after its name.
+enum Args {
+    /// Nothing: an argument is an error naming the usage.
+    None,
+    /// Whatever the handler parses (it reports its own errors).
+    Any,
+}
+
+/// One command: its help entry and how it runs. The table drives the
+/// dispatch, the help and [`is_command`].
 struct Cmd {
     name: &'static str,
     usage: &'static str,
     summary: &'static str,
+    /// OVS names for it (`ovs-appctl`'s); shown by `help`.
     aliases: &'static [&'static str],
+    args: Args,
+    run: fn(&Server, &[String]) -> CmdResult,
 }
+
+/// `upcall/set-flow-limit N` is `set flow-limit N` (its help alias).
+const SET_FLOW_LIMIT: &str = "upcall/set-flow-limit";
 
 const COMMANDS: &[Cmd] = &[
     Cmd {
@@ -54,264 +69,352 @@ const COMMANDS: &[Cmd] = &[
         usage: "show",
         summary: "ports, PMD threads and megaflow count",
         aliases: &["dpctl/show", "dpif/show"],
+        args: Args::None,
+        run: |s, _| show(s),
     },
     Cmd {
         name: "add-port",
         usage: "add-port NAME DEVICE[,ofport=N][,rxq=N]",
         summary: "add a port at run time (DEVICE: ethdev name or vdev devargs)",
         aliases: &[],
+        args: Args::Any,
+        run: add_port,
     },
     Cmd {
         name: "del-port",
         usage: "del-port NAME",
         summary: "remove a port at run time",
         aliases: &[],
+        args: Args::Any,
+        run: del_port,
     },
     Cmd {
         name: "add-flow",
         usage: "add-flow FLOW",
         summary: "add one OpenFlow rule (ovs-ofctl syntax)",
         aliases: &[],
+        args: Args::Any,
+        run: add_flow,
     },
     Cmd {
         name: "add-flows",
         usage: "add-flows FILE|-",
         summary: "add the rules of a flow file (- = stdin)",
         aliases: &[],
+        args: Args::Any,
+        run: |s, a| add_flows(s, a, false),
     },
     Cmd {
         name: "mod-flows",
         usage: "mod-flows [--strict] FLOW",
         summary: "change the actions of the rules FLOW's match selects",
         aliases: &[],
+        args: Args::Any,
+        run: mod_flows,
     },
     Cmd {
         name: "del-flows",
         usage: "del-flows [--strict] [MATCH]",
         summary: "delete the rules MATCH selects (all without MATCH)",
         aliases: &[],
+        args: Args::Any,
+        run: del_flows,
     },
     Cmd {
         name: "dump-flows",
         usage: "dump-flows [MATCH]",
         summary: "list rules with n_packets, n_bytes, duration",
         aliases: &[],
+        args: Args::Any,
+        run: dump_flows,
     },
     Cmd {
         name: "replace-flows",
         usage: "replace-flows FILE|-",
         summary: "replace every rule with a flow file, atomically",
         aliases: &[],
+        args: Args::Any,
+        run: |s, a| add_flows(s, a, true),
     },
     Cmd {
         name: "add-group",
         usage: "add-group GROUP",
         summary: "add a group (ovs-ofctl syntax: group_id=1,type=all,bucket=output:2)",
         aliases: &[],
+        args: Args::Any,
+        run: groups::add_group,
     },
     Cmd {
         name: "add-groups",
         usage: "add-groups FILE|-",
         summary: "add the groups of a file, all or none (- = stdin)",
         aliases: &[],
+        args: Args::Any,
+        run: groups::add_groups,
     },
     Cmd {
         name: "mod-group",
         usage: "mod-group [--may-create] GROUP",
         summary: "replace a group's type and buckets (its counters restart)",
         aliases: &[],
+        args: Args::Any,
+        run: groups::mod_group,
     },
     Cmd {
         name: "del-groups",
         usage: "del-groups [group_id=N]",
         summary: "delete a group (all without N) and the rules that use it",
         aliases: &[],
+        args: Args::Any,
+        run: groups::del_groups,
     },
     Cmd {
         name: "dump-groups",
         usage: "dump-groups [N]",
         summary: "list groups as ovs-ofctl -O OpenFlow13 dump-groups",
         aliases: &[],
+        args: Args::Any,
+        run: groups::dump_groups,
     },
     Cmd {
         name: "dump-group-stats",
         usage: "dump-group-stats [N]",
         summary: "packet and byte counts per group and per bucket",
         aliases: &[],
+        args: Args::Any,
+        run: groups::dump_group_stats,
     },
     Cmd {
         name: "mod-port",
         usage: "mod-port NAME up|down",
         summary: "admin state of a port (down: not live for fast_failover, link down)",
         aliases: &[],
+        args: Args::Any,
+        run: groups::mod_port,
     },
     Cmd {
         name: "dump-conntrack",
         usage: "dump-conntrack [zone=N]",
         summary: "list the tracked connections (OVS dpctl/dump-conntrack format)",
         aliases: &["dpctl/dump-conntrack"],
+        args: Args::Any,
+        run: conntrack::dump,
     },
     Cmd {
         name: "flush-conntrack",
         usage: "flush-conntrack [zone=N] [ct_nw_src=A,ct_nw_dst=B,ct_nw_proto=P,ct_tp_src=S,ct_tp_dst=D]",
         summary: "remove every connection (of zone N), or the one with that original tuple",
         aliases: &["dpctl/flush-conntrack"],
+        args: Args::Any,
+        run: conntrack::flush,
     },
     Cmd {
         name: "ct-stats-show",
         usage: "ct-stats-show [zone=N]",
         summary: "connections by protocol and TCP state, tracker counters",
         aliases: &["dpctl/ct-stats-show"],
+        args: Args::Any,
+        run: conntrack::stats,
     },
     Cmd {
         name: "ct-get-limits",
         usage: "ct-get-limits [zone=N[,zone=M]...]",
         summary: "the default and per-zone connection limits with their counts",
         aliases: &["dpctl/ct-get-limits"],
+        args: Args::Any,
+        run: conntrack::get_limits,
     },
     Cmd {
         name: "ct-set-limits",
         usage: "ct-set-limits [default=N] [zone=Z,limit=N]...",
         summary: "set the default or a zone's connection limit (0: unlimited)",
         aliases: &["dpctl/ct-set-limits"],
+        args: Args::Any,
+        run: conntrack::set_limits,
     },
     Cmd {
         name: "ct-del-limits",
         usage: "ct-del-limits zone=Z[,zone=Z...]",
         summary: "a zone goes back to the default limit",
         aliases: &["dpctl/ct-del-limits"],
+        args: Args::Any,
+        run: conntrack::del_limits,
     },
     Cmd {
         name: "ct-set-maxconns",
         usage: "ct-set-maxconns N",
         summary: "the global connection limit (default 3000000)",
         aliases: &["dpctl/ct-set-maxconns"],
+        args: Args::Any,
+        run: conntrack::set_maxconns,
     },
     Cmd {
         name: "ct-get-maxconns",
         usage: "ct-get-maxconns",
         summary: "the global connection limit",
         aliases: &["dpctl/ct-get-maxconns"],
+        args: Args::None,
+        run: |s, _| conntrack::get_maxconns(s),
     },
     Cmd {
         name: "ct-get-nconns",
         usage: "ct-get-nconns",
         summary: "the number of connections",
         aliases: &["dpctl/ct-get-nconns"],
+        args: Args::None,
+        run: |s, _| conntrack::get_nconns(s),
     },
     Cmd {
         name: "tnl-neigh-show",
         usage: "tnl-neigh-show",
         summary: "native tunnelling's neighbour (ARP) cache (OVS tnl/neigh/show)",
         aliases: &["tnl/neigh/show", "tnl/arp/show"],
+        args: Args::None,
+        run: |s, _| super::tnl::neigh_show(s),
     },
     Cmd {
         name: "tnl-neigh-set",
         usage: "tnl-neigh-set PORT IP MAC",
         summary: "pin a tunnel next hop's MAC (OVS tnl/neigh/set)",
         aliases: &["tnl/neigh/set"],
+        args: Args::Any,
+        run: super::tnl::neigh_set,
     },
     Cmd {
         name: "tnl-neigh-flush",
         usage: "tnl-neigh-flush",
         summary: "forget the learned neighbours (OVS tnl/neigh/flush)",
         aliases: &["tnl/neigh/flush"],
+        args: Args::None,
+        run: |s, _| super::tnl::neigh_flush(s),
     },
     Cmd {
         name: "tnl-route-show",
         usage: "tnl-route-show",
         summary: "routes of tunnel traffic (OVS ovs/route/show)",
         aliases: &["ovs/route/show"],
+        args: Args::None,
+        run: |s, _| super::tnl::route_show(s),
     },
     Cmd {
         name: "fdb-show",
         usage: "fdb-show",
         summary: "list NORMAL's learned MACs: port, VLAN, MAC, age (OVS fdb/show)",
         aliases: &["fdb/show"],
+        args: Args::Any,
+        run: |s, _| fdb::show(s),
     },
     Cmd {
         name: "fdb-flush",
         usage: "fdb-flush",
         summary: "forget every learned MAC",
         aliases: &["fdb/flush"],
+        args: Args::Any,
+        run: |s, _| fdb::flush(s),
     },
     Cmd {
         name: "fdb-stats-show",
         usage: "fdb-stats-show",
         summary: "MAC table size, aging time, learned/expired/evicted/moved counts",
         aliases: &["fdb/stats-show"],
+        args: Args::Any,
+        run: |s, _| fdb::stats(s),
     },
     Cmd {
         name: "dump-megaflows",
         usage: "dump-megaflows",
         summary: "list the datapath megaflows",
         aliases: &["dpctl/dump-flows", "dpif/dump-flows"],
+        args: Args::None,
+        run: |s, _| dump_megaflows(s),
     },
     Cmd {
         name: "pmd-stats-show",
         usage: "pmd-stats-show",
         summary: "per-PMD counters since pmd-stats-clear",
         aliases: &["dpif-netdev/pmd-stats-show"],
+        args: Args::None,
+        run: |s, _| pmd_stats(s).and_then(|d| out(format::pmd_stats(&d), &d)),
     },
     Cmd {
         name: "pmd-stats-clear",
         usage: "pmd-stats-clear",
         summary: "restart the pmd-stats-show/pmd-perf-show window",
         aliases: &["dpif-netdev/pmd-stats-clear"],
+        args: Args::None,
+        run: |s, _| pmd_stats_clear(s),
     },
     Cmd {
         name: "pmd-perf-show",
         usage: "pmd-perf-show",
         summary: "per-PMD performance since pmd-stats-clear",
         aliases: &["dpif-netdev/pmd-perf-show"],
+        args: Args::None,
+        run: |s, _| pmd_stats(s).and_then(|d| out(format::pmd_perf(&d), &d)),
     },
     Cmd {
         name: "pmd-rxq-show",
         usage: "pmd-rxq-show",
         summary: "rx queue to PMD assignment and cycle shares",
         aliases: &["dpif-netdev/pmd-rxq-show"],
+        args: Args::None,
+        run: |s, _| rxq_show(s),
     },
     Cmd {
         name: "pmd-rxq-rebalance",
         usage: "pmd-rxq-rebalance",
         summary: "move rx queues to balance the PMDs' cycles (policy: set pmd-rxq-assign)",
         aliases: &["dpif-netdev/pmd-rxq-rebalance"],
+        args: Args::None,
+        run: |s, _| rebalance(s),
     },
     Cmd {
         name: "revalidator-wait",
         usage: "revalidator-wait",
         summary: "re-check every megaflow against the rules now and return when done",
         aliases: &["revalidator/wait"],
+        args: Args::None,
+        run: |s, _| revalidator_wait(s),
     },
     Cmd {
         name: "trace",
         usage: "trace FLOW | trace --packet HEX in_port=N",
         summary: "run a flow or a packet through the OpenFlow tables",
         aliases: &["ofproto/trace"],
+        args: Args::Any,
+        run: trace,
     },
     Cmd {
         name: "detrace",
         usage: "detrace MEGAFLOW-ID",
         summary: "re-translate a megaflow and list the rules behind it",
         aliases: &["ofproto/detrace"],
+        args: Args::Any,
+        run: detrace,
     },
     Cmd {
         name: "upcall-show",
         usage: "upcall-show",
         summary: "megaflow count and limit, max-idle, revalidator and upcall counters",
         aliases: &["upcall/show"],
+        args: Args::None,
+        run: |s, _| upcall_show(s),
     },
     Cmd {
         name: "set",
         usage: "set KEY VALUE",
         summary: "flow-limit N, max-idle MS, emc-insert-inv-prob N, smc-enable BOOL, pmd-rxq-assign POLICY, mac-aging-time S or mac-table-size N",
         aliases: &["upcall/set-flow-limit N"],
+        args: Args::Any,
+        run: set,
     },
     Cmd {
         name: "metrics",
         usage: "metrics",
         summary: "every counter in Prometheus text format",
         aliases: &[],
+        args: Args::None,
+        run: |s, _| metrics_cmd(s),
     },
     Cmd {
         name: "capture",
@@ -319,30 +422,40 @@ const COMMANDS: &[Cmd] = &[
         summary:
             "write what PORT receives and sends to a pcap file (N packets, or until capture-stop)",
         aliases: &[],
+        args: Args::Any,
+        run: capture,
     },
     Cmd {
         name: "capture-show",
         usage: "capture-show",
         summary: "running captures: packets written and lost",
         aliases: &[],
+        args: Args::None,
+        run: |s, _| capture_show(s),
     },
     Cmd {
         name: "capture-stop",
         usage: "capture-stop PORT",
         summary: "stop a capture and complete its file",
         aliases: &[],
+        args: Args::Any,
+        run: capture_stop,
     },
     Cmd {
         name: "version",
         usage: "version",
         summary: "daemon and protocol version",
         aliases: &[],
+        args: Args::None,
+        run: |_, _| version(),
     },
     Cmd {
         name: "help",
         usage: "help",
         summary: "this list",
         aliases: &[],
+        args: Args::Any,
+        run: |_, _| help(),
     },
 ];
 
@@ -426,172 +539,56 @@ pub fn coverage_counters(s: &Server) -> Result<Vec<(String, u64)>, String> {
 }
 
 fn run(s: &Server, cmd: &str, args: &[String]) -> CmdResult {
-    // OVS names.
-    let cmd = match cmd {
-        "dpctl/show" | "dpif/show" => "show",
-        "dpctl/dump-flows" | "dpif/dump-flows" => "dump-megaflows",
-        "ofproto/trace" => "trace",
-        "fdb/show" => "fdb-show",
-        "tnl/neigh/show" | "tnl/arp/show" => "tnl-neigh-show",
-        "tnl/neigh/set" => "tnl-neigh-set",
-        "tnl/neigh/flush" => "tnl-neigh-flush",
-        "ovs/route/show" => "tnl-route-show",
-        "dpctl/dump-conntrack" => "dump-conntrack",
-        "dpctl/flush-conntrack" => "flush-conntrack",
-        "dpctl/ct-stats-show" => "ct-stats-show",
-        "dpctl/ct-get-limits" => "ct-get-limits",
-        "dpctl/ct-set-limits" => "ct-set-limits",
-        "dpctl/ct-del-limits" => "ct-del-limits",
-        "dpctl/ct-set-maxconns" => "ct-set-maxconns",
-        "dpctl/ct-get-maxconns" => "ct-get-maxconns",
-        "dpctl/ct-get-nconns" => "ct-get-nconns",
-        "fdb/flush" => "fdb-flush",
-        "fdb/stats-show" => "fdb-stats-show",
-        "ofproto/detrace" => "detrace",
-        "upcall/show" => "upcall-show",
-        "upcall/set-flow-limit" => {
-            let mut a = vec!["flow-limit".to_string()];
-            a.extend_from_slice(args);
-            return set(s, &a);
-        }
-        c => c.strip_prefix("dpif-netdev/").unwrap_or(c),
-    };
-    let no_args = |name: &str| -> Result<(), String> {
-        if args.is_empty() {
-            Ok(())
-        } else {
-            Err(format!(
-                "{name}: unexpected argument {:?} (usage: {name})",
-                args[0]
-            ))
-        }
-    };
-    match cmd {
-        "show" => {
-            no_args(cmd)?;
-            show(s)
-        }
-        "add-port" => add_port(s, args),
-        "del-port" => del_port(s, args),
-        "add-flow" => add_flow(s, args),
-        "add-flows" => add_flows(s, args, false),
-        "replace-flows" => add_flows(s, args, true),
-        "mod-flows" => mod_flows(s, args),
-        "del-flows" => del_flows(s, args),
-        "dump-flows" => dump_flows(s, args),
-        "dump-megaflows" => {
-            no_args(cmd)?;
-            dump_megaflows(s)
-        }
-        "pmd-stats-show" => {
-            no_args(cmd)?;
-            let d = pmd_stats(s)?;
-            out(format::pmd_stats(&d), &d)
-        }
-        "pmd-perf-show" => {
-            no_args(cmd)?;
-            let d = pmd_stats(s)?;
-            out(format::pmd_perf(&d), &d)
-        }
-        "pmd-stats-clear" => {
-            no_args(cmd)?;
-            pmd_stats_clear(s)
-        }
-        "pmd-rxq-show" => {
-            no_args(cmd)?;
-            rxq_show(s)
-        }
-        "pmd-rxq-rebalance" => {
-            no_args(cmd)?;
-            rebalance(s)
-        }
-        "revalidator-wait" => {
-            no_args(cmd)?;
-            revalidator_wait(s)
-        }
-        "trace" => trace(s, args),
-        "detrace" => detrace(s, args),
-        "upcall-show" => {
-            no_args(cmd)?;
-            upcall_show(s)
-        }
-        "set" => set(s, args),
-        "add-group" => super::groups::add_group(s, args),
-        "add-groups" => super::groups::add_groups(s, args),
-        "mod-group" => super::groups::mod_group(s, args),
-        "del-groups" => super::groups::del_groups(s, args),
-        "dump-groups" => super::groups::dump_groups(s, args),
-        "dump-group-stats" => super::groups::dump_group_stats(s, args),
-        "mod-port" => super::groups::mod_port(s, args),
-        "dump-conntrack" => super::conntrack::dump(s, args),
-        "flush-conntrack" => super::conntrack::flush(s, args),
-        "ct-stats-show" => super::conntrack::stats(s, args),
-        "ct-get-limits" => super::conntrack::get_limits(s, args),
-        "ct-set-limits" => super::conntrack::set_limits(s, args),
-        "ct-del-limits" => super::conntrack::del_limits(s, args),
-        "ct-set-maxconns" => super::conntrack::set_maxconns(s, args),
-        "ct-get-maxconns" => {
-            no_args(cmd)?;
-            super::conntrack::get_maxconns(s)
-        }
-        "ct-get-nconns" => {
-            no_args(cmd)?;
-            super::conntrack::get_nconns(s)
-        }
-        "fdb-show" => super::fdb::show(s),
-        "tnl-neigh-show" => {
-            no_args(cmd)?;
-            super::tnl::neigh_show(s)
-        }
-        "tnl-neigh-set" => super::tnl::neigh_set(s, args),
-        "tnl-neigh-flush" => {
-            no_args(cmd)?;
-            super::tnl::neigh_flush(s)
-        }
-        "tnl-route-show" => {
-            no_args(cmd)?;
-            super::tnl::route_show(s)
-        }
-        "fdb-flush" => super::fdb::flush(s),
-        "fdb-stats-show" => super::fdb::stats(s),
-        "metrics" => {
-            no_args(cmd)?;
-            let f = metrics::collect(s);
-            out(metrics::render(&f), &metrics::samples(&f))
-        }
-        "capture" => capture(s, args),
-        "capture-show" => {
-            no_args(cmd)?;
-            capture_show(s)
-        }
-        "capture-stop" => capture_stop(s, args),
-        "version" => {
-            no_args(cmd)?;
-            let d = json::Version {
-                version: env!("CARGO_PKG_VERSION").to_string(),
-                protocol: PROTOCOL_VERSION,
-            };
-            out(
-                format!("vportd {} (control protocol {})\n", d.version, d.protocol),
-                &d,
-            )
-        }
-        "help" => {
-            let d = json::Help {
-                commands: COMMANDS
-                    .iter()
-                    .map(|c| json::HelpEntry {
-                        name: c.name.into(),
-                        usage: c.usage.into(),
-                        summary: c.summary.into(),
-                        aliases: c.aliases.iter().map(|a| a.to_string()).collect(),
-                    })
-                    .collect(),
-            };
-            out(format::help(&d), &d)
-        }
-        other => Err(format!("unknown command {other:?} (try: help)")),
+    if cmd == SET_FLOW_LIMIT {
+        let mut a = vec!["flow-limit".to_string()];
+        a.extend_from_slice(args);
+        return set(s, &a);
     }
+    // An OVS alias, else the name (`dpif-netdev/` dropped, as OVS's
+    // commands of that family are vportd's without it).
+    let found = COMMANDS.iter().find(|c| c.aliases.contains(&cmd));
+    let name = cmd.strip_prefix("dpif-netdev/").unwrap_or(cmd);
+    let Some(c) = found.or_else(|| COMMANDS.iter().find(|c| c.name == name)) else {
+        return Err(format!("unknown command {name:?} (try: help)"));
+    };
+    if let (Args::None, Some(a)) = (&c.args, args.first()) {
+        return Err(format!(
+            "{}: unexpected argument {a:?} (usage: {})",
+            c.name, c.name
+        ));
+    }
+    (c.run)(s, args)
+}
+
+fn metrics_cmd(s: &Server) -> CmdResult {
+    let f = metrics::collect(s);
+    out(metrics::render(&f), &metrics::samples(&f))
+}
+
+fn version() -> CmdResult {
+    let d = json::Version {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        protocol: PROTOCOL_VERSION,
+    };
+    out(
+        format!("vportd {} (control protocol {})\n", d.version, d.protocol),
+        &d,
+    )
+}
+
+fn help() -> CmdResult {
+    let d = json::Help {
+        commands: COMMANDS
+            .iter()
+            .map(|c| json::HelpEntry {
+                name: c.name.into(),
+                usage: c.usage.into(),
+                summary: c.summary.into(),
+                aliases: c.aliases.iter().map(|a| a.to_string()).collect(),
+            })
+            .collect(),
+    };
+    out(format::help(&d), &d)
 }
 
 // ---------------------------------------------------------------------

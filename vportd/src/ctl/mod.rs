@@ -25,7 +25,7 @@ pub mod unixctl;
 
 pub use server::start;
 
-use crate::daemon::Switch;
+use crate::switch::Switch;
 use parking_lot::Mutex;
 use pmd::stats::PmdStatsSnapshot;
 use std::path::PathBuf;

@@ -9,7 +9,7 @@
 //! one of them before the daemon tears the datapath down.
 
 use super::{commands, http, proto, unixctl, Server};
-use crate::daemon::Switch;
+use crate::switch::Switch;
 use anyhow::{bail, Context, Result};
 use parking_lot::Mutex;
 use std::io::{ErrorKind, Read, Write};

@@ -10,7 +10,7 @@
 //! control thread never touches a PMD's queues: it only sends mbufs on the
 //! channel.
 
-use crate::daemon::Switch;
+use crate::switch::Switch;
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 use parking_lot::Mutex;
 use pmd::{Batch, Mbuf, RxQueue};

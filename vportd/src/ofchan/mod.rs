@@ -18,7 +18,7 @@ pub mod inject;
 pub mod session;
 pub mod target;
 
-use crate::daemon::Switch;
+use crate::switch::Switch;
 use anyhow::{Context, Result};
 use parking_lot::Mutex;
 use std::collections::HashMap;

@@ -879,7 +879,7 @@ impl Session<'_> {
 }
 
 /// The ports as OpenFlow describes them.
-pub fn port_descs(sw: &crate::daemon::Switch) -> Vec<msg::PortDesc> {
+pub fn port_descs(sw: &crate::switch::Switch) -> Vec<msg::PortDesc> {
     let ports = sw.ports.lock();
     ports
         .by_ofport

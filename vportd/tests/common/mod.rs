@@ -1,10 +1,10 @@
 //! Shared helpers for the daemon's integration tests: pcap files, unique
 //! DPDK file prefixes, running the vportd binary.
-#![allow(dead_code)]
+// Each test binary uses some of these (re-exports included).
+#![allow(dead_code, unused_imports)]
 
 pub mod netns;
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -58,84 +58,8 @@ impl Drop for Prefix {
     }
 }
 
-/// A temporary directory removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let p = std::env::temp_dir().join(format!(
-            "vportd-test-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-    pub fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Writes a classic (microsecond) pcap.
-pub fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
-    let mut out = Vec::new();
-    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&4u16.to_le_bytes());
-    out.extend_from_slice(&0i32.to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes());
-    out.extend_from_slice(&65535u32.to_le_bytes());
-    out.extend_from_slice(&1u32.to_le_bytes());
-    for (i, f) in frames.iter().enumerate() {
-        out.extend_from_slice(&(i as u32).to_le_bytes());
-        out.extend_from_slice(&0u32.to_le_bytes());
-        out.extend_from_slice(&(f.len() as u32).to_le_bytes());
-        out.extend_from_slice(&(f.len() as u32).to_le_bytes());
-        out.extend_from_slice(f);
-    }
-    std::fs::write(path, out).unwrap();
-}
-
-/// Reads the frames of a pcap (micro- or nanosecond, either byte order).
-/// A missing file reads as no frames.
-pub fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
-    let Ok(data) = std::fs::read(path) else {
-        return Vec::new();
-    };
-    if data.len() < 24 {
-        return Vec::new();
-    }
-    let magic = u32::from_le_bytes(data[0..4].try_into().unwrap());
-    let le = matches!(magic, 0xa1b2_c3d4 | 0xa1b2_3c4d);
-    let rd = |b: &[u8]| {
-        let a: [u8; 4] = b.try_into().unwrap();
-        if le {
-            u32::from_le_bytes(a)
-        } else {
-            u32::from_be_bytes(a)
-        }
-    };
-    let mut frames = Vec::new();
-    let mut off = 24;
-    while off + 16 <= data.len() {
-        let incl = rd(&data[off + 8..off + 12]) as usize;
-        off += 16;
-        if off + incl > data.len() {
-            break;
-        }
-        frames.push(data[off..off + incl].to_vec());
-        off += incl;
-    }
-    frames
-}
+pub use testkit::pcap::{read_frames as read_pcap, write as write_pcap};
+pub use testkit::ScratchDir as TempDir;
 
 /// A minimum-size IPv4/UDP frame of flow `i`.
 pub fn udp_frame(i: u32) -> Vec<u8> {

@@ -115,6 +115,51 @@ impl Drop for Netns {
     }
 }
 
+/// One host: a namespace with an address on one (tap) interface.
+pub struct Host {
+    pub ns: Netns,
+    pub dev: String,
+    pub addr: String,
+    pub mac: String,
+}
+
+impl Host {
+    /// Moves `dev` into a new namespace `ns` and gives it `addr`/24.
+    pub fn new(ns: String, dev: &str, addr: &str) -> Host {
+        let ns = Netns::new(ns);
+        // IPv6 off: the only frames a host sends are the test's own (ARP,
+        // ICMP, TCP), so what the switch sees is what the test caused.
+        let _ = ns.exec(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+        let _ = ns.exec(&["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"]);
+        ns.take(dev);
+        let _ = ns.exec(&[
+            "sysctl",
+            "-qw",
+            &format!("net.ipv6.conf.{dev}.disable_ipv6=1"),
+        ]);
+        ns.must(&["ip", "link", "set", "lo", "up"]);
+        ns.must(&["ip", "addr", "add", &format!("{addr}/24"), "dev", dev]);
+        ns.must(&["ip", "link", "set", dev, "up"]);
+        let mac = ns.mac(dev);
+        Host {
+            ns,
+            dev: dev.to_string(),
+            addr: addr.to_string(),
+            mac,
+        }
+    }
+
+    /// One `ping -c 1 -W 1` to `addr`, up to `tries` times.
+    pub fn ping(&self, addr: &str, tries: u32) -> bool {
+        (0..tries).any(|_| {
+            self.ns
+                .exec(&["ping", "-c", "1", "-W", "1", addr])
+                .status
+                .success()
+        })
+    }
+}
+
 /// The vportd a test started: SIGTERM (then SIGKILL) on drop.
 pub struct Daemon {
     pub child: Option<Child>,

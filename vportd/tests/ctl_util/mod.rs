@@ -1,6 +1,7 @@
 //! Helpers for the control-socket tests: a vportd started on DPDK virtual
 //! devices with its own control socket, and vportctl runs against it.
-#![allow(dead_code)]
+// Each test binary uses some of these (re-exports included).
+#![allow(dead_code, unused_imports)]
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -54,9 +55,7 @@ pub fn traffic_daemon(tag: &str, flows: &str) -> Daemon {
     )
 }
 
-pub fn hex(f: &[u8]) -> String {
-    f.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use testkit::hex::encode as hex;
 
 /// A running vportd with its own DPDK prefix, directory and socket.
 pub struct Daemon {

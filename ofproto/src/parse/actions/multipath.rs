@@ -4,12 +4,12 @@
 //! `atoi` reads them, field and algorithm names compared without case.
 
 use super::Lower;
+use crate::ofp_port::OFPP_CONTROLLER;
 use crate::parse::error::{PResult, Perr};
 use crate::parse::fields::{self, Def};
 use crate::parse::lexer::Kv;
 use crate::parse::values::parse_port_number;
 use crate::rule::{BundleAlgorithm, HashFields, MultipathAlgorithm};
-use crate::xlate::OFPP_CONTROLLER;
 
 /// OVS `BUNDLE_MAX_MEMBERS`.
 const BUNDLE_MAX_MEMBERS: usize = 2048;

@@ -497,3 +497,15 @@ fn match_and_filter_api() {
     assert!(!x.matches(&k));
     assert_eq!(FieldId::TpDst.get(&x.mask), 0xffff);
 }
+
+/// An exact ct_state prints as `new|rel|...` and that form parses back to
+/// the same match (found by the parse_flows fuzz target: the printed rule
+/// did not parse).
+#[test]
+fn exact_ct_state_round_trips() {
+    let printed = m("ct_state=+new+rel+rpl+snat-est-inv-trk-dnat");
+    assert_eq!(printed, "ct_state=new|rel|rpl|snat");
+    assert_eq!(m(&printed), printed);
+    assert_eq!(m("ct_state=trk"), "ct_state=trk");
+    assert!(err("ct_state=new|bogus").contains("invalid ct_state value"));
+}

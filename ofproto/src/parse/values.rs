@@ -235,8 +235,8 @@ pub(crate) const CT_STATE_FLAGS: [(&str, u8); 8] = [
     ("dnat", 0x80),
 ];
 
-/// `ct_state`: `+trk+new-rpl` (set/unset flags), `VALUE/MASK`, or a bare
-/// number.
+/// `ct_state`: `+trk+new-rpl` (set/unset flags), `VALUE/MASK`, a bare
+/// number, or `new|trk` (exactly those flags, as an exact match prints).
 pub(crate) fn parse_ct_state(s: &str) -> Result<(u128, u128), String> {
     if s.starts_with('+') || s.starts_with('-') {
         let (mut flags, mut mask) = (0u128, 0u128);
@@ -280,11 +280,23 @@ pub(crate) fn parse_ct_state(s: &str) -> Result<(u128, u128), String> {
             Ok((v & m, m))
         }
         None => {
-            let v = parse_uint(s).ok_or_else(bad)?;
-            if v > 0xff {
-                return Err(bad());
+            if let Some(v) = parse_uint(s) {
+                if v > 0xff {
+                    return Err(bad());
+                }
+                return Ok((v, 0xff));
             }
-            Ok((v, 0xff))
+            // `new|trk`: exactly these flags set, every other one clear
+            // (how an exact ct_state is printed).
+            let mut flags = 0u128;
+            for name in s.split('|') {
+                let (_, bit) = CT_STATE_FLAGS
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .ok_or_else(bad)?;
+                flags |= u128::from(*bit);
+            }
+            Ok((flags, 0xff))
         }
     }
 }

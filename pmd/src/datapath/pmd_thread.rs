@@ -1350,8 +1350,8 @@ impl<P: Packet> Pmd<P> {
                 self.upcalls
                     .park(pkt, &reply.key, meta, generation, &self.io.stats);
             }
-            let first = (parked.first.0, parked.first.1, reply.generation);
-            for (pkt, meta, _) in std::iter::once(first).chain(more.drain(..)) {
+            let under_its_rules = more.drain(..).map(|(pkt, meta, _)| (pkt, meta));
+            for (pkt, meta) in std::iter::once(parked.first).chain(under_its_rules) {
                 if let Some(mf) = &megaflow {
                     mf.stats.record(1, pkt.len() as u64, now, tcp);
                 }

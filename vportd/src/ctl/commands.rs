@@ -1568,30 +1568,36 @@ fn upcall_show(s: &Server) -> CmdResult {
 /// previous))` when `key` is one of them.
 fn set_text(s: &Server, key: &str, val: &str) -> Option<Result<(String, String), String>> {
     match key {
-        "smc-enable" => Some((|| {
-            let on = match val {
-                "true" => true,
-                "false" => false,
-                other => return Err(format!("set smc-enable: {other:?} is not true or false")),
-            };
-            with_dp(s, |dp| {
-                dp.set_smc_enabled(on);
-                Ok(())
-            })?;
-            let was = std::mem::replace(&mut *s.smc_enabled.lock(), on);
-            Ok((on.to_string(), was.to_string()))
-        })()),
-        "pmd-rxq-assign" => Some((|| {
-            let policy: rxq_assign::RxqAssign = val.parse()?;
-            let was = std::mem::replace(&mut *s.rxq_assign.lock(), policy);
-            if was != policy {
-                // OVS reassigns the queues when the policy changes.
-                rebalance(s)?;
-            }
-            Ok((policy.to_string(), was.to_string()))
-        })()),
+        "smc-enable" => Some(set_smc_enable(s, val)),
+        "pmd-rxq-assign" => Some(set_rxq_assign(s, val)),
         _ => None,
     }
+}
+
+/// `set smc-enable true|false`: (new, previous).
+fn set_smc_enable(s: &Server, val: &str) -> Result<(String, String), String> {
+    let on = match val {
+        "true" => true,
+        "false" => false,
+        other => return Err(format!("set smc-enable: {other:?} is not true or false")),
+    };
+    with_dp(s, |dp| {
+        dp.set_smc_enabled(on);
+        Ok(())
+    })?;
+    let was = std::mem::replace(&mut *s.smc_enabled.lock(), on);
+    Ok((on.to_string(), was.to_string()))
+}
+
+/// `set pmd-rxq-assign POLICY`: (new, previous). OVS reassigns the queues
+/// when the policy changes; so does this.
+fn set_rxq_assign(s: &Server, val: &str) -> Result<(String, String), String> {
+    let policy: rxq_assign::RxqAssign = val.parse()?;
+    let was = std::mem::replace(&mut *s.rxq_assign.lock(), policy);
+    if was != policy {
+        rebalance(s)?;
+    }
+    Ok((policy.to_string(), was.to_string()))
 }
 
 fn set(s: &Server, args: &[String]) -> CmdResult {
